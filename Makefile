@@ -1,0 +1,29 @@
+# Two commands a newcomer needs: `make serve` and `make test`. Both create the venv on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CONFIG ?= examples/apex.yaml
+
+$(BIN)/apex-ai-proxy: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+.PHONY: install serve test lint bench
+install: $(BIN)/apex-ai-proxy
+
+serve: install
+	$(BIN)/apex-ai-proxy serve --config $(CONFIG)
+
+test: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+bench: install
+	$(BIN)/python -m bench.run
