@@ -1,0 +1,271 @@
+"""Configuration: YAML file (or environment only), `${VAR}` substitution, validation with paths.
+
+Every problem is reported with its path in the file (``models.gpt-4o.providers[1].provider:
+unknown provider 'azur'``) so `apex-ai-proxy check` can list them all at once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+PROVIDER_KINDS = ("openai", "azure", "anthropic", "gemini", "echo", "responses")
+STRATEGIES = ("weighted", "round-robin", "least-busy", "latency")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; `problems` lists every issue with its path."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class RetryConfig(_Strict):
+    max_attempts: int = Field(default=4, ge=1, le=50)
+    # Statuses that fail over to the next candidate (plus connection errors and timeouts).
+    failover_statuses: list[int] = Field(default_factory=lambda: [408, 409, 429, 500, 502, 503, 504, 529])
+    # Base and cap of the exponential cooldown used when the upstream gives no Retry-After.
+    cooldown_base_s: float = Field(default=1.0, gt=0)
+    cooldown_max_s: float = Field(default=300.0, gt=0)
+    # How long a key that answered 401/403 stays out.
+    auth_failure_cooldown_s: float = Field(default=3600.0, gt=0)
+
+
+class ProviderConfig(_Strict):
+    kind: Literal["openai", "azure", "anthropic", "gemini", "echo", "responses"] = "openai"
+    base_url: str | None = None
+    api_key: str | None = None
+    api_keys: list[str] = Field(default_factory=list)
+    api_version: str | None = None  # azure: api-version; anthropic: anthropic-version
+    timeout: float = Field(default=600.0, gt=0)  # whole request, stream included
+    connect_timeout: float = Field(default=10.0, gt=0)
+    read_timeout: float | None = Field(default=None, gt=0)  # longest silence between chunks
+    headers: dict[str, str] = Field(default_factory=dict)
+    models: list[str] = Field(default_factory=list)  # models this provider serves by bare name
+    weight: float = Field(default=1.0, ge=0)
+    # echo provider: pause between streamed tokens
+    token_delay_ms: float = Field(default=0.0, ge=0)
+
+    def keys(self) -> list[str]:
+        return ([self.api_key] if self.api_key else []) + list(self.api_keys)
+
+
+class ModelEntry(_Strict):
+    provider: str
+    model: str | None = None  # upstream model name; defaults to the alias
+    weight: float = Field(default=1.0, ge=0)
+    base_url: str | None = None
+    api_key: str | None = None
+    api_keys: list[str] | None = None
+
+    def keys(self) -> list[str] | None:
+        if self.api_key is None and self.api_keys is None:
+            return None
+        return ([self.api_key] if self.api_key else []) + list(self.api_keys or [])
+
+
+class ModelConfig(_Strict):
+    strategy: Literal["weighted", "round-robin", "least-busy", "latency"] = "weighted"
+    providers: list[ModelEntry] = Field(min_length=1)
+
+
+class ServerConfig(_Strict):
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    shutdown_grace_s: float = Field(default=30.0, ge=0)
+
+
+class Config(_Strict):
+    gateway_tokens: list[str] = Field(default_factory=list)
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    model_mapping: dict[str, str] = Field(default_factory=dict)
+    # Sections owned by other parts of the gateway are validated by their own models.
+    records: dict[str, Any] | None = None
+    passthrough: dict[str, Any] | None = None
+    responses_store: dict[str, Any] | None = None
+    # Where the config came from, for start-up messages.
+    source: str = Field(default="", exclude=True)
+
+    @field_validator("gateway_tokens")
+    @classmethod
+    def _tokens_not_empty(cls, tokens: list[str]) -> list[str]:
+        for token in tokens:
+            if not token.strip():
+                raise ValueError("gateway token is empty (is its environment variable set?)")
+        return tokens
+
+    def token_names(self) -> dict[str, str]:
+        """Token -> a name safe to log ("token-1", …)."""
+        return {token: f"token-{i + 1}" for i, token in enumerate(self.gateway_tokens)}
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+def substitute_env(value: Any, env: dict[str, str], path: str, problems: list[str]) -> Any:
+    """Replace ${VAR} and ${VAR:-default} in every string of the parsed YAML tree."""
+    if isinstance(value, str):
+
+        def repl(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            problems.append(f"{path}: environment variable '{name}' is not set")
+            return ""
+
+        return _VAR.sub(repl, value)
+    if isinstance(value, dict):
+        return {k: substitute_env(v, env, f"{path}.{k}" if path else str(k), problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute_env(v, env, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+    return value
+
+
+def _error_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _cross_check(config: Config) -> list[str]:
+    problems = []
+    for alias, model in config.models.items():
+        for i, entry in enumerate(model.providers):
+            path = f"models.{alias}.providers[{i}]"
+            provider = config.providers.get(entry.provider)
+            if provider is None:
+                known = ", ".join(sorted(config.providers)) or "none configured"
+                problems.append(f"{path}.provider: unknown provider '{entry.provider}' (known: {known})")
+                continue
+            keys = entry.keys()
+            if keys is not None and not all(keys):
+                problems.append(f"{path}.api_keys: empty key")
+    for name, provider in config.providers.items():
+        path = f"providers.{name}"
+        if "#" in name:
+            problems.append(f"{path}: provider names cannot contain '#'")
+        if provider.kind == "echo":
+            continue
+        if not provider.base_url and provider.kind in ("azure", "openai", "responses"):
+            if provider.kind == "openai" and name in ENV_PROVIDERS:
+                continue
+            problems.append(f"{path}.base_url: required for kind '{provider.kind}'")
+        if provider.kind == "azure" and not provider.api_version:
+            problems.append(f"{path}.api_version: required for kind 'azure'")
+        if not provider.keys():
+            used_with_own_keys = all(
+                e.keys() for m in config.models.values() for e in m.providers if e.provider == name
+            )
+            if not used_with_own_keys:
+                problems.append(f"{path}.api_keys: no API key configured")
+        if any(not k for k in provider.keys()):
+            problems.append(f"{path}.api_keys: empty key (is its environment variable set?)")
+    return problems
+
+
+def parse_config(raw: Any, env: dict[str, str] | None = None, source: str = "") -> Config:
+    env = dict(os.environ) if env is None else env
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(["(top level): expected a mapping of settings"])
+    problems: list[str] = []
+    data = substitute_env(raw, env, "", problems)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            problems.append(f"{_error_path(err['loc'])}: {err['msg']}")
+        raise ConfigError(problems) from None
+    problems.extend(_cross_check(config))
+    if problems:
+        raise ConfigError(problems)
+    config.source = source
+    return config
+
+
+def load_config_file(path: str | Path, env: dict[str, str] | None = None) -> Config:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read config file ({exc.strerror})"]) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: invalid YAML: {exc}"]) from None
+    return parse_config(raw, env, source=str(path))
+
+
+# Providers the gateway configures by itself from well-known environment variables.
+ENV_PROVIDERS: dict[str, tuple[str, str, str]] = {
+    # name: (env var, kind, base url)
+    "openai": ("OPENAI_API_KEY", "openai", "https://api.openai.com/v1"),
+    "anthropic": ("ANTHROPIC_API_KEY", "anthropic", "https://api.anthropic.com"),
+    "gemini": ("GEMINI_API_KEY", "gemini", "https://generativelanguage.googleapis.com"),
+    "deepseek": ("DEEPSEEK_API_KEY", "openai", "https://api.deepseek.com/v1"),
+    "groq": ("GROQ_API_KEY", "openai", "https://api.groq.com/openai/v1"),
+    "mistral": ("MISTRAL_API_KEY", "openai", "https://api.mistral.ai/v1"),
+    "openrouter": ("OPENROUTER_API_KEY", "openai", "https://openrouter.ai/api/v1"),
+    "together": ("TOGETHER_API_KEY", "openai", "https://api.together.xyz/v1"),
+    "xai": ("XAI_API_KEY", "openai", "https://api.x.ai/v1"),
+    "cerebras": ("CEREBRAS_API_KEY", "openai", "https://api.cerebras.ai/v1"),
+    "deepinfra": ("DEEPINFRA_API_KEY", "openai", "https://api.deepinfra.com/v1/openai"),
+}
+
+
+def config_from_env(env: dict[str, str] | None = None) -> Config:
+    """No config file: one provider per well-known API key variable, plus the local echo provider."""
+    env = dict(os.environ) if env is None else env
+    providers: dict[str, Any] = {"echo": {"kind": "echo"}}
+    for name, (var, kind, base_url) in ENV_PROVIDERS.items():
+        key = env.get(var, "").strip()
+        if key:
+            keys = [k.strip() for k in key.split(",") if k.strip()]
+            providers[name] = {"kind": kind, "base_url": base_url, "api_keys": keys}
+    if env.get("GOOGLE_API_KEY") and "gemini" not in providers:
+        var, kind, base_url = ENV_PROVIDERS["gemini"]
+        providers["gemini"] = {"kind": kind, "base_url": base_url, "api_keys": [env["GOOGLE_API_KEY"]]}
+    raw: dict[str, Any] = {"providers": providers, "models": {"echo": {"providers": [{"provider": "echo"}]}}}
+    tokens = [t for t in env.get("APEX_GATEWAY_TOKENS", "").split(",") if t.strip()]
+    if tokens:
+        raw["gateway_tokens"] = tokens
+    return parse_config(raw, env, source="environment")
+
+
+def find_config_path(cli_path: str | None, env: dict[str, str] | None = None) -> str | None:
+    """--config, then APEX_CONFIG, then ./apex.yaml; None means "configure from the environment"."""
+    env = dict(os.environ) if env is None else env
+    if cli_path:
+        return cli_path
+    if env.get("APEX_CONFIG"):
+        return env["APEX_CONFIG"]
+    if Path("apex.yaml").exists():
+        return "apex.yaml"
+    return None
+
+
+def load_config(cli_path: str | None = None, env: dict[str, str] | None = None) -> Config:
+    path = find_config_path(cli_path, env)
+    if path is None:
+        return config_from_env(env)
+    return load_config_file(path, env)

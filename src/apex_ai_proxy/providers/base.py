@@ -1,0 +1,94 @@
+"""What every provider adapter knows: where to send a request, how to authenticate, which dialect.
+
+An adapter never performs I/O itself (except the local `echo` provider); the dispatcher sends what
+`build_request` returns through the one shared HTTP client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from apex_ai_proxy.config import ProviderConfig
+
+
+@dataclass(slots=True, frozen=True)
+class ApiKey:
+    """One credential. `name` is what records and errors show; `secret` never leaves the adapter."""
+
+    name: str
+    secret: str
+
+    def __repr__(self) -> str:  # keep secrets out of tracebacks and debug output
+        return f"ApiKey({self.name!r})"
+
+
+@dataclass(slots=True)
+class Target:
+    """One candidate upstream for a request: provider × upstream model × its keys."""
+
+    provider: str
+    adapter: ProviderAdapter
+    upstream_model: str
+    keys: list[ApiKey]
+    weight: float = 1.0
+    base_url: str | None = None  # per-model-entry override of the provider's base URL
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class ProviderAdapter:
+    """Base class: subclasses set `kind` and `dialect` and override the URL/auth hooks."""
+
+    kind: ClassVar[str]
+    dialect: ClassVar[str]  # "openai_chat" | "anthropic" | "gemini" | "responses" | "local"
+    local: ClassVar[bool] = False
+    default_base_url: ClassVar[str | None] = None
+
+    def __init__(self, name: str, config: ProviderConfig) -> None:
+        self.name = name
+        self.config = config
+        self.base_url = (config.base_url or self.default_base_url or "").rstrip("/")
+        self.static_headers = {
+            "content-type": "application/json",
+            **{k.lower(): v for k, v in config.headers.items()},
+        }
+
+    def keys_from(self, secrets: list[str], prefix: str | None = None) -> list[ApiKey]:
+        prefix = prefix or self.name
+        return [ApiKey(f"{prefix}#{i}", secret) for i, secret in enumerate(secrets)]
+
+    # --- hooks -------------------------------------------------------------------------------
+
+    def auth_headers(self, key: ApiKey) -> dict[str, str]:
+        return {"authorization": f"Bearer {key.secret}"}
+
+    def chat_url(self, base_url: str, upstream_model: str, stream: bool) -> str:
+        raise NotImplementedError
+
+    def embeddings_url(self, base_url: str, upstream_model: str) -> str | None:
+        return None  # this kind cannot serve embeddings
+
+    def prepare_chat_body(self, body: dict, upstream_model: str, stream: bool) -> dict:
+        """Last touches on a body already in this adapter's dialect (model name, quirks)."""
+        body["model"] = upstream_model
+        return body
+
+    # --- building ----------------------------------------------------------------------------
+
+    def build(self, target: Target, key: ApiKey, url: str, body: bytes, extra_headers: dict[str, str] | None = None) -> UpstreamRequest:
+        headers = dict(self.static_headers)
+        if extra_headers:
+            headers.update(extra_headers)
+        headers.update(self.auth_headers(key))
+        return UpstreamRequest("POST", url, headers, body)
+
+    def base_for(self, target: Target) -> str:
+        return (target.base_url or self.base_url).rstrip("/")
