@@ -1,0 +1,81 @@
+"""Fixtures for the response stores: every contract test runs against SQLite and Redis.
+
+Redis tests use REDIS_URL (default redis://127.0.0.1:6379) and are skipped when no server
+answers. Each test gets its own key prefix and deletes its keys afterwards, so parallel runs
+against one Redis never see each other.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+from redis.asyncio import Redis
+
+from apex_ai_proxy.state.config import ResponsesStoreConfig, redacted_redis_url
+from apex_ai_proxy.state.responses_store import ResponseStore, open_store
+
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379"
+RUN_PREFIX = f"apex-test:{uuid.uuid4().hex}:"
+
+
+@functools.cache
+def redis_skip_reason() -> str | None:
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        return f"no Redis reachable at {redacted_redis_url(REDIS_URL)} ({exc})"
+    finally:
+        client.close()
+    return None
+
+
+@dataclass
+class StoreBench:
+    """Opens stores of one backend and reads back the raw bytes they wrote."""
+
+    backend: str
+    make: Callable[..., Awaitable[ResponseStore]]
+    raw_bytes: Callable[[], Awaitable[bytes]]
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def bench(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreBench]:
+    backend = request.param
+    if backend == "redis" and (reason := redis_skip_reason()):
+        pytest.skip(reason)
+    prefix = f"{RUN_PREFIX}{uuid.uuid4().hex}:"
+    db_dir = tmp_path / "db"
+    opened: list[ResponseStore] = []
+
+    async def make(**overrides: object) -> ResponseStore:
+        fields = {"backend": backend, "path": db_dir / "responses.db", "redis_url": REDIS_URL}
+        fields["key_prefix"] = prefix
+        store = await open_store(ResponsesStoreConfig(**(fields | overrides)))
+        opened.append(store)
+        return store
+
+    raw = Redis.from_url(REDIS_URL) if backend == "redis" else None
+
+    async def raw_bytes() -> bytes:
+        if raw is None:  # the database file and its WAL, as they are on disk
+            return b"".join(p.read_bytes() for p in sorted(db_dir.iterdir()))
+        keys = [key async for key in raw.scan_iter(match=f"{prefix}*")]
+        return b"".join(keys + [v for v in await raw.mget(keys) if v]) if keys else b""
+
+    yield StoreBench(backend, make, raw_bytes)
+
+    for store in opened:
+        await store.close()
+    if raw is not None:
+        keys = [key async for key in raw.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await raw.delete(*keys)
+        await raw.aclose()
