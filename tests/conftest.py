@@ -1,0 +1,116 @@
+"""Fixtures shared by the whole suite: fake upstreams and an in-process gateway.
+
+    fake_upstream(name, **kw)       a started `FakeUpstream` on 127.0.0.1:<free port>
+    gateway(config, env=None)       writes the config as YAML under tmp_path, starts the gateway
+                                    in process on 127.0.0.1:<free port>, returns a `Gateway`
+    gw.openai(token)                an `openai.AsyncOpenAI` aimed at the gateway (max_retries=0)
+
+Everything started by a fixture is stopped when the test ends.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import openai
+import pytest
+import yaml
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fakes.openai_upstream import FakeUpstream  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Gateway:
+    base_url: str  # http://127.0.0.1:<port>, without /v1
+    config_path: Path
+    config: Any
+    app: web.Application
+    _clients: list[openai.AsyncOpenAI] = field(default_factory=list)
+    _sessions: list[aiohttp.ClientSession] = field(default_factory=list)
+
+    def openai(self, token: str = "client-token", **kwargs: Any) -> openai.AsyncOpenAI:
+        kwargs.setdefault("max_retries", 0)
+        kwargs.setdefault("timeout", 20.0)
+        client = openai.AsyncOpenAI(base_url=self.base_url + "/v1", api_key=token, **kwargs)
+        self._clients.append(client)
+        return client
+
+    def http(self) -> aiohttp.ClientSession:
+        """A raw HTTP session for requests the SDK cannot make (bad JSON, wrong method, …)."""
+        session = aiohttp.ClientSession(base_url=self.base_url)
+        self._sessions.append(session)
+        return session
+
+    async def close_clients(self) -> None:
+        for client in self._clients:
+            await client.close()
+        for session in self._sessions:
+            await session.close()
+
+
+@pytest.fixture
+async def fake_upstream() -> AsyncIterator[Callable[..., Awaitable[FakeUpstream]]]:
+    started: list[FakeUpstream] = []
+
+    async def start(name: str = "fake", **kwargs: Any) -> FakeUpstream:
+        fake = await FakeUpstream(name, **kwargs).start()
+        started.append(fake)
+        return fake
+
+    yield start
+    for fake in started:
+        await fake.stop()
+
+
+def write_config(tmp_path: Path, config: dict[str, Any] | str, name: str = "apex.yaml") -> Path:
+    path = tmp_path / name
+    text = config if isinstance(config, str) else yaml.safe_dump(config, sort_keys=False)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Gateway]]]:
+    from apex_ai_proxy.server import create_app
+
+    from apex_ai_proxy.config import load_config_file
+
+    runners: list[web.AppRunner] = []
+    gateways: list[Gateway] = []
+
+    async def start(config: dict[str, Any] | str, env: dict[str, str] | None = None) -> Gateway:
+        path = write_config(tmp_path, config, f"apex-{len(gateways)}.yaml")
+        loaded = load_config_file(path, env if env is not None else {})
+        app = create_app(loaded)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        runners.append(runner)
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        gw = Gateway(f"http://127.0.0.1:{port}", path, loaded, app)
+        gateways.append(gw)
+        return gw
+
+    yield start
+    for gw in gateways:
+        await gw.close_clients()
+    for runner in reversed(runners):
+        await runner.cleanup()
