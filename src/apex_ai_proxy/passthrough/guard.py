@@ -1,0 +1,248 @@
+"""Decide whether a passthrough request may go out, and to which checked addresses.
+
+Errors (each carries the HTTP status and a stable `code` for the error body):
+
+    PassthroughError
+     ├── PassthroughRefused            403  host not allowlisted, scheme, port, private address
+     │    └── InvalidPassthroughHeader 400  malformed provider header, unknown API type
+     └── UpstreamUnavailable           502  the host name does not resolve (504 on DNS timeout)
+
+The provider header is `[http://|https://]host[:port][/base/path]`. Without a scheme the
+gateway uses https; `http://` must be spelled out and is only accepted when the host's
+allowlist entry has `allow_http`. IPv6 literals are written in brackets: `[2001:db8::1]:8443`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import socket
+from dataclasses import dataclass, field
+
+from aiohttp.abc import ResolveResult
+
+from .config import AllowEntry, PassthroughConfig, normalize_hostname
+
+PROVIDER_HEADER = "X-APEX-AI-PROXY-PROVIDER"
+TYPE_HEADER = "X-APEX-AI-PROXY-TYPE"
+API_TYPES = frozenset({"anthropic", "chat-completions", "responses"})
+
+METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "instance-data"})
+METADATA_ADDRESSES = frozenset(
+    {
+        ipaddress.ip_address("169.254.169.254"),  # AWS, GCP, Azure, OpenStack, ...
+        ipaddress.ip_address("169.254.170.2"),  # AWS ECS task metadata
+        ipaddress.ip_address("100.100.100.200"),  # Alibaba Cloud
+        ipaddress.ip_address("fd00:ec2::254"),  # AWS IMDS over IPv6
+    }
+)
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_BAD_CHARS = re.compile(r"[\x00-\x20\x7f@\\?#%]")
+
+
+class PassthroughError(Exception):
+    status = 500
+    code = "passthrough_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class PassthroughRefused(PassthroughError):
+    status = 403
+    code = "passthrough_refused"
+
+
+class InvalidPassthroughHeader(PassthroughRefused):
+    status = 400
+    code = "invalid_passthrough_header"
+
+
+class UpstreamUnavailable(PassthroughError):
+    status = 502
+    code = "upstream_unavailable"
+
+    def __init__(self, message: str, status: int = 502) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class PassthroughTarget:
+    scheme: str
+    host: str  # normalised name or IP literal (IPv6 without brackets)
+    port: int
+    base_path: str  # "" or "/api" (never a trailing slash)
+    addresses: tuple[ResolveResult, ...] = field(default=(), compare=False)
+
+    @property
+    def origin(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        port = "" if self.port == default else f":{self.port}"
+        return f"{self.scheme}://{host}{port}"
+
+    def url(self, raw_path_qs: str) -> str:
+        """Upstream URL for the client's raw (still percent-encoded) path and query."""
+        return f"{self.origin}{self.base_path}{raw_path_qs}"
+
+
+def check_api_type(value: str | None) -> str | None:
+    """Validate `X-APEX-AI-PROXY-TYPE` (absent is fine); returns it lower-cased."""
+    if value is None:
+        return None
+    api_type = value.strip().lower()
+    if api_type not in API_TYPES:
+        raise InvalidPassthroughHeader(
+            f"{TYPE_HEADER} must be one of {', '.join(sorted(API_TYPES))}, got {value!r}"
+        )
+    return api_type
+
+
+def parse_target(
+    header_value: str, config: PassthroughConfig
+) -> tuple[PassthroughTarget, AllowEntry]:
+    """Parse the provider header and apply the allowlist (no DNS yet)."""
+    value = header_value.strip()
+    scheme = "https"
+    lowered = value[:8].lower()
+    if lowered.startswith("https://"):
+        value = value[8:]
+    elif lowered.startswith("http://"):
+        scheme, value = "http", value[7:]
+    elif "://" in value:
+        raise InvalidPassthroughHeader(
+            f"{PROVIDER_HEADER}: only http:// and https:// are supported"
+        )
+    if not value:
+        raise InvalidPassthroughHeader(f"{PROVIDER_HEADER} is empty")
+    if _BAD_CHARS.search(value):
+        raise InvalidPassthroughHeader(
+            f"{PROVIDER_HEADER} must be host[:port][/base/path] without credentials, "
+            "spaces, '?', '#', '%' or '\\'"
+        )
+    authority, slash, path = value.partition("/")
+    host, port = _split_authority(authority, scheme)
+    base_path = ("/" + path).rstrip("/") if slash else ""
+    if any(segment in (".", "..") for segment in base_path.split("/")):
+        raise InvalidPassthroughHeader(
+            f"{PROVIDER_HEADER}: '.' and '..' path segments are not allowed"
+        )
+
+    entry = config.entry_for(host)
+    if entry is None:
+        raise PassthroughRefused(f"host {host!r} is not on the passthrough allowlist")
+    if scheme == "http" and not entry.allow_http:
+        raise PassthroughRefused(f"plain http to {host!r} is not allowed; use https")
+    if not entry.port_allowed(port, scheme):
+        raise PassthroughRefused(f"port {port} is not allowed for host {host!r}")
+    if host in METADATA_HOSTS:
+        raise PassthroughRefused(f"{host!r} is a cloud metadata endpoint")
+    return PassthroughTarget(scheme, host, port, base_path), entry
+
+
+async def resolve_target(header_value: str, config: PassthroughConfig) -> PassthroughTarget:
+    """Parse, allowlist, resolve and check every address; the result pins those addresses."""
+    target, entry = parse_target(header_value, config)
+    infos = await _lookup(target.host, target.port, config.connect_timeout)
+    addresses: list[ResolveResult] = []
+    for family, _, proto, _, sockaddr in infos:
+        if family not in (socket.AF_INET, socket.AF_INET6):
+            continue
+        if family == socket.AF_INET6 and sockaddr[3]:
+            raise PassthroughRefused(f"{target.host!r} resolves to a scoped IPv6 address")
+        reason = address_refusal(sockaddr[0], allow_private=entry.allow_private)
+        if reason:
+            raise PassthroughRefused(f"{target.host!r} resolves to {sockaddr[0]}, {reason}")
+        addresses.append(
+            ResolveResult(
+                hostname=target.host,
+                host=sockaddr[0],
+                port=target.port,
+                family=family,
+                proto=proto,
+                flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+            )
+        )
+    if not addresses:
+        raise UpstreamUnavailable(f"{target.host!r} has no IPv4 or IPv6 address")
+    return PassthroughTarget(
+        target.scheme, target.host, target.port, target.base_path, tuple(addresses)
+    )
+
+
+def address_refusal(address: str, *, allow_private: bool) -> str | None:
+    """Why this address may not be reached, or None. Metadata addresses are always refused."""
+    ip = ipaddress.ip_address(address)
+    if ip.version == 6:
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            ip = embedded
+    if ip in METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    if allow_private:
+        return None
+    if ip.is_loopback:
+        return "a loopback address"
+    if ip.is_unspecified:
+        return "an unspecified address"
+    if ip.is_link_local:
+        return "a link-local address"
+    if ip.is_multicast:
+        return "a multicast address"
+    if ip.version == 4 and ip in _CGNAT:
+        return "a carrier-grade NAT address"
+    if ip.is_reserved:
+        return "a reserved address"
+    if ip.is_private or (ip.version == 6 and ip.is_site_local):
+        return "a private address"
+    if not ip.is_global:
+        return "a non-global address"
+    return None
+
+
+def _split_authority(authority: str, scheme: str) -> tuple[str, int]:
+    if authority.startswith("["):
+        end = authority.find("]")
+        if end < 0:
+            raise InvalidPassthroughHeader(f"{PROVIDER_HEADER}: unclosed '[' in IPv6 address")
+        raw_host, rest = authority[: end + 1], authority[end + 1 :]
+        if rest and not rest.startswith(":"):
+            raise InvalidPassthroughHeader(f"{PROVIDER_HEADER}: unexpected text after ']'")
+        raw_port = rest[1:] if rest else None
+    elif authority.count(":") > 1:
+        raise InvalidPassthroughHeader(
+            f"{PROVIDER_HEADER}: write IPv6 addresses in brackets, e.g. [2001:db8::1]:443"
+        )
+    else:
+        raw_host, colon, port_text = authority.partition(":")
+        raw_port = port_text if colon else None
+    host = normalize_hostname(raw_host)
+    if host is None:
+        raise InvalidPassthroughHeader(f"{PROVIDER_HEADER}: invalid host {raw_host!r}")
+    if raw_port is None:
+        return host, 443 if scheme == "https" else 80
+    if (
+        not raw_port.isascii()
+        or not raw_port.isdigit()
+        or len(raw_port) > 5
+        or not 1 <= int(raw_port) <= 65535
+    ):
+        raise InvalidPassthroughHeader(f"{PROVIDER_HEADER}: invalid port {raw_port!r}")
+    return host, int(raw_port)
+
+
+async def _lookup(host: str, port: int, timeout: float) -> list:
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(timeout):
+            return await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except TimeoutError:
+        raise UpstreamUnavailable(f"resolving {host!r} timed out", status=504) from None
+    except OSError as exc:
+        raise UpstreamUnavailable(f"cannot resolve {host!r}: {exc.strerror or exc}") from None
