@@ -32,7 +32,8 @@ def redacted_redis_url(url: str) -> str:
 
 
 class ResponsesStoreConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # hide_input_in_errors: a rejected redis_url may carry a password.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     backend: Literal["sqlite", "redis"] = "sqlite"
     #: SQLite file, shared by every worker process of one gateway.
