@@ -12,6 +12,7 @@ from apex_ai_proxy.state.responses_store import (
     ConversationTooDeepError,
     ResponseNotFoundError,
     ResponseRecordError,
+    ResponseStoreError,
     ResponseStoreUnavailableError,
     StoredResponse,
 )
@@ -202,3 +203,13 @@ async def test_a_closed_store_refuses_calls(bench: StoreBench) -> None:
     await store.close()  # idempotent
     with pytest.raises(ResponseStoreUnavailableError, match="closed"):
         await store.get("resp_1")
+
+
+def test_records_from_a_newer_format_are_readable_and_garbage_is_refused() -> None:
+    record = make_record("resp_1", provider="openai", key_name="openai-eu-1")
+    newer = record.to_json()[:-1] + b',"field_added_later":{"x":1}}'
+    assert StoredResponse.from_json(newer) == record
+    with pytest.raises(ResponseStoreError, match="unreadable"):
+        StoredResponse.from_json(b'{"v":1,"id":"resp_1"}')
+    with pytest.raises(ResponseStoreError, match="unreadable"):
+        StoredResponse.from_json(b"\x00not json")

@@ -121,9 +121,12 @@ class StoredResponse:
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> StoredResponse:
-        data = orjson.loads(raw)
-        # Unknown keys are ignored so a replica can read what a newer replica wrote.
-        return cls(**{name: data[name] for name in _FIELD_NAMES if name in data})
+        try:
+            data = orjson.loads(raw)
+            # Unknown keys are ignored so a replica can read what a newer replica wrote.
+            return cls(**{name: data[name] for name in _FIELD_NAMES if name in data})
+        except (orjson.JSONDecodeError, TypeError) as exc:
+            raise ResponseStoreError(f"a stored response is unreadable: {exc}") from exc
 
 
 _FIELD_NAMES = tuple(f.name for f in fields(StoredResponse))
