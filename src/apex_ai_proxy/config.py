@@ -33,7 +33,9 @@ class _Strict(BaseModel):
 class RetryConfig(_Strict):
     max_attempts: int = Field(default=4, ge=1, le=50)
     # Statuses that fail over to the next candidate (plus connection errors and timeouts).
-    failover_statuses: list[int] = Field(default_factory=lambda: [408, 409, 429, 500, 502, 503, 504, 529])
+    failover_statuses: list[int] = Field(
+        default_factory=lambda: [408, 409, 429, 500, 502, 503, 504, 529]
+    )
     # Base and cap of the exponential cooldown used when the upstream gives no Retry-After.
     cooldown_base_s: float = Field(default=1.0, gt=0)
     cooldown_max_s: float = Field(default=300.0, gt=0)
@@ -131,7 +133,10 @@ def substitute_env(value: Any, env: dict[str, str], path: str, problems: list[st
 
         return _VAR.sub(repl, value)
     if isinstance(value, dict):
-        return {k: substitute_env(v, env, f"{path}.{k}" if path else str(k), problems) for k, v in value.items()}
+        return {
+            k: substitute_env(v, env, f"{path}.{k}" if path else str(k), problems)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [substitute_env(v, env, f"{path}[{i}]", problems) for i, v in enumerate(value)]
     return value
@@ -155,7 +160,9 @@ def _cross_check(config: Config) -> list[str]:
             provider = config.providers.get(entry.provider)
             if provider is None:
                 known = ", ".join(sorted(config.providers)) or "none configured"
-                problems.append(f"{path}.provider: unknown provider '{entry.provider}' (known: {known})")
+                problems.append(
+                    f"{path}.provider: unknown provider '{entry.provider}' (known: {known})"
+                )
                 continue
             keys = entry.keys()
             if keys is not None and not all(keys):
@@ -244,8 +251,15 @@ def config_from_env(env: dict[str, str] | None = None) -> Config:
             providers[name] = {"kind": kind, "base_url": base_url, "api_keys": keys}
     if env.get("GOOGLE_API_KEY") and "gemini" not in providers:
         var, kind, base_url = ENV_PROVIDERS["gemini"]
-        providers["gemini"] = {"kind": kind, "base_url": base_url, "api_keys": [env["GOOGLE_API_KEY"]]}
-    raw: dict[str, Any] = {"providers": providers, "models": {"echo": {"providers": [{"provider": "echo"}]}}}
+        providers["gemini"] = {
+            "kind": kind,
+            "base_url": base_url,
+            "api_keys": [env["GOOGLE_API_KEY"]],
+        }
+    raw: dict[str, Any] = {
+        "providers": providers,
+        "models": {"echo": {"providers": [{"provider": "echo"}]}},
+    }
     tokens = [t for t in env.get("APEX_GATEWAY_TOKENS", "").split(",") if t.strip()]
     if tokens:
         raw["gateway_tokens"] = tokens

@@ -25,9 +25,16 @@ class GatewayError(Exception):
     error_type = "server_error"
     code: str | None = None
 
-    def __init__(self, message: str, *, status: int | None = None, error_type: str | None = None,
-                 code: str | None = None, param: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        error_type: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         if status is not None:
@@ -115,12 +122,18 @@ def anthropic_error_type(status: int) -> str:
     return "invalid_request_error" if 400 <= status < 500 else "api_error"
 
 
-def openai_error_body(message: str, error_type: str, code: str | None = None, param: str | None = None) -> bytes:
-    return orjson.dumps({"error": {"message": message, "type": error_type, "param": param, "code": code}})
+def openai_error_body(
+    message: str, error_type: str, code: str | None = None, param: str | None = None
+) -> bytes:
+    return orjson.dumps(
+        {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+    )
 
 
 def anthropic_error_body(status: int, message: str) -> bytes:
-    return orjson.dumps({"type": "error", "error": {"type": anthropic_error_type(status), "message": message}})
+    return orjson.dumps(
+        {"type": "error", "error": {"type": anthropic_error_type(status), "message": message}}
+    )
 
 
 def error_body(dialect: str, err: GatewayError) -> bytes:
@@ -147,3 +160,17 @@ def upstream_error_message(body: bytes, limit: int = 500) -> str:
         if isinstance(data.get("message"), str):
             return data["message"][:limit]
     return body[:limit].decode("utf-8", "replace").strip()
+
+
+def stream_error_frame(dialect: str, status: int, message: str) -> bytes:
+    """The error event a client of `dialect` can parse when a stream fails after it started."""
+    if dialect == "anthropic":
+        return b"event: error\ndata: " + anthropic_error_body(status, message) + b"\n\n"
+    error_type = (
+        "rate_limit_error"
+        if status == 429
+        else "server_error"
+        if status >= 500
+        else "invalid_request_error"
+    )
+    return b"data: " + openai_error_body(message, error_type, "upstream_stream_error") + b"\n\n"

@@ -63,6 +63,8 @@ class ProviderAdapter:
 
     def keys_from(self, secrets: list[str], prefix: str | None = None) -> list[ApiKey]:
         prefix = prefix or self.name
+        if not secrets and self.local:
+            return [ApiKey(f"{prefix}#local", "")]  # a local provider is one unit of health
         return [ApiKey(f"{prefix}#{i}", secret) for i, secret in enumerate(secrets)]
 
     # --- hooks -------------------------------------------------------------------------------
@@ -83,7 +85,14 @@ class ProviderAdapter:
 
     # --- building ----------------------------------------------------------------------------
 
-    def build(self, target: Target, key: ApiKey, url: str, body: bytes, extra_headers: dict[str, str] | None = None) -> UpstreamRequest:
+    def build(
+        self,
+        target: Target,
+        key: ApiKey,
+        url: str,
+        body: bytes,
+        extra_headers: dict[str, str] | None = None,
+    ) -> UpstreamRequest:
         headers = dict(self.static_headers)
         if extra_headers:
             headers.update(extra_headers)

@@ -1,0 +1,149 @@
+"""Command line: `apex-ai-proxy serve | check | logs | stats`."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+
+from apex_ai_proxy.config import Config, ConfigError, find_config_path, load_config
+
+log = logging.getLogger("apex_ai_proxy")
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _load_or_exit(path: str | None) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        where = find_config_path(path) or "environment"
+        print(
+            f"apex-ai-proxy: the configuration ({where}) has {len(err.problems)} problem(s):",
+            file=sys.stderr,
+        )
+        for problem in err.problems:
+            print(f"  {problem}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = _load_or_exit(args.config)
+    print(
+        f"OK: {config.source or 'environment'}: {len(config.providers)} provider(s), {len(config.models)} model(s)"
+    )
+    return 0
+
+
+def _run_worker(
+    config: Config, host: str, port: int, reuse_port: bool, sock: socket.socket | None = None
+) -> None:
+    from aiohttp import web
+
+    from apex_ai_proxy.server import create_app
+
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is optional on unsupported platforms
+        pass
+    app = create_app(config)
+    web.run_app(
+        app,
+        host=None if sock else host,
+        port=None if sock else port,
+        sock=sock,
+        reuse_port=reuse_port or None,
+        shutdown_timeout=config.server.shutdown_grace_s,
+        access_log=None,
+        print=None,
+        handle_signals=True,
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    config = _load_or_exit(args.config)
+    if not config.gateway_tokens:
+        if not _is_loopback(args.host):
+            print(
+                f"apex-ai-proxy: refusing to listen on {args.host} without gateway_tokens: anyone who can "
+                "reach it could spend your provider keys. Set gateway_tokens or bind to 127.0.0.1.",
+                file=sys.stderr,
+            )
+            return 2
+        log.warning(
+            "no gateway_tokens configured: serving on loopback only, without authentication"
+        )
+    from apex_ai_proxy.server import started_message
+
+    log.info(started_message(config, args.host, args.port))
+    if args.workers <= 1:
+        _run_worker(config, args.host, args.port, reuse_port=False)
+        return 0
+    return _serve_workers(config, args.host, args.port, args.workers)
+
+
+def _serve_workers(config: Config, host: str, port: int, workers: int) -> int:
+    """N processes on one port (SO_REUSEPORT); signals are passed on and the parent waits."""
+    ctx = multiprocessing.get_context("fork")
+    procs = [
+        ctx.Process(target=_run_worker, args=(config, host, port, True), daemon=False)
+        for _ in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+
+    def forward(signum: int, frame: object) -> None:
+        for proc in procs:
+            if proc.pid and proc.is_alive():
+                os.kill(proc.pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = []
+    for proc in procs:
+        proc.join()
+        codes.append(proc.exitcode or 0)
+    return 0 if all(code == 0 for code in codes) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="apex-ai-proxy", description="Self-hosted AI gateway.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument(
+        "--config", help="config file (default: $APEX_CONFIG, then ./apex.yaml, then environment)"
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8787)
+    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    serve.set_defaults(func=cmd_serve)
+    check = sub.add_parser("check", help="validate the config and list every problem")
+    check.add_argument("--config")
+    check.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,563 @@
+"""Dispatch: the attempt loop. Pick a candidate, translate, send, classify, cool down, retry.
+
+Failover is possible until the first byte reaches the client. For streams the first upstream
+chunk is awaited before the client's response starts, so an upstream that accepts and then
+dies before saying anything is failed over too. After that, a failure becomes an error event in
+the client's dialect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from apex_ai_proxy.balancer import Balancer
+from apex_ai_proxy.config import RetryConfig
+from apex_ai_proxy.context import AttemptInfo, RequestContext
+from apex_ai_proxy.errors import (
+    AllRateLimited,
+    BadRequest,
+    GatewayError,
+    UpstreamError,
+    UpstreamUnavailable,
+    error_body,
+    stream_error_frame,
+    upstream_error_message,
+)
+from apex_ai_proxy.health import HealthState
+from apex_ai_proxy.providers.base import ApiKey, Target
+from apex_ai_proxy.routing import Route
+from apex_ai_proxy.translate import Translation, plan_translation
+from apex_ai_proxy.upstream import CONNECTION_ERRORS, UpstreamClient, UpstreamResponse
+from apex_ai_proxy.usage import usage_from_body, usage_from_stream
+
+# What marks the proper end of a stream in each dialect; a stream that ends without it was cut.
+STREAM_END_MARKERS = {
+    "openai_chat": b"[DONE]",
+    "anthropic": b"message_stop",
+    "responses": b"response.",  # completed / incomplete / failed are all "response.<state>"
+    "gemini": b"finishReason",
+}
+TAIL_BYTES = 8192
+
+
+@dataclass(slots=True)
+class Operation:
+    """What the client asked for: chat in some dialect, or embeddings."""
+
+    client_dialect: str
+    kind: str = "chat"  # "chat" | "embeddings"
+
+
+@dataclass(slots=True)
+class Failure:
+    provider: str
+    status: int | None
+    reason: str
+    retry_after: float | None = None
+    rate_limited: bool = False
+
+
+@dataclass(slots=True)
+class AttemptPlan:
+    target: Target
+    key: ApiKey
+    body: bytes
+    translation: Translation | None
+    failures: list[Failure] = field(default_factory=list)
+
+
+class Dispatcher:
+    def __init__(
+        self, client: UpstreamClient, health: HealthState, balancer: Balancer, retry: RetryConfig
+    ) -> None:
+        self.client = client
+        self.health = health
+        self.balancer = balancer
+        self.retry = retry
+        self.failover_statuses = frozenset(retry.failover_statuses)
+        self._timeouts: dict[int, aiohttp.ClientTimeout] = {}
+
+    def _timeout(self, target: Target) -> aiohttp.ClientTimeout:
+        adapter = target.adapter
+        timeout = self._timeouts.get(id(adapter))
+        if timeout is None:
+            cfg = adapter.config
+            timeout = aiohttp.ClientTimeout(
+                total=cfg.timeout,
+                sock_connect=cfg.connect_timeout,
+                sock_read=cfg.read_timeout or cfg.timeout,
+            )
+            self._timeouts[id(adapter)] = timeout
+        return timeout
+
+    async def run(
+        self,
+        request: web.Request,
+        ctx: RequestContext,
+        op: Operation,
+        route: Route,
+        body: dict,
+        stream: bool,
+        extra_headers: dict[str, str],
+    ) -> web.StreamResponse:
+        failures: list[Failure] = []
+        attempts_left = self.retry.max_attempts
+        translation_cache: dict[str, Translation | None] = {}
+        for target, key in self.balancer.candidates(route):
+            if attempts_left == 0:
+                break
+            attempts_left -= 1
+            translation = self._translation(op, target, body, ctx, translation_cache)
+            upstream_body = self._upstream_body(op, target, body, stream, translation)
+            response = await self._attempt(
+                request,
+                ctx,
+                op,
+                target,
+                key,
+                upstream_body,
+                stream,
+                translation,
+                extra_headers,
+                failures,
+            )
+            if response is not None:
+                return response
+        raise self._exhausted(route, failures)
+
+    # --- one attempt ---------------------------------------------------------------------------
+
+    async def _attempt(
+        self,
+        request: web.Request,
+        ctx: RequestContext,
+        op: Operation,
+        target: Target,
+        key: ApiKey,
+        upstream_body: bytes,
+        stream: bool,
+        translation: Translation | None,
+        extra_headers: dict[str, str],
+        failures: list[Failure],
+    ) -> web.StreamResponse | None:
+        adapter = target.adapter
+        attempt = AttemptInfo(target.provider, key.name, target.upstream_model)
+        ctx.attempts.append(attempt)
+        unit = self.health.unit(key.name)
+        unit.in_flight += 1
+        started = time.monotonic()
+        try:
+            try:
+                upstream = await self._send(op, target, key, upstream_body, stream, extra_headers)
+            except CONNECTION_ERRORS as exc:
+                return self._fail(attempt, failures, target, key, None, _describe(exc), started)
+            attempt.status = upstream.status
+            ttfb = time.monotonic() - started
+            if upstream.status >= 400:
+                return await self._upstream_error(
+                    ctx, op, target, key, upstream, attempt, failures, started, translation
+                )
+            ctx.provider, ctx.upstream_model = target.provider, target.upstream_model
+            if not stream or op.kind != "chat":
+                try:
+                    raw = await upstream.read()
+                except CONNECTION_ERRORS as exc:
+                    return self._fail(
+                        attempt, failures, target, key, upstream.status, _describe(exc), started
+                    )
+                self.health.on_success(key.name, ttfb)
+                attempt.latency_ms = (time.monotonic() - started) * 1000.0
+                ctx.ttfb_ms = ctx.elapsed_ms()
+                return self._whole_response(ctx, op, target, raw, upstream, translation)
+            chunks = upstream.iter_chunks()
+            try:
+                first = await _first_chunk(chunks)
+            except CONNECTION_ERRORS as exc:
+                return self._fail(
+                    attempt, failures, target, key, upstream.status, _describe(exc), started
+                )
+            if first is None:
+                return self._fail(
+                    attempt,
+                    failures,
+                    target,
+                    key,
+                    upstream.status,
+                    "stream closed before any data",
+                    started,
+                )
+            self.health.on_success(key.name, ttfb)
+            attempt.latency_ms = ttfb * 1000.0
+            return await self._relay_stream(
+                request, ctx, op, target, first, chunks, upstream, translation
+            )
+        finally:
+            unit.in_flight -= 1
+
+    async def _send(
+        self,
+        op: Operation,
+        target: Target,
+        key: ApiKey,
+        body: bytes,
+        stream: bool,
+        extra_headers: dict[str, str],
+    ) -> UpstreamResponse:
+        adapter = target.adapter
+        if adapter.local:
+            data = orjson.loads(body)
+            if op.kind == "embeddings":
+                return await adapter.respond_embeddings(data)  # type: ignore[attr-defined]
+            return await adapter.respond_chat(data, stream)  # type: ignore[attr-defined]
+        base = adapter.base_for(target)
+        if op.kind == "embeddings":
+            url = adapter.embeddings_url(base, target.upstream_model)
+        else:
+            url = adapter.chat_url(base, target.upstream_model, stream)
+        assert url is not None
+        # Client headers such as anthropic-beta only mean something to an upstream of the same dialect.
+        passed = extra_headers if adapter.dialect == op.client_dialect else None
+        return await self.client.send(
+            adapter.build(target, key, url, body, passed), self._timeout(target)
+        )
+
+    def _fail(
+        self,
+        attempt: AttemptInfo,
+        failures: list[Failure],
+        target: Target,
+        key: ApiKey,
+        status: int | None,
+        reason: str,
+        started: float,
+        retry_after: float | None = None,
+        rate_limited: bool = False,
+        auth: bool = False,
+    ) -> None:
+        attempt.latency_ms = (time.monotonic() - started) * 1000.0
+        attempt.reason = reason
+        self.health.on_failure(key.name, reason, retry_after, rate_limited=rate_limited, auth=auth)
+        failures.append(Failure(target.provider, status, reason, retry_after, rate_limited))
+        return None
+
+    async def _upstream_error(
+        self,
+        ctx: RequestContext,
+        op: Operation,
+        target: Target,
+        key: ApiKey,
+        upstream: UpstreamResponse,
+        attempt: AttemptInfo,
+        failures: list[Failure],
+        started: float,
+        translation: Translation | None,
+    ) -> web.StreamResponse | None:
+        status = upstream.status
+        try:
+            raw = await upstream.read()
+        except CONNECTION_ERRORS:
+            raw = b""
+        message = upstream_error_message(raw)
+        if status in (401, 403):
+            return self._fail(
+                attempt,
+                failures,
+                target,
+                key,
+                status,
+                f"upstream rejected the key ({status}): {message}",
+                started,
+                auth=True,
+            )
+        if status in self.failover_statuses or status >= 500:
+            retry_after = parse_retry_after(upstream.headers.get("retry-after"))
+            return self._fail(
+                attempt,
+                failures,
+                target,
+                key,
+                status,
+                f"{status}: {message}",
+                started,
+                retry_after=retry_after,
+                rate_limited=status == 429,
+            )
+        # The client's own mistake: answer as the upstream did, without retrying elsewhere.
+        attempt.latency_ms = (time.monotonic() - started) * 1000.0
+        attempt.reason = message
+        self.health.on_success(key.name, time.monotonic() - started)
+        ctx.provider, ctx.upstream_model = target.provider, target.upstream_model
+        same_dialect = translation is None
+        if same_dialect and op.kind == "chat" or op.kind == "embeddings":
+            resp = web.Response(status=status, body=raw, content_type="application/json")
+            ctx.error_type, ctx.error_message = "upstream_error", message
+            return _with_gateway_headers(resp, ctx, target)
+        raise UpstreamError(
+            f"Upstream {target.provider} answered {status}: {message}",
+            status=status,
+            error_type="invalid_request_error" if status < 500 else "api_error",
+        )
+
+    # --- answers -----------------------------------------------------------------------------
+
+    def _whole_response(
+        self,
+        ctx: RequestContext,
+        op: Operation,
+        target: Target,
+        raw: bytes,
+        upstream: UpstreamResponse,
+        translation: Translation | None,
+    ) -> web.Response:
+        upstream_dialect = target.adapter.dialect if op.kind == "chat" else "openai_chat"
+        if translation is not None:
+            try:
+                data = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise UpstreamUnavailable(
+                    f"Upstream {target.provider} answered with invalid JSON."
+                ) from None
+            ctx.usage = usage_from_body(upstream_dialect, data)
+            raw = translation.response(data)
+        else:
+            ctx.usage = _usage_of_raw(upstream_dialect, raw)
+        resp = web.Response(status=upstream.status, body=raw, content_type="application/json")
+        ctx.bytes_out = len(raw)
+        return _with_gateway_headers(resp, ctx, target)
+
+    async def _relay_stream(
+        self,
+        request: web.Request,
+        ctx: RequestContext,
+        op: Operation,
+        target: Target,
+        first: bytes,
+        chunks: AsyncIterator[bytes],
+        upstream: UpstreamResponse,
+        translation: Translation | None,
+    ) -> web.StreamResponse:
+        resp = web.StreamResponse(status=200)
+        resp.content_type = "text/event-stream"
+        resp.headers["cache-control"] = "no-cache"
+        _with_gateway_headers(resp, ctx, target)
+        await resp.prepare(request)
+        ctx.ttfb_ms = ctx.elapsed_ms()
+        upstream_dialect = target.adapter.dialect
+        if translation is not None:
+            await self._relay_translated(resp, ctx, first, chunks, translation)
+        else:
+            await self._relay_same_dialect(resp, ctx, upstream_dialect, first, chunks)
+        return resp
+
+    async def _relay_same_dialect(
+        self,
+        resp: web.StreamResponse,
+        ctx: RequestContext,
+        dialect: str,
+        first: bytes,
+        chunks: AsyncIterator[bytes],
+    ) -> None:
+        marker = STREAM_END_MARKERS.get(dialect, b"")
+        sent = len(first)
+        await resp.write(first)
+        ctx.ttft_ms = ctx.elapsed_ms()
+        tail = first[-TAIL_BYTES:]
+        error: str | None = None
+        try:
+            async for chunk in chunks:
+                await resp.write(chunk)
+                sent += len(chunk)
+                tail = (tail + chunk)[-TAIL_BYTES:]
+        except CONNECTION_ERRORS as exc:
+            error = f"upstream stream broke: {_describe(exc)}"
+        if error is None and marker and marker not in tail:
+            error = "upstream stream ended before it was complete"
+        if error is not None:
+            frame = stream_error_frame(ctx.client_dialect, 502, error)
+            await _write_quietly(resp, frame)
+            sent += len(frame)
+            ctx.error_type, ctx.error_message = "stream_broken", error
+        ctx.bytes_out = sent
+        ctx.usage = usage_from_stream(dialect, first[:TAIL_BYTES], tail)
+        await _write_eof_quietly(resp)
+
+    async def _relay_translated(
+        self,
+        resp: web.StreamResponse,
+        ctx: RequestContext,
+        first: bytes,
+        chunks: AsyncIterator[bytes],
+        translation: Translation,
+    ) -> None:
+        stream = translation.stream()
+        sent = 0
+        error: str | None = None
+        try:
+            out = stream.feed(first)
+            if out:
+                await resp.write(out)
+                sent += len(out)
+                ctx.ttft_ms = ctx.elapsed_ms()
+            async for chunk in chunks:
+                out = stream.feed(chunk)
+                if out:
+                    await resp.write(out)
+                    sent += len(out)
+                    if ctx.ttft_ms is None:
+                        ctx.ttft_ms = ctx.elapsed_ms()
+            out = stream.finish()
+        except CONNECTION_ERRORS as exc:
+            error = f"upstream stream broke: {_describe(exc)}"
+            out = stream.error(502, error)
+        if out:
+            await _write_quietly(resp, out)
+            sent += len(out)
+        if error is None and stream.truncated:
+            error = "upstream stream ended before it was complete"
+        if error is not None:
+            ctx.error_type, ctx.error_message = "stream_broken", error
+        ctx.bytes_out = sent
+        ctx.usage = stream.usage
+        await _write_eof_quietly(resp)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _translation(
+        self,
+        op: Operation,
+        target: Target,
+        body: dict,
+        ctx: RequestContext,
+        cache: dict[str, Translation | None],
+    ) -> Translation | None:
+        upstream_dialect = target.adapter.dialect if op.kind == "chat" else "openai_chat"
+        if upstream_dialect == op.client_dialect or op.kind != "chat":
+            return None
+        if upstream_dialect not in cache:
+            cache[upstream_dialect] = plan_translation(
+                op.client_dialect, upstream_dialect, body, ctx
+            )
+        return cache[upstream_dialect]
+
+    def _upstream_body(
+        self,
+        op: Operation,
+        target: Target,
+        body: dict,
+        stream: bool,
+        translation: Translation | None,
+    ) -> bytes:
+        adapter = target.adapter
+        if translation is not None:
+            data = translation.request(target.upstream_model, stream)
+        else:
+            data = dict(body)
+            if op.kind == "embeddings":
+                data["model"] = target.upstream_model
+                return orjson.dumps(data)
+        if adapter.local and translation is None:
+            data["model"] = target.upstream_model
+            return orjson.dumps(data)
+        return orjson.dumps(adapter.prepare_chat_body(data, target.upstream_model, stream))
+
+    def _exhausted(self, route: Route, failures: list[Failure]) -> GatewayError:
+        now = time.monotonic()
+        units = [self.health.unit(k.name) for t in route.targets for k in t.keys]
+        soonest = min((u.cooldown_until for u in units), default=now)
+        wait = max(1, int(soonest - now + 0.999))
+        listed = "; ".join(
+            f"{f.provider}: {f.status if f.status is not None else 'no answer'} {f.reason}"
+            for f in failures
+        )
+        all_rate_limited = bool(units) and all(
+            u.rate_limited and u.cooldown_until > now for u in units
+        )
+        if not failures:
+            message = f"Every upstream for model '{route.name}' is cooling down after recent failures; retry in {wait}s."
+        else:
+            message = f"No upstream could serve model '{route.name}' after {len(failures)} attempt(s): {listed}"
+        if all_rate_limited:
+            return AllRateLimited(message, headers={"retry-after": str(wait)})
+        return UpstreamUnavailable(
+            message, headers={"retry-after": str(wait)} if not failures else {}
+        )
+
+
+async def _first_chunk(chunks: AsyncIterator[bytes]) -> bytes | None:
+    try:
+        return await chunks.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
+def _usage_of_raw(dialect: str, raw: bytes):
+    if b"sage" not in raw:
+        return None
+    try:
+        return usage_from_body(dialect, orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _with_gateway_headers(
+    resp: web.StreamResponse, ctx: RequestContext, target: Target
+) -> web.StreamResponse:
+    headers = resp.headers
+    headers["x-request-id"] = ctx.request_id
+    headers["x-apex-provider"] = target.provider
+    headers["x-apex-model"] = target.upstream_model
+    headers["x-apex-attempts"] = str(len(ctx.attempts))
+    return resp
+
+
+async def _write_quietly(resp: web.StreamResponse, data: bytes) -> None:
+    try:
+        await resp.write(data)
+    except (ConnectionError, RuntimeError):
+        pass  # the client went away; nothing left to tell it
+
+
+async def _write_eof_quietly(resp: web.StreamResponse) -> None:
+    try:
+        await resp.write_eof()
+    except (ConnectionError, RuntimeError):
+        pass
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return "timed out"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "connection failed"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "upstream closed the connection"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "response body cut off"
+    return type(exc).__name__
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+__all__ = ["Dispatcher", "Operation", "parse_retry_after", "BadRequest", "error_body"]

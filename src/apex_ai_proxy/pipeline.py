@@ -1,0 +1,116 @@
+"""The request pipeline, top to bottom:
+
+    authenticate → read + decode body → map model → resolve route → dispatch → answer → record
+
+One function per client endpoint shape; everything else is delegated to the module named for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import orjson
+from aiohttp import web
+
+from apex_ai_proxy.context import RequestContext
+from apex_ai_proxy.dispatch import Operation
+from apex_ai_proxy.errors import BadRequest, GatewayError, PayloadTooLarge, error_body
+
+if TYPE_CHECKING:
+    from apex_ai_proxy.server import Gateway
+
+# Headers of the client passed on to upstreams that speak the same dialect.
+ANTHROPIC_PASS_HEADERS = ("anthropic-beta",)
+
+
+async def read_json_body(request: web.Request, limit: int) -> tuple[dict, int]:
+    length = request.content_length
+    if length is not None and length > limit:
+        raise PayloadTooLarge(f"Request body is {length} bytes; the limit is {limit} bytes.")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge(f"Request body is over the limit of {limit} bytes.") from None
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"Request body is over the limit of {limit} bytes.")
+    if not raw:
+        raise BadRequest("Request body is empty; send a JSON object.")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"Request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("Request body must be a JSON object.")
+    return body, len(raw)
+
+
+def require_model(body: dict) -> str:
+    model = body.get("model")
+    if model is None:
+        raise BadRequest("Missing required field 'model'.", param="model")
+    if not isinstance(model, str) or not model.strip():
+        raise BadRequest("Field 'model' must be a non-empty string.", param="model")
+    return model
+
+
+def validate_chat(body: dict) -> None:
+    messages = body.get("messages")
+    if messages is None:
+        raise BadRequest("Missing required field 'messages'.", param="messages")
+    if not isinstance(messages, list):
+        raise BadRequest("Field 'messages' must be an array.", param="messages")
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise BadRequest("Field 'stream' must be a boolean.", param="stream")
+
+
+def validate_embeddings(body: dict) -> None:
+    if "input" not in body:
+        raise BadRequest("Missing required field 'input'.", param="input")
+
+
+def error_response(dialect: str, err: GatewayError, ctx: RequestContext) -> web.Response:
+    ctx.status = err.status
+    ctx.error_type = err.error_type
+    ctx.error_message = err.message
+    resp = web.Response(
+        status=err.status, body=error_body(dialect, err), content_type="application/json"
+    )
+    resp.headers["x-request-id"] = ctx.request_id
+    if ctx.attempts:
+        resp.headers["x-apex-attempts"] = str(len(ctx.attempts))
+    for name, value in err.headers.items():
+        resp.headers[name] = value
+    return resp
+
+
+def make_model_handler(
+    gw: Gateway, endpoint: str, op: Operation, validate: Callable[[dict], None]
+) -> Callable[[web.Request], object]:
+    """A handler for an endpoint whose body names a model: chat in any dialect, embeddings."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        ctx = RequestContext(endpoint, op.client_dialect)
+        try:
+            ctx.token_name = gw.auth.check(request)
+            body, ctx.bytes_in = await read_json_body(request, gw.max_body)
+            model = ctx.requested_model = require_model(body)
+            validate(body)
+            model = ctx.mapped_model = gw.map_model(model, request)
+            route = gw.router.resolve(model)
+            stream = ctx.stream = body.get("stream") is True and op.kind == "chat"
+            extra = _pass_headers(request) if op.client_dialect == "anthropic" else {}
+            response = await gw.dispatcher.run(request, ctx, op, route, body, stream, extra)
+            ctx.status = response.status
+        except GatewayError as err:
+            response = error_response(op.client_dialect, err, ctx)
+        gw.record(ctx)
+        return response
+
+    return handle
+
+
+def _pass_headers(request: web.Request) -> dict[str, str]:
+    headers = request.headers
+    return {name: headers[name] for name in ANTHROPIC_PASS_HEADERS if name in headers}
