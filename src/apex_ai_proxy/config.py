@@ -185,7 +185,7 @@ def _cross_check(config: Config) -> list[str]:
             )
             if not used_with_own_keys:
                 problems.append(f"{path}.api_keys: no API key configured")
-        if any(not k for k in provider.keys()):
+        if any(not k for k in provider):
             problems.append(f"{path}.api_keys: empty key (is its environment variable set?)")
     return problems
 

@@ -9,6 +9,7 @@ the client's dialect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -148,7 +149,6 @@ class Dispatcher:
         extra_headers: dict[str, str],
         failures: list[Failure],
     ) -> web.StreamResponse | None:
-        adapter = target.adapter
         attempt = AttemptInfo(target.provider, key.name, target.upstream_model)
         ctx.attempts.append(attempt)
         unit = self.health.unit(key.name)
@@ -519,17 +519,14 @@ def _with_gateway_headers(
 
 
 async def _write_quietly(resp: web.StreamResponse, data: bytes) -> None:
-    try:
+    # The client may have gone away; then there is nobody left to tell.
+    with contextlib.suppress(ConnectionError, RuntimeError):
         await resp.write(data)
-    except (ConnectionError, RuntimeError):
-        pass  # the client went away; nothing left to tell it
 
 
 async def _write_eof_quietly(resp: web.StreamResponse) -> None:
-    try:
+    with contextlib.suppress(ConnectionError, RuntimeError):
         await resp.write_eof()
-    except (ConnectionError, RuntimeError):
-        pass
 
 
 def _describe(exc: BaseException) -> str:
