@@ -12,8 +12,9 @@ from apex_ai_proxy.balancer import Balancer
 from apex_ai_proxy.config import Config
 from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.dispatch import Dispatcher, Operation
-from apex_ai_proxy.errors import GatewayError, MethodNotAllowed, NotFound
+from apex_ai_proxy.errors import BadRequest, GatewayError, MethodNotAllowed, NotFound
 from apex_ai_proxy.health import HealthState
+from apex_ai_proxy.mapping import MAPPING_HEADER, MappingError, map_model, parse_mapping
 from apex_ai_proxy.pipeline import (
     error_response,
     make_model_handler,
@@ -61,7 +62,13 @@ class Gateway:
         await self.client.close()
 
     def map_model(self, model: str, request: web.Request) -> str:
-        return model
+        """Configured `model_mapping`, then the X-APEX-AI-PROXY-MAPPING header's."""
+        header = request.headers.get(MAPPING_HEADER)
+        try:
+            header_map = parse_mapping(header) if header else {}
+        except MappingError as err:
+            raise BadRequest(str(err), param=MAPPING_HEADER) from None
+        return map_model(model, self.config.model_mapping, header_map)
 
     def record(self, ctx: RequestContext) -> None:
         if ctx.duration_ms is None:
