@@ -1,0 +1,47 @@
+"""Observability: request records, their sinks, the read side for the CLI, and metrics.
+
+The core uses:
+
+    recorder = Recorder(config.records, secrets=[...provider keys..., ...gateway tokens...])
+    await recorder.start()                  # on app startup
+    recorder.submit(RequestRecord(...))     # once per request, when the response is done
+    await recorder.stop(grace=5)            # on app shutdown
+    set_keys_in_cooldown(provider, n)       # when health state changes
+    body, content_type = render_metrics()   # GET /metrics
+"""
+
+from .config import (
+    HttpSinkConfig,
+    JsonlSinkConfig,
+    RecordsConfig,
+    SqliteSinkConfig,
+    StdoutSinkConfig,
+)
+from .metrics import (
+    mark_process_dead,
+    observe,
+    prepare_multiprocess_dir,
+    render_metrics,
+    set_keys_in_cooldown,
+)
+from .queue import Recorder
+from .record import Attempt, RawRecord, RequestRecord
+from .redact import Redactor
+
+__all__ = [
+    "Attempt",
+    "HttpSinkConfig",
+    "JsonlSinkConfig",
+    "RawRecord",
+    "Recorder",
+    "RecordsConfig",
+    "Redactor",
+    "RequestRecord",
+    "SqliteSinkConfig",
+    "StdoutSinkConfig",
+    "mark_process_dead",
+    "observe",
+    "prepare_multiprocess_dir",
+    "render_metrics",
+    "set_keys_in_cooldown",
+]

@@ -1,0 +1,167 @@
+"""The Recorder: a bounded in-memory queue between the request path and the sinks.
+
+    core ──submit(record)──► [metrics.observe] ──► deque (queue_size) ──drain task──► redact
+                                                                                       │
+                                     ┌──────────────────────┬─────────────────────────┤
+                                     ▼                      ▼                         ▼
+                              sqlite buffer/task     jsonl buffer/task        http buffer/task
+
+`submit()` never blocks and never raises: the record is counted in the metrics, then appended
+to the queue or, when the queue is full (or the recorder stopped), dropped and counted. The drain
+task takes up to `batch_size` records whenever that many are waiting or every
+`flush_interval_s`, redacts them (secrets never reach a sink) and offers the batch to every
+sink; each sink buffers, writes and retries on its own task (see `sinks.base`).
+
+`submit()` must be called from the event-loop thread (it is a plain function, call it without
+await). Records submitted before `start()` wait in the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Iterable
+
+from . import metrics
+from .config import RecordsConfig, SinkConfig
+from .record import RequestRecord
+from .redact import Redactor
+from .sinks import Sink, build_sink
+
+log = logging.getLogger("apex_ai_proxy.telemetry")
+
+
+class Recorder:
+    def __init__(
+        self,
+        config: RecordsConfig | None = None,
+        *,
+        secrets: Iterable[str] = (),
+        sinks: list[Sink] | None = None,
+        observe_metrics: bool = True,
+    ) -> None:
+        """`secrets`: every provider key and gateway token, redacted wherever they appear.
+        `sinks`: overrides the sinks built from `config.sinks` (tests, embedding)."""
+        self.config = config or RecordsConfig()
+        self.redactor = Redactor(secrets, body_limit=self.config.raw_body_limit_bytes)
+        if sinks is None:
+            sinks = [
+                build_sink(c, name)
+                for c, name in zip(self.config.sinks, _sink_names(self.config.sinks), strict=True)
+            ]
+        self.sinks = sinks if self.config.enabled else []
+        for sink in self.sinks:
+            sink.on_drop = self._sink_dropped
+        self.observe_metrics = observe_metrics
+        self.submitted = 0
+        self.dropped = 0  # dropped at the queue; each sink counts its own drops
+        self._queue: deque[RequestRecord] = deque()
+        self._batch_ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._accepting = self.config.enabled
+
+    def set_secrets(self, secrets: Iterable[str]) -> None:
+        """Replace the secrets to redact (config reload). Cheap when nothing changed."""
+        self.redactor.set_secrets(secrets)
+
+    def submit(self, record: RequestRecord) -> None:
+        """Hand over a finished request's record. Never blocks, never raises.
+
+        The record belongs to the recorder afterwards: do not modify it.
+        """
+        try:
+            if self.observe_metrics:
+                metrics.observe(record)
+            if not self._accepting or len(self._queue) >= self.config.queue_size:
+                if self.config.enabled:
+                    self.dropped += 1
+                    metrics.count_dropped("queue")
+                return
+            if not self.config.raw:
+                record.raw = None
+            self._queue.append(record)
+            self.submitted += 1
+            if len(self._queue) >= self.config.batch_size:
+                self._batch_ready.set()
+        except Exception:  # a bug here must never fail a request
+            log.exception("records: submit failed")
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    async def start(self) -> None:
+        if not self.config.enabled or self._task is not None:
+            return
+        self._accepting = True
+        for sink in self.sinks:
+            await sink.start()
+        self._task = asyncio.create_task(self._drain_loop(), name="apex-records-drain")
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop accepting, hand every queued record to the sinks, and give the sinks `grace`
+        seconds (together) to write them; what is left then is dropped and counted."""
+        self._accepting = False
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._dispatch()
+        await asyncio.gather(*(sink.stop(grace) for sink in self.sinks))
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "submitted": self.submitted,
+            "queued": len(self._queue),
+            "dropped": self.dropped,
+            "sinks": {
+                s.name: {"written": s.written, "buffered": s.buffered, "dropped": s.dropped}
+                for s in self.sinks
+            },
+        }
+
+    async def _drain_loop(self) -> None:
+        interval = self.config.flush_interval_s
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._batch_ready.wait(), interval)
+            self._batch_ready.clear()
+            try:
+                self._dispatch()
+            except Exception:
+                log.exception("records: dispatch failed")
+
+    def _dispatch(self) -> None:
+        queue, size = self._queue, self.config.batch_size
+        while queue:
+            batch = [queue.popleft() for _ in range(min(size, len(queue)))]
+            for record in batch:
+                self._redact(record)
+            for sink in self.sinks:
+                sink.offer(batch)
+
+    def _redact(self, record: RequestRecord) -> None:
+        try:
+            self.redactor.redact_record(record)
+        except Exception:  # never let an unredactable field through
+            log.exception("records: redaction failed for %s", record.request_id)
+            record.raw = None
+            record.error_message = "[unredactable]"
+            for attempt in record.attempts:
+                attempt.reason = None
+
+    def _sink_dropped(self, sink_name: str, count: int) -> None:
+        metrics.count_dropped(sink_name, count)
+
+
+def _sink_names(configs: Iterable[SinkConfig]) -> list[str]:
+    """ "sqlite", "jsonl", and "http", "http2", ... when a type is configured twice."""
+    seen: dict[str, int] = {}
+    names = []
+    for config in configs:
+        seen[config.type] = seen.get(config.type, 0) + 1
+        names.append(config.type if seen[config.type] == 1 else f"{config.type}{seen[config.type]}")
+    return names

@@ -1,0 +1,193 @@
+"""The one interface every sink implements, and the buffering/retry machinery they share.
+
+A sink gets batches through `offer()`, which never blocks: the batch goes into the sink's own
+bounded buffer, or is dropped (and counted) when that buffer is full. The sink's own task takes
+batches out and calls `write()`; a failed write is retried with exponential backoff, up to
+`max_retries`, then dropped (counted). So a slow or hanging sink only ever fills its own
+buffer; the Recorder and the other sinks keep going.
+
+Subclasses implement `write(batch)` (raise to signal failure; raise `SinkError(..,
+retryable=False)` when retrying cannot help) and optionally `open()`, `close()`, `maintain()`
+(called every `maintenance_interval` seconds, e.g. retention pruning).
+
+`ThreadedSink` adds a private single-thread executor for sinks that do blocking I/O (files,
+SQLite): all their I/O runs on that one thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import random
+from collections import deque
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ..record import RequestRecord
+
+log = logging.getLogger("apex_ai_proxy.telemetry")
+T = TypeVar("T")
+Batch = list[RequestRecord]
+DropCallback = Callable[[str, int], None]
+
+
+class SinkError(Exception):
+    """A write failed. `retryable=False` drops the batch at once."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class Sink:
+    maintenance_interval: float | None = None
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+
+    def __init__(self, name: str, *, buffer_size: int = 10_000, max_retries: int = 5) -> None:
+        self.name = name
+        self.buffer_size = buffer_size
+        self.max_retries = max_retries
+        self.written = 0  # records written successfully
+        self.dropped = 0  # records lost: buffer overflow, retries exhausted, shutdown
+        self.on_drop: DropCallback | None = None  # set by the Recorder (metrics)
+        self._batches: deque[Batch] = deque()
+        self._buffered = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # --- what subclasses implement -------------------------------------------------------
+
+    async def open(self) -> None:
+        """Acquire resources (connections, files). Called once by `start()`."""
+
+    async def write(self, batch: Batch) -> None:
+        raise NotImplementedError
+
+    async def maintain(self) -> None:
+        """Periodic housekeeping, every `maintenance_interval` seconds when that is set."""
+
+    async def close(self) -> None:
+        """Release resources. Called once by `stop()`, after the last write."""
+
+    # --- the machinery --------------------------------------------------------------------
+
+    @property
+    def buffered(self) -> int:
+        return self._buffered
+
+    def offer(self, batch: Batch) -> None:
+        """Queue a batch for writing; drop it (counted) if the buffer has no room. Never blocks."""
+        if self._closing or self._buffered + len(batch) > self.buffer_size:
+            self._drop(len(batch))
+            return
+        self._batches.append(batch)
+        self._buffered += len(batch)
+        self._wake.set()
+
+    async def start(self) -> None:
+        await self.open()
+        self._task = asyncio.create_task(self._run(), name=f"apex-records-sink-{self.name}")
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Write what is buffered within `grace` seconds, drop the rest, release resources."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), grace)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            self._task = None
+        if self._buffered:
+            self._drop(self._buffered)
+            self._batches.clear()
+            self._buffered = 0
+        try:
+            await asyncio.wait_for(self.close(), max(grace, 1.0))
+        except Exception:
+            log.exception("records sink %s: close failed", self.name)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_maintenance = (
+            loop.time() + self.maintenance_interval if self.maintenance_interval else None
+        )
+        while True:
+            if next_maintenance is not None and loop.time() >= next_maintenance:
+                await self._maintain_safely()
+                next_maintenance = loop.time() + self.maintenance_interval  # type: ignore[operator]
+            if not self._batches:
+                if self._closing:
+                    return
+                self._wake.clear()
+                timeout = None if next_maintenance is None else next_maintenance - loop.time()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+                continue
+            batch = self._batches[0]
+            await self._write_with_retries(batch)
+            self._batches.popleft()
+            self._buffered -= len(batch)
+
+    async def _write_with_retries(self, batch: Batch) -> None:
+        for attempt in range(self.max_retries + 1):
+            try:
+                await self.write(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                retryable = getattr(exc, "retryable", True)
+                if not retryable or attempt == self.max_retries:
+                    log.warning(
+                        "records sink %s: dropping %d records after %d attempt(s): %s",
+                        self.name,
+                        len(batch),
+                        attempt + 1,
+                        exc,
+                    )
+                    self._drop(len(batch))
+                    return
+                delay = min(self.backoff_max, self.backoff_base * 2**attempt)
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            else:
+                self.written += len(batch)
+                return
+
+    async def _maintain_safely(self) -> None:
+        try:
+            await self.maintain()
+        except Exception:
+            log.exception("records sink %s: maintenance failed", self.name)
+
+    def _drop(self, count: int) -> None:
+        self.dropped += count
+        if self.on_drop is not None:
+            self.on_drop(self.name, count)
+
+
+class ThreadedSink(Sink):
+    """A sink whose blocking I/O all runs on one private thread."""
+
+    def __init__(self, name: str, **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+
+    async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"apex-records-{self.name}"
+            )
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        await super().stop(grace)
+        if self._executor is not None:
+            # Never wait here for a write that hangs; nothing more will be queued on the thread.
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None

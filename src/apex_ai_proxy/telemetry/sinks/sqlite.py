@@ -1,0 +1,214 @@
+"""SQLite sink: the embedded default. One file, WAL mode, safe for several processes.
+
+Schema (created if missing, by whichever process gets there first):
+
+- `records`: one row per request. The columns the CLI filters and groups on are real, indexed
+  columns; `data` holds the whole record as JSON (query it with SQLite's json functions).
+  `model` is the mapped model name, falling back to the requested one.
+- `raw_records`: the redacted raw capture, by request id, when `records.raw` is on.
+
+All I/O runs on the sink's one thread, which owns the one connection. A batch is one
+transaction (`executemany`). Retention (`retention_days`, `max_rows`, `max_mb`) is enforced by
+`prune()`, which runs every `prune_interval_s`, not per batch. Freed pages are reused by later
+inserts; the file itself does not shrink (no VACUUM on a live file).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import orjson
+
+from ..config import SqliteSinkConfig
+from ..record import RequestRecord
+from .base import Batch, ThreadedSink
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    request_id TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    token_name TEXT,
+    model TEXT NOT NULL,
+    requested_model TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    upstream_model TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    stream INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    error_type TEXT,
+    duration_ms REAL,
+    ttft_ms REAL,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    cost_usd REAL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_ts ON records (ts);
+CREATE INDEX IF NOT EXISTS records_request_id ON records (request_id);
+CREATE INDEX IF NOT EXISTS records_model_ts ON records (model, ts);
+CREATE INDEX IF NOT EXISTS records_provider_ts ON records (provider, ts);
+CREATE INDEX IF NOT EXISTS records_status_ts ON records (status, ts);
+CREATE TABLE IF NOT EXISTS raw_records (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    request_id TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS raw_records_ts ON raw_records (ts);
+CREATE INDEX IF NOT EXISTS raw_records_request_id ON raw_records (request_id);
+"""
+
+INSERT_RECORD = """
+INSERT INTO records (ts, request_id, endpoint, token_name, model, requested_model, provider,
+    upstream_model, mode, stream, status, error_type, duration_ms, ttft_ms, prompt_tokens,
+    completion_tokens, cost_usd, data)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+INSERT_RAW = "INSERT INTO raw_records (ts, request_id, data) VALUES (?, ?, ?)"
+
+
+def connect(path: str, busy_timeout_ms: int = 5000) -> sqlite3.Connection:
+    """Open the records database in WAL mode and make sure the schema exists."""
+    conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.executescript(SCHEMA)
+    return conn
+
+
+def _record_row(record: RequestRecord) -> tuple:
+    return (
+        record.ts,
+        record.request_id,
+        record.endpoint,
+        record.token_name,
+        record.model,
+        record.requested_model,
+        record.provider,
+        record.upstream_model,
+        record.mode,
+        int(record.stream),
+        record.status,
+        record.error_type,
+        record.duration_ms,
+        record.ttft_ms,
+        record.prompt_tokens,
+        record.completion_tokens,
+        record.cost_usd,
+        orjson.dumps(record.to_dict()).decode(),
+    )
+
+
+class SqliteSink(ThreadedSink):
+    def __init__(self, config: SqliteSinkConfig, name: str = "sqlite") -> None:
+        super().__init__(name, buffer_size=config.buffer_size, max_retries=config.max_retries)
+        self.config = config
+        self.maintenance_interval = config.prune_interval_s
+        self._conn: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        await self.in_thread(self._open)
+
+    async def write(self, batch: Batch) -> None:
+        await self.in_thread(self._insert, batch)
+
+    async def maintain(self) -> None:
+        await self.prune()
+
+    async def prune(self, now: float | None = None) -> int:
+        """Apply retention now; returns how many records were deleted."""
+        return await self.in_thread(self._prune, time.time() if now is None else now)
+
+    async def close(self) -> None:
+        await self.in_thread(self._close)
+
+    # --- on the sink thread -------------------------------------------------------------
+
+    def _open(self) -> None:
+        self._conn = connect(self.config.path, self.config.busy_timeout_ms)
+
+    def _insert(self, batch: Batch) -> None:
+        records = [_record_row(r) for r in batch]
+        raws = [
+            (r.ts, r.request_id, orjson.dumps(raw).decode())
+            for r in batch
+            if (raw := r.raw_dict()) is not None
+        ]
+        conn = self._connection()
+        with _transaction(conn):
+            conn.executemany(INSERT_RECORD, records)
+            if raws:
+                conn.executemany(INSERT_RAW, raws)
+
+    def _prune(self, now: float) -> int:
+        conn = self._connection()
+        deleted = 0
+        with _transaction(conn):
+            if self.config.retention_days > 0:
+                cutoff = now - self.config.retention_days * 86400
+                deleted += conn.execute("DELETE FROM records WHERE ts < ?", (cutoff,)).rowcount
+                conn.execute("DELETE FROM raw_records WHERE ts < ?", (cutoff,))
+            if self.config.max_rows is not None:
+                deleted += self._keep_newest(conn, self.config.max_rows)
+        if self.config.max_mb is not None:
+            deleted += self._shrink_to(conn, int(self.config.max_mb * 1024 * 1024))
+        return deleted
+
+    def _keep_newest(self, conn: sqlite3.Connection, rows: int) -> int:
+        """Delete all but the newest `rows` records (and raw captures older than those)."""
+        if rows <= 0:
+            conn.execute("DELETE FROM raw_records")
+            return conn.execute("DELETE FROM records").rowcount
+        oldest_kept = conn.execute(
+            "SELECT id, ts FROM records ORDER BY id DESC LIMIT 1 OFFSET ?", (rows - 1,)
+        ).fetchone()
+        if oldest_kept is None:
+            return 0
+        conn.execute("DELETE FROM raw_records WHERE ts < ?", (oldest_kept[1],))
+        return conn.execute("DELETE FROM records WHERE id < ?", (oldest_kept[0],)).rowcount
+
+    def _shrink_to(self, conn: sqlite3.Connection, max_bytes: int) -> int:
+        """Delete the oldest tenth of the records until the live pages fit in `max_bytes`."""
+        deleted = 0
+        while _used_bytes(conn) > max_bytes:
+            (total,) = conn.execute("SELECT count(*) FROM records").fetchone()
+            if total == 0:
+                break
+            with _transaction(conn):
+                deleted += self._keep_newest(conn, total - max(total // 10, 1))
+        return deleted
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._open()
+        assert self._conn is not None
+        return self._conn
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _used_bytes(conn: sqlite3.Connection) -> int:
+    (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+    (pages,) = conn.execute("PRAGMA page_count").fetchone()
+    (free,) = conn.execute("PRAGMA freelist_count").fetchone()
+    return (pages - free) * page_size
+
+
+class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT/ROLLBACK (the connection is in autocommit mode)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
