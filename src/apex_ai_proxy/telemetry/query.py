@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -43,7 +44,10 @@ def parse_since(since: float | str | None, now: float | None = None) -> float | 
 def _connect(db_path: str | os.PathLike[str]) -> sqlite3.Connection:
     if not os.path.exists(db_path):
         raise FileNotFoundError(f"no records database at {db_path}")
-    conn = sqlite3.connect(f"file:{os.fspath(db_path)}?mode=ro", uri=True, timeout=5)
+    # check_same_thread off: a generator (follow_records) may be resumed from another thread;
+    # each connection is still used by one thread at a time.
+    uri = Path(db_path).resolve().as_uri() + "?mode=ro"  # as_uri escapes "?", "#", spaces
+    conn = sqlite3.connect(uri, uri=True, timeout=5, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 5000")
     return conn
 
