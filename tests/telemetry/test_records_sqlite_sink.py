@@ -121,3 +121,16 @@ async def test_two_writers_on_the_same_file_lose_nothing(tmp_path: Path) -> None
     await asyncio.gather(*(sink.stop(grace=10) for sink in sinks))
     assert [s.dropped for s in sinks] == [0, 0]
     assert len(rows(path)) == 2 * 20 * 25
+
+
+async def test_retention_is_applied_when_the_sink_starts(tmp_path: Path) -> None:
+    path = tmp_path / "records.db"
+    keep_all = SqliteSink(SqliteSinkConfig(path=str(path), retention_days=0))
+    await write(keep_all, [build_record(request_id="stale", ts=time.time() - 30 * 86400)])
+    assert len(rows(path)) == 1
+    sink = SqliteSink(SqliteSinkConfig(path=str(path), retention_days=7))
+    await sink.start()  # no batch, no explicit prune: only the start-up maintenance runs
+    async with asyncio.timeout(5):
+        while rows(path):
+            await asyncio.sleep(0.01)
+    await sink.stop()

@@ -8,7 +8,7 @@ buffer; the Recorder and the other sinks keep going.
 
 Subclasses implement `write(batch)` (raise to signal failure; raise `SinkError(..,
 retryable=False)` when retrying cannot help) and optionally `open()`, `close()`, `maintain()`
-(called every `maintenance_interval` seconds, e.g. retention pruning).
+(called on start and then every `maintenance_interval` seconds, e.g. retention pruning).
 
 `ThreadedSink` adds a private single-thread executor for sinks that do blocking I/O (files,
 SQLite): all their I/O runs on that one thread, never on the event loop.
@@ -115,9 +115,8 @@ class Sink:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        next_maintenance = (
-            loop.time() + self.maintenance_interval if self.maintenance_interval else None
-        )
+        # First maintenance right away: a gateway that was down for days prunes on start.
+        next_maintenance = loop.time() if self.maintenance_interval else None
         while True:
             if next_maintenance is not None and loop.time() >= next_maintenance:
                 await self._maintain_safely()
