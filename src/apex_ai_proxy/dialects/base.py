@@ -194,3 +194,16 @@ STOP_REASONS: tuple[StopReason, ...] = (
     "stop_sequence",
     "error",
 )
+
+# Reasoning effort -> thinking budget in tokens (Anthropic `budget_tokens`, Gemini
+# `thinkingBudget`). 1024 is Anthropic's minimum budget. The reverse direction (budget ->
+# effort, for OpenAI upstreams) uses thresholds between these values: < 4096 low,
+# < 16384 medium, else high.
+EFFORT_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576, "xhigh": 32768}
+DEFAULT_BUDGET = EFFORT_BUDGETS["medium"]
+
+
+def budget_of(effort: str | None, budget_tokens: int | None) -> int:
+    if budget_tokens:
+        return budget_tokens
+    return EFFORT_BUDGETS.get(effort or "", DEFAULT_BUDGET)
