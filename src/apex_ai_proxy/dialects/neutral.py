@@ -32,7 +32,7 @@ Conventions (every dialect converts at its edge):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from apex_ai_proxy.dialects.toolnames import ToolNames
 
@@ -228,6 +228,7 @@ class NeutralResponse:
 
 @dataclass(slots=True)
 class Start:
+    type: ClassVar[str] = "start"  # what translate.py dispatches on
     id: str
     model: str
     created: int | None = None
@@ -235,6 +236,7 @@ class Start:
 
 @dataclass(slots=True)
 class TextDelta:
+    type: ClassVar[str] = "text"  # what translate.py dispatches on
     text: str
 
 
@@ -242,6 +244,7 @@ class TextDelta:
 class ReasoningDelta:
     """Reasoning text, or the signature closing a reasoning block, or a redacted block."""
 
+    type: ClassVar[str] = "reasoning"  # what translate.py dispatches on
     text: str = ""
     signature: str | None = None
     redacted: str | None = None
@@ -250,6 +253,7 @@ class ReasoningDelta:
 
 @dataclass(slots=True)
 class ToolCallStart:
+    type: ClassVar[str] = "tool_call_start"  # what translate.py dispatches on
     index: int  # 0, 1, … in order of appearance in this response
     id: str
     name: str
@@ -258,28 +262,33 @@ class ToolCallStart:
 
 @dataclass(slots=True)
 class ToolCallDelta:
+    type: ClassVar[str] = "tool_call_delta"  # what translate.py dispatches on
     index: int
     arguments: str
 
 
 @dataclass(slots=True)
 class ToolCallEnd:
+    type: ClassVar[str] = "tool_call_end"  # what translate.py dispatches on
     index: int
 
 
 @dataclass(slots=True)
 class UsageEvent:
+    type: ClassVar[str] = "usage"  # what translate.py dispatches on
     usage: Usage  # cumulative: a later event replaces an earlier one
 
 
 @dataclass(slots=True)
 class Stop:
+    type: ClassVar[str] = "stop"  # what translate.py dispatches on
     reason: StopReason
     stop_sequence: str | None = None
 
 
 @dataclass(slots=True)
 class ErrorEvent:
+    type: ClassVar[str] = "error"  # what translate.py dispatches on
     status: int
     message: str
 
