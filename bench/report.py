@@ -1,0 +1,149 @@
+"""Print the comparison tables and write the results JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def _fmt(value: object, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def table(headers: list[str], rows: list[list[object]]) -> str:
+    cells = [headers] + [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def wrk_table(results: dict) -> str:
+    rows = []
+    for name, scenario in results["scenarios"].items():
+        if "connections" not in scenario:
+            continue
+        direct, gw = scenario.get("direct") or {}, scenario.get("gateway") or {}
+        added = scenario.get("added_latency_ms") or {}
+        extra = gw.get("extra", {})
+        rows.append(
+            [
+                name,
+                direct.get("requests_per_s"),
+                gw.get("requests_per_s", gw.get("error", "-")[:40] if gw else None),
+                (gw.get("latency_ms") or {}).get("p50"),
+                (gw.get("latency_ms") or {}).get("p99"),
+                added.get("p50"),
+                added.get("p99"),
+                gw.get("errors_total"),
+                extra.get("cpu_us_per_request"),
+                extra.get("peak_rss_mb"),
+            ]
+        )
+    headers = [
+        "scenario",
+        "direct r/s",
+        "gateway r/s",
+        "p50 ms",
+        "p99 ms",
+        "+p50 ms",
+        "+p99 ms",
+        "errors",
+        "gw CPU us/req",
+        "peak RSS MB",
+    ]
+    return table(headers, rows)
+
+
+def slow_table(results: dict) -> str | None:
+    slow = results["scenarios"].get("slow_streams")
+    if not slow:
+        return None
+    rows = []
+    for side in ("direct", "gateway"):
+        r = slow.get(side)
+        if not r:
+            continue
+        if "error" in r:
+            rows.append([side, r["error"][:60]] + [None] * 8)
+            continue
+        gap, delay, ttft = r.get("added_gap_ms", {}), r.get("delay_ms", {}), r.get("ttft_ms", {})
+        rows.append(
+            [
+                side,
+                f"{r['completed']}/{r['streams']}",
+                gap.get("p50"),
+                gap.get("p99"),
+                gap.get("max"),
+                delay.get("p99"),
+                ttft.get("p99"),
+                r.get("wall_s"),
+                r.get("cpu_us_per_token"),
+                r.get("peak_rss_mb"),
+            ]
+        )
+    headers = [
+        "slow streams",
+        "completed",
+        "+gap p50",
+        "+gap p99",
+        "+gap max",
+        "delay p99",
+        "TTFT p99",
+        "wall s",
+        "gw CPU us/token",
+        "peak RSS MB",
+    ]
+    return table(headers, rows)
+
+
+def targets_table(results: dict) -> str:
+    rows = [[t["target"], t["wanted"], t["value"], t["status"]] for t in results["targets"]]
+    return table(["target (one core, one worker)", "wanted", "measured", "result"], rows)
+
+
+def render(results: dict) -> str:
+    meta = results["meta"]
+    parts = [
+        f"Apex AI Proxy benchmark - {meta['started']} - {meta['cpu_plan']}",
+        f"gateway: {meta['gateway_cmd']}",
+        f"duration {meta['duration_s']} s per run; latencies from wrk (ms); +p50/+p99 = gateway - direct",
+        "",
+        wrk_table(results),
+    ]
+    slow = slow_table(results)
+    if slow:
+        parts += [
+            "",
+            slow,
+            "(+gap = inter-token gap - interval; delay = upstream send -> client receive)",
+        ]
+    startup = results.get("startup") or {}
+    if startup:
+        parts += [
+            "",
+            f"startup: ready after {_fmt(startup.get('ready_s_median'), 3)} s median "
+            f"(max {_fmt(startup.get('ready_s_max'), 3)} s over {len(startup.get('ready_s', []))} starts), "
+            f"idle RSS {_fmt(startup.get('idle_rss_mb'), 1)} MB",
+        ]
+    parts += ["", targets_table(results)]
+    return "\n".join(parts)
+
+
+def write(results: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")

@@ -1,0 +1,213 @@
+"""What the benchmark measures, and the targets (one core, one worker) each result is held to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench import fixtures
+from bench.upstream import CHAT_PATH, STREAM_PATH
+
+OPENAI_HEADERS = {
+    "Content-Type": "application/json",
+    "Authorization": f"Bearer {fixtures.GATEWAY_TOKEN}",
+}
+ANTHROPIC_HEADERS = {
+    "Content-Type": "application/json",
+    "x-api-key": fixtures.GATEWAY_TOKEN,
+    "anthropic-version": "2023-06-01",
+}
+
+
+@dataclass(frozen=True)
+class WrkScenario:
+    """One wrk run through the gateway, compared with the same load sent to the upstream directly."""
+
+    name: str
+    title: str
+    gateway_path: str
+    body: bytes
+    headers: dict[str, str]
+    connections: int
+    upstream_path: str  # the direct baseline: same load straight at nginx
+    stream: bool
+    dialect: str = "openai"
+    records: bool = False
+
+    @property
+    def direct_key(self) -> tuple[str, int]:
+        return (self.upstream_path, self.connections)
+
+
+def _openai(
+    name: str, title: str, stream: bool, connections: int, records: bool = False
+) -> WrkScenario:
+    model = "bench-stream" if stream else "bench-model"
+    return WrkScenario(
+        name=name,
+        title=title,
+        gateway_path="/v1/chat/completions",
+        body=fixtures.openai_request(model, stream),
+        headers=OPENAI_HEADERS,
+        connections=connections,
+        upstream_path=STREAM_PATH if stream else CHAT_PATH,
+        stream=stream,
+        records=records,
+    )
+
+
+WRK_SCENARIOS = [
+    _openai("chat_c50", "chat, non-streaming, c=50", False, 50),
+    _openai("chat_c1", "chat, non-streaming, c=1", False, 1),
+    _openai("stream_c50", "chat, streaming, c=50", True, 50),
+    _openai("stream_c1", "chat, streaming, c=1", True, 1),
+    WrkScenario(
+        name="anthropic_stream_c50",
+        title="Anthropic client -> OpenAI upstream, streaming, c=50",
+        gateway_path="/v1/messages",
+        body=fixtures.anthropic_request("bench-stream", True),
+        headers=ANTHROPIC_HEADERS,
+        connections=50,
+        upstream_path=STREAM_PATH,
+        stream=True,
+        dialect="anthropic",
+    ),
+    _openai(
+        "chat_c50_records",
+        "chat, non-streaming, c=50, records on (SQLite)",
+        False,
+        50,
+        records=True,
+    ),
+]
+SLOW_SCENARIO = "slow_streams"
+ALL_SCENARIOS = [s.name for s in WRK_SCENARIOS] + [SLOW_SCENARIO]
+
+
+# --- targets ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    wanted: str
+    value: Callable[[dict], float | bool | None]  # from the results; None = not measured
+    passes: Callable[[float | bool], bool]
+    unit: str = ""
+
+
+def _get(results: dict, *path: str) -> object:
+    node: object = results
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _gw(name: str, *path: str) -> Callable[[dict], object]:
+    return lambda r: _get(r, "scenarios", name, "gateway", *path)
+
+
+def _records_ratio(results: dict) -> float | None:
+    on = _get(results, "scenarios", "chat_c50_records", "gateway", "requests_per_s")
+    off = _get(results, "scenarios", "chat_c50", "gateway", "requests_per_s")
+    return round(1 - on / off, 3) if on and off else None
+
+
+TARGETS = [
+    Target(
+        "chat c=50 throughput",
+        ">= 5000 req/s",
+        _gw("chat_c50", "requests_per_s"),
+        lambda v: v >= 5000,
+        "req/s",
+    ),
+    Target(
+        "chat c=50 p99 latency",
+        "<= 25 ms",
+        _gw("chat_c50", "latency_ms", "p99"),
+        lambda v: v <= 25,
+        "ms",
+    ),
+    Target("chat c=50 errors", "0", _gw("chat_c50", "errors_total"), lambda v: v == 0),
+    Target(
+        "stream c=50 throughput",
+        ">= 4000 req/s",
+        _gw("stream_c50", "requests_per_s"),
+        lambda v: v >= 4000,
+        "req/s",
+    ),
+    Target("stream c=50 errors", "0", _gw("stream_c50", "errors_total"), lambda v: v == 0),
+    Target(
+        "anthropic->openai stream c=50",
+        ">= 2000 req/s",
+        _gw("anthropic_stream_c50", "requests_per_s"),
+        lambda v: v >= 2000,
+        "req/s",
+    ),
+    Target(
+        "added latency c=1 p50",
+        "<= 0.4 ms",
+        lambda r: _get(r, "scenarios", "chat_c1", "added_latency_ms", "p50"),
+        lambda v: v <= 0.4,
+        "ms",
+    ),
+    Target(
+        "added latency c=1 p99",
+        "<= 1.5 ms",
+        lambda r: _get(r, "scenarios", "chat_c1", "added_latency_ms", "p99"),
+        lambda v: v <= 1.5,
+        "ms",
+    ),
+    Target(
+        "slow streams all complete",
+        "all",
+        lambda r: _get(r, "scenarios", SLOW_SCENARIO, "gateway", "all_completed"),
+        lambda v: v is True,
+    ),
+    Target(
+        "slow streams added gap p99",
+        "<= 5 ms",
+        lambda r: _get(r, "scenarios", SLOW_SCENARIO, "gateway", "added_gap_ms", "p99"),
+        lambda v: v <= 5,
+        "ms",
+    ),
+    Target(
+        "slow streams gateway peak RSS",
+        "<= 300 MB",
+        lambda r: _get(r, "scenarios", SLOW_SCENARIO, "gateway", "peak_rss_mb"),
+        lambda v: v <= 300,
+        "MB",
+    ),
+    Target(
+        "idle RSS", "<= 80 MB", lambda r: _get(r, "startup", "idle_rss_mb"), lambda v: v <= 80, "MB"
+    ),
+    Target(
+        "ready after start",
+        "<= 1.5 s",
+        lambda r: _get(r, "startup", "ready_s_median"),
+        lambda v: v <= 1.5,
+        "s",
+    ),
+    Target(
+        "records on: throughput loss", "<= 10%", _records_ratio, lambda v: v <= 0.10, "fraction"
+    ),
+]
+
+
+def evaluate(results: dict) -> list[dict]:
+    rows = []
+    for target in TARGETS:
+        value = target.value(results)
+        status = "n/a" if value is None else ("PASS" if target.passes(value) else "MISS")
+        rows.append(
+            {
+                "target": target.name,
+                "wanted": target.wanted,
+                "value": value,
+                "unit": target.unit,
+                "status": status,
+            }
+        )
+    return rows

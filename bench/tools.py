@@ -1,0 +1,120 @@
+"""The machine side: install nginx and wrk when missing, plan which CPU runs what, free ports."""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+
+# Debian/Ubuntu package that provides each command the benchmark needs.
+PACKAGES = {"nginx": "nginx-light", "wrk": "wrk"}
+NGINX_PATHS = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
+
+
+class ToolsMissing(RuntimeError):
+    """nginx or wrk is not installed and could not be installed here."""
+
+
+def find_tool(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    if name == "nginx":
+        return next((p for p in NGINX_PATHS if os.access(p, os.X_OK)), None)
+    return None
+
+
+def ensure_tools(log=print) -> dict[str, str]:
+    """Paths of nginx and wrk, installing the missing ones with apt-get (root only)."""
+    missing = [name for name in PACKAGES if not find_tool(name)]
+    if missing:
+        packages = [PACKAGES[name] for name in missing]
+        if os.geteuid() != 0 or not shutil.which("apt-get"):
+            raise ToolsMissing(
+                f"{', '.join(missing)} not installed and cannot install them here "
+                f"(needs root and apt-get): install {' '.join(packages)}"
+            )
+        log(f"installing {' '.join(packages)} with apt-get (provides {', '.join(missing)})")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        steps = [["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *packages]]
+        for step in steps:
+            done = subprocess.run(step, env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise ToolsMissing(f"{' '.join(step)} failed: {done.stderr.strip()[-500:]}")
+    paths = {name: find_tool(name) for name in PACKAGES}
+    still = [name for name, path in paths.items() if not path]
+    if still:
+        raise ToolsMissing(f"{', '.join(still)} still not found after installing")
+    return paths  # type: ignore[return-value]
+
+
+def raise_open_files_limit() -> int:
+    """Raise the soft limit of open files to the hard limit; children inherit it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class CpuPlan:
+    """Which CPUs the gateway gets and which the load side (upstreams + load generators) gets."""
+
+    gateway: tuple[int, ...]
+    load: tuple[int, ...]
+
+    @property
+    def pinned(self) -> bool:
+        return bool(self.gateway) and bool(self.load)
+
+    def gateway_prefix(self) -> list[str]:
+        if not self.pinned or not shutil.which("taskset"):
+            return []
+        return ["taskset", "-c", ",".join(map(str, self.gateway))]
+
+    def describe(self) -> str:
+        if not self.pinned:
+            return "not pinned (one CPU available: gateway, upstream and load share it)"
+        return (
+            f"gateway on CPU {','.join(map(str, self.gateway))}; "
+            f"nginx, slow upstream, wrk and stream client on CPU {','.join(map(str, self.load))}"
+        )
+
+
+def plan_cpus(gateway_cpus: str | None = None) -> CpuPlan:
+    """Gateway on the first allowed CPU (or `gateway_cpus`), everything else on the rest."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if gateway_cpus:
+        gateway = tuple(int(c) for c in gateway_cpus.split(","))
+    elif len(allowed) >= 2:
+        gateway = (allowed[0],)
+    else:
+        return CpuPlan((), ())
+    load = tuple(c for c in allowed if c not in gateway)
+    return CpuPlan(gateway, load) if load else CpuPlan((), ())
+
+
+def pin_self_to_load_side(plan: CpuPlan) -> None:
+    """Pin this process (and so every child but the gateway) to the load CPUs."""
+    if plan.pinned:
+        os.sched_setaffinity(0, plan.load)
+
+
+def versions(paths: dict[str, str]) -> dict[str, str]:
+    out = {}
+    for name, path in paths.items():
+        flag = "-v" if name == "nginx" else "--version"
+        done = subprocess.run([path, flag], capture_output=True, text=True)
+        text = (done.stdout + done.stderr).strip().splitlines()
+        out[name] = text[0] if text else "?"
+    return out

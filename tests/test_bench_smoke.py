@@ -1,0 +1,89 @@
+"""The benchmark machinery still runs end to end: a tiny load, one second, a handful of streams.
+
+Numbers do not belong in tests (see DESIGN.md); this only checks that `python -m bench.run`
+starts its upstreams and the gateway, drives them, and writes well-formed results with no errors.
+Skipped where nginx and wrk are missing and cannot be installed (no root or no apt-get).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOLS_MISSING = 2  # exit code of bench.run when nginx/wrk cannot be installed
+
+
+def run_bench(tmp_path: Path, *args: str) -> dict:
+    output = tmp_path / "results.json"
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.run",
+        "--duration",
+        "1",
+        "--warmup",
+        "0",
+        "--output",
+        str(output),
+        *args,
+    ]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    if done.returncode == TOOLS_MISSING:
+        pytest.skip(f"benchmark tools unavailable: {done.stderr.strip()}")
+    assert done.returncode == 0, f"bench failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return json.loads(output.read_text())
+
+
+def assert_wrk_result(result: dict) -> None:
+    assert result["requests"] > 0
+    assert result["requests_per_s"] > 0
+    assert result["errors_total"] == 0, result["errors"]
+    assert set(result["latency_ms"]) >= {"p50", "p99"}
+
+
+def assert_slow_result(result: dict, streams: int) -> None:
+    assert "error" not in result, result.get("error")
+    assert result["streams"] == streams
+    assert result["all_completed"], result["failures"]
+    assert set(result["added_gap_ms"]) >= {"p50", "p99"}
+
+
+def test_bench_runs_end_to_end_through_the_gateway(tmp_path: Path) -> None:
+    results = run_bench(
+        tmp_path,
+        "--scenarios",
+        "chat_c1,slow_streams",
+        "--slow-streams",
+        "20",
+        "--slow-seconds",
+        "1",
+    )
+
+    chat = results["scenarios"]["chat_c1"]
+    assert_wrk_result(chat["direct"])
+    assert "error" not in chat["gateway"], chat["gateway"].get("error")
+    assert_wrk_result(chat["gateway"])
+    assert chat["gateway"]["extra"]["check"] == "ok"
+    assert set(chat["added_latency_ms"]) >= {"p50", "p99"}
+
+    slow = results["scenarios"]["slow_streams"]
+    assert_slow_result(slow["direct"], 20)
+    assert_slow_result(slow["gateway"], 20)
+
+    assert results["startup"]["idle_rss_mb"] > 0
+    statuses = {t["target"]: t["status"] for t in results["targets"]}
+    assert set(statuses.values()) <= {"PASS", "MISS", "n/a"}
+    assert statuses["idle RSS"] in {"PASS", "MISS"}
+
+
+def test_bench_direct_only_measures_the_upstream(tmp_path: Path) -> None:
+    results = run_bench(tmp_path, "--direct-only", "--scenarios", "stream_c1")
+
+    stream = results["scenarios"]["stream_c1"]
+    assert_wrk_result(stream["direct"])
+    assert "gateway" not in stream
