@@ -155,8 +155,18 @@ async def test_break_stream_sends_some_chunks_then_drops(fake_upstream):
                 async for line in resp.content:
                     received.append(line.decode())
     data = [line for line in received if line.startswith("data: ")]
-    assert len(data) == 3  # role chunk + 2 content chunks
+    assert len(data) == 2  # role frame + 1 content frame
     assert not any("[DONE]" in line for line in received)
+
+
+async def test_break_stream_with_clean_eof_truncates_silently(fake_upstream):
+    fake = await fake_upstream("alpha")
+    fake.queue(BreakStream(after=3, clean_eof=True))
+    async with sdk(fake.base_url) as client:
+        stream = await client.chat.completions.create(model="m1", messages=MESSAGES, stream=True)
+        chunks = [c async for c in stream]
+    assert len(chunks) == 3
+    assert all(c.choices[0].finish_reason is None for c in chunks)
 
 
 async def test_slow_tokens_are_spaced(fake_upstream):

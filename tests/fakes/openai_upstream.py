@@ -20,7 +20,7 @@ request returning an action or None), then the `script` queue, then `default`. A
     Fail(status, message, headers)                 an HTTP error with an OpenAI error body
     Hang(seconds)                                  no answer at all for that long
     Drop()                                         close the connection without answering
-    BreakStream(after=2)                           send `after` chunks, then drop the connection
+    BreakStream(after=2, clean_eof=False)          send `after` frames, then drop (or end early)
 
 with helpers `rate_limited(retry_after=…)`, `rate_limited_until(seconds)` (HTTP-date),
 `server_error(status)`, `auth_error(status)`, `bad_request(message)`.
@@ -78,7 +78,14 @@ class Drop:
 
 @dataclass(frozen=True, slots=True)
 class BreakStream:
-    after: int = 2  # content chunks sent before the connection drops
+    """A stream that stops after `after` SSE frames (the role frame counts; 0: headers only).
+
+    By default the connection is dropped; with `clean_eof` the HTTP response ends properly but
+    without the finish chunk and `[DONE]`: a silent truncation.
+    """
+
+    after: int = 2
+    clean_eof: bool = False
 
 
 Action = Reply | Fail | Hang | Drop | BreakStream
@@ -126,6 +133,7 @@ class RecordedRequest:
     raw: bytes
     route: str  # "chat" | "embeddings" | "models" | "unknown"
     azure_deployment: str | None = None
+    at: float = field(default_factory=time.monotonic)  # arrival, to order requests across fakes
 
     @property
     def key(self) -> str | None:
@@ -344,8 +352,11 @@ class FakeUpstream:
             else self.content_for(record.model, _last_user_text(record.body))
         )
         if record.stream:
-            break_after = action.after if isinstance(action, BreakStream) else None
-            return await self._stream(request, record, content, reply.token_delay, break_after)
+            cut = action if isinstance(action, BreakStream) else BreakStream(after=-1)
+            after = cut.after if cut.after >= 0 else None
+            return await self._stream(
+                request, record, content, reply.token_delay, after, cut.clean_eof
+            )
         return _json(200, self._completion_body(record, content))
 
     async def _sleep(self, seconds: float) -> None:
@@ -378,6 +389,7 @@ class FakeUpstream:
         content: str,
         token_delay: float,
         break_after: int | None,
+        clean_eof: bool = False,
     ) -> web.StreamResponse:
         response = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
@@ -392,28 +404,19 @@ class FakeUpstream:
         async def send(payload: dict[str, Any]) -> None:
             await response.write(b"data: " + orjson.dumps({**base, **payload}) + b"\n\n")
 
-        await send(
-            {
-                "choices": [
-                    {
-                        "index": 0,
-                        "delta": {"role": "assistant", "content": ""},
-                        "finish_reason": None,
-                    }
-                ]
-            }
-        )
-        for i, token in enumerate(split_tokens(content)):
+        frames = [{"role": "assistant", "content": ""}]
+        frames += [{"content": token} for token in split_tokens(content)]
+        for i, delta in enumerate(frames):
             if break_after is not None and i >= break_after:
-                _drop(request)
-                return response
-            if token_delay:
+                break
+            if token_delay and i:
                 await self._sleep(token_delay)
-            await send(
-                {"choices": [{"index": 0, "delta": {"content": token}, "finish_reason": None}]}
-            )
+            await send({"choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
         if break_after is not None:
-            _drop(request)
+            if clean_eof:
+                await response.write_eof()
+            else:
+                _drop(request)
             return response
         await send({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         options = record.body.get("stream_options")
