@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 
 import aiohttp
 import orjson
@@ -49,12 +50,33 @@ STREAM_END_MARKERS = {
 TAIL_BYTES = 8192
 
 
+class StreamSink(Protocol):
+    """Where a stream's client-dialect bytes go: the response itself, or a tap in front of it."""
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def write_eof(self, data: bytes = b"") -> None: ...
+
+
+class ClientTap(Protocol):
+    """Sees what the client receives, after translation (the Responses API stores answers so).
+
+    `body` gets a whole answer before it is sent and returns what to send; `stream` wraps the
+    started stream response and sees every byte, in order, before the client does.
+    """
+
+    async def body(self, ctx: RequestContext, raw: bytes) -> bytes: ...
+
+    def stream(self, resp: web.StreamResponse, ctx: RequestContext) -> StreamSink: ...
+
+
 @dataclass(slots=True)
 class Operation:
     """What the client asked for: chat in some dialect, or embeddings."""
 
     client_dialect: str
     kind: str = "chat"  # "chat" | "embeddings"
+    tap: ClientTap | None = None  # per request; None everywhere but /v1/responses
 
 
 @dataclass(slots=True)
@@ -176,7 +198,11 @@ class Dispatcher:
                 self.health.on_success(key.name, ttfb)
                 attempt.latency_ms = (time.monotonic() - started) * 1000.0
                 ctx.ttfb_ms = ctx.elapsed_ms()
-                return self._whole_response(ctx, op, target, raw, upstream, translation)
+                answer = self._whole_response(ctx, op, target, raw, upstream, translation)
+                if op.tap is not None:
+                    answer.body = await op.tap.body(ctx, answer.body)  # type: ignore[arg-type]
+                    ctx.bytes_out = len(answer.body)  # type: ignore[arg-type]
+                return answer
             chunks = upstream.iter_chunks()
             try:
                 first = await _first_chunk(chunks)
@@ -351,15 +377,16 @@ class Dispatcher:
         await resp.prepare(request)
         ctx.ttfb_ms = ctx.elapsed_ms()
         upstream_dialect = target.adapter.dialect
+        sink: StreamSink = resp if op.tap is None else op.tap.stream(resp, ctx)
         if translation is not None:
-            await self._relay_translated(resp, ctx, first, chunks, translation)
+            await self._relay_translated(sink, ctx, first, chunks, translation)
         else:
-            await self._relay_same_dialect(resp, ctx, upstream_dialect, first, chunks)
+            await self._relay_same_dialect(sink, ctx, upstream_dialect, first, chunks)
         return resp
 
     async def _relay_same_dialect(
         self,
-        resp: web.StreamResponse,
+        resp: StreamSink,
         ctx: RequestContext,
         dialect: str,
         first: bytes,
@@ -391,7 +418,7 @@ class Dispatcher:
 
     async def _relay_translated(
         self,
-        resp: web.StreamResponse,
+        resp: StreamSink,
         ctx: RequestContext,
         first: bytes,
         chunks: AsyncIterator[bytes],
@@ -518,13 +545,13 @@ def _with_gateway_headers(
     return resp
 
 
-async def _write_quietly(resp: web.StreamResponse, data: bytes) -> None:
+async def _write_quietly(resp: StreamSink, data: bytes) -> None:
     # The client may have gone away; then there is nobody left to tell.
     with contextlib.suppress(ConnectionError, RuntimeError):
         await resp.write(data)
 
 
-async def _write_eof_quietly(resp: web.StreamResponse) -> None:
+async def _write_eof_quietly(resp: StreamSink) -> None:
     with contextlib.suppress(ConnectionError, RuntimeError):
         await resp.write_eof()
 
