@@ -651,11 +651,7 @@ class AnthropicDialect(Dialect):
         tools = _encode_tools(req) if req.tools else []
         if tools:
             body["tools"] = tools
-        choice = (
-            _encode_tool_choice(req, thinking)
-            if tools or (req.tool_choice and req.tool_choice.mode == "none")
-            else None
-        )
+        choice = _encode_tool_choice(req, thinking) if tools else None
         if choice:
             body["tool_choice"] = choice
         if req.temperature is not None:

@@ -557,7 +557,7 @@ class OpenAIChatDialect(Dialect):
             tools = _encode_tools(req, same)
             if tools:
                 body["tools"] = tools
-        if req.tool_choice and (req.tools or req.tool_choice.mode == "none"):
+        if req.tool_choice and "tools" in body:  # OpenAI rejects tool_choice without tools
             body["tool_choice"] = _encode_tool_choice(req, req.tool_choice)
         if req.parallel_tool_calls is not None and req.tools:
             body["parallel_tool_calls"] = req.parallel_tool_calls

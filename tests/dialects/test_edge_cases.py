@@ -1,0 +1,154 @@
+"""One named regression test per protocol edge case not covered by the pair conformance files."""
+
+from __future__ import annotations
+
+from dialect_helpers import ANTHROPIC, GEMINI, OPENAI, translate_request
+
+from apex_ai_proxy.dialects import dialect_names, estimate_tokens, get_dialect
+from apex_ai_proxy.dialects.neutral import (
+    ImagePart,
+    Message,
+    NeutralRequest,
+    TextPart,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    ToolSpec,
+)
+from apex_ai_proxy.dialects.toolnames import GEMINI_NAME, OPENAI_NAME, ToolNames
+
+
+def test_registry_returns_one_shared_dialect_per_name():
+    assert get_dialect("anthropic") is ANTHROPIC
+    assert {"openai_chat", "anthropic", "gemini"} <= set(dialect_names())
+
+
+def test_prefill_trailing_whitespace_stripped_for_anthropic():
+    source = {
+        "model": "m",
+        "messages": [
+            {"role": "user", "content": "list"},
+            {"role": "assistant", "content": "Sure:\n  "},
+        ],
+    }
+    body, _ = translate_request(source, "openai_chat", "anthropic")
+    assert body["messages"][-1] == {
+        "role": "assistant",
+        "content": [{"type": "text", "text": "Sure:"}],
+    }
+
+
+def test_tool_choice_without_tools_not_sent():
+    source = {"model": "m", "messages": [{"role": "user", "content": "x"}], "tool_choice": "none"}
+    assert "tool_choice" not in translate_request(source, "openai_chat", "anthropic")[0]
+    back = {
+        "model": "m",
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": "x"}],
+        "tool_choice": {"type": "none"},
+    }
+    assert "tool_choice" not in translate_request(back, "anthropic", "openai_chat")[0]
+
+
+def test_gemini_tool_names_must_start_with_a_letter():
+    names = ToolNames()
+    assert names.to_upstream("9lives", OPENAI_NAME) == "9lives"
+    alias = names.to_upstream("9lives", GEMINI_NAME)
+    assert GEMINI_NAME.match(alias) and names.to_client(alias) == "9lives"
+    assert names.to_upstream("9lives", GEMINI_NAME) == alias  # deterministic across attempts
+
+
+def test_tool_name_aliases_never_collide():
+    names = ToolNames()
+    assert names.to_upstream("a.b", OPENAI_NAME) != names.to_upstream("a/b", OPENAI_NAME)
+    long = "x" * 80
+    alias = names.to_upstream(long, OPENAI_NAME)
+    assert len(alias) <= 64 and names.to_client(alias) == long
+
+
+def test_json_tool_result_sent_to_gemini_as_object():
+    source = {
+        "model": "m",
+        "messages": [
+            {"role": "user", "content": "x"},
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c", "content": '{"temp": 21}'},
+        ],
+    }
+    body, _ = translate_request(source, "openai_chat", "gemini")
+    assert body["contents"][2]["parts"][0]["functionResponse"] == {
+        "name": "f",
+        "response": {"temp": 21},
+    }
+
+
+def test_empty_tool_result_for_anthropic_has_no_empty_text():
+    source = {
+        "model": "m",
+        "messages": [
+            {"role": "user", "content": "x"},
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c", "content": ""},
+        ],
+    }
+    body, _ = translate_request(source, "openai_chat", "anthropic")
+    assert body["messages"][2]["content"] == [{"type": "tool_result", "tool_use_id": "c"}]
+
+
+def test_zero_argument_tool_stream_gets_braces_for_openai_client():
+    req = ANTHROPIC.decode_request(
+        {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
+    )
+    encoder = OPENAI.stream_encoder(req)
+    out = encoder.encode(ToolCallStart(0, "toolu_1", "now")) + encoder.encode(ToolCallEnd(0))
+    assert b'"arguments":"{}"' in out
+    encoder = OPENAI.stream_encoder(req)
+    out = (
+        encoder.encode(ToolCallStart(0, "t", "f"))
+        + encoder.encode(ToolCallDelta(0, '{"a":1}'))
+        + encoder.encode(ToolCallEnd(0))
+    )
+    assert out.count(b'"arguments"') == 2 and b'"arguments":"{}"' not in out
+
+
+def test_gemini_non_function_tools_only_reach_gemini():
+    source = {
+        "model": "gemini-x",
+        "contents": [{"role": "user", "parts": [{"text": "search"}]}],
+        "tools": [{"googleSearch": {}}],
+    }
+    req = GEMINI.decode_request(source)
+    assert GEMINI.encode_request(req, "g", False)["tools"] == [{"googleSearch": {}}]
+    assert "tools" not in ANTHROPIC.encode_request(req, "c", False)
+    assert "tools[googleSearch]" in req.dropped
+
+
+def test_anthropic_server_tools_dropped_for_other_dialects():
+    source = {
+        "model": "m",
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": "x"}],
+        "tools": [{"type": "web_search_20250305", "name": "web_search"}],
+    }
+    body, req = translate_request(source, "anthropic", "openai_chat")
+    assert "tools" not in body and "tools[web_search]" in req.dropped
+
+
+def test_estimate_tokens_counts_text_tools_and_images():
+    req = NeutralRequest(model="m", source_dialect="openai_chat")
+    assert estimate_tokens(req) == 0
+    req.system = [TextPart("x" * 40)]
+    req.messages = [Message("user", [TextPart("y" * 40), ImagePart("image/png", "AAAA")])]
+    req.tools = [ToolSpec("t" * 4, "d" * 4, {"type": "object"})]
+    tool_chars = 8 + len('{"type":"object"}')
+    assert estimate_tokens(req) == -(-(80 + tool_chars) // 4) + 4 + 1600
