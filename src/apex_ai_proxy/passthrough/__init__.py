@@ -1,0 +1,61 @@
+"""Passthrough mode: relay a request unchanged to a client-named, allowlisted upstream.
+
+The core calls, per request carrying `X-APEX-AI-PROXY-PROVIDER`:
+
+    api_type = check_api_type(request.headers.get(TYPE_HEADER))
+    target = await resolve_target(request.headers[PROVIDER_HEADER], config)
+    result = await forward(request, body, target, client, api_type=api_type)
+
+and turns a `PassthroughError` from the first two into `refusal_response(exc, ...)`.
+"""
+
+from .config import AllowEntry, PassthroughConfig
+from .forward import (
+    ForwardOutcome,
+    ForwardResult,
+    PassthroughClient,
+    PinnedResolver,
+    error_body,
+    error_response,
+    forward,
+    refusal_response,
+)
+from .guard import (
+    API_TYPES,
+    PROVIDER_HEADER,
+    TYPE_HEADER,
+    InvalidPassthroughHeader,
+    PassthroughError,
+    PassthroughRefused,
+    PassthroughTarget,
+    UpstreamUnavailable,
+    address_refusal,
+    check_api_type,
+    parse_target,
+    resolve_target,
+)
+
+__all__ = [
+    "API_TYPES",
+    "PROVIDER_HEADER",
+    "TYPE_HEADER",
+    "AllowEntry",
+    "ForwardOutcome",
+    "ForwardResult",
+    "InvalidPassthroughHeader",
+    "PassthroughClient",
+    "PassthroughConfig",
+    "PassthroughError",
+    "PassthroughRefused",
+    "PassthroughTarget",
+    "PinnedResolver",
+    "UpstreamUnavailable",
+    "address_refusal",
+    "check_api_type",
+    "error_body",
+    "error_response",
+    "forward",
+    "parse_target",
+    "refusal_response",
+    "resolve_target",
+]
