@@ -195,16 +195,14 @@ async def forward(
             outcome.status = upstream.status
             response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
             copy_response_headers(upstream.headers, response.headers)
-            await response.prepare(request)
-            async for chunk in upstream.content.iter_any():
-                try:
+            try:
+                await response.prepare(request)
+                async for chunk in upstream.content.iter_any():
                     await response.write(chunk)
-                except ConnectionResetError:
-                    outcome.error = "client disconnected"
-                    break
-                outcome.response_bytes += len(chunk)
-            else:
+                    outcome.response_bytes += len(chunk)
                 await response.write_eof()
+            except ConnectionResetError:  # only our writes to the client raise it here
+                outcome.error = "client disconnected"
     except (aiohttp.ClientError, TimeoutError) as exc:
         timed_out = isinstance(exc, TimeoutError)
         if response is None:
