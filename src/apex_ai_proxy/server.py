@@ -21,6 +21,7 @@ from apex_ai_proxy.pipeline import (
     validate_chat,
     validate_embeddings,
 )
+from apex_ai_proxy.responses_api import ResponsesAPI
 from apex_ai_proxy.routing import Router
 from apex_ai_proxy.upstream import UpstreamClient
 
@@ -42,6 +43,7 @@ class Gateway:
         self.balancer = Balancer(self.health)
         self.client = UpstreamClient()
         self.dispatcher = Dispatcher(self.client, self.health, self.balancer, retry)
+        self.responses = ResponsesAPI(self)
         self.ready = False
         self._models_body = orjson.dumps(
             {
@@ -55,11 +57,13 @@ class Gateway:
 
     async def start(self) -> None:
         await self.client.start()
+        await self.responses.start()
         self.ready = True
 
     async def stop(self) -> None:
         self.ready = False
         await self.client.close()
+        await self.responses.close()
 
     def map_model(self, model: str, request: web.Request) -> str:
         """Configured `model_mapping`, then the X-APEX-AI-PROXY-MAPPING header's."""
@@ -158,6 +162,7 @@ def create_app(config: Config) -> web.Application:
         "/v1/messages": {
             "POST": make_model_handler(gw, "/v1/messages", Operation("anthropic"), validate_chat)
         },
+        **gw.responses.routes(),
     }
     for path, handlers in routes.items():
         app.router.add_route("*", path, _method_guard(handlers, path))
