@@ -15,6 +15,8 @@ from apex_ai_proxy.dispatch import Dispatcher, Operation
 from apex_ai_proxy.errors import BadRequest, GatewayError, MethodNotAllowed, NotFound
 from apex_ai_proxy.health import HealthState
 from apex_ai_proxy.mapping import MAPPING_HEADER, MappingError, map_model, parse_mapping
+from apex_ai_proxy.passthrough import PROVIDER_HEADER, PassthroughConfig
+from apex_ai_proxy.passthrough.handler import Passthrough
 from apex_ai_proxy.pipeline import (
     error_response,
     make_model_handler,
@@ -44,6 +46,9 @@ class Gateway:
         self.client = UpstreamClient()
         self.dispatcher = Dispatcher(self.client, self.health, self.balancer, retry)
         self.responses = ResponsesAPI(self)
+        self.passthrough = Passthrough(
+            self, PassthroughConfig.model_validate(config.passthrough or {})
+        )
         self.ready = False
         self._models_body = orjson.dumps(
             {
@@ -63,6 +68,7 @@ class Gateway:
     async def stop(self) -> None:
         self.ready = False
         await self.client.close()
+        await self.passthrough.close()
         await self.responses.close()
 
     def map_model(self, model: str, request: web.Request) -> str:
@@ -103,11 +109,17 @@ def _dialect_of_path(path: str) -> str:
     return "anthropic" if path.startswith("/v1/messages") else "openai_chat"
 
 
-def _method_guard(handlers: dict[str, object], path: str):
-    """One route per path; a method that path does not take gets 405 in the client's shape."""
+def _method_guard(gw: Gateway, handlers: dict[str, object], path: str):
+    """One route per path; a method that path does not take gets 405 in the client's shape.
+
+    A request naming a passthrough upstream goes there whatever its path and method.
+    """
     allowed = ", ".join(sorted(handlers))
+    passthrough = gw.passthrough.handle
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        if PROVIDER_HEADER in request.headers:
+            return await passthrough(request)
         handler = handlers.get(request.method)
         if handler is None:
             ctx = RequestContext(path, _dialect_of_path(path))
@@ -125,7 +137,9 @@ def _method_guard(handlers: dict[str, object], path: str):
     return handle
 
 
-async def _not_found(request: web.Request) -> web.Response:
+async def _not_found(request: web.Request) -> web.StreamResponse:
+    if PROVIDER_HEADER in request.headers:
+        return await request.app["gateway"].passthrough.handle(request)
     ctx = RequestContext(request.path, _dialect_of_path(request.path))
     return error_response(
         ctx.client_dialect,
@@ -165,7 +179,7 @@ def create_app(config: Config) -> web.Application:
         **gw.responses.routes(),
     }
     for path, handlers in routes.items():
-        app.router.add_route("*", path, _method_guard(handlers, path))
+        app.router.add_route("*", path, _method_guard(gw, handlers, path))
     app.router.add_route("*", "/{tail:.*}", _not_found)
 
     async def on_startup(app: web.Application) -> None:

@@ -380,7 +380,7 @@ async def test_unreachable_upstream_is_502_in_openai_shape(gateway, dead_port, h
         assert r.status == 502
         body = orjson.loads(await r.read())
     assert body["error"]["code"] == "upstream_unavailable"
-    assert set(body["error"]) == {"message", "type", "code"}
+    assert set(body["error"]) == {"message", "type", "param", "code"}
     assert gateway.outcomes[-1].status == 502
 
 

@@ -24,11 +24,12 @@ import time
 from dataclasses import dataclass
 
 import aiohttp
-import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from multidict import CIMultiDict
 from yarl import URL
+
+from apex_ai_proxy.errors import error_body
 
 from .config import PassthroughConfig
 from .guard import PassthroughError, PassthroughTarget
@@ -267,36 +268,23 @@ def _describe(exc: BaseException) -> str:
 
 # --- error bodies -------------------------------------------------------------------------
 
-_ANTHROPIC_TYPES = {400: "invalid_request_error", 403: "permission_error", 413: "request_too_large"}
-_OPENAI_TYPES = {
-    400: "invalid_request_error",
-    403: "permission_error",
-    413: "invalid_request_error",
-}
-
 
 def error_dialect(api_type: str | None, path: str) -> str:
-    """`anthropic` or `openai`: the declared type wins, else the path decides."""
+    """`anthropic` or `openai_chat`: the declared type wins, else the path decides."""
     if api_type is not None:
-        return "anthropic" if api_type == "anthropic" else "openai"
-    return "anthropic" if path.rstrip("/").endswith("/messages") else "openai"
-
-
-def error_body(status: int, message: str, code: str, *, api_type: str | None, path: str) -> bytes:
-    if error_dialect(api_type, path) == "anthropic":
-        kind = _ANTHROPIC_TYPES.get(status, "api_error")
-        return orjson.dumps({"type": "error", "error": {"type": kind, "message": message}})
-    kind = _OPENAI_TYPES.get(status, "upstream_error")
-    return orjson.dumps({"error": {"message": message, "type": kind, "code": code}})
+        return "anthropic" if api_type == "anthropic" else "openai_chat"
+    return "anthropic" if path.rstrip("/").endswith("/messages") else "openai_chat"
 
 
 def error_response(
     status: int, message: str, code: str, *, api_type: str | None, path: str
 ) -> web.Response:
-    body = error_body(status, message, code, api_type=api_type, path=path)
-    return web.Response(status=status, body=body, content_type="application/json")
+    return refusal_response(
+        PassthroughError(message, status=status, code=code), api_type=api_type, path=path
+    )
 
 
 def refusal_response(exc: PassthroughError, *, api_type: str | None, path: str) -> web.Response:
     """The response for anything `check_api_type` / `resolve_target` raised."""
-    return error_response(exc.status, exc.message, exc.code, api_type=api_type, path=path)
+    body = error_body(error_dialect(api_type, path), exc)
+    return web.Response(status=exc.status, body=body, content_type="application/json")

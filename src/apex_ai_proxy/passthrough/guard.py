@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 from aiohttp.abc import ResolveResult
 
+from apex_ai_proxy.errors import GatewayError
+
 from .config import AllowEntry, PassthroughConfig, normalize_hostname
 
 PROVIDER_HEADER = "X-APEX-AI-PROXY-PROVIDER"
@@ -42,32 +44,27 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _BAD_CHARS = re.compile(r"[\x00-\x20\x7f@\\?#%]")
 
 
-class PassthroughError(Exception):
+class PassthroughError(GatewayError):
     status = 500
+    error_type = "api_error"
     code = "passthrough_error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class PassthroughRefused(PassthroughError):
     status = 403
+    error_type = "permission_error"
     code = "passthrough_refused"
 
 
 class InvalidPassthroughHeader(PassthroughRefused):
     status = 400
+    error_type = "invalid_request_error"
     code = "invalid_passthrough_header"
 
 
 class UpstreamUnavailable(PassthroughError):
     status = 502
     code = "upstream_unavailable"
-
-    def __init__(self, message: str, status: int = 502) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,96 @@
+"""The passthrough route: a request carrying X-APEX-AI-PROXY-PROVIDER, whatever its path.
+
+enabled? → gateway token (X-APEX-AI-PROXY-TOKEN unless `open`) → type → target (allowlist,
+address checks) → body (+ model mapping) → forward → record
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import orjson
+from aiohttp import web
+
+from apex_ai_proxy.context import RequestContext
+from apex_ai_proxy.errors import GatewayError, PayloadTooLarge
+from apex_ai_proxy.pipeline import error_response
+
+from .config import PassthroughConfig
+from .forward import PassthroughClient, error_dialect, forward
+from .guard import PROVIDER_HEADER, TYPE_HEADER, PassthroughRefused, check_api_type, resolve_target
+
+if TYPE_CHECKING:
+    from apex_ai_proxy.server import Gateway
+
+TOKEN_HEADER = "X-APEX-AI-PROXY-TOKEN"
+
+
+class Passthrough:
+    def __init__(self, gw: Gateway, config: PassthroughConfig) -> None:
+        self.gw = gw
+        self.config = config
+        self.client = PassthroughClient(config) if config.enabled else None
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        gw = self.gw
+        ctx = RequestContext(request.path, error_dialect(None, request.path), mode="passthrough")
+        try:
+            ctx.passthrough_type = check_api_type(request.headers.get(TYPE_HEADER))
+            ctx.client_dialect = error_dialect(ctx.passthrough_type, request.path)
+            if self.client is None:
+                raise PassthroughRefused(
+                    "Passthrough is disabled on this gateway (passthrough.enabled is false)."
+                )
+            if not self.config.open:
+                ctx.token_name = gw.auth.check(request, TOKEN_HEADER)
+            target = await resolve_target(request.headers[PROVIDER_HEADER], self.config)
+            ctx.provider = target.origin
+            body = await self._read_body(request)
+            body = self._map_model(body, request, ctx)
+            result = await forward(
+                request, body, target, self.client, api_type=ctx.passthrough_type
+            )
+        except GatewayError as err:
+            response = error_response(ctx.client_dialect, err, ctx)
+            gw.record(ctx)
+            return response
+        outcome = result.outcome
+        ctx.status = outcome.status
+        ctx.bytes_in, ctx.bytes_out = outcome.request_bytes, outcome.response_bytes
+        ctx.ttfb_ms = outcome.ttfb_ms
+        if outcome.error:
+            ctx.error_type, ctx.error_message = "passthrough_error", outcome.error
+        gw.record(ctx)
+        return result.response
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        limit = min(self.config.max_body_bytes, self.gw.max_body)
+        if request.content_length is not None and request.content_length > limit:
+            raise PayloadTooLarge(
+                f"Request body is {request.content_length} bytes; the limit is {limit} bytes."
+            )
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise PayloadTooLarge(f"Request body is over the limit of {limit} bytes.") from None
+
+    def _map_model(self, body: bytes, request: web.Request, ctx: RequestContext) -> bytes:
+        """Model mapping works in passthrough too; the body is rewritten only when it changes."""
+        if not body or b'"model"' not in body:
+            return body
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return body
+        if not isinstance(data, dict) or not isinstance(data.get("model"), str):
+            return body
+        ctx.requested_model = data["model"]
+        mapped = ctx.mapped_model = self.gw.map_model(data["model"], request)
+        if mapped == data["model"]:
+            return body
+        data["model"] = mapped
+        return orjson.dumps(data)
