@@ -387,11 +387,12 @@ class ResponsesAPI:
             if pinned is not None:
                 same = {**body, "previous_response_id": chain[-1].upstream_response_id}
                 try:
-                    return await run(request, ctx, op, pinned, same, ctx.stream, {})
+                    response = await run(request, ctx, op, pinned, same, ctx.stream, {})
                 except (UpstreamUnavailable, AllRateLimited) as exc:
-                    log.info(
-                        "previous upstream unavailable, sending the whole conversation: %s", exc
-                    )
+                    log.info("previous upstream unavailable, sending the conversation: %s", exc)
+                else:
+                    if not _lost_state(response):
+                        return response
             body = {k: v for k, v in body.items() if k != "previous_response_id"}
             body["input"] = _history(chain) + own_items
         return await run(request, ctx, op, route, body, ctx.stream, {})
@@ -496,6 +497,14 @@ def _type_of(data: str) -> str | None:
         return None
     kind = payload.get("type") if isinstance(payload, dict) else None
     return kind if isinstance(kind, str) else None
+
+
+def _lost_state(response: web.StreamResponse) -> bool:
+    """The upstream answered that it no longer has the previous response (expired, other org)."""
+    if response.status not in (400, 404) or not isinstance(response, web.Response):
+        return False
+    body = response.body
+    return isinstance(body, bytes) and b"previous_response" in body
 
 
 def _history(chain: list[StoredResponse]) -> list[dict]:

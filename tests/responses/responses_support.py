@@ -105,7 +105,11 @@ class ToolCallingChatUpstream(FakeUpstream):
         body = super()._completion_body(record, content)
         calls = self._tool_calls()
         if calls:
-            body["choices"][0]["message"] = {"role": "assistant", "content": None, "tool_calls": calls}
+            body["choices"][0]["message"] = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": calls,
+            }
             body["choices"][0]["finish_reason"] = "tool_calls"
         return body
 
@@ -118,7 +122,12 @@ class ToolCallingChatUpstream(FakeUpstream):
 
         response = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
-        base = {"id": "chatcmpl-tools", "object": "chat.completion.chunk", "created": 1, "model": record.model}
+        base = {
+            "id": "chatcmpl-tools",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": record.model,
+        }
 
         async def send(choices: list, usage: dict | None = None) -> None:
             payload = {**base, "choices": choices}
@@ -126,9 +135,16 @@ class ToolCallingChatUpstream(FakeUpstream):
                 payload["usage"] = usage
             await response.write(b"data: " + orjson.dumps(payload) + b"\n\n")
 
-        await send([{"index": 0, "delta": {"role": "assistant", "content": None}, "finish_reason": None}])
+        await send(
+            [{"index": 0, "delta": {"role": "assistant", "content": None}, "finish_reason": None}]
+        )
         for i, call in enumerate(calls):
-            head = {"index": i, "id": call["id"], "type": "function", "function": {"name": call["function"]["name"], "arguments": ""}}
+            head = {
+                "index": i,
+                "id": call["id"],
+                "type": "function",
+                "function": {"name": call["function"]["name"], "arguments": ""},
+            }
             await send([{"index": 0, "delta": {"tool_calls": [head]}, "finish_reason": None}])
             args = call["function"]["arguments"]
             for piece in (args[: len(args) // 2], args[len(args) // 2 :]):

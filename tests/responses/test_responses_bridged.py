@@ -32,14 +32,18 @@ async def claude():
 
 async def chat_gateway(gateway, tmp_path, fake):
     cfg = responses_config(
-        {"oa": chat_provider(fake)}, {"m": [{"provider": "oa", "model": "chat-up"}]}, store_section(tmp_path)
+        {"oa": chat_provider(fake)},
+        {"m": [{"provider": "oa", "model": "chat-up"}]},
+        store_section(tmp_path),
     )
     return await gateway(cfg)
 
 
 async def claude_gateway(gateway, tmp_path, fake):
     cfg = responses_config(
-        {"ant": anthropic_provider(fake)}, {"m": [{"provider": "ant", "model": "claude-up"}]}, store_section(tmp_path)
+        {"ant": anthropic_provider(fake)},
+        {"m": [{"provider": "ant", "model": "claude-up"}]},
+        store_section(tmp_path),
     )
     return await gateway(cfg)
 
@@ -103,7 +107,10 @@ async def test_chat_upstream_tool_loop_with_previous_response_id(gateway, tmp_pa
     client = gw.openai()
     chat_fake.queue_calls(("get_weather", '{"city": "Paris"}'))
     first = await client.responses.create(
-        model="m", input="weather in Paris?", tools=[WEATHER_TOOL, WEB_SEARCH_TOOL], instructions="old rules"
+        model="m",
+        input="weather in Paris?",
+        tools=[WEATHER_TOOL, WEB_SEARCH_TOOL],
+        instructions="old rules",
     )
     [call] = [i for i in first.output if i.type == "function_call"]
     assert (call.name, json.loads(call.arguments)) == ("get_weather", {"city": "Paris"})
@@ -128,7 +135,9 @@ async def test_anthropic_upstream_stream_tool_round_trip_store_false(gateway, tm
     gw = await claude_gateway(gateway, tmp_path, claude)
     client = gw.openai()
     claude.push_thinking("I should call the tool", "sig-abc")
-    claude.queue[-1].blocks.append({"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Oslo"}})
+    claude.queue[-1].blocks.append(
+        {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Oslo"}}
+    )
     claude.queue[-1].stop_reason = "tool_use"
     history = [{"role": "user", "content": [{"type": "input_text", "text": "weather in Oslo?"}]}]
     common = dict(
@@ -142,7 +151,11 @@ async def test_anthropic_upstream_stream_tool_round_trip_store_false(gateway, tm
         some_future_field={"a": 1},
     )
     events = []
-    async with client.responses.stream(input=history, extra_body={"some_future_field": 1}, **{k: v for k, v in common.items() if k != "some_future_field"}) as stream:
+    async with client.responses.stream(
+        input=history,
+        extra_body={"some_future_field": 1},
+        **{k: v for k, v in common.items() if k != "some_future_field"},
+    ) as stream:
         async for event in stream:
             events.append(event)
         first = await stream.get_final_response()
@@ -159,13 +172,24 @@ async def test_anthropic_upstream_stream_tool_round_trip_store_false(gateway, tm
     history += [reasoning.model_dump(exclude_none=True), call.model_dump(exclude_none=True)]
     history.append({"type": "function_call_output", "call_id": call.call_id, "output": "cold"})
     claude.push_text("It is cold in Oslo.")
-    second = await client.responses.create(input=history, extra_body={"some_future_field": 1}, **{k: v for k, v in common.items() if k != "some_future_field"})
+    second = await client.responses.create(
+        input=history,
+        extra_body={"some_future_field": 1},
+        **{k: v for k, v in common.items() if k != "some_future_field"},
+    )
     assert second.output_text == "It is cold in Oslo."
     messages = claude.requests[1].json["messages"]
     assistant = messages[1]
     assert assistant["role"] == "assistant"
-    assert assistant["content"][0] == {"type": "thinking", "thinking": "I should call the tool", "signature": "sig-abc"}
-    assert assistant["content"][1]["type"] == "tool_use" and assistant["content"][1]["id"] == call.call_id
+    assert assistant["content"][0] == {
+        "type": "thinking",
+        "thinking": "I should call the tool",
+        "signature": "sig-abc",
+    }
+    assert (
+        assistant["content"][1]["type"] == "tool_use"
+        and assistant["content"][1]["id"] == call.call_id
+    )
     assert messages[2]["content"][0]["type"] == "tool_result"
     with pytest.raises(Exception) as info:
         await client.responses.retrieve(second.id)

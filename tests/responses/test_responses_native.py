@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import openai
-import pytest
-from fakes.responses_upstream import Call, Reply, Text, Think
+from fakes.responses_upstream import Reply, Text, Think
 from responses_support import native_provider, responses_config, store_section
 
 
