@@ -194,3 +194,50 @@ async def test_anthropic_upstream_stream_tool_round_trip_store_false(gateway, tm
     with pytest.raises(Exception) as info:
         await client.responses.retrieve(second.id)
     assert getattr(info.value, "status_code", None) == 404
+
+
+async def test_chat_upstream_streamed_parallel_tool_calls(gateway, tmp_path, chat_fake):
+    gw = await chat_gateway(gateway, tmp_path, chat_fake)
+    client = gw.openai()
+    chat_fake.queue_calls(("get_weather", '{"city": "A"}'), ("get_weather", '{"city": "B"}'))
+    async with client.responses.stream(
+        model="m", input="two cities", tools=[WEATHER_TOOL]
+    ) as stream:
+        events = [event async for event in stream]
+        final = await stream.get_final_response()
+    calls = [i for i in final.output if i.type == "function_call"]
+    assert [json.loads(c.arguments) for c in calls] == [{"city": "A"}, {"city": "B"}]
+    done = [e for e in events if e.type == "response.function_call_arguments.done"]
+    assert [e.item_id for e in done] == [c.id for c in calls]
+    assert chat_fake.requests[0].body["stream"] is True
+    assert final.usage.input_tokens == 7 and final.usage.output_tokens == 5
+
+
+async def test_broken_upstream_stream_ends_failed_and_is_stored(gateway, tmp_path, chat_fake):
+    from fakes.openai_upstream import BreakStream
+
+    gw = await chat_gateway(gateway, tmp_path, chat_fake)
+    client = gw.openai()
+    chat_fake.queue(BreakStream(after=2))
+    stream = await client.responses.create(model="m", input="one two three four five", stream=True)
+    events = [event async for event in stream]
+    assert events[-1].type == "response.failed"
+    failed = events[-1].response
+    assert failed.error is not None and failed.usage is not None
+    stored = await client.responses.retrieve(failed.id)
+    assert stored.status == "failed"
+    assert stored.output[0].content[0].text == "".join(
+        e.delta for e in events if e.type == "response.output_text.delta"
+    )
+
+
+async def test_invalid_requests_are_refused_before_any_upstream(gateway, tmp_path, chat_fake):
+    import openai
+
+    gw = await chat_gateway(gateway, tmp_path, chat_fake)
+    client = gw.openai()
+    for bad in ({"input": 5}, {"input": "x", "background": True}, {"input": "x", "stream": "yes"}):
+        with pytest.raises(openai.BadRequestError) as info:
+            await client.post("/responses", body={"model": "m", **bad}, cast_to=object)
+        assert info.value.body["type"] == "invalid_request_error"
+    assert chat_fake.requests == []
