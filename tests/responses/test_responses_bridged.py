@@ -241,3 +241,53 @@ async def test_invalid_requests_are_refused_before_any_upstream(gateway, tmp_pat
             await client.post("/responses", body={"model": "m", **bad}, cast_to=object)
         assert info.value.body["type"] == "invalid_request_error"
     assert chat_fake.requests == []
+
+
+@pytest.fixture
+async def gemini():
+    from fakes.gemini_upstream import FakeGemini
+
+    async with FakeGemini() as fake:
+        yield fake
+
+
+async def test_gemini_function_call_signature_survives_both_kinds_of_turn(
+    gateway, tmp_path, gemini
+):
+    """Gemini wants its thoughtSignature back on the functionCall: through the store
+    (previous_response_id) and when a store-false client resends the items it was given."""
+    cfg = responses_config(
+        {"gem": {**anthropic_provider(gemini), "kind": "gemini"}},
+        {"m": [{"provider": "gem", "model": "gemini-up"}]},
+        store_section(tmp_path),
+    )
+    gw = await gateway(cfg)
+    client = gw.openai()
+    gemini.push_tool_calls([("get_weather", {"city": "Bern"})], signature="gsig-stored")
+    first = await client.responses.create(model="m", input="weather?", tools=[WEATHER_TOOL])
+    call = next(i for i in first.output if i.type == "function_call")
+    gemini.push_text("mild")
+    output = [{"type": "function_call_output", "call_id": call.call_id, "output": "12C"}]
+    second = await client.responses.create(model="m", previous_response_id=first.id, input=output)
+    assert second.output_text == "mild"
+    model_turn = gemini.requests[1].json["contents"][1]
+    assert model_turn["parts"][0]["functionCall"]["name"] == "get_weather"
+    assert model_turn["parts"][0]["thoughtSignature"] == "gsig-stored"
+
+    gemini.push_tool_calls([("get_weather", {"city": "Chur"})], signature="gsig-streamed")
+    history = [{"role": "user", "content": "weather in Chur?"}]
+    async with client.responses.stream(
+        model="m", input=history, tools=[WEATHER_TOOL], store=False
+    ) as stream:
+        streamed = await stream.get_final_response()
+    history += [item.model_dump(exclude_none=True) for item in streamed.output]
+    call = next(i for i in streamed.output if i.type == "function_call")
+    history.append({"type": "function_call_output", "call_id": call.call_id, "output": "8C"})
+    gemini.push_text("cold")
+    third = await client.responses.create(
+        model="m", input=history, tools=[WEATHER_TOOL], store=False
+    )
+    assert third.output_text == "cold"
+    model_turn = gemini.requests[3].json["contents"][1]
+    assert model_turn["parts"][0]["thoughtSignature"] == "gsig-streamed"
+    assert model_turn["parts"][0]["functionCall"]["args"] == {"city": "Chur"}

@@ -176,18 +176,43 @@ def reasoning_token(part: ReasoningPart) -> str | None:
     return TOKEN_PREFIX + base64.urlsafe_b64encode(orjson.dumps(data)).decode().rstrip("=")
 
 
-def _read_token(part: ReasoningPart, value: str) -> None:
-    if not value.startswith(TOKEN_PREFIX):
-        part.encrypted_content = value
-        return
+def call_signature_item(signature: str) -> dict:
+    """A reasoning item carrying the signature of the function call that follows it (Gemini
+    thoughtSignature): clients keep reasoning items with their encrypted_content, not extras."""
+    token = base64.urlsafe_b64encode(orjson.dumps({"c": signature})).decode().rstrip("=")
+    return {
+        "id": gateway_id("rs_"),
+        "type": "reasoning",
+        "summary": [],
+        "encrypted_content": TOKEN_PREFIX + token,
+        "status": "completed",
+    }
+
+
+def _token_data(value: str) -> dict:
     raw = value[len(TOKEN_PREFIX) :]
     try:
         data = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
     except (ValueError, orjson.JSONDecodeError):
-        return  # a damaged token: the reasoning is sent without its signature
-    if isinstance(data, dict):
-        part.signature = data.get("s") if isinstance(data.get("s"), str) else None
-        part.redacted = data.get("r") if isinstance(data.get("r"), str) else None
+        return {}  # a damaged token: the reasoning is sent without its signature
+    return data if isinstance(data, dict) else {}
+
+
+def _read_token(part: ReasoningPart, value: str) -> None:
+    if not value.startswith(TOKEN_PREFIX):
+        part.encrypted_content = value
+        return
+    data = _token_data(value)
+    part.signature = data.get("s") if isinstance(data.get("s"), str) else None
+    part.redacted = data.get("r") if isinstance(data.get("r"), str) else None
+
+
+def _call_signature(item: dict) -> str | None:
+    value = item.get("encrypted_content")
+    if not isinstance(value, str) or not value.startswith(TOKEN_PREFIX):
+        return None
+    signature = _token_data(value).get("c")
+    return signature if isinstance(signature, str) else None
 
 
 # --- requests: decode ------------------------------------------------------------------------
@@ -276,6 +301,7 @@ class _InputDecoder:
         self.req = req
         self.leading = True
         self.call_names: dict[str, str] = {}
+        self.call_signature: str | None = None  # for the next function_call
 
     def _append(self, role: str, part: Any) -> None:
         messages = self.req.messages
@@ -297,14 +323,18 @@ class _InputDecoder:
             arguments = item.get("arguments")
             if arguments is not None and not isinstance(arguments, str):
                 arguments = json_text(arguments)
-            self._append("assistant", ToolCallPart(call_id, name, normalize_arguments(arguments)))
+            call = ToolCallPart(call_id, name, normalize_arguments(arguments), self.call_signature)
+            self.call_signature = None
+            self._append("assistant", call)
         elif kind == "function_call_output":
             call_id = expect(item.get("call_id"), str, f"{at}.call_id")
             content = _decode_output(item.get("output"), f"{at}.output", self.req)
             result = ToolResultPart(call_id, content, name=self.call_names.get(call_id))
             self._append("tool", result)
         elif kind == "reasoning":
-            self._append("assistant", _decode_reasoning_item(item))
+            self.call_signature = _call_signature(item)
+            if self.call_signature is None:
+                self._append("assistant", _decode_reasoning_item(item))
         else:
             self.req.drop(f"input[].{kind}")
 
@@ -659,6 +689,8 @@ def output_items(resp: NeutralResponse, req: NeutralRequest) -> list[dict]:
             items.append(item)
         elif isinstance(part, ToolCallPart):
             flush()
+            if part.signature:
+                items.append(call_signature_item(part.signature))
             name = req.tool_names.to_client(part.name)
             items.append(_call_item(gateway_id("fc_"), part, name))
     flush()
@@ -901,7 +933,7 @@ class _Item:
 
     index: int
     body: dict
-    kind: str  # "message" | "reasoning" | "function_call"
+    kind: str  # "message" | "reasoning" | "function_call" | "signature" (of the next call)
     text: list[str] = field(default_factory=list)
     signature: str | None = None
     redacted: str | None = None
@@ -1055,6 +1087,13 @@ class ResponsesStreamEncoder(StreamEncoder):
 
     def _call_start(self, ev: ToolCallStart) -> bytes:
         out = self._close(self.current) if self.current is not None else b""
+        if ev.signature:
+            signed = call_signature_item(ev.signature)
+            item, added = self._new_item("signature", signed)
+            item.open = False
+            out += added + self._event(
+                "response.output_item.done", {"output_index": item.index, "item": signed}
+            )
         body = {
             "id": gateway_id("fc_"),
             "type": "function_call",
