@@ -92,6 +92,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     from apex_ai_proxy.server import started_message
 
+    for warning in config.warnings():
+        log.warning(warning)
     log.info(started_message(config, args.host, args.port))
     if args.workers <= 1:
         _run_worker(config, args.host, args.port, reuse_port=False)
@@ -100,7 +102,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _serve_workers(config: Config, host: str, port: int, workers: int) -> int:
-    """N processes on one port (SO_REUSEPORT); signals are passed on and the parent waits."""
+    """N processes on one port (SO_REUSEPORT); signals are passed on and the parent waits.
+
+    Metrics use prometheus-client's multiprocess mode so any worker's /metrics shows all of them.
+    """
+    import tempfile
+
+    from apex_ai_proxy.telemetry import mark_process_dead, prepare_multiprocess_dir
+
+    prepare_multiprocess_dir(os.path.join(tempfile.gettempdir(), f"apex-metrics-{os.getpid()}"))
     ctx = multiprocessing.get_context("fork")
     procs = [
         ctx.Process(target=_run_worker, args=(config, host, port, True), daemon=False)
@@ -120,7 +130,65 @@ def _serve_workers(config: Config, host: str, port: int, workers: int) -> int:
     for proc in procs:
         proc.join()
         codes.append(proc.exitcode or 0)
+        if proc.pid:
+            mark_process_dead(proc.pid)
     return 0 if all(code == 0 for code in codes) else 1
+
+
+def _records_db(args: argparse.Namespace) -> str:
+    """The SQLite records file: --db, else the config's first sqlite sink."""
+    if args.db:
+        return args.db
+    config = _load_or_exit(args.config)
+    for sink in config.records.sinks:
+        if sink.type == "sqlite":
+            return str(sink.path)
+    print("apex-ai-proxy: the config has no sqlite records sink; pass --db PATH", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def _status_filter(value: str | None) -> int | str | None:
+    return int(value) if value and value.isdigit() else value
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from apex_ai_proxy.telemetry import query
+
+    db = _records_db(args)
+    status = _status_filter(args.status)
+    if not os.path.exists(db):
+        print(f"apex-ai-proxy: no records yet ({db} does not exist)", file=sys.stderr)
+        return 1
+    if args.follow:
+        try:
+            for record in query.follow_records(
+                db, model=args.model, provider=args.provider, status=status, backlog=args.limit
+            ):
+                print(query.format_records_table([record]).splitlines()[-1], flush=True)
+        except KeyboardInterrupt:
+            return 0
+        return 0
+    records = query.recent_records(
+        db,
+        model=args.model,
+        provider=args.provider,
+        status=status,
+        since=args.since,
+        limit=args.limit,
+    )
+    print(query.format_records_table(records))
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from apex_ai_proxy.telemetry import query
+
+    db = _records_db(args)
+    if not os.path.exists(db):
+        print(f"apex-ai-proxy: no records yet ({db} does not exist)", file=sys.stderr)
+        return 1
+    print(query.format_stats_table(query.stats(db, since=args.since)))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,6 +205,25 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate the config and list every problem")
     check.add_argument("--config")
     check.set_defaults(func=cmd_check)
+    for name, func, text in (
+        ("logs", cmd_logs, "recent request records"),
+        ("stats", cmd_stats, "per model and provider: requests, errors, latency, tokens, cost"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--config")
+        cmd.add_argument("--db", help="records SQLite file (default: the config's sqlite sink)")
+        cmd.add_argument(
+            "--since", help="only records newer than this: 90s, 15m, 2h, 7d or epoch seconds"
+        )
+        if name == "logs":
+            cmd.add_argument("--model")
+            cmd.add_argument("--provider")
+            cmd.add_argument("--status", help="a status (429), a class (4xx) or 'error'")
+            cmd.add_argument("--limit", type=int, default=50)
+            cmd.add_argument(
+                "--follow", "-f", action="store_true", help="keep printing new records"
+            )
+        cmd.set_defaults(func=func)
     return parser
 
 

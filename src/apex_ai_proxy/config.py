@@ -14,6 +14,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from apex_ai_proxy.passthrough.config import PassthroughConfig
+from apex_ai_proxy.state.config import ResponsesStoreConfig
+from apex_ai_proxy.telemetry.config import RecordsConfig
+
 PROVIDER_KINDS = ("openai", "azure", "anthropic", "gemini", "echo", "responses")
 STRATEGIES = ("weighted", "round-robin", "least-busy", "latency")
 
@@ -43,6 +47,22 @@ class RetryConfig(_Strict):
     auth_failure_cooldown_s: float = Field(default=3600.0, gt=0)
 
 
+class Price(_Strict):
+    """USD per million tokens, for the cost estimate in records."""
+
+    input: float = Field(default=0.0, ge=0)
+    output: float = Field(default=0.0, ge=0)
+    cached_input: float | None = Field(default=None, ge=0)  # default: the input price
+
+    def cost(self, usage: Any) -> float:
+        cached = usage.cached
+        cached_price = self.input if self.cached_input is None else self.cached_input
+        uncached = max(usage.prompt - cached, 0)
+        return (
+            uncached * self.input + cached * cached_price + usage.completion * self.output
+        ) / 1_000_000
+
+
 class ProviderConfig(_Strict):
     kind: Literal["openai", "azure", "anthropic", "gemini", "echo", "responses"] = "openai"
     base_url: str | None = None
@@ -57,9 +77,13 @@ class ProviderConfig(_Strict):
     weight: float = Field(default=1.0, ge=0)
     # echo provider: pause between streamed tokens
     token_delay_ms: float = Field(default=0.0, ge=0)
+    price: Price | None = None  # default price of this provider's models
 
     def keys(self) -> list[str]:
-        return ([self.api_key] if self.api_key else []) + list(self.api_keys)
+        """The configured keys; empty ones (an unset `${VAR:-}`) are left out."""
+        return [
+            k for k in ([self.api_key] if self.api_key else []) + list(self.api_keys) if k.strip()
+        ]
 
 
 class ModelEntry(_Strict):
@@ -69,11 +93,16 @@ class ModelEntry(_Strict):
     base_url: str | None = None
     api_key: str | None = None
     api_keys: list[str] | None = None
+    price: Price | None = None
 
     def keys(self) -> list[str] | None:
         if self.api_key is None and self.api_keys is None:
             return None
-        return ([self.api_key] if self.api_key else []) + list(self.api_keys or [])
+        return [
+            k
+            for k in ([self.api_key] if self.api_key else []) + list(self.api_keys or [])
+            if k.strip()
+        ]
 
 
 class ModelConfig(_Strict):
@@ -93,10 +122,10 @@ class Config(_Strict):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     model_mapping: dict[str, str] = Field(default_factory=dict)
-    # Sections owned by other parts of the gateway are validated by their own models.
-    records: dict[str, Any] | None = None
-    passthrough: dict[str, Any] | None = None
-    responses_store: dict[str, Any] | None = None
+    # Sections owned by other parts of the gateway, each validated by its own model.
+    records: RecordsConfig = Field(default_factory=RecordsConfig)
+    passthrough: PassthroughConfig = Field(default_factory=PassthroughConfig)
+    responses_store: ResponsesStoreConfig | None = None  # None: SQLite file, opened on first use
     # Where the config came from, for start-up messages.
     source: str = Field(default="", exclude=True)
 
@@ -108,9 +137,32 @@ class Config(_Strict):
                 raise ValueError("gateway token is empty (is its environment variable set?)")
         return tokens
 
-    def token_names(self) -> dict[str, str]:
-        """Token -> a name safe to log ("token-1", …)."""
-        return {token: f"token-{i + 1}" for i, token in enumerate(self.gateway_tokens)}
+    def warnings(self) -> list[str]:
+        """Things that are allowed but probably not meant: shown by `check` and at start-up."""
+        found = []
+        for name, provider in self.providers.items():
+            if provider.kind != "echo" and not provider.keys():
+                own = [
+                    e
+                    for m in self.models.values()
+                    for e in m.providers
+                    if e.provider == name and e.keys()
+                ]
+                if not own:
+                    found.append(
+                        f"providers.{name}: no API key set; its routes are skipped until one is"
+                    )
+        return found
+
+    def secrets(self) -> list[str]:
+        """Every credential in the config: redacted wherever it could appear in records."""
+        found = list(self.gateway_tokens)
+        for provider in self.providers.values():
+            found.extend(provider.keys())
+        for model in self.models.values():
+            for entry in model.providers:
+                found.extend(entry.keys() or [])
+        return [s for s in found if s]
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -152,41 +204,34 @@ def _error_path(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
+def _unknown_providers(data: dict[str, Any]) -> list[str]:
+    """Model entries naming a provider that does not exist; checked on the raw tree so it is
+    reported together with any other problem."""
+    providers = data.get("providers") if isinstance(data.get("providers"), dict) else {}
+    models = data.get("models") if isinstance(data.get("models"), dict) else {}
+    known = ", ".join(sorted(providers)) or "none configured"
+    problems = []
+    for alias, model in models.items():
+        entries = model.get("providers") if isinstance(model, dict) else None
+        for i, entry in enumerate(entries if isinstance(entries, list) else []):
+            name = entry.get("provider") if isinstance(entry, dict) else None
+            if isinstance(name, str) and name not in providers:
+                problems.append(
+                    f"models.{alias}.providers[{i}].provider: unknown provider '{name}' (known: {known})"
+                )
+    return problems
+
+
 def _cross_check(config: Config) -> list[str]:
     problems = []
-    for alias, model in config.models.items():
-        for i, entry in enumerate(model.providers):
-            path = f"models.{alias}.providers[{i}]"
-            provider = config.providers.get(entry.provider)
-            if provider is None:
-                known = ", ".join(sorted(config.providers)) or "none configured"
-                problems.append(
-                    f"{path}.provider: unknown provider '{entry.provider}' (known: {known})"
-                )
-                continue
-            keys = entry.keys()
-            if keys is not None and not all(keys):
-                problems.append(f"{path}.api_keys: empty key")
     for name, provider in config.providers.items():
         path = f"providers.{name}"
         if "#" in name:
             problems.append(f"{path}: provider names cannot contain '#'")
-        if provider.kind == "echo":
-            continue
-        if not provider.base_url and provider.kind in ("azure", "openai", "responses"):
-            if provider.kind == "openai" and name in ENV_PROVIDERS:
-                continue
-            problems.append(f"{path}.base_url: required for kind '{provider.kind}'")
+        if provider.kind == "azure" and not provider.base_url:
+            problems.append(f"{path}.base_url: required for kind 'azure'")
         if provider.kind == "azure" and not provider.api_version:
             problems.append(f"{path}.api_version: required for kind 'azure'")
-        if not provider.keys():
-            used_with_own_keys = all(
-                e.keys() for m in config.models.values() for e in m.providers if e.provider == name
-            )
-            if not used_with_own_keys:
-                problems.append(f"{path}.api_keys: no API key configured")
-        if any(not k for k in provider):
-            problems.append(f"{path}.api_keys: empty key (is its environment variable set?)")
     return problems
 
 
@@ -198,6 +243,7 @@ def parse_config(raw: Any, env: dict[str, str] | None = None, source: str = "") 
         raise ConfigError(["(top level): expected a mapping of settings"])
     problems: list[str] = []
     data = substitute_env(raw, env, "", problems)
+    problems.extend(_unknown_providers(data))
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:

@@ -6,21 +6,13 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from apex_ai_proxy.config import Price
+from apex_ai_proxy.telemetry.record import Attempt, RawRecord, RequestRecord
 from apex_ai_proxy.usage import TokenUsage
 
 
 def new_request_id() -> str:
     return "req_" + os.urandom(12).hex()
-
-
-@dataclass(slots=True)
-class AttemptInfo:
-    provider: str
-    key_name: str
-    upstream_model: str
-    status: int | None = None
-    latency_ms: float = 0.0
-    reason: str | None = None
 
 
 @dataclass(slots=True)
@@ -40,7 +32,7 @@ class RequestContext:
     status: int = 0
     error_type: str | None = None
     error_message: str | None = None
-    attempts: list[AttemptInfo] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
     ttfb_ms: float | None = None
     ttft_ms: float | None = None
     duration_ms: float | None = None
@@ -49,6 +41,54 @@ class RequestContext:
     usage: TokenUsage | None = None
     dropped_fields: list[str] = field(default_factory=list)
     passthrough_type: str | None = None
+    price: Price | None = None  # of the target that answered, for the cost estimate
+    raw: RawRecord | None = None  # only when records.raw is on
 
     def elapsed_ms(self) -> float:
         return (time.monotonic() - self.started) * 1000.0
+
+    def capture_response(self, headers: object, body: bytes, limit: int) -> None:
+        """Keep (the start of) what the client got, for the raw record."""
+        raw = self.raw
+        if raw is None:
+            return
+        raw.response_headers = headers
+        kept = raw.response_body or b""
+        if isinstance(kept, bytes) and len(kept) < limit:
+            raw.response_body = kept + body[: limit - len(kept)]
+
+    def to_record(self) -> RequestRecord:
+        usage = self.usage
+        cost = None
+        if usage is not None and self.price is not None:
+            cost = self.price.cost(usage)
+        return RequestRecord(
+            request_id=self.request_id,
+            endpoint=self.endpoint,
+            ts=self.wall_time,
+            client_dialect=self.client_dialect,
+            token_name=self.token_name,
+            requested_model=self.requested_model or "",
+            mapped_model=self.mapped_model or "",
+            provider=self.provider or "",
+            upstream_model=self.upstream_model or "",
+            mode=self.mode,  # type: ignore[arg-type]
+            stream=self.stream,
+            status=self.status,
+            error_type=self.error_type,
+            error_message=self.error_message,
+            attempts=self.attempts,
+            ttfb_ms=self.ttfb_ms,
+            ttft_ms=self.ttft_ms,
+            duration_ms=self.duration_ms,
+            bytes_in=self.bytes_in,
+            bytes_out=self.bytes_out,
+            prompt_tokens=usage.prompt if usage else None,
+            completion_tokens=usage.completion if usage else None,
+            cached_tokens=usage.cached if usage else None,
+            reasoning_tokens=usage.reasoning if usage else None,
+            cost_usd=cost,
+            dropped_fields=self.dropped_fields,
+            passthrough_type=self.passthrough_type,
+            raw=self.raw,
+        )

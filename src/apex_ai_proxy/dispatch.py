@@ -22,7 +22,7 @@ from aiohttp import web
 
 from apex_ai_proxy.balancer import Balancer
 from apex_ai_proxy.config import RetryConfig
-from apex_ai_proxy.context import AttemptInfo, RequestContext
+from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.errors import (
     AllRateLimited,
     BadRequest,
@@ -36,6 +36,7 @@ from apex_ai_proxy.errors import (
 from apex_ai_proxy.health import HealthState
 from apex_ai_proxy.providers.base import ApiKey, Target
 from apex_ai_proxy.routing import Route
+from apex_ai_proxy.telemetry.record import Attempt
 from apex_ai_proxy.translate import Translation, plan_translation
 from apex_ai_proxy.upstream import CONNECTION_ERRORS, UpstreamClient, UpstreamResponse
 from apex_ai_proxy.usage import usage_from_body, usage_from_stream
@@ -48,6 +49,7 @@ STREAM_END_MARKERS = {
     "gemini": b"finishReason",
 }
 TAIL_BYTES = 8192
+RAW_CAPTURE_BYTES = 256 * 1024  # the recorder caps again (records.raw_body_limit_bytes)
 
 
 class StreamSink(Protocol):
@@ -171,7 +173,7 @@ class Dispatcher:
         extra_headers: dict[str, str],
         failures: list[Failure],
     ) -> web.StreamResponse | None:
-        attempt = AttemptInfo(target.provider, key.name, target.upstream_model)
+        attempt = Attempt(target.provider, key.name, target.upstream_model)
         ctx.attempts.append(attempt)
         unit = self.health.unit(key.name)
         unit.in_flight += 1
@@ -187,7 +189,11 @@ class Dispatcher:
                 return await self._upstream_error(
                     ctx, op, target, key, upstream, attempt, failures, started, translation
                 )
-            ctx.provider, ctx.upstream_model = target.provider, target.upstream_model
+            ctx.provider, ctx.upstream_model, ctx.price = (
+                target.provider,
+                target.upstream_model,
+                target.price,
+            )
             if not stream or op.kind != "chat":
                 try:
                     raw = await upstream.read()
@@ -257,7 +263,7 @@ class Dispatcher:
 
     def _fail(
         self,
-        attempt: AttemptInfo,
+        attempt: Attempt,
         failures: list[Failure],
         target: Target,
         key: ApiKey,
@@ -281,7 +287,7 @@ class Dispatcher:
         target: Target,
         key: ApiKey,
         upstream: UpstreamResponse,
-        attempt: AttemptInfo,
+        attempt: Attempt,
         failures: list[Failure],
         started: float,
         translation: Translation | None,
@@ -325,7 +331,10 @@ class Dispatcher:
         if same_dialect and op.kind == "chat" or op.kind == "embeddings":
             resp = web.Response(status=status, body=raw, content_type="application/json")
             ctx.error_type, ctx.error_message = "upstream_error", message
-            return _with_gateway_headers(resp, ctx, target)
+            _with_gateway_headers(resp, ctx, target)
+            if ctx.raw is not None:
+                ctx.capture_response(resp.headers, raw, RAW_CAPTURE_BYTES)
+            return resp
         raise UpstreamError(
             f"Upstream {target.provider} answered {status}: {message}",
             status=status,
@@ -357,7 +366,10 @@ class Dispatcher:
             ctx.usage = _usage_of_raw(upstream_dialect, raw)
         resp = web.Response(status=upstream.status, body=raw, content_type="application/json")
         ctx.bytes_out = len(raw)
-        return _with_gateway_headers(resp, ctx, target)
+        _with_gateway_headers(resp, ctx, target)
+        if ctx.raw is not None:
+            ctx.capture_response(resp.headers, raw, RAW_CAPTURE_BYTES)
+        return resp
 
     async def _relay_stream(
         self,
@@ -377,7 +389,9 @@ class Dispatcher:
         await resp.prepare(request)
         ctx.ttfb_ms = ctx.elapsed_ms()
         upstream_dialect = target.adapter.dialect
-        sink: StreamSink = resp if op.tap is None else op.tap.stream(resp, ctx)
+        sink: StreamSink = resp if ctx.raw is None else _CapturingResponse(resp, ctx)
+        if op.tap is not None:
+            sink = op.tap.stream(sink, ctx)
         if translation is not None:
             await self._relay_translated(sink, ctx, first, chunks, translation)
         else:
@@ -498,6 +512,10 @@ class Dispatcher:
     def _exhausted(self, route: Route, failures: list[Failure]) -> GatewayError:
         now = time.monotonic()
         units = [self.health.unit(k.name) for t in route.targets for k in t.keys]
+        if not units:
+            return UpstreamUnavailable(
+                f"No provider for model '{route.name}' has an API key configured; set one and restart."
+            )
         soonest = min((u.cooldown_until for u in units), default=now)
         wait = max(1, int(soonest - now + 0.999))
         listed = "; ".join(
@@ -516,6 +534,22 @@ class Dispatcher:
         return UpstreamUnavailable(
             message, headers={"retry-after": str(wait)} if not failures else {}
         )
+
+
+class _CapturingResponse:
+    """Wraps a prepared stream response to keep the start of what was sent, for raw records."""
+
+    def __init__(self, resp: web.StreamResponse, ctx: RequestContext) -> None:
+        self._resp = resp
+        self._ctx = ctx
+        self.headers = resp.headers
+
+    async def write(self, data: bytes) -> None:
+        self._ctx.capture_response(self._resp.headers, data, RAW_CAPTURE_BYTES)
+        await self._resp.write(data)
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        await self._resp.write_eof(data)
 
 
 async def _first_chunk(chunks: AsyncIterator[bytes]) -> bytes | None:

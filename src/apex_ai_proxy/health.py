@@ -73,6 +73,11 @@ class HealthState:
         unit.rate_limited = rate_limited
         return cooldown
 
-    def cooling_down(self, now: float | None = None) -> int:
-        now = time.monotonic() if now is None else now
-        return sum(1 for u in self._units.values() if u.cooldown_until > now)
+    def cooling_by_provider(self) -> dict[str, int]:
+        """Keys cooling down per provider (key names are "provider#i" or "provider@alias[i]#j")."""
+        now = time.monotonic()
+        counts: dict[str, int] = {}
+        for key_name, unit in self._units.items():
+            provider = key_name.split("#", 1)[0].split("@", 1)[0]
+            counts[provider] = counts.get(provider, 0) + (unit.cooldown_until > now)
+        return counts

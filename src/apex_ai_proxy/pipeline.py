@@ -16,6 +16,7 @@ from aiohttp import web
 from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.dispatch import Operation
 from apex_ai_proxy.errors import BadRequest, GatewayError, PayloadTooLarge, error_body
+from apex_ai_proxy.telemetry.record import RawRecord
 
 if TYPE_CHECKING:
     from apex_ai_proxy.server import Gateway
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 ANTHROPIC_PASS_HEADERS = ("anthropic-beta",)
 
 
-async def read_json_body(request: web.Request, limit: int) -> tuple[dict, int]:
+async def read_json_body(request: web.Request, limit: int) -> tuple[dict, bytes]:
     length = request.content_length
     if length is not None and length > limit:
         raise PayloadTooLarge(f"Request body is {length} bytes; the limit is {limit} bytes.")
@@ -42,7 +43,7 @@ async def read_json_body(request: web.Request, limit: int) -> tuple[dict, int]:
         raise BadRequest(f"Request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise BadRequest("Request body must be a JSON object.")
-    return body, len(raw)
+    return body, raw
 
 
 def require_model(body: dict) -> str:
@@ -94,7 +95,10 @@ def make_model_handler(
         ctx = RequestContext(endpoint, op.client_dialect)
         try:
             ctx.token_name = gw.auth.check(request)
-            body, ctx.bytes_in = await read_json_body(request, gw.max_body)
+            body, raw = await read_json_body(request, gw.max_body)
+            ctx.bytes_in = len(raw)
+            if gw.capture_raw:
+                ctx.raw = RawRecord(request.headers.copy(), raw)
             model = ctx.requested_model = require_model(body)
             validate(body)
             model = ctx.mapped_model = gw.map_model(model, request)

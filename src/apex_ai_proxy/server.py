@@ -15,7 +15,7 @@ from apex_ai_proxy.dispatch import Dispatcher, Operation
 from apex_ai_proxy.errors import BadRequest, GatewayError, MethodNotAllowed, NotFound
 from apex_ai_proxy.health import HealthState
 from apex_ai_proxy.mapping import MAPPING_HEADER, MappingError, map_model, parse_mapping
-from apex_ai_proxy.passthrough import PROVIDER_HEADER, PassthroughConfig
+from apex_ai_proxy.passthrough import PROVIDER_HEADER
 from apex_ai_proxy.passthrough.handler import Passthrough
 from apex_ai_proxy.pipeline import (
     error_response,
@@ -25,6 +25,7 @@ from apex_ai_proxy.pipeline import (
 )
 from apex_ai_proxy.responses_api import ResponsesAPI
 from apex_ai_proxy.routing import Router
+from apex_ai_proxy.telemetry import Recorder, render_metrics, set_keys_in_cooldown
 from apex_ai_proxy.upstream import UpstreamClient
 
 log = logging.getLogger("apex_ai_proxy")
@@ -46,9 +47,10 @@ class Gateway:
         self.client = UpstreamClient()
         self.dispatcher = Dispatcher(self.client, self.health, self.balancer, retry)
         self.responses = ResponsesAPI(self)
-        self.passthrough = Passthrough(
-            self, PassthroughConfig.model_validate(config.passthrough or {})
-        )
+        self.passthrough = Passthrough(self, config.passthrough)
+        records = config.records
+        self.recorder = Recorder(records, secrets=config.secrets())
+        self.capture_raw = records.enabled and records.raw
         self.ready = False
         self._models_body = orjson.dumps(
             {
@@ -62,6 +64,7 @@ class Gateway:
 
     async def start(self) -> None:
         await self.client.start()
+        await self.recorder.start()
         await self.responses.start()
         self.ready = True
 
@@ -69,6 +72,7 @@ class Gateway:
         self.ready = False
         await self.client.close()
         await self.passthrough.close()
+        await self.recorder.stop(grace=5.0)
         await self.responses.close()
 
     def map_model(self, model: str, request: web.Request) -> str:
@@ -81,8 +85,10 @@ class Gateway:
         return map_model(model, self.config.model_mapping, header_map)
 
     def record(self, ctx: RequestContext) -> None:
+        """Hand the finished request to the recorder (never blocks; drops when full)."""
         if ctx.duration_ms is None:
             ctx.duration_ms = ctx.elapsed_ms()
+        self.recorder.submit(ctx.to_record())
 
     # --- small endpoints ---------------------------------------------------------------------
 
@@ -93,6 +99,19 @@ class Gateway:
         if not self.ready:
             return web.json_response({"status": "starting"}, status=503)
         return web.json_response({"status": "ready", "models": len(self.router.routes)})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        ctx = RequestContext("/metrics", "openai_chat")
+        try:
+            ctx.token_name = self.auth.check(request)
+        except GatewayError as err:
+            return error_response("openai_chat", err, ctx)
+        for provider, count in self.health.cooling_by_provider().items():
+            set_keys_in_cooldown(provider, count)
+        body, content_type = render_metrics()
+        resp = web.Response(body=body)
+        resp.headers["content-type"] = content_type
+        return resp
 
     async def list_models(self, request: web.Request) -> web.Response:
         ctx = RequestContext("/v1/models", "openai_chat")
@@ -163,6 +182,7 @@ def create_app(config: Config) -> web.Application:
         "/healthz": {"GET": gw.healthz},
         "/readyz": {"GET": gw.readyz},
         "/v1/models": {"GET": gw.list_models},
+        "/metrics": {"GET": gw.metrics},
         "/v1/chat/completions": {
             "POST": make_model_handler(
                 gw, "/v1/chat/completions", Operation("openai_chat"), validate_chat

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from apex_ai_proxy.config import ProviderConfig
+from apex_ai_proxy.config import Price, ProviderConfig
 
 
 @dataclass(slots=True, frozen=True)
@@ -33,6 +33,7 @@ class Target:
     keys: list[ApiKey]
     weight: float = 1.0
     base_url: str | None = None  # per-model-entry override of the provider's base URL
+    price: Price | None = None
 
 
 @dataclass(slots=True)
