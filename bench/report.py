@@ -18,6 +18,10 @@ def _fmt(value: object, digits: int = 2) -> str:
     return str(value)
 
 
+def _pct(share: float | None) -> str | None:
+    return None if share is None else f"{share:.0%}"
+
+
 def table(headers: list[str], rows: list[list[object]]) -> str:
     cells = [headers] + [[_fmt(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
@@ -51,6 +55,7 @@ def wrk_table(results: dict) -> str:
                 added.get("p99"),
                 gw.get("errors_total"),
                 extra.get("cpu_us_per_request"),
+                _pct(extra.get("gateway_cpu_system_share")),
                 extra.get("peak_rss_mb"),
             ]
         )
@@ -64,6 +69,7 @@ def wrk_table(results: dict) -> str:
         "+p99 ms",
         "errors",
         "gw CPU us/req",
+        "kernel",
         "peak RSS MB",
     ]
     return table(headers, rows)
@@ -79,7 +85,7 @@ def slow_table(results: dict) -> str | None:
         if not r:
             continue
         if "error" in r:
-            rows.append([side, r["error"][:60]] + [None] * 8)
+            rows.append([side, r["error"][:60]] + [None] * 9)
             continue
         gap, delay, ttft = r.get("added_gap_ms", {}), r.get("delay_ms", {}), r.get("ttft_ms", {})
         rows.append(
@@ -93,6 +99,7 @@ def slow_table(results: dict) -> str | None:
                 ttft.get("p99"),
                 r.get("wall_s"),
                 r.get("cpu_us_per_token"),
+                _pct(r.get("gateway_cpu_system_share")),
                 r.get("peak_rss_mb"),
             ]
         )
@@ -106,6 +113,7 @@ def slow_table(results: dict) -> str | None:
         "TTFT p99",
         "wall s",
         "gw CPU us/token",
+        "kernel",
         "peak RSS MB",
     ]
     return table(headers, rows)
@@ -116,15 +124,35 @@ def targets_table(results: dict) -> str:
     return table(["target (one core, one worker)", "wanted", "measured", "result"], rows)
 
 
+def profiles(results: dict) -> list[str]:
+    out = []
+    for name, scenario in results["scenarios"].items():
+        gw = scenario.get("gateway") or {}
+        profile = gw.get("profile") or (gw.get("extra") or {}).get("profile")
+        if not profile or not profile.get("samples"):
+            continue
+        out += ["", f"profile {name} ({profile['samples']} samples, py-spy): self time"]
+        out += [f"  {pct:5.1f}%  {frame}" for frame, pct in profile["self_pct"]]
+        out += ["  gateway functions, inclusive:"]
+        out += [f"  {pct:5.1f}%  {frame}" for frame, pct in profile["gateway_inclusive_pct"]]
+    return out
+
+
 def render(results: dict) -> str:
     meta = results["meta"]
     parts = [
         f"Apex AI Proxy benchmark - {meta['started']} - {meta['cpu_plan']}",
         f"gateway: {meta['gateway_cmd']}",
-        f"duration {meta['duration_s']} s per run; latencies from wrk (ms); +p50/+p99 = gateway - direct",
-        "",
-        wrk_table(results),
+        f"duration {meta['duration_s']} s per run; latencies from wrk (ms); +p50/+p99 = gateway - direct; "
+        "kernel = share of the gateway's CPU time spent in the kernel",
     ]
+    if meta.get("load_average_before", 0) > 0.5:
+        parts.append(
+            f"WARNING: load average was {meta['load_average_before']} before the run: "
+            "other work on this machine skews these numbers"
+        )
+    if any("connections" in s for s in results["scenarios"].values()):
+        parts += ["", wrk_table(results)]
     slow = slow_table(results)
     if slow:
         parts += [
@@ -141,6 +169,7 @@ def render(results: dict) -> str:
             f"idle RSS {_fmt(startup.get('idle_rss_mb'), 1)} MB",
         ]
     parts += ["", targets_table(results)]
+    parts += profiles(results)
     return "\n".join(parts)
 
 

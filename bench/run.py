@@ -10,7 +10,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -20,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import checks, report, tools
+from bench import checks, fixtures, report, slowload, tools
 from bench.gateway import (
     Gateway,
     GatewayError,
@@ -31,6 +30,7 @@ from bench.gateway import (
     rss_mb,
     write_config,
 )
+from bench.profile import Profiler
 from bench.scenarios import ALL_SCENARIOS, SLOW_SCENARIO, WRK_SCENARIOS, WrkScenario, evaluate
 from bench.upstream import NginxUpstream
 from bench.wrk import WrkResult, run_wrk
@@ -96,6 +96,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--output", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS})")
     p.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the gateway with py-spy during each measured run (needs py-spy)",
+    )
+    p.add_argument(
         "--keep-workdir", action="store_true", help="keep configs and logs in the temp dir"
     )
     args = p.parse_args(argv)
@@ -111,18 +116,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of the process tree, in seconds."""
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of the process tree."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
+    user = system = 0
     for p in process_tree(pid):
         try:
             with open(f"/proc/{p}/stat") as stat:
                 fields = stat.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
+            user, system = user + int(fields[11]), system + int(fields[12])
         except OSError:
             continue
-    return total / ticks
+    return user / ticks, system / ticks
+
+
+class CpuMeter:
+    """Gateway CPU time used inside a `with` block: user, system, total."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def __enter__(self) -> CpuMeter:
+        self.before = cpu_times(self.pid)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        after = cpu_times(self.pid)
+        self.user = after[0] - self.before[0]
+        self.system = after[1] - self.before[1]
+        self.total = self.user + self.system
+
+    def report(self, units: int, per: str) -> dict:
+        return {
+            "gateway_cpu_s": round(self.total, 2),
+            "gateway_cpu_system_share": round(self.system / self.total, 2) if self.total else None,
+            f"cpu_us_per_{per}": round(self.total / units * 1e6, 1) if units else None,
+        }
 
 
 class Bench:
@@ -130,7 +159,6 @@ class Bench:
         self.args = args
         self.log = lambda msg: print(msg, flush=True)
         self.workdir = Path(tempfile.mkdtemp(prefix="apex-bench-"))
-        self.slow_process: subprocess.Popen | None = None
         self.startups: list[float] = []
         self.idle_rss_mb: float | None = None
         self.results: dict = {"scenarios": {}}
@@ -161,13 +189,16 @@ class Bench:
             "python": sys.version.split()[0],
             "tools": tools.versions(self.paths),
             "git_commit": _git_commit(),
+            "load_average_before": tools.load_average(),
         }
+        busy = self.results["meta"]["load_average_before"]
+        if busy > 0.5:
+            self.log(
+                f"WARNING: load average {busy} before starting: other work will skew the numbers"
+            )
 
     def teardown(self) -> None:
         self.nginx.stop()
-        if self.slow_process and self.slow_process.poll() is None:
-            self.slow_process.terminate()
-            self.slow_process.wait(5)
         if self.args.keep_workdir:
             self.log(f"workdir kept: {self.workdir}")
         else:
@@ -238,16 +269,12 @@ class Bench:
             check = checks.check(gw.base, s)
             if self.args.warmup > 0:
                 self.wrk(gw.base + s.gateway_path, s, self.args.warmup)
-            cpu_before = cpu_seconds(gw.pid)
-            with RssSampler(gw.pid) as sampler:
+            profiler = self.profiler(gw, s.name)
+            with RssSampler(gw.pid) as sampler, CpuMeter(gw.pid) as cpu:
                 result = self.wrk(gw.base + s.gateway_path, s, self.args.duration)
-            cpu = cpu_seconds(gw.pid) - cpu_before
             result.extra = {
                 "check": check,
-                "gateway_cpu_s": round(cpu, 2),
-                "cpu_us_per_request": round(cpu / result.requests * 1e6, 1)
-                if result.requests
-                else None,
+                **cpu.report(result.requests, "request"),
                 "peak_rss_mb": round(max(sampler.peak_mb, hwm_mb(gw.pid)), 1),
             }
             if check != "ok":
@@ -256,6 +283,8 @@ class Bench:
                 self.log(f"  response check failed: {check}")
             if result.errors_total:
                 result.extra["gateway_log_tail"] = gw.log_tail(1500)
+            if profiler:
+                result.extra["profile"] = profiler.finish()
             entry["gateway"] = result.to_dict()
             direct = entry["direct"]["latency_ms"]
             entry["added_latency_ms"] = {
@@ -264,82 +293,59 @@ class Bench:
         finally:
             gw.stop()
 
+    def profiler(self, gw: Gateway, name: str) -> Profiler | None:
+        if not self.args.profile:
+            return None
+        output = self.args.output.parent / f"profile-{name}.txt"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        return Profiler(gw.pid, output, self.args.duration)
+
     # --- slow streams --------------------------------------------------------------------------
 
-    def start_slow_upstream(self) -> None:
-        tokens = round(self.args.slow_seconds * 1000 / self.args.slow_interval_ms)
-        cmd = [
-            sys.executable,
-            "-m",
-            "bench.slow_upstream",
-            "--port",
-            str(self.slow_port),
-            "--interval-ms",
-            str(self.args.slow_interval_ms),
-            "--tokens",
-            str(tokens),
-        ]
-        self.slow_process = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent
-        )
-        assert self.slow_process.stdout is not None
-        self.slow_process.stdout.readline()  # "slow upstream on ..." once it listens
-        self.log(
-            f"slow upstream: python on 127.0.0.1:{self.slow_port}, {tokens} tokens every {self.args.slow_interval_ms:g} ms"
-        )
-
-    def slow_client(self, url: str, model: str) -> dict:
-        tokens = round(self.args.slow_seconds * 1000 / self.args.slow_interval_ms)
-        cmd = [
-            sys.executable,
-            "-m",
-            "bench.slow_client",
-            "--url",
-            url,
-            "--model",
-            model,
-            "--streams",
-            str(self.args.slow_streams),
-            "--tokens",
-            str(tokens),
-            "--interval-ms",
-            str(self.args.slow_interval_ms),
-        ]
-        done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).parent.parent)
-        if done.returncode != 0:
-            return {"error": f"slow client failed: {done.stderr.strip()[-500:]}"}
-        return json.loads(done.stdout.strip().splitlines()[-1])
-
     def run_slow(self) -> None:
+        args = self.args
         entry = self.results["scenarios"].setdefault(
-            SLOW_SCENARIO, {"title": f"{self.args.slow_streams} concurrent slow streams"}
+            SLOW_SCENARIO, {"title": f"{args.slow_streams} concurrent slow streams"}
         )
-        self.start_slow_upstream()
-        upstream_cpu = cpu_seconds(self.slow_process.pid)
-        self.log(f"direct   {self.args.slow_streams} slow streams for {self.args.slow_seconds:g} s")
-        entry["direct"] = self.slow_client(
-            f"http://127.0.0.1:{self.slow_port}/v1/chat/completions", "upstream-model"
+        binary = slowload.build(self.workdir)
+        tokens = round(args.slow_seconds * 1000 / args.slow_interval_ms)
+
+        def load(connect_port: int, model: str) -> dict:
+            return slowload.run(
+                binary,
+                self.workdir,
+                self.slow_port,
+                connect_port,
+                model,
+                args.slow_streams,
+                tokens,
+                args.slow_interval_ms,
+            )
+
+        self.log(
+            f"direct   {args.slow_streams} slow streams, {tokens} tokens every "
+            f"{args.slow_interval_ms:g} ms (slowload: C upstream + client on the load CPU)"
         )
-        entry["direct"]["upstream_cpu_s"] = round(
-            cpu_seconds(self.slow_process.pid) - upstream_cpu, 2
-        )
-        if self.args.direct_only:
+        entry["direct"] = load(self.slow_port, fixtures.UPSTREAM_MODEL)
+        if args.direct_only:
             return
-        self.log(f"gateway  {self.args.slow_streams} slow streams for {self.args.slow_seconds:g} s")
+        self.log(f"gateway  {args.slow_streams} slow streams")
         try:
             gw = self.start_gateway(records=False)
         except GatewayError as exc:
             entry["gateway"] = {"error": str(exc)}
             return
         try:
-            cpu_before = cpu_seconds(gw.pid)
-            with RssSampler(gw.pid) as sampler:
-                result = self.slow_client(gw.base + "/v1/chat/completions", "bench-slow")
-            cpu = cpu_seconds(gw.pid) - cpu_before
-            tokens = result.get("gaps_measured", 0) + result.get("completed", 0)
-            result["gateway_cpu_s"] = round(cpu, 2)
-            result["cpu_us_per_token"] = round(cpu / tokens * 1e6, 1) if tokens else None
+            profiler = self.profiler(gw, SLOW_SCENARIO)
+            with RssSampler(gw.pid) as sampler, CpuMeter(gw.pid) as cpu:
+                result = load(gw.port, "bench-slow")
+            relayed = result.get("gaps_measured", 0) + result.get("completed", 0)
+            result.update(cpu.report(relayed, "token"))
             result["peak_rss_mb"] = round(max(sampler.peak_mb, hwm_mb(gw.pid)), 1)
+            if not result.get("all_completed"):
+                result["gateway_log_tail"] = gw.log_tail(1500)
+            if profiler:
+                result["profile"] = profiler.finish()
             entry["gateway"] = result
         finally:
             gw.stop()

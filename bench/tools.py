@@ -10,12 +10,12 @@ import subprocess
 from dataclasses import dataclass
 
 # Debian/Ubuntu package that provides each command the benchmark needs.
-PACKAGES = {"nginx": "nginx-light", "wrk": "wrk"}
+PACKAGES = {"nginx": "nginx-light", "wrk": "wrk", "cc": "gcc"}
 NGINX_PATHS = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
 
 
 class ToolsMissing(RuntimeError):
-    """nginx or wrk is not installed and could not be installed here."""
+    """nginx, wrk or cc is not installed and could not be installed here."""
 
 
 def find_tool(name: str) -> str | None:
@@ -28,7 +28,7 @@ def find_tool(name: str) -> str | None:
 
 
 def ensure_tools(log=print) -> dict[str, str]:
-    """Paths of nginx and wrk, installing the missing ones with apt-get (root only)."""
+    """Paths of nginx, wrk and cc, installing the missing ones with apt-get (root only)."""
     missing = [name for name in PACKAGES if not find_tool(name)]
     if missing:
         packages = [PACKAGES[name] for name in missing]
@@ -91,6 +91,12 @@ class CpuPlan:
         )
 
 
+def load_average() -> float:
+    """1-minute load average: other work on the machine skews every number here."""
+    with open("/proc/loadavg") as loadavg:
+        return float(loadavg.read().split()[0])
+
+
 def plan_cpus(gateway_cpus: str | None = None) -> CpuPlan:
     """Gateway on the first allowed CPU (or `gateway_cpus`), everything else on the rest."""
     allowed = sorted(os.sched_getaffinity(0))
@@ -113,7 +119,7 @@ def pin_self_to_load_side(plan: CpuPlan) -> None:
 def versions(paths: dict[str, str]) -> dict[str, str]:
     out = {}
     for name, path in paths.items():
-        flag = "-v" if name == "nginx" else "--version"
+        flag = {"nginx": "-v", "wrk": "--version"}.get(name, "--version")
         done = subprocess.run([path, flag], capture_output=True, text=True)
         text = (done.stdout + done.stderr).strip().splitlines()
         out[name] = text[0] if text else "?"
