@@ -110,7 +110,7 @@ class Dispatcher:
         self.failover_statuses = frozenset(retry.failover_statuses)
         self._timeouts: dict[int, aiohttp.ClientTimeout] = {}
 
-    def _timeout(self, target: Target) -> aiohttp.ClientTimeout:
+    def timeout_for(self, target: Target) -> aiohttp.ClientTimeout:
         adapter = target.adapter
         timeout = self._timeouts.get(id(adapter))
         if timeout is None:
@@ -258,7 +258,7 @@ class Dispatcher:
         # Client headers such as anthropic-beta only mean something to an upstream of the same dialect.
         passed = extra_headers if adapter.dialect == op.client_dialect else None
         return await self.client.send(
-            adapter.build(target, key, url, body, passed), self._timeout(target)
+            adapter.build(target, key, url, body, passed), self.timeout_for(target)
         )
 
     def _fail(

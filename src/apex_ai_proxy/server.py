@@ -11,6 +11,7 @@ from apex_ai_proxy.auth import Authenticator
 from apex_ai_proxy.balancer import Balancer
 from apex_ai_proxy.config import Config
 from apex_ai_proxy.context import RequestContext
+from apex_ai_proxy.count_tokens import make_count_tokens_handler
 from apex_ai_proxy.dispatch import Dispatcher, Operation
 from apex_ai_proxy.errors import BadRequest, GatewayError, MethodNotAllowed, NotFound
 from apex_ai_proxy.health import HealthState
@@ -196,6 +197,7 @@ def create_app(config: Config) -> web.Application:
         "/v1/messages": {
             "POST": make_model_handler(gw, "/v1/messages", Operation("anthropic"), validate_chat)
         },
+        "/v1/messages/count_tokens": {"POST": make_count_tokens_handler(gw)},
         **gw.responses.routes(),
     }
     for path, handlers in routes.items():

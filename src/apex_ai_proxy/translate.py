@@ -45,6 +45,7 @@ class StreamTranslation:
         self.encoder = translation.client.stream_encoder(translation.neutral)
         self.usage: TokenUsage | None = None
         self.stopped = False
+        self.errored = False  # the decoder already reported a failure to the client
 
     @property
     def truncated(self) -> bool:
@@ -63,6 +64,8 @@ class StreamTranslation:
                 )
             elif kind == "stop":
                 self.stopped = True
+            elif kind == "error":
+                self.errored = True
             out += self.encoder.encode(event)
         return out
 
@@ -77,7 +80,7 @@ class StreamTranslation:
         for sse in self.parser.flush():
             out += self._encode(self.decoder.feed(sse))
         out += self._encode(self.decoder.finish())
-        if not self.stopped:
+        if not self.stopped and not self.errored:
             return out + self.encoder.error(502, "upstream stream ended before it was complete")
         return out + self.encoder.finish()
 
