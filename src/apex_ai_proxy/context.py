@@ -43,6 +43,7 @@ class RequestContext:
     passthrough_type: str | None = None
     price: Price | None = None  # of the target that answered, for the cost estimate
     raw: RawRecord | None = None  # only when records.raw is on
+    wants_usage: bool = False  # the client asked for the stream usage chunk
 
     def elapsed_ms(self) -> float:
         return (time.monotonic() - self.started) * 1000.0

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Protocol
@@ -49,6 +50,7 @@ STREAM_END_MARKERS = {
     "gemini": b"finishReason",
 }
 TAIL_BYTES = 8192
+TAIL_CHUNKS = 8  # the last chunks of a relayed stream, kept to read usage and the end marker
 RAW_CAPTURE_BYTES = 256 * 1024  # the recorder caps again (records.raw_body_limit_bytes)
 
 
@@ -101,8 +103,14 @@ class AttemptPlan:
 
 class Dispatcher:
     def __init__(
-        self, client: UpstreamClient, health: HealthState, balancer: Balancer, retry: RetryConfig
+        self,
+        client: UpstreamClient,
+        health: HealthState,
+        balancer: Balancer,
+        retry: RetryConfig,
+        scrub: Callable[[str], str] = str,
     ) -> None:
+        self.scrub = scrub  # removes every configured secret from text bound for the client
         self.client = client
         self.health = health
         self.balancer = balancer
@@ -134,6 +142,8 @@ class Dispatcher:
         extra_headers: dict[str, str],
     ) -> web.StreamResponse:
         failures: list[Failure] = []
+        options = body.get("stream_options")
+        ctx.wants_usage = isinstance(options, dict) and options.get("include_usage") is True
         attempts_left = self.retry.max_attempts
         translation_cache: dict[str, Translation | None] = {}
         for target, key in self.balancer.candidates(route):
@@ -297,7 +307,11 @@ class Dispatcher:
             raw = await upstream.read()
         except CONNECTION_ERRORS:
             raw = b""
-        message = upstream_error_message(raw)
+        # Upstreams sometimes quote the key they were given ("Incorrect API key provided: …").
+        secret = key.secret.encode()
+        if secret and secret in raw:
+            raw = raw.replace(secret, b"[REDACTED]")
+        message = self.scrub(upstream_error_message(raw))
         if status in (401, 403):
             return self._fail(
                 attempt,
@@ -395,7 +409,8 @@ class Dispatcher:
         if translation is not None:
             await self._relay_translated(sink, ctx, first, chunks, translation)
         else:
-            await self._relay_same_dialect(sink, ctx, upstream_dialect, first, chunks)
+            strip_usage = upstream_dialect == "openai_chat" and not ctx.wants_usage
+            await self._relay_same_dialect(sink, ctx, upstream_dialect, first, chunks, strip_usage)
         return resp
 
     async def _relay_same_dialect(
@@ -405,20 +420,32 @@ class Dispatcher:
         dialect: str,
         first: bytes,
         chunks: AsyncIterator[bytes],
+        strip_usage: bool,
     ) -> None:
+        """Relay bytes as they come; only the usage chunk the gateway asked for is held back."""
         marker = STREAM_END_MARKERS.get(dialect, b"")
-        sent = len(first)
-        await resp.write(first)
+        stripper = UsageChunkStripper() if strip_usage else None
+        recent: deque[bytes] = deque((first,), maxlen=TAIL_CHUNKS)
+        out = stripper.feed(first) if stripper else first
+        sent = len(out)
+        await resp.write(out)
         ctx.ttft_ms = ctx.elapsed_ms()
-        tail = first[-TAIL_BYTES:]
         error: str | None = None
         try:
             async for chunk in chunks:
+                recent.append(chunk)
+                if stripper is not None:
+                    chunk = stripper.feed(chunk)
+                    if not chunk:
+                        continue
                 await resp.write(chunk)
                 sent += len(chunk)
-                tail = (tail + chunk)[-TAIL_BYTES:]
         except CONNECTION_ERRORS as exc:
             error = f"upstream stream broke: {_describe(exc)}"
+        if stripper is not None and (rest := stripper.flush()):
+            await _write_quietly(resp, rest)
+            sent += len(rest)
+        tail = b"".join(recent)[-TAIL_BYTES:]
         if error is None and marker and marker not in tail:
             error = "upstream stream ended before it was complete"
         if error is not None:
@@ -534,6 +561,36 @@ class Dispatcher:
         return UpstreamUnavailable(
             message, headers={"retry-after": str(wait)} if not failures else {}
         )
+
+
+class UsageChunkStripper:
+    """Removes the OpenAI usage chunk (`"choices":[]`) from a relayed stream.
+
+    The gateway asks OpenAI-compatible upstreams for usage so that records have tokens; a
+    client that did not ask must not receive the extra chunk (code reading `choices[0]` breaks).
+    Works on whole events, carrying an unfinished one over to the next chunk.
+    """
+
+    __slots__ = ("_carry",)
+
+    def __init__(self) -> None:
+        self._carry = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self._carry + chunk if self._carry else chunk
+        cut = data.rfind(b"\n\n")
+        if cut < 0:
+            self._carry = data
+            return b""
+        complete, self._carry = data[: cut + 2], data[cut + 2 :]
+        if b'"choices":[]' not in complete:
+            return complete
+        events = complete.split(b"\n\n")
+        return b"\n\n".join(e for e in events if b'"choices":[]' not in e)
+
+    def flush(self) -> bytes:
+        rest, self._carry = self._carry, b""
+        return b"" if b'"choices":[]' in rest else rest
 
 
 class _CapturingResponse:

@@ -45,13 +45,15 @@ class Gateway:
             retry.cooldown_base_s, retry.cooldown_max_s, retry.auth_failure_cooldown_s
         )
         self.balancer = Balancer(self.health)
-        self.client = UpstreamClient()
-        self.dispatcher = Dispatcher(self.client, self.health, self.balancer, retry)
-        self.responses = ResponsesAPI(self)
-        self.passthrough = Passthrough(self, config.passthrough)
         records = config.records
         self.recorder = Recorder(records, secrets=config.secrets())
         self.capture_raw = records.enabled and records.raw
+        self.client = UpstreamClient()
+        self.dispatcher = Dispatcher(
+            self.client, self.health, self.balancer, retry, scrub=self.recorder.redactor.scrub
+        )
+        self.responses = ResponsesAPI(self)
+        self.passthrough = Passthrough(self, config.passthrough)
         self.ready = False
         self._models_body = orjson.dumps(
             {

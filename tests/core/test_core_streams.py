@@ -93,12 +93,6 @@ async def test_broken_stream_error_frame_is_openai_shaped(gateway, fake_upstream
     assert "[DONE]" not in body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DISCREPANCY (providers/openai.py prepare_chat_body + dispatch.py same-dialect relay): "
-    "include_usage is forced upstream and the usage chunk (empty choices) is relayed to a client "
-    "that never asked for it",
-)
 async def test_stream_without_include_usage_gets_no_usage_chunk(gateway, fake_upstream):
     """Clients that did not ask for usage read `chunk.choices[0]` on every chunk; a usage chunk
     (empty `choices`) they did not ask for breaks them."""
