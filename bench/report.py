@@ -160,6 +160,11 @@ def render(results: dict) -> str:
             slow,
             "(+gap = inter-token gap - interval; delay = upstream send -> client receive)",
         ]
+        for side in ("direct", "gateway"):
+            r = results["scenarios"]["slow_streams"].get(side) or {}
+            if r.get("failures"):
+                sample = r.get("failure_sample") or "-"
+                parts.append(f"{side} failures: {r['failures']}; first: {sample}")
     startup = results.get("startup") or {}
     if startup:
         parts += [

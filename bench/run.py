@@ -90,6 +90,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--slow-interval-ms", type=float, default=50.0)
     p.add_argument(
+        "--slow-ramp-s",
+        type=float,
+        default=float(os.environ.get("BENCH_SLOW_RAMP_S", 1.0)),
+        help="seconds over which the slow streams are opened (default 1)",
+    )
+    p.add_argument(
         "--label",
         default=os.environ.get("BENCH_LABEL", ""),
         help="name stored in the results (e.g. the library compared)",
@@ -98,6 +104,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--profile",
         action="store_true",
+        default=bool(os.environ.get("BENCH_PROFILE")),
         help="sample the gateway with py-spy during each measured run (needs py-spy)",
     )
     p.add_argument(
@@ -320,6 +327,7 @@ class Bench:
                 args.slow_streams,
                 tokens,
                 args.slow_interval_ms,
+                args.slow_ramp_s,
             )
 
         self.log(

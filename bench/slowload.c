@@ -53,6 +53,7 @@ typedef struct conn {
     long chunk_left;
     char csize[40]; size_t csizelen;
     char line[LINE_CAP]; size_t linelen;
+    char last[512]; size_t lastlen; /* last SSE line, to explain a failed stream */
     int64_t sent_ns, first_ns, last_ns;
 } conn;
 
@@ -68,6 +69,7 @@ static int64_t *gaps, *delays, *ttfts;
 static size_t ngaps, ndelays, nttfts, cap_gaps, cap_delays, cap_ttfts;
 static int completed, failed_status, failed_closed, failed_connect, failed_count, failed_timeout;
 static int clients_open;
+static char failure_sample[600]; static int have_failure_sample;
 
 static int64_t now_ns(void) {
     struct timespec ts;
@@ -146,6 +148,11 @@ static void close_conn(conn *c) {
         if (!c->finished) {
             if (c->status && c->status != 200) failed_status++;
             else failed_closed++;
+            if (!have_failure_sample) {
+                have_failure_sample = 1;
+                snprintf(failure_sample, sizeof failure_sample, "status %d, %d tokens, last line: %.*s",
+                         c->status, c->tokens, (int)c->lastlen, c->last);
+            }
         }
     }
     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
@@ -160,7 +167,7 @@ static conn *add_conn(int fd, int role) {
     int gen = c->gen;
     char *in = c->in, *out = c->out; size_t incap = c->incap, outcap = c->outcap;
     memset(c, 0, offsetof(conn, line));
-    c->linelen = 0;
+    c->linelen = c->lastlen = 0;
     c->fd = fd; c->role = role; c->gen = gen + 1;
     c->in = in; c->incap = incap; c->out = out; c->outcap = outcap;
     int one = 1;
@@ -233,6 +240,8 @@ static void client_finish(conn *c) {
 
 static void client_line(conn *c, int64_t t) {
     char *line = c->line; size_t len = c->linelen;
+    c->lastlen = len < sizeof c->last ? len : sizeof c->last;
+    memcpy(c->last, line, c->lastlen);
     if (len < 6 || memcmp(line, "data:", 5) != 0) return;
     if (memmem(line, len, "[DONE]", 6)) { client_finish(c); return; }
     char *p = memmem(line, len, "\"content\":", 10);
@@ -500,7 +509,12 @@ int main(int argc, char **argv) {
     FAIL("connect failed", failed_connect)
     FAIL("wrong number of tokens", failed_count)
     FAIL("timeout", failed_timeout)
-    printf("},\"tokens_per_stream\":%d,\"interval_ms\":%.3f,\"wall_s\":%.2f,", tokens_per_stream,
+    printf("},\"failure_sample\":\"");
+    for (char *p = failure_sample; *p; p++) {
+        if (*p == '"' || *p == '\\') putchar('\\');
+        if ((unsigned char)*p >= 32) putchar(*p);
+    }
+    printf("\",\"tokens_per_stream\":%d,\"interval_ms\":%.3f,\"wall_s\":%.2f,", tokens_per_stream,
            interval_ms, (now_ns() - start) / 1e9);
     print_pct("added_gap_ms", gaps, ngaps, interval_ms, 1);
     print_pct("delay_ms", delays, ndelays, 0, 1);

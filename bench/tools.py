@@ -31,24 +31,40 @@ def ensure_tools(log=print) -> dict[str, str]:
     """Paths of nginx, wrk and cc, installing the missing ones with apt-get (root only)."""
     missing = [name for name in PACKAGES if not find_tool(name)]
     if missing:
-        packages = [PACKAGES[name] for name in missing]
         if os.geteuid() != 0 or not shutil.which("apt-get"):
+            wanted = " ".join(PACKAGES[name] for name in missing)
             raise ToolsMissing(
                 f"{', '.join(missing)} not installed and cannot install them here "
-                f"(needs root and apt-get): install {' '.join(packages)}"
+                f"(needs root and apt-get): install {wanted}"
             )
-        log(f"installing {' '.join(packages)} with apt-get (provides {', '.join(missing)})")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        steps = [["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *packages]]
-        for step in steps:
-            done = subprocess.run(step, env=env, capture_output=True, text=True)
-            if done.returncode != 0:
-                raise ToolsMissing(f"{' '.join(step)} failed: {done.stderr.strip()[-500:]}")
+        _apt_install(missing, log)
     paths = {name: find_tool(name) for name in PACKAGES}
     still = [name for name, path in paths.items() if not path]
     if still:
         raise ToolsMissing(f"{', '.join(still)} still not found after installing")
     return paths  # type: ignore[return-value]
+
+
+def _apt_install(commands: list[str], log) -> None:
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+
+    def apt(*args: str) -> subprocess.CompletedProcess:
+        done = subprocess.run(args, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ToolsMissing(f"{' '.join(args)} failed: {done.stderr.strip()[-500:]}")
+        return done
+
+    apt("apt-get", "update", "-qq")
+    packages = []
+    for name in commands:
+        package = PACKAGES[name]
+        # Newer Debian releases dropped the nginx-light flavour; plain nginx serves as well.
+        policy = apt("apt-cache", "policy", package).stdout if name == "nginx" else ""
+        if name == "nginx" and ("Candidate:" not in policy or "Candidate: (none)" in policy):
+            package = "nginx"
+        packages.append(package)
+    log(f"installing {' '.join(packages)} with apt-get (provides {', '.join(commands)})")
+    apt("apt-get", "install", "-y", "-qq", *packages)
 
 
 def raise_open_files_limit() -> int:
@@ -87,7 +103,7 @@ class CpuPlan:
             return "not pinned (one CPU available: gateway, upstream and load share it)"
         return (
             f"gateway on CPU {','.join(map(str, self.gateway))}; "
-            f"nginx, slow upstream, wrk and stream client on CPU {','.join(map(str, self.load))}"
+            f"nginx, wrk and slowload on CPU {','.join(map(str, self.load))}"
         )
 
 
