@@ -30,9 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
-from pydantic import ValidationError
 
-from apex_ai_proxy.config import ConfigError
 from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.dialects.responses import gateway_id
 from apex_ai_proxy.dispatch import Operation, StreamSink
@@ -57,6 +55,7 @@ from apex_ai_proxy.state.responses_store import (
     StoredResponse,
     open_store,
 )
+from apex_ai_proxy.telemetry.record import RawRecord
 
 if TYPE_CHECKING:
     from apex_ai_proxy.server import Gateway
@@ -294,14 +293,8 @@ class StoringStream:
 class ResponsesAPI:
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
-        try:
-            self.config = ResponsesStoreConfig.model_validate(gw.config.responses_store or {})
-        except ValidationError as exc:
-            problems = [
-                f"responses_store.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-                for err in exc.errors()
-            ]
-            raise ConfigError(problems) from None
+        # Validated with the rest of the config; absent means the default SQLite file.
+        self.config = gw.config.responses_store or ResponsesStoreConfig()
         self._store: ResponseStore | None = None
         self._opening = asyncio.Lock()
 
@@ -359,7 +352,10 @@ class ResponsesAPI:
         ctx = RequestContext(ENDPOINT, DIALECT)
         try:
             ctx.token_name = gw.auth.check(request)
-            body, ctx.bytes_in = await read_json_body(request, gw.max_body)
+            body, raw = await read_json_body(request, gw.max_body)
+            ctx.bytes_in = len(raw)
+            if gw.capture_raw:
+                ctx.raw = RawRecord(request.headers.copy(), raw)
             model = ctx.requested_model = require_model(body)
             _validate(body)
             model = ctx.mapped_model = gw.map_model(model, request)
@@ -378,7 +374,8 @@ class ResponsesAPI:
         keep = body.get("store") is not False
         previous_id = body.get("previous_response_id")
         chain = await self._conversation(previous_id) if previous_id else []
-        own_items = normalize_input(body.get("input"))
+        # Clients that keep their own history (store false, no previous id) pay for nothing here.
+        own_items = normalize_input(body.get("input")) if keep or chain else []
         tap = StoreTap(self, body, own_items, previous_id, keep) if keep or previous_id else None
         op = Operation(DIALECT, tap=tap)
         run = self.gw.dispatcher.run

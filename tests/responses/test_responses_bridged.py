@@ -291,3 +291,23 @@ async def test_gemini_function_call_signature_survives_both_kinds_of_turn(
     model_turn = gemini.requests[3].json["contents"][1]
     assert model_turn["parts"][0]["thoughtSignature"] == "gsig-streamed"
     assert model_turn["parts"][0]["functionCall"]["args"] == {"city": "Chur"}
+
+
+async def test_every_responses_request_leaves_a_writable_record(gateway, tmp_path, chat_fake):
+    import orjson
+
+    gw = await chat_gateway(gateway, tmp_path, chat_fake)
+    core = gw.app["gateway"]
+    seen = []
+    original = core.record
+    core.record = lambda ctx: (seen.append(ctx), original(ctx))
+    client = gw.openai()
+    created = await client.responses.create(model="m", input="hello", tools=[WEB_SEARCH_TOOL])
+    await client.responses.retrieve(created.id)
+    records = [orjson.loads(orjson.dumps(ctx.to_record().to_dict())) for ctx in seen]
+    assert [(r["endpoint"], r["status"]) for r in records] == [
+        ("/v1/responses", 200),
+        ("/v1/responses/{id}", 200),
+    ]
+    assert records[0]["bytes_in"] > 0 and records[0]["provider"] == "oa"
+    assert records[0]["dropped_fields"] == ["tools[web_search_preview]"]

@@ -259,3 +259,11 @@ async def test_conversation_survives_gateway_restart(native, tmp_path):
     assert "previous_response_id" not in sent or sent.get("previous_response_id") is None
     texts = [json.dumps(i) for i in sent["input"]]
     assert "my name is Ada" in texts[0] and "heard: my name is Ada" in texts[1]
+
+
+def test_bad_store_section_is_a_config_problem_with_its_path():
+    from apex_ai_proxy.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError) as info:
+        parse_config({"responses_store": {"backend": "mongo"}}, {})
+    assert any(p.startswith("responses_store.backend:") for p in info.value.problems)
