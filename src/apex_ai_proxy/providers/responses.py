@@ -20,6 +20,9 @@ class ResponsesAdapter(ProviderAdapter):
     def chat_url(self, base_url: str, upstream_model: str, stream: bool) -> str:
         return base_url + "/responses"
 
+    def embeddings_url(self, base_url: str, upstream_model: str) -> str | None:
+        return base_url + "/embeddings"  # the same OpenAI host serves both
+
     def prepare_chat_body(self, body: dict, upstream_model: str, stream: bool) -> dict:
         body["model"] = upstream_model
         items = body.get("input")
