@@ -195,14 +195,14 @@ class StoreTap:
                 ) from None
         return orjson.dumps(response) if changed else raw
 
-    def stream(self, resp: web.StreamResponse, ctx: RequestContext) -> StreamSink:
+    def stream(self, resp: StreamSink, ctx: RequestContext) -> StreamSink:
         return StoringStream(self, resp, ctx)
 
 
 class StoringStream:
     """Relays a Responses event stream event by event, storing at created and at the end."""
 
-    def __init__(self, tap: StoreTap, resp: web.StreamResponse, ctx: RequestContext) -> None:
+    def __init__(self, tap: StoreTap, resp: StreamSink, ctx: RequestContext) -> None:
         self.tap = tap
         self.resp = resp
         self.ctx = ctx
@@ -390,6 +390,7 @@ class ResponsesAPI:
                 else:
                     if not _lost_state(response):
                         return response
+                ctx.error_type = ctx.error_message = None  # the fallback below answers instead
             body = {k: v for k, v in body.items() if k != "previous_response_id"}
             body["input"] = _history(chain) + own_items
         return await run(request, ctx, op, route, body, ctx.stream, {})
