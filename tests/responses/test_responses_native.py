@@ -151,3 +151,24 @@ async def test_chat_client_reaches_native_upstream(gateway, native, tmp_path):
     sent = fake.requests[1].body
     assert [i.get("type") for i in sent["input"][1:]] == ["function_call", "function_call_output"]
     assert sent["stream"] is True
+
+
+async def test_streamed_turn_continues_on_the_upstream_that_holds_the_state(
+    gateway, native, tmp_path
+):
+    fake = await native()
+    gw = await start(gateway, tmp_path, fake)
+    client = gw.openai()
+    async with client.responses.stream(model="gpt-5", input="first turn") as stream:
+        first = await stream.get_final_response()
+    async with client.responses.stream(
+        model="gpt-5", input="second turn", previous_response_id=first.id
+    ) as stream:
+        second = await stream.get_final_response()
+    assert second.previous_response_id == first.id
+    assert fake.requests[1].body["previous_response_id"] == first.id
+    assert fake.requests[1].body["input"] == "second turn"
+    stored = await client.responses.retrieve(second.id)
+    assert stored.previous_response_id == first.id and stored.status == "completed"
+    items = await client.responses.input_items.list(second.id)
+    assert [i.content[0].text for i in items.data] == ["second turn"]
