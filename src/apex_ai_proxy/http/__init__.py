@@ -1,0 +1,31 @@
+"""The gateway's own HTTP/1.1 server and upstream client (asyncio protocols + httptools)."""
+
+from apex_ai_proxy.http.client import (
+    ClientResponse,
+    HttpClient,
+    Timeouts,
+    UpstreamConnectionError,
+    UpstreamTimeout,
+)
+from apex_ai_proxy.http.server import (
+    HttpServer,
+    Request,
+    Response,
+    Router,
+    StreamResponse,
+    json_response,
+)
+
+__all__ = [
+    "ClientResponse",
+    "HttpClient",
+    "HttpServer",
+    "Request",
+    "Response",
+    "Router",
+    "StreamResponse",
+    "Timeouts",
+    "UpstreamConnectionError",
+    "UpstreamTimeout",
+    "json_response",
+]

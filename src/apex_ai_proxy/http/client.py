@@ -1,0 +1,393 @@
+"""The upstream HTTP/1.1 client: one keep-alive pool per origin, httptools for parsing.
+
+Built for the gateway's one job, sending a prepared POST and relaying the answer, at the cost of
+a few tens of microseconds (a general-purpose client measured several times that; see
+http/server.py). Bodies arrive as they come off the socket, with back-pressure when the reader
+is slower than the upstream.
+
+Failures are two exception types, both subclasses of the builtins the dispatcher already
+treats as "this upstream did not answer":
+
+    UpstreamConnectionError(ConnectionError)   refused, reset, closed early, malformed answer
+    UpstreamTimeout(TimeoutError)              connect, total or between-chunks timeout
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httptools
+
+_READ_HIGH_WATER = 1024 * 1024  # buffered response bytes before we stop reading the socket
+_MAX_IDLE_PER_ORIGIN = 256
+
+
+class UpstreamConnectionError(ConnectionError):
+    pass
+
+
+class UpstreamTimeout(TimeoutError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    total: float
+    connect: float
+    read: float  # longest silence while waiting for headers or the next chunk
+
+
+@dataclass(frozen=True, slots=True)
+class _Origin:
+    scheme: str
+    host: str
+    port: int
+    host_header: str
+
+
+def _split_url(url: str) -> tuple[_Origin, bytes]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise UpstreamConnectionError(f"unsupported URL scheme {scheme!r}")
+    host = parts.hostname or ""
+    port = parts.port or (443 if scheme == "https" else 80)
+    default = 443 if scheme == "https" else 80
+    host_header = (f"[{host}]" if ":" in host else host) + ("" if port == default else f":{port}")
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return _Origin(scheme, host, port, host_header), target.encode("latin-1")
+
+
+class _Connection(asyncio.Protocol):
+    """One upstream connection; carries one request/response at a time."""
+
+    def __init__(self, pool: _Pool) -> None:
+        self.pool = pool
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.closed = False
+        self.reused = False
+        self.received_any = False
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self._header_name = ""
+        self.headers_done: asyncio.Future[None] | None = None
+        self.chunks: deque[bytes] = deque()
+        self.buffered = 0
+        self.complete = False
+        self.error: Exception | None = None
+        self.reading_paused = False
+        self.waiter: asyncio.Future[None] | None = None
+
+    def reset(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.received_any = False
+        self.status = 0
+        self.headers = {}
+        self.headers_done = loop.create_future()
+        self.chunks.clear()
+        self.buffered = 0
+        self.complete = False
+        self.error = None
+        self.waiter = None
+
+    # --- transport ---------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.received_any = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(UpstreamConnectionError(f"malformed upstream response: {exc}"))
+            self.close()
+
+    def eof_received(self) -> bool | None:
+        return None  # let the transport close; connection_lost reports it
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.pool.forget(self)
+        if not self.complete:
+            if not self.received_any:
+                reason = "upstream closed the connection"
+            else:
+                reason = "upstream closed the connection mid-response"
+            self._fail(UpstreamConnectionError(reason))
+
+    # --- parser ------------------------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        previous = self.headers.get(key)
+        self.headers[key] = text if previous is None else f"{previous}, {text}"
+
+    def on_headers_complete(self) -> None:
+        self.status = self.parser.get_status_code()
+        future = self.headers_done
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def on_body(self, body: bytes) -> None:
+        self.chunks.append(body)
+        self.buffered += len(body)
+        if (
+            self.buffered > _READ_HIGH_WATER
+            and not self.reading_paused
+            and self.transport is not None
+        ):
+            self.reading_paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+        self._wake()
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _fail(self, exc: Exception) -> None:
+        if self.error is None:
+            self.error = exc
+        future = self.headers_done
+        if future is not None and not future.done():
+            future.set_exception(exc)
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+
+    def take(self) -> bytes:
+        chunk = self.chunks.popleft()
+        self.buffered -= len(chunk)
+        if (
+            self.reading_paused
+            and self.buffered < _READ_HIGH_WATER // 2
+            and self.transport is not None
+        ):
+            self.reading_paused = False
+            self.transport.resume_reading()
+        return chunk
+
+    def close(self) -> None:
+        if not self.closed and self.transport is not None:
+            self.closed = True
+            self.transport.close()
+
+
+class _Pool:
+    """Idle keep-alive connections to one origin, most recently used first."""
+
+    def __init__(self, origin: _Origin, ssl_context: ssl.SSLContext | None) -> None:
+        self.origin = origin
+        self.ssl_context = ssl_context
+        self.idle: deque[_Connection] = deque()
+
+    async def acquire(self, timeout: float) -> _Connection:
+        while self.idle:
+            connection = self.idle.pop()
+            if (
+                not connection.closed
+                and connection.transport is not None
+                and not connection.transport.is_closing()
+            ):
+                connection.reused = True
+                return connection
+        return await self.open(timeout)
+
+    async def open(self, timeout: float) -> _Connection:
+        loop = asyncio.get_running_loop()
+        origin = self.origin
+        try:
+            async with asyncio.timeout(timeout):
+                _, connection = await loop.create_connection(
+                    lambda: _Connection(self),
+                    origin.host,
+                    origin.port,
+                    ssl=self.ssl_context if origin.scheme == "https" else None,
+                    server_hostname=origin.host if origin.scheme == "https" else None,
+                )
+        except TimeoutError:
+            raise UpstreamTimeout("connect timed out") from None
+        except OSError as exc:
+            raise UpstreamConnectionError(f"connection failed: {exc.strerror or exc}") from None
+        return connection
+
+    def release(self, connection: _Connection) -> None:
+        if connection.closed or len(self.idle) >= _MAX_IDLE_PER_ORIGIN:
+            connection.close()
+        else:
+            self.idle.append(connection)
+
+    def forget(self, connection: _Connection) -> None:
+        with contextlib.suppress(ValueError):
+            self.idle.remove(connection)
+
+    def close(self) -> None:
+        while self.idle:
+            self.idle.pop().close()
+
+
+class ClientResponse:
+    """Status and headers are here when `send` returns; the body is read or iterated once."""
+
+    __slots__ = ("status", "headers", "_connection", "_pool", "_timeouts", "_deadline", "_done")
+
+    def __init__(
+        self, connection: _Connection, pool: _Pool, timeouts: Timeouts, deadline: float
+    ) -> None:
+        self.status = connection.status
+        self.headers = connection.headers
+        self._connection = connection
+        self._pool = pool
+        self._timeouts = timeouts
+        self._deadline = deadline
+        self._done = False
+
+    async def _next_chunk(self) -> bytes | None:
+        connection = self._connection
+        while True:
+            if connection.chunks:
+                return connection.take()
+            if connection.complete:
+                self._finish(reusable=True)
+                return None
+            if connection.error is not None:
+                self._finish(reusable=False)
+                raise connection.error
+            connection.waiter = asyncio.get_running_loop().create_future()
+            await _wait(
+                connection.waiter, self._timeouts.read, self._deadline, "upstream stopped sending"
+            )
+
+    async def read(self) -> bytes:
+        parts = []
+        try:
+            while (chunk := await self._next_chunk()) is not None:
+                parts.append(chunk)
+        except BaseException:
+            self.release()
+            raise
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        try:
+            while (chunk := await self._next_chunk()) is not None:
+                yield chunk
+        finally:
+            self.release()
+
+    def _finish(self, reusable: bool) -> None:
+        if self._done:
+            return
+        self._done = True
+        connection = self._connection
+        if reusable and connection.parser.should_keep_alive():
+            self._pool.release(connection)
+        else:
+            connection.close()
+
+    def release(self) -> None:
+        """Give up on the rest of the body; the connection cannot be reused."""
+        if not self._done:
+            self._done = True
+            self._connection.close()
+
+
+async def _wait(future: asyncio.Future[None], idle: float, deadline: float, what: str) -> None:
+    """Await `future`, failing it with UpstreamTimeout after `idle` seconds or at `deadline`."""
+    loop = asyncio.get_running_loop()
+    timeout = min(idle, deadline - loop.time())
+    if timeout <= 0:
+        raise UpstreamTimeout(f"{what}: request timed out")
+    handle = loop.call_later(timeout, _time_out, future, what)
+    try:
+        await future
+    finally:
+        handle.cancel()
+
+
+def _time_out(future: asyncio.Future[None], what: str) -> None:
+    if not future.done():
+        future.set_exception(UpstreamTimeout(f"{what}: timed out"))
+
+
+class HttpClient:
+    """The one pooled upstream client of a process."""
+
+    def __init__(self) -> None:
+        self._pools: dict[str, tuple[_Pool, bytes]] = {}
+        self._origins: dict[tuple[str, str, int], _Pool] = {}
+        self._ssl_context: ssl.SSLContext | None = None
+
+    def _pool_for(self, url: str) -> tuple[_Pool, bytes]:
+        cached = self._pools.get(url)
+        if cached is not None:
+            return cached
+        origin, target = _split_url(url)
+        key = (origin.scheme, origin.host, origin.port)
+        pool = self._origins.get(key)
+        if pool is None:
+            if origin.scheme == "https" and self._ssl_context is None:
+                self._ssl_context = ssl.create_default_context()
+            pool = self._origins[key] = _Pool(origin, self._ssl_context)
+        if len(self._pools) < 10_000:  # URLs come from config (and model names): bound the cache
+            self._pools[url] = (pool, target)
+        return pool, target
+
+    async def send(
+        self, method: str, url: str, headers: dict[str, str], body: bytes | None, timeouts: Timeouts
+    ) -> ClientResponse:
+        pool, target = self._pool_for(url)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeouts.total
+        head = _request_head(method, target, pool.origin.host_header, headers, body)
+        for attempt in (0, 1):
+            connection = await pool.acquire(timeouts.connect)
+            connection.reset(loop)
+            connection.transport.write(head + body if body else head)  # type: ignore[union-attr]
+            try:
+                await _wait(connection.headers_done, timeouts.read, deadline, "no response headers")  # type: ignore[arg-type]
+            except UpstreamConnectionError:
+                # A kept-alive connection the upstream had just closed: retry once on a new one.
+                if attempt == 0 and connection.reused and not connection.received_any:
+                    continue
+                raise
+            except BaseException:
+                connection.close()
+                raise
+            return ClientResponse(connection, pool, timeouts, deadline)
+        raise UpstreamConnectionError("upstream closed the connection")  # pragma: no cover
+
+    async def close(self) -> None:
+        for pool in self._origins.values():
+            pool.close()
+        self._origins.clear()
+        self._pools.clear()
+
+
+def _request_head(
+    method: str, target: bytes, host: str, headers: dict[str, str], body: bytes | None
+) -> bytes:
+    lines = [
+        f"{method} ".encode() + target + b" HTTP/1.1\r\nhost: " + host.encode("latin-1") + b"\r\n"
+    ]
+    for name, value in headers.items():
+        if "\r" in value or "\n" in value:
+            raise UpstreamConnectionError(f"header {name!r} contains a line break")
+        lines.append(f"{name}: {value}\r\n".encode("latin-1", "replace"))
+    lines.append(b"content-length: %d\r\n\r\n" % (len(body) if body else 0))
+    return b"".join(lines)
