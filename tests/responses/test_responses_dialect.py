@@ -290,3 +290,17 @@ def test_input_items_get_ids_and_list_pages_refuse_unknown_cursors():
     with pytest.raises(BadRequest):
         list_page(items, {"limit": "0"})
     assert list_page(items, {})["data"] == items
+
+
+def test_instructions_given_as_items_become_the_system_prompt():
+    req = RESPONSES.decode_request(
+        {
+            "model": "m",
+            "instructions": [
+                {"role": "developer", "content": [{"type": "input_text", "text": "be terse"}]}
+            ],
+            "input": "q",
+        }
+    )
+    assert [p.text for p in req.system] == ["be terse"]
+    assert [(m.role, m.text()) for m in req.messages] == [("user", "q")]

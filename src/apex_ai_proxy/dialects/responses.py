@@ -711,8 +711,10 @@ class ResponsesDialect(Dialect):
         instructions = body.get("instructions")
         if isinstance(instructions, str) and instructions:
             req.system.append(TextPart(instructions))
-        elif isinstance(instructions, list):
-            _InputDecoder(req).item({"role": "developer", "content": instructions}, "instructions")
+        elif isinstance(instructions, list):  # input items, as a stored prompt expands to
+            decoder = _InputDecoder(req)
+            for i, item in enumerate(instructions):
+                decoder.item(expect(item, dict, f"instructions[{i}]"), f"instructions[{i}]")
         items = body.get("input")
         if isinstance(items, str):
             req.messages.append(Message("user", [TextPart(items)]))
