@@ -52,6 +52,7 @@ from apex_ai_proxy.state.responses_store import (
     ResponseNotFoundError,
     ResponseStore,
     ResponseStoreError,
+    ResponseStoreUnavailableError,
     StoredResponse,
     open_store,
 )
@@ -322,7 +323,10 @@ class ResponsesAPI:
         if self._store is None:
             async with self._opening:
                 if self._store is None:
-                    self._store = await open_store(self.config)
+                    try:
+                        self._store = await open_store(self.config)
+                    except OSError as exc:  # e.g. the SQLite file's folder is not writable
+                        raise ResponseStoreUnavailableError(str(exc)) from exc
         return self._store
 
     async def put(self, record: StoredResponse) -> None:

@@ -267,3 +267,19 @@ def test_bad_store_section_is_a_config_problem_with_its_path():
     with pytest.raises(ConfigError) as info:
         parse_config({"responses_store": {"backend": "mongo"}}, {})
     assert any(p.startswith("responses_store.backend:") for p in info.value.problems)
+
+
+async def test_unusable_store_is_a_503_not_a_crash(gateway, chat_fake, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    cfg = responses_config({"oa": chat_provider(chat_fake)}, {"m": ["oa"]}, None)
+    cfg.pop("responses_store")
+    gw = await gateway(cfg)
+    gw.app["gateway"].responses.config = ResponsesStoreConfig(path=blocker / "responses.db")
+    client = gw.openai()
+    with pytest.raises(openai.InternalServerError) as info:
+        await client.responses.create(model="m", input="hi")
+    assert info.value.status_code == 503
+    assert info.value.body["code"] == "response_store_unavailable"
+    fine = await client.responses.create(model="m", input="hi", store=False)
+    assert fine.output_text.startswith("chat (m) heard")
