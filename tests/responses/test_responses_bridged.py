@@ -311,3 +311,20 @@ async def test_every_responses_request_leaves_a_writable_record(gateway, tmp_pat
     ]
     assert records[0]["bytes_in"] > 0 and records[0]["provider"] == "oa"
     assert records[0]["dropped_fields"] == ["tools[web_search_preview]"]
+
+
+async def test_structured_output_via_text_format_on_a_chat_upstream(gateway, tmp_path, chat_fake):
+    from fakes.openai_upstream import Reply as ChatReply
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        name: str
+        population: int
+
+    gw = await chat_gateway(gateway, tmp_path, chat_fake)
+    chat_fake.queue(ChatReply('{"name": "Lyon", "population": 520000}'))
+    parsed = await gw.openai().responses.parse(model="m", input="a city", text_format=City)
+    assert parsed.output_parsed == City(name="Lyon", population=520000)
+    fmt = chat_fake.requests[0].body["response_format"]
+    assert fmt["type"] == "json_schema" and fmt["json_schema"]["name"] == "City"
+    assert fmt["json_schema"]["schema"]["required"] == ["name", "population"]
