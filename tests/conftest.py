@@ -21,7 +21,6 @@ import aiohttp
 import openai
 import pytest
 import yaml
-from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -41,7 +40,7 @@ class Gateway:
     base_url: str  # http://127.0.0.1:<port>, without /v1
     config_path: Path
     config: Any
-    app: web.Application
+    app: Any
     _clients: list[openai.AsyncOpenAI] = field(default_factory=list)
     _sessions: list[aiohttp.ClientSession] = field(default_factory=list)
 
@@ -91,19 +90,15 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Gatew
     from apex_ai_proxy.config import load_config_file
     from apex_ai_proxy.server import create_app
 
-    runners: list[web.AppRunner] = []
+    runners: list[Any] = []
     gateways: list[Gateway] = []
 
     async def start(config: dict[str, Any] | str, env: dict[str, str] | None = None) -> Gateway:
         path = write_config(tmp_path, config, f"apex-{len(gateways)}.yaml")
         loaded = load_config_file(path, env if env is not None else {})
         app = create_app(loaded)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        runners.append(runner)
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
+        port = await app.start("127.0.0.1", 0)
+        runners.append(app)
         gw = Gateway(f"http://127.0.0.1:{port}", path, loaded, app)
         gateways.append(gw)
         return gw
@@ -112,4 +107,4 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Gatew
     for gw in gateways:
         await gw.close_clients()
     for runner in reversed(runners):
-        await runner.cleanup()
+        await runner.stop(grace=1.0)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import hmac
 
-from aiohttp import web
-
 from apex_ai_proxy.errors import Unauthorized
+from apex_ai_proxy.http import Request
 
 
 class Authenticator:
@@ -18,7 +17,7 @@ class Authenticator:
     def enabled(self) -> bool:
         return bool(self._tokens)
 
-    def presented(self, request: web.Request, header: str | None = None) -> str | None:
+    def presented(self, request: Request, header: str | None = None) -> str | None:
         headers = request.headers
         if header is not None:
             return headers.get(header)
@@ -27,7 +26,7 @@ class Authenticator:
             return auth[7:].strip()
         return headers.get("x-api-key")
 
-    def check(self, request: web.Request, header: str | None = None) -> str | None:
+    def check(self, request: Request, header: str | None = None) -> str | None:
         """The name of the token presented; raises Unauthorized when tokens are on and it is wrong."""
         if not self._tokens:
             return None

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
 import logging
 import multiprocessing
 import os
 import signal
-import socket
 import sys
 
 from apex_ai_proxy.config import Config, ConfigError, find_config_path, load_config
@@ -47,31 +47,31 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_worker(
-    config: Config, host: str, port: int, reuse_port: bool, sock: socket.socket | None = None
-) -> None:
-    from aiohttp import web
-
-    from apex_ai_proxy.server import create_app
-
+def _run_worker(config: Config, host: str, port: int, reuse_port: bool) -> None:
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is optional on unsupported platforms
         pass
+    asyncio.run(_serve_until_signalled(config, host, port, reuse_port))
+
+
+async def _serve_until_signalled(config: Config, host: str, port: int, reuse_port: bool) -> None:
+    """Serve until SIGTERM/SIGINT, then stop accepting and drain within the grace period."""
+    from apex_ai_proxy.server import create_app
+
     app = create_app(config)
-    web.run_app(
-        app,
-        host=None if sock else host,
-        port=None if sock else port,
-        sock=sock,
-        reuse_port=reuse_port or None,
-        shutdown_timeout=config.server.shutdown_grace_s,
-        access_log=None,
-        print=None,
-        handle_signals=True,
+    await app.start(host, port, reuse_port=reuse_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info(
+        "shutting down: draining requests in flight (up to %ss)", config.server.shutdown_grace_s
     )
+    await app.stop()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -11,11 +11,11 @@ import time
 from typing import TYPE_CHECKING
 
 import orjson
-from aiohttp import web
 
 from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.dialects import estimate_tokens, get_dialect
 from apex_ai_proxy.errors import GatewayError
+from apex_ai_proxy.http import Request, Response
 from apex_ai_proxy.pipeline import error_response, read_json_body, require_model, validate_chat
 from apex_ai_proxy.upstream import CONNECTION_ERRORS
 
@@ -26,7 +26,7 @@ ENDPOINT = "/v1/messages/count_tokens"
 
 
 def make_count_tokens_handler(gw: Gateway):
-    async def handle(request: web.Request) -> web.Response:
+    async def handle(request: Request) -> Response:
         ctx = RequestContext(ENDPOINT, "anthropic")
         try:
             ctx.token_name = gw.auth.check(request)
@@ -44,7 +44,7 @@ def make_count_tokens_handler(gw: Gateway):
                 )
             else:
                 count, how = counted, "exact"
-            resp = web.Response(
+            resp = Response(
                 body=orjson.dumps({"input_tokens": count}), content_type="application/json"
             )
             resp.headers["x-request-id"] = ctx.request_id
@@ -59,7 +59,7 @@ def make_count_tokens_handler(gw: Gateway):
 
 
 async def _count_upstream(
-    gw: Gateway, ctx: RequestContext, route, body: dict, request: web.Request
+    gw: Gateway, ctx: RequestContext, route, body: dict, request: Request
 ) -> int | None:
     """Ask the first available Anthropic upstream of the route to count; None when none can."""
     for target, key in gw.balancer.candidates(route):

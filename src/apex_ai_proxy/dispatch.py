@@ -8,7 +8,6 @@ the client's dialect.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections import deque
@@ -17,9 +16,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Protocol
 
-import aiohttp
 import orjson
-from aiohttp import web
 
 from apex_ai_proxy.balancer import Balancer
 from apex_ai_proxy.config import RetryConfig
@@ -35,6 +32,7 @@ from apex_ai_proxy.errors import (
     upstream_error_message,
 )
 from apex_ai_proxy.health import HealthState
+from apex_ai_proxy.http import Request, Response, StreamResponse, Timeouts, UpstreamConnectionError
 from apex_ai_proxy.providers.base import ApiKey, Target
 from apex_ai_proxy.routing import Route
 from apex_ai_proxy.telemetry.record import Attempt
@@ -116,31 +114,27 @@ class Dispatcher:
         self.balancer = balancer
         self.retry = retry
         self.failover_statuses = frozenset(retry.failover_statuses)
-        self._timeouts: dict[int, aiohttp.ClientTimeout] = {}
+        self._timeouts: dict[int, Timeouts] = {}
 
-    def timeout_for(self, target: Target) -> aiohttp.ClientTimeout:
+    def timeout_for(self, target: Target) -> Timeouts:
         adapter = target.adapter
         timeout = self._timeouts.get(id(adapter))
         if timeout is None:
             cfg = adapter.config
-            timeout = aiohttp.ClientTimeout(
-                total=cfg.timeout,
-                sock_connect=cfg.connect_timeout,
-                sock_read=cfg.read_timeout or cfg.timeout,
-            )
+            timeout = Timeouts(cfg.timeout, cfg.connect_timeout, cfg.read_timeout or cfg.timeout)
             self._timeouts[id(adapter)] = timeout
         return timeout
 
     async def run(
         self,
-        request: web.Request,
+        request: Request,
         ctx: RequestContext,
         op: Operation,
         route: Route,
         body: dict,
         stream: bool,
         extra_headers: dict[str, str],
-    ) -> web.StreamResponse:
+    ) -> StreamResponse:
         failures: list[Failure] = []
         options = body.get("stream_options")
         ctx.wants_usage = isinstance(options, dict) and options.get("include_usage") is True
@@ -172,7 +166,7 @@ class Dispatcher:
 
     async def _attempt(
         self,
-        request: web.Request,
+        request: Request,
         ctx: RequestContext,
         op: Operation,
         target: Target,
@@ -182,7 +176,7 @@ class Dispatcher:
         translation: Translation | None,
         extra_headers: dict[str, str],
         failures: list[Failure],
-    ) -> web.StreamResponse | None:
+    ) -> StreamResponse | None:
         attempt = Attempt(target.provider, key.name, target.upstream_model)
         ctx.attempts.append(attempt)
         unit = self.health.unit(key.name)
@@ -301,7 +295,7 @@ class Dispatcher:
         failures: list[Failure],
         started: float,
         translation: Translation | None,
-    ) -> web.StreamResponse | None:
+    ) -> StreamResponse | None:
         status = upstream.status
         try:
             raw = await upstream.read()
@@ -343,7 +337,7 @@ class Dispatcher:
         ctx.provider, ctx.upstream_model = target.provider, target.upstream_model
         same_dialect = translation is None
         if same_dialect and op.kind == "chat" or op.kind == "embeddings":
-            resp = web.Response(status=status, body=raw, content_type="application/json")
+            resp = Response(status=status, body=raw, content_type="application/json")
             ctx.error_type, ctx.error_message = "upstream_error", message
             _with_gateway_headers(resp, ctx, target)
             if ctx.raw is not None:
@@ -365,7 +359,7 @@ class Dispatcher:
         raw: bytes,
         upstream: UpstreamResponse,
         translation: Translation | None,
-    ) -> web.Response:
+    ) -> Response:
         upstream_dialect = target.adapter.dialect if op.kind == "chat" else "openai_chat"
         if translation is not None:
             try:
@@ -378,7 +372,7 @@ class Dispatcher:
             raw = translation.response(data)
         else:
             ctx.usage = _usage_of_raw(upstream_dialect, raw)
-        resp = web.Response(status=upstream.status, body=raw, content_type="application/json")
+        resp = Response(status=upstream.status, body=raw, content_type="application/json")
         ctx.bytes_out = len(raw)
         _with_gateway_headers(resp, ctx, target)
         if ctx.raw is not None:
@@ -387,7 +381,7 @@ class Dispatcher:
 
     async def _relay_stream(
         self,
-        request: web.Request,
+        request: Request,
         ctx: RequestContext,
         op: Operation,
         target: Target,
@@ -395,8 +389,8 @@ class Dispatcher:
         chunks: AsyncIterator[bytes],
         upstream: UpstreamResponse,
         translation: Translation | None,
-    ) -> web.StreamResponse:
-        resp = web.StreamResponse(status=200)
+    ) -> StreamResponse:
+        resp = StreamResponse(status=200)
         resp.content_type = "text/event-stream"
         resp.headers["cache-control"] = "no-cache"
         _with_gateway_headers(resp, ctx, target)
@@ -596,7 +590,7 @@ class UsageChunkStripper:
 class _CapturingResponse:
     """Wraps a prepared stream response to keep the start of what was sent, for raw records."""
 
-    def __init__(self, resp: web.StreamResponse, ctx: RequestContext) -> None:
+    def __init__(self, resp: StreamResponse, ctx: RequestContext) -> None:
         self._resp = resp
         self._ctx = ctx
         self.headers = resp.headers
@@ -626,8 +620,8 @@ def _usage_of_raw(dialect: str, raw: bytes):
 
 
 def _with_gateway_headers(
-    resp: web.StreamResponse, ctx: RequestContext, target: Target
-) -> web.StreamResponse:
+    resp: StreamResponse, ctx: RequestContext, target: Target
+) -> StreamResponse:
     headers = resp.headers
     headers["x-request-id"] = ctx.request_id
     headers["x-apex-provider"] = target.provider
@@ -648,14 +642,12 @@ async def _write_eof_quietly(resp: StreamSink) -> None:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
-        return "timed out"
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, TimeoutError):
+        return str(exc) or "timed out"
+    if isinstance(exc, UpstreamConnectionError):
+        return str(exc)
+    if isinstance(exc, ConnectionError):
         return "connection failed"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "upstream closed the connection"
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return "response body cut off"
     return type(exc).__name__
 
 

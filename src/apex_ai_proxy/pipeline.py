@@ -11,11 +11,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import orjson
-from aiohttp import web
 
 from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.dispatch import Operation
 from apex_ai_proxy.errors import BadRequest, GatewayError, PayloadTooLarge, error_body
+from apex_ai_proxy.http import Request, Response, StreamResponse
 from apex_ai_proxy.telemetry.record import RawRecord
 
 if TYPE_CHECKING:
@@ -25,15 +25,12 @@ if TYPE_CHECKING:
 ANTHROPIC_PASS_HEADERS = ("anthropic-beta",)
 
 
-async def read_json_body(request: web.Request, limit: int) -> tuple[dict, bytes]:
+async def read_json_body(request: Request, limit: int) -> tuple[dict, bytes]:
     length = request.content_length
     if length is not None and length > limit:
         raise PayloadTooLarge(f"Request body is {length} bytes; the limit is {limit} bytes.")
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise PayloadTooLarge(f"Request body is over the limit of {limit} bytes.") from None
-    if len(raw) > limit:
+    raw = await request.read()
+    if request.too_large or len(raw) > limit:
         raise PayloadTooLarge(f"Request body is over the limit of {limit} bytes.")
     if not raw:
         raise BadRequest("Request body is empty; send a JSON object.")
@@ -71,11 +68,11 @@ def validate_embeddings(body: dict) -> None:
         raise BadRequest("Missing required field 'input'.", param="input")
 
 
-def error_response(dialect: str, err: GatewayError, ctx: RequestContext) -> web.Response:
+def error_response(dialect: str, err: GatewayError, ctx: RequestContext) -> Response:
     ctx.status = err.status
     ctx.error_type = err.error_type
     ctx.error_message = err.message
-    resp = web.Response(
+    resp = Response(
         status=err.status, body=error_body(dialect, err), content_type="application/json"
     )
     resp.headers["x-request-id"] = ctx.request_id
@@ -88,10 +85,10 @@ def error_response(dialect: str, err: GatewayError, ctx: RequestContext) -> web.
 
 def make_model_handler(
     gw: Gateway, endpoint: str, op: Operation, validate: Callable[[dict], None]
-) -> Callable[[web.Request], object]:
+) -> Callable[[Request], object]:
     """A handler for an endpoint whose body names a model: chat in any dialect, embeddings."""
 
-    async def handle(request: web.Request) -> web.StreamResponse:
+    async def handle(request: Request) -> StreamResponse:
         ctx = RequestContext(endpoint, op.client_dialect)
         try:
             ctx.token_name = gw.auth.check(request)
@@ -115,6 +112,6 @@ def make_model_handler(
     return handle
 
 
-def _pass_headers(request: web.Request) -> dict[str, str]:
+def _pass_headers(request: Request) -> dict[str, str]:
     headers = request.headers
     return {name: headers[name] for name in ANTHROPIC_PASS_HEADERS if name in headers}

@@ -29,7 +29,6 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from aiohttp import web
 
 from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.dialects.responses import gateway_id
@@ -42,6 +41,7 @@ from apex_ai_proxy.errors import (
     UpstreamUnavailable,
     stream_error_frame,
 )
+from apex_ai_proxy.http import Request, Response, StreamResponse
 from apex_ai_proxy.pipeline import error_response, read_json_body, require_model
 from apex_ai_proxy.providers.base import ApiKey, Target
 from apex_ai_proxy.routing import Route
@@ -351,7 +351,7 @@ class ResponsesAPI:
 
     # --- POST /v1/responses ------------------------------------------------------------------
 
-    async def create(self, request: web.Request) -> web.StreamResponse:
+    async def create(self, request: Request) -> StreamResponse:
         gw = self.gw
         ctx = RequestContext(ENDPOINT, DIALECT)
         try:
@@ -373,8 +373,8 @@ class ResponsesAPI:
         return response
 
     async def _create(
-        self, request: web.Request, ctx: RequestContext, route: Route, body: dict
-    ) -> web.StreamResponse:
+        self, request: Request, ctx: RequestContext, route: Route, body: dict
+    ) -> StreamResponse:
         keep = body.get("store") is not False
         previous_id = body.get("previous_response_id")
         chain = await self._conversation(previous_id) if previous_id else []
@@ -432,8 +432,8 @@ class ResponsesAPI:
 
     # --- GET / DELETE / input_items / cancel -------------------------------------------------
 
-    async def retrieve(self, request: web.Request) -> web.Response:
-        async def answer(ctx: RequestContext) -> web.Response:
+    async def retrieve(self, request: Request) -> Response:
+        async def answer(ctx: RequestContext) -> Response:
             if request.query.get("stream") in ("true", "1"):
                 raise BadRequest(
                     "Streaming a stored response again is not supported by this gateway; "
@@ -445,8 +445,8 @@ class ResponsesAPI:
 
         return await self._serve(request, "/v1/responses/{id}", answer)
 
-    async def delete(self, request: web.Request) -> web.Response:
-        async def answer(ctx: RequestContext) -> web.Response:
+    async def delete(self, request: Request) -> Response:
+        async def answer(ctx: RequestContext) -> Response:
             response_id = request.match_info["id"]
             await self._get(response_id)
             try:
@@ -457,15 +457,15 @@ class ResponsesAPI:
 
         return await self._serve(request, "/v1/responses/{id}", answer)
 
-    async def input_items(self, request: web.Request) -> web.Response:
-        async def answer(ctx: RequestContext) -> web.Response:
+    async def input_items(self, request: Request) -> Response:
+        async def answer(ctx: RequestContext) -> Response:
             record = await self._get(request.match_info["id"])
             return _json(list_page(record.input_items, request.query))
 
         return await self._serve(request, "/v1/responses/{id}/input_items", answer)
 
-    async def cancel(self, request: web.Request) -> web.Response:
-        async def answer(ctx: RequestContext) -> web.Response:
+    async def cancel(self, request: Request) -> Response:
+        async def answer(ctx: RequestContext) -> Response:
             response_id = request.match_info["id"]
             await self._get(response_id)
             raise BadRequest(
@@ -476,7 +476,7 @@ class ResponsesAPI:
 
         return await self._serve(request, "/v1/responses/{id}/cancel", answer)
 
-    async def _serve(self, request: web.Request, endpoint: str, answer) -> web.Response:
+    async def _serve(self, request: Request, endpoint: str, answer) -> Response:
         ctx = RequestContext(endpoint, DIALECT)
         try:
             ctx.token_name = self.gw.auth.check(request)
@@ -501,9 +501,9 @@ def _type_of(data: str) -> str | None:
     return kind if isinstance(kind, str) else None
 
 
-def _lost_state(response: web.StreamResponse) -> bool:
+def _lost_state(response: StreamResponse) -> bool:
     """The upstream answered that it no longer has the previous response (expired, other org)."""
-    if response.status not in (400, 404) or not isinstance(response, web.Response):
+    if response.status not in (400, 404) or not isinstance(response, Response):
         return False
     body = response.body
     return isinstance(body, bytes) and b"previous_response" in body
@@ -556,5 +556,5 @@ def list_page(items: list[dict], query) -> dict:
     }
 
 
-def _json(value: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(value), content_type="application/json")
+def _json(value: Any, status: int = 200) -> Response:
+    return Response(status=status, body=orjson.dumps(value), content_type="application/json")

@@ -1,11 +1,10 @@
-"""The aiohttp application: routes, the per-process Gateway object, start-up and shutdown."""
+"""The application: routes, the per-process Gateway object, start-up and shutdown."""
 
 from __future__ import annotations
 
 import logging
 
 import orjson
-from aiohttp import web
 
 from apex_ai_proxy.auth import Authenticator
 from apex_ai_proxy.balancer import Balancer
@@ -15,6 +14,8 @@ from apex_ai_proxy.count_tokens import make_count_tokens_handler
 from apex_ai_proxy.dispatch import Dispatcher, Operation
 from apex_ai_proxy.errors import BadRequest, GatewayError, MethodNotAllowed, NotFound
 from apex_ai_proxy.health import HealthState
+from apex_ai_proxy.http import HttpServer, PathRouter, Request, Response, json_response
+from apex_ai_proxy.http.server import Handler
 from apex_ai_proxy.mapping import MAPPING_HEADER, MappingError, map_model, parse_mapping
 from apex_ai_proxy.passthrough import PROVIDER_HEADER
 from apex_ai_proxy.passthrough.handler import Passthrough
@@ -30,6 +31,7 @@ from apex_ai_proxy.telemetry import Recorder, render_metrics, set_keys_in_cooldo
 from apex_ai_proxy.upstream import UpstreamClient
 
 log = logging.getLogger("apex_ai_proxy")
+PROVIDER_HEADER_LOWER = PROVIDER_HEADER.lower()
 
 
 class Gateway:
@@ -78,7 +80,7 @@ class Gateway:
         await self.recorder.stop(grace=5.0)
         await self.responses.close()
 
-    def map_model(self, model: str, request: web.Request) -> str:
+    def map_model(self, model: str, request: Request) -> str:
         """Configured `model_mapping`, then the X-APEX-AI-PROXY-MAPPING header's."""
         header = request.headers.get(MAPPING_HEADER)
         try:
@@ -95,15 +97,15 @@ class Gateway:
 
     # --- small endpoints ---------------------------------------------------------------------
 
-    async def healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+    async def healthz(self, request: Request) -> Response:
+        return json_response({"status": "ok"})
 
-    async def readyz(self, request: web.Request) -> web.Response:
+    async def readyz(self, request: Request) -> Response:
         if not self.ready:
-            return web.json_response({"status": "starting"}, status=503)
-        return web.json_response({"status": "ready", "models": len(self.router.routes)})
+            return json_response({"status": "starting"}, status=503)
+        return json_response({"status": "ready", "models": len(self.router.routes)})
 
-    async def metrics(self, request: web.Request) -> web.Response:
+    async def metrics(self, request: Request) -> Response:
         ctx = RequestContext("/metrics", "openai_chat")
         try:
             ctx.token_name = self.auth.check(request)
@@ -112,17 +114,17 @@ class Gateway:
         for provider, count in self.health.cooling_by_provider().items():
             set_keys_in_cooldown(provider, count)
         body, content_type = render_metrics()
-        resp = web.Response(body=body)
+        resp = Response(body=body)
         resp.headers["content-type"] = content_type
         return resp
 
-    async def list_models(self, request: web.Request) -> web.Response:
+    async def list_models(self, request: Request) -> Response:
         ctx = RequestContext("/v1/models", "openai_chat")
         try:
             ctx.token_name = self.auth.check(request)
         except GatewayError as err:
             return error_response("openai_chat", err, ctx)
-        resp = web.Response(body=self._models_body, content_type="application/json")
+        resp = Response(body=self._models_body, content_type="application/json")
         resp.headers["x-request-id"] = ctx.request_id
         return resp
 
@@ -131,37 +133,18 @@ def _dialect_of_path(path: str) -> str:
     return "anthropic" if path.startswith("/v1/messages") else "openai_chat"
 
 
-def _method_guard(gw: Gateway, handlers: dict[str, object], path: str):
-    """One route per path; a method that path does not take gets 405 in the client's shape.
-
-    A request naming a passthrough upstream goes there whatever its path and method.
-    """
-    allowed = ", ".join(sorted(handlers))
-    passthrough = gw.passthrough.handle
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        if PROVIDER_HEADER in request.headers:
-            return await passthrough(request)
-        handler = handlers.get(request.method)
-        if handler is None:
-            ctx = RequestContext(path, _dialect_of_path(path))
-            resp = error_response(
-                ctx.client_dialect,
-                MethodNotAllowed(
-                    f"Method {request.method} is not allowed on {path}; use {allowed}."
-                ),
-                ctx,
-            )
-            resp.headers["allow"] = allowed
-            return resp
-        return await handler(request)  # type: ignore[operator]
-
-    return handle
+async def _method_not_allowed(request: Request, allowed: list[str]) -> Response:
+    ctx = RequestContext(request.path, _dialect_of_path(request.path))
+    listed = ", ".join(allowed)
+    err = MethodNotAllowed(
+        f"Method {request.method} is not allowed on {request.path}; use {listed}."
+    )
+    resp = error_response(ctx.client_dialect, err, ctx)
+    resp.headers["allow"] = listed
+    return resp
 
 
-async def _not_found(request: web.Request) -> web.StreamResponse:
-    if PROVIDER_HEADER in request.headers:
-        return await request.app["gateway"].passthrough.handle(request)
+async def _not_found(request: Request) -> Response:
     ctx = RequestContext(request.path, _dialect_of_path(request.path))
     return error_response(
         ctx.client_dialect,
@@ -174,47 +157,72 @@ async def _not_found(request: web.Request) -> web.StreamResponse:
     )
 
 
-def create_app(config: Config) -> web.Application:
-    gw = Gateway(config)
-    app = web.Application(
-        client_max_size=config.server.max_body_bytes + 1, handler_args={"max_field_size": 65536}
-    )
-    app["gateway"] = gw
+class App:
+    """A Gateway behind its HTTP server: `start` listens, `stop` drains and closes."""
 
-    routes: dict[str, dict[str, object]] = {
-        "/healthz": {"GET": gw.healthz},
-        "/readyz": {"GET": gw.readyz},
-        "/v1/models": {"GET": gw.list_models},
-        "/metrics": {"GET": gw.metrics},
-        "/v1/chat/completions": {
-            "POST": make_model_handler(
-                gw, "/v1/chat/completions", Operation("openai_chat"), validate_chat
-            )
-        },
-        "/v1/embeddings": {
-            "POST": make_model_handler(
-                gw, "/v1/embeddings", Operation("openai_chat", "embeddings"), validate_embeddings
-            )
-        },
-        "/v1/messages": {
-            "POST": make_model_handler(gw, "/v1/messages", Operation("anthropic"), validate_chat)
-        },
-        "/v1/messages/count_tokens": {"POST": make_count_tokens_handler(gw)},
-        **gw.responses.routes(),
-    }
-    for path, handlers in routes.items():
-        app.router.add_route("*", path, _method_guard(gw, handlers, path))
-    app.router.add_route("*", "/{tail:.*}", _not_found)
+    def __init__(self, config: Config) -> None:
+        self.gateway = gw = Gateway(config)
+        router = PathRouter()
+        routes: dict[str, dict[str, Handler]] = {
+            "/healthz": {"GET": gw.healthz},
+            "/readyz": {"GET": gw.readyz},
+            "/v1/models": {"GET": gw.list_models},
+            "/metrics": {"GET": gw.metrics},
+            "/v1/chat/completions": {
+                "POST": make_model_handler(
+                    gw, "/v1/chat/completions", Operation("openai_chat"), validate_chat
+                )
+            },
+            "/v1/embeddings": {
+                "POST": make_model_handler(
+                    gw,
+                    "/v1/embeddings",
+                    Operation("openai_chat", "embeddings"),
+                    validate_embeddings,
+                )
+            },
+            "/v1/messages": {
+                "POST": make_model_handler(
+                    gw, "/v1/messages", Operation("anthropic"), validate_chat
+                )
+            },
+            "/v1/messages/count_tokens": {"POST": make_count_tokens_handler(gw)},
+            **gw.responses.routes(),
+        }
+        for path, methods in routes.items():
+            router.add(path, methods)
+        self.server = HttpServer(
+            router,
+            max_body=config.server.max_body_bytes,
+            not_found=_not_found,
+            method_not_allowed=_method_not_allowed,
+            before_route=self._passthrough,
+            app=self,
+        )
 
-    async def on_startup(app: web.Application) -> None:
-        await gw.start()
+    def _passthrough(self, request: Request):
+        """A request naming a passthrough upstream goes there, whatever its path and method."""
+        if PROVIDER_HEADER_LOWER in request.headers:
+            return self.gateway.passthrough.handle(request)
+        return None
 
-    async def on_cleanup(app: web.Application) -> None:
-        await gw.stop()
+    async def start(
+        self, host: str | None = "127.0.0.1", port: int = 0, *, sock=None, reuse_port: bool = False
+    ) -> int:
+        """Start the gateway and listen; returns the bound port."""
+        await self.gateway.start()
+        return await self.server.listen(host, port, sock=sock, reuse_port=reuse_port)
 
-    app.on_startup.append(on_startup)
-    app.on_cleanup.append(on_cleanup)
-    return app
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop accepting, let requests and streams in flight finish, then close everything."""
+        if grace is None:
+            grace = self.gateway.config.server.shutdown_grace_s
+        await self.server.shutdown(grace)
+        await self.gateway.stop()
+
+
+def create_app(config: Config) -> App:
+    return App(config)
 
 
 def started_message(config: Config, host: str, port: int) -> str:

@@ -15,6 +15,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
+from apex_ai_proxy.http import HttpServer, PathRouter, Request, StreamResponse
 from apex_ai_proxy.passthrough import (
     PROVIDER_HEADER,
     TYPE_HEADER,
@@ -146,18 +147,20 @@ class Gateway:
         self.client = PassthroughClient(config, **client_options)
         self.outcomes = []
         self.pinned_target: PassthroughTarget | None = None
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        self.runner = web.AppRunner(app)
+        # Mounted on the gateway's own HTTP server: every path goes to `handle`.
+        self.server = HttpServer(
+            PathRouter(),
+            max_body=64 * 1024 * 1024,
+            not_found=self.handle,
+            method_not_allowed=None,  # type: ignore[arg-type]
+        )
         self.url = ""
 
     async def start(self) -> None:
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        port = await self.server.listen("127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{port}"
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: Request) -> StreamResponse:
         api_type = None
         try:
             api_type = check_api_type(request.headers.get(TYPE_HEADER))
@@ -173,7 +176,7 @@ class Gateway:
 
     async def stop(self) -> None:
         await self.client.close()
-        await self.runner.cleanup()
+        await self.server.shutdown(0.5)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

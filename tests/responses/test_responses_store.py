@@ -9,7 +9,6 @@ import uuid
 import openai
 import pytest
 import yaml
-from aiohttp import web
 from fakes.openai_upstream import Reply as ChatReply
 from fakes.responses_upstream import Call, Fail, Reply, Text
 from responses_support import (
@@ -237,11 +236,7 @@ async def test_conversation_survives_gateway_restart(native, tmp_path):
 
     async def run_turn(**kwargs):
         app = create_app(load_config_file(path, {}))
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
+        port = await app.start("127.0.0.1", 0)
         client = openai.AsyncOpenAI(
             base_url=f"http://127.0.0.1:{port}/v1", api_key="t", max_retries=0
         )
@@ -249,7 +244,7 @@ async def test_conversation_survives_gateway_restart(native, tmp_path):
             return await client.responses.create(model="m", **kwargs)
         finally:
             await client.close()
-            await runner.cleanup()
+            await app.stop(grace=1.0)
 
     first = await run_turn(input="my name is Ada", store=True)
     fake.state.clear()  # the upstream forgot too: only the gateway's store can rebuild it

@@ -9,9 +9,9 @@ from apex_ai_proxy.http.client import (
 )
 from apex_ai_proxy.http.server import (
     HttpServer,
+    PathRouter,
     Request,
     Response,
-    Router,
     StreamResponse,
     json_response,
 )
@@ -22,7 +22,7 @@ __all__ = [
     "HttpServer",
     "Request",
     "Response",
-    "Router",
+    "PathRouter",
     "StreamResponse",
     "Timeouts",
     "UpstreamConnectionError",

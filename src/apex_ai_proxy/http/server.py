@@ -9,7 +9,7 @@ streamed (chunked) responses with back-pressure, and a graceful shutdown.
     Request         what a handler gets: method, path, query, headers (lower-case), body
     Response        a whole answer
     StreamResponse  a streamed answer: prepare(), write(), write_eof()
-    Router          exact paths plus `{param}` patterns → handler
+    PathRouter      exact paths plus `{param}` patterns → handler
     HttpServer      listens, parses, runs one handler task per request, shuts down gracefully
 """
 
@@ -84,6 +84,24 @@ class _DateHeader:
 
 
 _date = _DateHeader()
+
+
+class Headers(dict):
+    """Request headers: names stored lower-case, looked up case-insensitively; repeats joined."""
+
+    __slots__ = ()
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        return dict.get(self, name.lower(), default)
+
+    def __getitem__(self, name: str) -> str:
+        return dict.__getitem__(self, name.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self, name.lower() if isinstance(name, str) else name)
+
+    def copy(self) -> Headers:
+        return Headers(self)
 
 
 class Request:
@@ -191,7 +209,7 @@ class StreamResponse(Response):
     ConnectionResetError once the client has gone, so relays stop promptly.
     """
 
-    __slots__ = ("_protocol", "_prepared", "_finished")
+    __slots__ = ("_protocol", "_prepared", "_finished", "_chunked")
 
     def __init__(
         self, status: int = 200, headers: dict[str, str] | None = None, reason: str | None = None
@@ -201,6 +219,7 @@ class StreamResponse(Response):
         self._protocol: _HttpProtocol | None = None
         self._prepared = False
         self._finished = False
+        self._chunked = True
 
     @property
     def prepared(self) -> bool:
@@ -210,15 +229,24 @@ class StreamResponse(Response):
         protocol = request._protocol
         self._protocol = protocol
         self._prepared = True
+        protocol.streaming = True
         keep = b"" if protocol.keep_alive else b"connection: close\r\n"
-        protocol.write(self._head(b"transfer-encoding: chunked\r\n" + keep + b"\r\n"))
+        # A relayed answer that states its length (or has no body) is sent as it is, unchunked.
+        has_length = "content-length" in self.headers or any(
+            name.lower() == "content-length" for name, _ in self.raw_headers
+        )
+        if has_length or self.status in (204, 304) or self.status < 200 or request.method == "HEAD":
+            self._chunked = False
+            protocol.write(self._head(keep + b"\r\n"))
+        else:
+            protocol.write(self._head(b"transfer-encoding: chunked\r\n" + keep + b"\r\n"))
 
     async def write(self, data: bytes) -> None:
         protocol = self._protocol
         if protocol is None or protocol.closed:
             raise ConnectionResetError("client connection closed")
         if data:
-            protocol.write(b"%x\r\n%b\r\n" % (len(data), data))
+            protocol.write(b"%x\r\n%b\r\n" % (len(data), data) if self._chunked else data)
             if protocol.paused:
                 await protocol.drain()
 
@@ -229,11 +257,11 @@ class StreamResponse(Response):
             await self.write(data)
         self._finished = True
         protocol = self._protocol
-        if protocol is not None and not protocol.closed:
+        if protocol is not None and not protocol.closed and self._chunked:
             protocol.write(b"0\r\n\r\n")
 
 
-class Router:
+class PathRouter:
     """Exact paths, then `{name}` patterns; each path maps methods to handlers."""
 
     def __init__(self) -> None:
@@ -268,6 +296,7 @@ class _HttpProtocol(asyncio.Protocol):
         "closed",
         "paused",
         "keep_alive",
+        "streaming",
         "_headers",
         "_url",
         "_body",
@@ -285,7 +314,8 @@ class _HttpProtocol(asyncio.Protocol):
         self.closed = False
         self.paused = False
         self.keep_alive = True
-        self._headers: dict[str, str] = {}
+        self.streaming = False  # a StreamResponse has sent its head on this connection
+        self._headers = Headers()
         self._url = b""
         self._body: list[bytes] = []
         self._body_size = 0
@@ -333,7 +363,7 @@ class _HttpProtocol(asyncio.Protocol):
     # --- parser callbacks --------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        self._headers = {}
+        self._headers = Headers()
         self._url = b""
         self._body = []
         self._body_size = 0
@@ -345,11 +375,12 @@ class _HttpProtocol(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
-        previous = self._headers.get(key)
-        self._headers[key] = text if previous is None else f"{previous}, {text}"
+        headers = self._headers
+        previous = dict.get(headers, key)
+        dict.__setitem__(headers, key, text if previous is None else f"{previous}, {text}")
 
     def on_headers_complete(self) -> None:
-        length = self._headers.get("content-length")
+        length = dict.get(self._headers, "content-length")
         if length is not None and length.isdigit() and int(length) > self.server.max_body:
             self._too_large = True
         elif self._headers.get("expect", "").lower() == "100-continue":
@@ -392,6 +423,9 @@ class _HttpProtocol(asyncio.Protocol):
             response = await server.dispatch(request)
         except Exception:  # a bug must not kill the connection silently or leak a traceback
             log.exception("unhandled error in %s %s", request.method, request.path)
+            if self.streaming:  # the answer had started: only a cut connection tells the client
+                self.close()
+                return
             response = json_response(
                 {
                     "error": {
@@ -410,6 +444,7 @@ class _HttpProtocol(asyncio.Protocol):
                 self.write(Response.encode(response, self.keep_alive))
         else:
             self.write(response.encode(self.keep_alive and not server.closing))
+        self.streaming = False
         if not self.keep_alive or server.closing:
             self.close()
             return
@@ -453,7 +488,7 @@ class HttpServer:
 
     def __init__(
         self,
-        router: Router,
+        router: PathRouter,
         *,
         max_body: int,
         not_found: Handler,

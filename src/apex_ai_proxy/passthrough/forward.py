@@ -24,12 +24,12 @@ import time
 from dataclasses import dataclass
 
 import aiohttp
-from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from multidict import CIMultiDict
 from yarl import URL
 
 from apex_ai_proxy.errors import error_body
+from apex_ai_proxy.http import Request, Response, StreamResponse
 
 from .config import PassthroughConfig
 from .guard import PassthroughError, PassthroughTarget
@@ -145,12 +145,12 @@ class ForwardOutcome:
 
 @dataclass(slots=True)
 class ForwardResult:
-    response: web.StreamResponse
+    response: StreamResponse
     outcome: ForwardOutcome
 
 
 async def forward(
-    request: web.Request,
+    request: Request,
     body: bytes,
     target: PassthroughTarget,
     client: PassthroughClient,
@@ -167,7 +167,7 @@ async def forward(
     started = time.perf_counter()
     outcome = ForwardOutcome(
         method=request.method,
-        upstream_url=target.url(request.rel_url.raw_path),
+        upstream_url=target.url(request.path),
         api_type=api_type,
         request_bytes=len(body),
     )
@@ -180,9 +180,9 @@ async def forward(
         return ForwardResult(response, outcome)
 
     headers, skip = upstream_headers(request.headers)
-    url = URL(target.url(request.rel_url.raw_path_qs), encoded=True)
+    url = URL(target.url(request.raw_path_qs), encoded=True)
     pin = _PINNED.set({(target.host, target.port): target.addresses})
-    response: web.StreamResponse | None = None
+    response: StreamResponse | None = None
     try:
         async with client.session.request(
             request.method,
@@ -194,8 +194,8 @@ async def forward(
         ) as upstream:
             outcome.ttfb_ms = (time.perf_counter() - started) * 1000
             outcome.status = upstream.status
-            response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-            copy_response_headers(upstream.headers, response.headers)
+            response = StreamResponse(status=upstream.status, reason=upstream.reason)
+            copy_response_headers(upstream.headers, response.raw_headers)
             try:
                 await response.prepare(request)
                 async for chunk in upstream.content.iter_any():
@@ -219,8 +219,7 @@ async def forward(
             )
         else:
             outcome.error = f"upstream stream cut short: {_describe(exc)}"
-            if request.transport is not None:
-                request.transport.close()
+            request.close_connection()
     finally:
         _PINNED.reset(pin)
         outcome.duration_ms = (time.perf_counter() - started) * 1000
@@ -246,17 +245,20 @@ def upstream_headers(incoming) -> tuple[CIMultiDict[str], tuple[str, ...]]:
     return headers, skip
 
 
-def copy_response_headers(upstream, into: CIMultiDict[str]) -> None:
+def copy_response_headers(upstream, into: list[tuple[str, str]]) -> None:
     listed = _connection_tokens(upstream)
     for name, value in upstream.items():
         lname = name.lower()
         if lname in _RESPONSE_DROP or lname in listed or lname.startswith("proxy-"):
             continue
-        into.add(name, value)
+        into.append((name, value))
 
 
 def _connection_tokens(headers) -> frozenset[str]:
-    values = headers.getall("Connection", ())
+    if hasattr(headers, "getall"):  # the upstream's (multi-valued) headers
+        values = headers.getall("Connection", ())
+    else:  # the client's: one value per name, repeats already joined
+        values = [headers["connection"]] if "connection" in headers else []
     return frozenset(t.strip().lower() for v in values for t in v.split(",") if t.strip())
 
 
@@ -278,13 +280,13 @@ def error_dialect(api_type: str | None, path: str) -> str:
 
 def error_response(
     status: int, message: str, code: str, *, api_type: str | None, path: str
-) -> web.Response:
+) -> Response:
     return refusal_response(
         PassthroughError(message, status=status, code=code), api_type=api_type, path=path
     )
 
 
-def refusal_response(exc: PassthroughError, *, api_type: str | None, path: str) -> web.Response:
+def refusal_response(exc: PassthroughError, *, api_type: str | None, path: str) -> Response:
     """The response for anything `check_api_type` / `resolve_target` raised."""
     body = error_body(error_dialect(api_type, path), exc)
-    return web.Response(status=exc.status, body=body, content_type="application/json")
+    return Response(status=exc.status, body=body, content_type="application/json")

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import orjson
-from aiohttp import web
 
 from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.errors import GatewayError, PayloadTooLarge
+from apex_ai_proxy.http import Request, StreamResponse
 from apex_ai_proxy.pipeline import error_response
 
 from .config import PassthroughConfig
@@ -35,7 +35,7 @@ class Passthrough:
         if self.client is not None:
             await self.client.close()
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: Request) -> StreamResponse:
         gw = self.gw
         ctx = RequestContext(request.path, error_dialect(None, request.path), mode="passthrough")
         try:
@@ -67,18 +67,18 @@ class Passthrough:
         gw.record(ctx)
         return result.response
 
-    async def _read_body(self, request: web.Request) -> bytes:
+    async def _read_body(self, request: Request) -> bytes:
         limit = min(self.config.max_body_bytes, self.gw.max_body)
         if request.content_length is not None and request.content_length > limit:
             raise PayloadTooLarge(
                 f"Request body is {request.content_length} bytes; the limit is {limit} bytes."
             )
-        try:
-            return await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise PayloadTooLarge(f"Request body is over the limit of {limit} bytes.") from None
+        body = await request.read()
+        if request.too_large or len(body) > limit:
+            raise PayloadTooLarge(f"Request body is over the limit of {limit} bytes.")
+        return body
 
-    def _map_model(self, body: bytes, request: web.Request, ctx: RequestContext) -> bytes:
+    def _map_model(self, body: bytes, request: Request, ctx: RequestContext) -> bytes:
         """Model mapping works in passthrough too; the body is rewritten only when it changes."""
         if not body or b'"model"' not in body:
             return body
