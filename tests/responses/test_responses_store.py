@@ -270,7 +270,7 @@ async def test_unusable_store_is_a_503_not_a_crash(gateway, chat_fake, tmp_path)
     cfg = responses_config({"oa": chat_provider(chat_fake)}, {"m": ["oa"]}, None)
     cfg.pop("responses_store")
     gw = await gateway(cfg)
-    gw.app["gateway"].responses.config = ResponsesStoreConfig(path=blocker / "responses.db")
+    gw.app.gateway.responses.config = ResponsesStoreConfig(path=blocker / "responses.db")
     client = gw.openai()
     with pytest.raises(openai.InternalServerError) as info:
         await client.responses.create(model="m", input="hi")
