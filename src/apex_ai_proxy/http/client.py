@@ -81,6 +81,7 @@ class _Connection(asyncio.Protocol):
         self.chunks: deque[bytes] = deque()
         self.buffered = 0
         self.complete = False
+        self.keep_alive = False
         self.error: Exception | None = None
         self.reading_paused = False
         self.waiter: asyncio.Future[None] | None = None
@@ -94,6 +95,7 @@ class _Connection(asyncio.Protocol):
         self.chunks.clear()
         self.buffered = 0
         self.complete = False
+        self.keep_alive = False
         self.error = None
         self.waiter = None
 
@@ -150,6 +152,8 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def on_message_complete(self) -> None:
+        # Read it now: once feed_data returns, the parser has reset and says False.
+        self.keep_alive = self.parser.should_keep_alive()
         self.complete = True
         self._wake()
 
@@ -295,7 +299,7 @@ class ClientResponse:
             return
         self._done = True
         connection = self._connection
-        if reusable and connection.parser.should_keep_alive():
+        if reusable and connection.keep_alive:
             self._pool.release(connection)
         else:
             connection.close()
