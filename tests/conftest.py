@@ -10,7 +10,6 @@ Everything started by a fixture is stopped when the test ends.
 
 from __future__ import annotations
 
-import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,14 +24,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fakes.openai_upstream import FakeUpstream  # noqa: E402
+from fakes.ports import free_port  # noqa: E402, F401 - re-exported for tests
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

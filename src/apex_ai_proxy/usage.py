@@ -10,8 +10,6 @@ from dataclasses import dataclass
 
 import orjson
 
-from apex_ai_proxy.sse import SSEParser
-
 
 @dataclass(slots=True)
 class TokenUsage:
@@ -87,26 +85,42 @@ def usage_from_body(dialect: str, data: object) -> TokenUsage | None:
     )
 
 
+def _event_with_object(data: bytes, key: bytes, from_end: bool) -> object | None:
+    """The JSON of the SSE data line holding `key` followed by an object (not null).
+
+    Found with byte searches, so a relayed stream is never run through the SSE parser: only
+    the one line that carries usage is decoded.
+    """
+    pos = len(data) if from_end else 0
+    while True:
+        idx = data.rfind(key, 0, pos) if from_end else data.find(key, pos)
+        if idx < 0:
+            return None
+        pos = idx if from_end else idx + len(key)
+        if idx and data[idx - 1] == 0x5C:  # \" : inside a JSON string, not a key
+            continue
+        value = data[idx + len(key) : idx + len(key) + 8].lstrip()
+        if not value.startswith(b"{"):
+            continue  # "usage": null
+        start = data.rfind(b"data:", 0, idx)
+        end = data.find(b"\n", idx)
+        if start < 0:
+            continue
+        try:
+            return orjson.loads(data[start + 5 : end if end >= 0 else len(data)])
+        except orjson.JSONDecodeError:
+            continue
+
+
 def usage_from_stream(dialect: str, head: bytes, tail: bytes) -> TokenUsage | None:
     """Usage from the first chunk and the last bytes of a relayed SSE stream."""
-    total: TokenUsage | None = None
-    for part in (head, tail):
-        if b"sage" not in part:  # usage / usageMetadata
-            continue
-        if part is tail:
-            # The tail may start mid-event: parse from the first event boundary.
-            cut = part.find(b"\n\n")
-            part = part[cut + 2 :] if cut >= 0 else part
-        for event in SSEParser().feed(part + b"\n\n"):
-            if "sage" not in event.data:
-                continue
-            try:
-                found = usage_from_body(dialect, orjson.loads(event.data))
-            except orjson.JSONDecodeError:
-                continue
-            if found is not None:
-                if total is None:
-                    total = found
-                else:
-                    total.merge(found)
-    return total
+    key = b'"usageMetadata":' if dialect == "gemini" else b'"usage":'
+    found = usage_from_body(dialect, _event_with_object(tail, key, from_end=True))
+    if dialect == "anthropic":
+        # message_start carries the input side; message_delta (at the end) the output side.
+        start = usage_from_body(dialect, _event_with_object(head, key, from_end=False))
+        if start is not None and found is not None:
+            start.merge(found)
+            return start
+        return start or found
+    return found

@@ -14,9 +14,9 @@ from pathlib import Path
 import aiohttp
 import openai
 import yaml
-from conftest import free_port
 from core_support import MESSAGES, config, model, openai_provider
 from fakes.openai_upstream import Reply
+from fakes.ports import free_port
 
 BIN = Path(sys.executable).parent / "apex-ai-proxy"
 MISSING_VAR = "APEX_TEST_SURELY_UNSET_KEY"

@@ -87,7 +87,7 @@ class _Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[None] | None = None
 
     def reset(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.parser = httptools.HttpResponseParser(self)
+        """Ready for the next request on this connection (the parser resets by itself)."""
         self.received_any = False
         self.status = 0
         self.headers = {}

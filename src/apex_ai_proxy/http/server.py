@@ -226,6 +226,7 @@ class StreamResponse(Response):
         return self._prepared
 
     async def prepare(self, request: Request) -> None:
+        """Fix status and headers. They go out with the first body bytes (one write, not two)."""
         protocol = request._protocol
         self._protocol = protocol
         self._prepared = True
@@ -237,28 +238,34 @@ class StreamResponse(Response):
         )
         if has_length or self.status in (204, 304) or self.status < 200 or request.method == "HEAD":
             self._chunked = False
-            protocol.write(self._head(keep + b"\r\n"))
+            self.body = self._head(keep + b"\r\n")
         else:
-            protocol.write(self._head(b"transfer-encoding: chunked\r\n" + keep + b"\r\n"))
+            self.body = self._head(b"transfer-encoding: chunked\r\n" + keep + b"\r\n")
 
     async def write(self, data: bytes) -> None:
         protocol = self._protocol
         if protocol is None or protocol.closed:
             raise ConnectionResetError("client connection closed")
         if data:
-            protocol.write(b"%x\r\n%b\r\n" % (len(data), data) if self._chunked else data)
+            frame = b"%x\r\n%b\r\n" % (len(data), data) if self._chunked else data
+            if self.body:  # the head, not sent yet
+                frame, self.body = self.body + frame, b""
+            protocol.write(frame)
             if protocol.paused:
                 await protocol.drain()
 
     async def write_eof(self, data: bytes = b"") -> None:
         if self._finished:
             return
-        if data:
-            await self.write(data)
         self._finished = True
         protocol = self._protocol
-        if protocol is not None and not protocol.closed and self._chunked:
-            protocol.write(b"0\r\n\r\n")
+        if protocol is None or protocol.closed:
+            return
+        frame = (b"%x\r\n%b\r\n" % (len(data), data) if data else b"") if self._chunked else data
+        if self._chunked:
+            frame += b"0\r\n\r\n"
+        protocol.write(self.body + frame)
+        self.body = b""
 
 
 class PathRouter:
