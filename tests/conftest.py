@@ -88,6 +88,12 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Gatew
     gateways: list[Gateway] = []
 
     async def start(config: dict[str, Any] | str, env: dict[str, str] | None = None) -> Gateway:
+        if isinstance(config, dict) and "records" not in config:
+            # The default sink writes ./apex-records.db; keep test records in the test's folder.
+            config = {
+                **config,
+                "records": {"sinks": [{"type": "sqlite", "path": str(tmp_path / "records.db")}]},
+            }
         path = write_config(tmp_path, config, f"apex-{len(gateways)}.yaml")
         loaded = load_config_file(path, env if env is not None else {})
         app = create_app(loaded)
