@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import subprocess
+import tempfile
 import sys
 import time
 from pathlib import Path
@@ -30,7 +31,12 @@ def cli_env() -> dict[str, str]:
 
 def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(BIN), *args], capture_output=True, text=True, timeout=timeout, env=cli_env()
+        [str(BIN), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=cli_env(),
+        cwd=tempfile.gettempdir(),  # default state files must not land in the repository
     )
 
 
@@ -159,6 +165,7 @@ async def test_sigterm_lets_an_open_stream_finish_then_exits_zero(tmp_path, fake
         stdout=log,
         stderr=subprocess.STDOUT,
         env=cli_env(),
+        cwd=tmp_path,  # default state files (records, stored responses) land here
     )
     client = openai.AsyncOpenAI(base_url=base_url + "/v1", api_key="x", max_retries=0, timeout=20)
     try:
