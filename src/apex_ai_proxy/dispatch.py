@@ -41,11 +41,11 @@ from apex_ai_proxy.upstream import CONNECTION_ERRORS, UpstreamClient, UpstreamRe
 from apex_ai_proxy.usage import usage_from_body, usage_from_stream
 
 # What marks the proper end of a stream in each dialect; a stream that ends without it was cut.
-STREAM_END_MARKERS = {
-    "openai_chat": b"[DONE]",
-    "anthropic": b"message_stop",
-    "responses": b"response.",  # completed / incomplete / failed are all "response.<state>"
-    "gemini": b"finishReason",
+STREAM_END_MARKERS: dict[str, tuple[bytes, ...]] = {
+    "openai_chat": (b"[DONE]",),
+    "anthropic": (b"message_stop",),
+    "responses": (b"response.completed", b"response.incomplete", b"response.failed"),
+    "gemini": (b"finishReason",),
 }
 TAIL_BYTES = 8192
 TAIL_CHUNKS = 8  # the last chunks of a relayed stream, kept to read usage and the end marker
@@ -417,7 +417,7 @@ class Dispatcher:
         strip_usage: bool,
     ) -> None:
         """Relay bytes as they come; only the usage chunk the gateway asked for is held back."""
-        marker = STREAM_END_MARKERS.get(dialect, b"")
+        markers = STREAM_END_MARKERS.get(dialect, ())
         stripper = UsageChunkStripper() if strip_usage else None
         recent: deque[bytes] = deque((first,), maxlen=TAIL_CHUNKS)
         out = stripper.feed(first) if stripper else first
@@ -440,7 +440,7 @@ class Dispatcher:
             await _write_quietly(resp, rest)
             sent += len(rest)
         tail = b"".join(recent)[-TAIL_BYTES:]
-        if error is None and marker and marker not in tail:
+        if error is None and markers and not any(marker in tail for marker in markers):
             error = "upstream stream ended before it was complete"
         if error is not None:
             frame = stream_error_frame(ctx.client_dialect, 502, error)
