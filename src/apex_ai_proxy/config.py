@@ -55,11 +55,11 @@ class Price(_Strict):
     cached_input: float | None = Field(default=None, ge=0)  # default: the input price
 
     def cost(self, usage: Any) -> float:
-        cached = usage.cached
+        cached = usage.cached_tokens
         cached_price = self.input if self.cached_input is None else self.cached_input
-        uncached = max(usage.prompt - cached, 0)
+        uncached = max(usage.input_tokens - cached, 0)
         return (
-            uncached * self.input + cached * cached_price + usage.completion * self.output
+            uncached * self.input + cached * cached_price + usage.output_tokens * self.output
         ) / 1_000_000
 
 

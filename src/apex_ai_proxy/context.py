@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass, field
 
 from apex_ai_proxy.config import Price
+from apex_ai_proxy.dialects.neutral import Usage
 from apex_ai_proxy.telemetry.record import Attempt, RawRecord, RequestRecord
-from apex_ai_proxy.usage import TokenUsage
 
 
 def new_request_id() -> str:
@@ -38,7 +38,7 @@ class RequestContext:
     duration_ms: float | None = None
     bytes_in: int = 0
     bytes_out: int = 0
-    usage: TokenUsage | None = None
+    usage: Usage | None = None
     dropped_fields: list[str] = field(default_factory=list)
     passthrough_type: str | None = None
     price: Price | None = None  # of the target that answered, for the cost estimate
@@ -84,10 +84,10 @@ class RequestContext:
             duration_ms=self.duration_ms,
             bytes_in=self.bytes_in,
             bytes_out=self.bytes_out,
-            prompt_tokens=usage.prompt if usage else None,
-            completion_tokens=usage.completion if usage else None,
-            cached_tokens=usage.cached if usage else None,
-            reasoning_tokens=usage.reasoning if usage else None,
+            prompt_tokens=usage.input_tokens if usage else None,
+            completion_tokens=usage.output_tokens if usage else None,
+            cached_tokens=usage.cached_tokens if usage else None,
+            reasoning_tokens=usage.reasoning_tokens if usage else None,
             cost_usd=cost,
             dropped_fields=self.dropped_fields,
             passthrough_type=self.passthrough_type,

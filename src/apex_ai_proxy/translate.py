@@ -10,8 +10,8 @@ import orjson
 
 from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.dialects import get_dialect
+from apex_ai_proxy.dialects.neutral import Usage
 from apex_ai_proxy.sse import SSEParser
-from apex_ai_proxy.usage import TokenUsage
 
 
 class Translation:
@@ -43,7 +43,7 @@ class StreamTranslation:
         self.parser = SSEParser()
         self.decoder = translation.upstream.stream_decoder()
         self.encoder = translation.client.stream_encoder(translation.neutral)
-        self.usage: TokenUsage | None = None
+        self.usage: Usage | None = None
         self.stopped = False
         self.errored = False  # the decoder already reported a failure to the client
 
@@ -56,12 +56,7 @@ class StreamTranslation:
         for event in events:
             kind = event.type
             if kind == "usage":
-                self.usage = TokenUsage(
-                    event.usage.input_tokens,
-                    event.usage.output_tokens,
-                    event.usage.cached_tokens,
-                    event.usage.reasoning_tokens,
-                )
+                self.usage = event.usage
             elif kind == "stop":
                 self.stopped = True
             elif kind == "error":
