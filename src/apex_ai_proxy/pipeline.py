@@ -19,6 +19,7 @@ from apex_ai_proxy.http import Request, Response, StreamResponse
 from apex_ai_proxy.telemetry.record import RawRecord
 
 if TYPE_CHECKING:
+    from apex_ai_proxy.routing import Route
     from apex_ai_proxy.server import Gateway
 
 # Headers of the client passed on to upstreams that speak the same dialect.
@@ -83,6 +84,22 @@ def error_response(dialect: str, err: GatewayError, ctx: RequestContext) -> Resp
     return resp
 
 
+async def accept_model_request(
+    gw: Gateway, request: Request, ctx: RequestContext, validate: Callable[[dict], None]
+) -> tuple[dict, Route]:
+    """The steps every model endpoint shares: authenticate, read and check the body, map the
+    model and resolve its route. Raises GatewayError for the client's dialect to render."""
+    ctx.token_name = gw.auth.check(request)
+    body, raw = await read_json_body(request, gw.max_body)
+    ctx.bytes_in = len(raw)
+    if gw.capture_raw:
+        ctx.raw = RawRecord(request.headers.copy(), raw)
+    model = ctx.requested_model = require_model(body)
+    validate(body)
+    model = ctx.mapped_model = gw.map_model(model, request)
+    return body, gw.router.resolve(model)
+
+
 def make_model_handler(
     gw: Gateway, endpoint: str, op: Operation, validate: Callable[[dict], None]
 ) -> Callable[[Request], object]:
@@ -91,15 +108,7 @@ def make_model_handler(
     async def handle(request: Request) -> StreamResponse:
         ctx = RequestContext(endpoint, op.client_dialect)
         try:
-            ctx.token_name = gw.auth.check(request)
-            body, raw = await read_json_body(request, gw.max_body)
-            ctx.bytes_in = len(raw)
-            if gw.capture_raw:
-                ctx.raw = RawRecord(request.headers.copy(), raw)
-            model = ctx.requested_model = require_model(body)
-            validate(body)
-            model = ctx.mapped_model = gw.map_model(model, request)
-            route = gw.router.resolve(model)
+            body, route = await accept_model_request(gw, request, ctx, validate)
             stream = ctx.stream = body.get("stream") is True and op.kind == "chat"
             extra = _pass_headers(request) if op.client_dialect == "anthropic" else {}
             response = await gw.dispatcher.run(request, ctx, op, route, body, stream, extra)

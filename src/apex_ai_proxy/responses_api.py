@@ -42,7 +42,7 @@ from apex_ai_proxy.errors import (
     stream_error_frame,
 )
 from apex_ai_proxy.http import Request, Response, StreamResponse
-from apex_ai_proxy.pipeline import error_response, read_json_body, require_model
+from apex_ai_proxy.pipeline import accept_model_request, error_response
 from apex_ai_proxy.providers.base import ApiKey, Target
 from apex_ai_proxy.routing import Route
 from apex_ai_proxy.sse import SSEEvent, SSEParser, encode_event
@@ -56,7 +56,6 @@ from apex_ai_proxy.state.responses_store import (
     StoredResponse,
     open_store,
 )
-from apex_ai_proxy.telemetry.record import RawRecord
 
 if TYPE_CHECKING:
     from apex_ai_proxy.server import Gateway
@@ -355,15 +354,7 @@ class ResponsesAPI:
         gw = self.gw
         ctx = RequestContext(ENDPOINT, DIALECT)
         try:
-            ctx.token_name = gw.auth.check(request)
-            body, raw = await read_json_body(request, gw.max_body)
-            ctx.bytes_in = len(raw)
-            if gw.capture_raw:
-                ctx.raw = RawRecord(request.headers.copy(), raw)
-            model = ctx.requested_model = require_model(body)
-            _validate(body)
-            model = ctx.mapped_model = gw.map_model(model, request)
-            route = gw.router.resolve(model)
+            body, route = await accept_model_request(gw, request, ctx, _validate)
             ctx.stream = body.get("stream") is True
             response = await self._create(request, ctx, route, body)
             ctx.status = response.status
