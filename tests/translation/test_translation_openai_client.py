@@ -405,3 +405,47 @@ async def test_openai_client_mid_stream_break_over_gemini_upstream(gateway, gemi
     seen = await _expect_stream_error(client)
 
     assert not any(c.choices and c.choices[0].finish_reason for c in seen)
+
+
+# --- thinking next to redacted thinking: every block comes back, in order -----------------
+
+THINK_REDACTED_CALL = [
+    {"type": "thinking", "thinking": "Weather needs a tool.", "signature": "sig/First+=="},
+    {"type": "redacted_thinking", "data": "EncryptedBlob+/=="},
+    {"type": "tool_use", "id": "toolu_r1", "name": "get_weather", "input": {"city": "Oslo"}},
+]
+
+
+async def _send_back(client, message: dict) -> None:
+    history = [
+        {"role": "user", "content": "Weather in Oslo?"},
+        message,
+        {"role": "tool", "tool_call_id": "toolu_r1", "content": "-3C"},
+    ]
+    await client.chat.completions.create(
+        model=MODEL, messages=history, tools=[WEATHER_TOOL_OPENAI], reasoning_effort="low"
+    )
+
+
+@pytest.mark.parametrize("mode", ["whole", "stream_helper"])
+async def test_openai_client_redacted_thinking_round_trip_over_anthropic_upstream(
+    mode, gateway, anthropic_fake
+):
+    anthropic_fake.push(Canned(list(THINK_REDACTED_CALL), stop_reason="tool_use"))
+    client = (await gateway(one_model("anthropic", anthropic_fake))).openai(CLIENT_TOKEN)
+    kwargs = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "Weather in Oslo?"}],
+        "tools": [WEATHER_TOOL_OPENAI],
+        "reasoning_effort": "low",
+    }
+
+    if mode == "whole":
+        completion = await client.chat.completions.create(**kwargs)
+    else:
+        async with client.chat.completions.stream(**kwargs) as stream:
+            completion = await stream.get_final_completion()
+    await _send_back(client, assistant_turn(completion.choices[0].message))
+
+    assistant = anthropic_fake.requests[1].json["messages"][1]
+    assert assistant["content"] == THINK_REDACTED_CALL

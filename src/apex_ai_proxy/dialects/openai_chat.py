@@ -10,6 +10,8 @@ Decisions:
   thoughtSignature) and `reasoning_details` (OpenRouter's list, written only when some block has
   a signature or is redacted: `{"type": "reasoning.text", "text", "signature"}`,
   `{"type": "reasoning.encrypted", "data"}`), which keeps several blocks apart losslessly.
+  Streams send each such block's entry, with an `index`, in the delta that closes it (the
+  SDKs' delta accumulators merge indexed list entries).
   A Gemini thoughtSignature on a function call travels in
   `tool_calls[].extra_content.google.thought_signature` (Gemini's own OpenAI-compatible shape).
 - Assistant reasoning is sent to an OpenAI-dialect upstream only when the client spoke this
@@ -800,6 +802,8 @@ class OpenAIChatStreamEncoder(StreamEncoder):
         self.done = False
         self.usage: Usage | None = None
         self.arguments_sent: set[int] = set()
+        self.reasoning_text = ""  # of the reasoning block still open, for its details entry
+        self.reasoning_blocks = 0  # `index` of the next reasoning_details entry
 
     def _chunk(self, delta: dict, finish: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
@@ -838,14 +842,8 @@ class OpenAIChatStreamEncoder(StreamEncoder):
         if isinstance(ev, TextDelta):
             return self._chunk({"content": ev.text}) if ev.text else b""
         if isinstance(ev, ReasoningDelta):
-            delta: dict[str, Any] = {}
-            if ev.text:
-                delta["reasoning_content"] = ev.text
-            if ev.signature:
-                delta["reasoning_signature"] = ev.signature
-            if ev.redacted:
-                delta["reasoning_details"] = [{"type": "reasoning.encrypted", "data": ev.redacted}]
-            return self._chunk(delta) if delta else b""
+            return self._reasoning(ev)
+        self.reasoning_text = ""
         if isinstance(ev, ToolCallStart):
             call: dict[str, Any] = {
                 "index": ev.index,
@@ -874,6 +872,27 @@ class OpenAIChatStreamEncoder(StreamEncoder):
         if isinstance(ev, Stop):
             return self._chunk({}, NEUTRAL_TO_FINISH.get(ev.reason, "stop"))
         return b""
+
+    def _reasoning(self, ev: ReasoningDelta) -> bytes:
+        """Text as `reasoning_content`; a block closed by a signature, or a redacted block, also
+        as one indexed `reasoning_details` entry, so clients merging deltas keep blocks apart."""
+        delta: dict[str, Any] = {}
+        details: list[dict] = []
+        if ev.text:
+            delta["reasoning_content"] = ev.text
+            self.reasoning_text += ev.text
+        if ev.signature:
+            delta["reasoning_signature"] = ev.signature
+            text, self.reasoning_text = self.reasoning_text, ""
+            details.append({"type": "reasoning.text", "text": text, "signature": ev.signature})
+        if ev.redacted:
+            details.append({"type": "reasoning.encrypted", "data": ev.redacted})
+        for detail in details:
+            detail["index"] = self.reasoning_blocks
+            self.reasoning_blocks += 1
+        if details:
+            delta["reasoning_details"] = details
+        return self._chunk(delta) if delta else b""
 
     def error(self, status: int, message: str) -> bytes:
         if self.done:
