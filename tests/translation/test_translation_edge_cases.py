@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anthropic
+import openai
 import pytest
 from fakes.openai_upstream import BreakStream
 from translation_support import (
@@ -168,3 +169,52 @@ async def test_anthropic_text_then_tool_call_over_stream_to_openai_client(gatewa
     assert message.content == "Checking now."
     assert [(c.id, c.function.name) for c in message.tool_calls] == [("toolu_00", "get_weather")]
     assert completion.choices[0].finish_reason == "tool_calls"
+
+
+async def test_gemini_safety_is_openai_content_filter_and_anthropic_refusal(gateway, gemini_fake):
+    gemini_fake.push_text("", finish_reason="SAFETY")
+    gemini_fake.push_text("", finish_reason="SAFETY")
+    gw = await gateway(one_model("gemini", gemini_fake))
+
+    completion = await gw.openai(CLIENT_TOKEN).chat.completions.create(model=MODEL, messages=HELLO)
+    message = await anthropic_client(gw).messages.create(model=MODEL, max_tokens=64, messages=HELLO)
+
+    assert completion.choices[0].finish_reason == "content_filter"
+    assert message.stop_reason == "refusal"
+
+
+async def test_anthropic_stop_sequence_is_openai_stop(gateway, anthropic_fake):
+    anthropic_fake.push_text("one two", stop_reason="stop_sequence")
+    gw = await gateway(one_model("anthropic", anthropic_fake))
+
+    completion = await gw.openai(CLIENT_TOKEN).chat.completions.create(
+        model=MODEL, messages=HELLO, stop=["three"]
+    )
+
+    assert completion.choices[0].finish_reason == "stop"
+    assert anthropic_fake.requests[0].json["stop_sequences"] == ["three"]
+
+
+async def test_openai_client_gets_rate_limit_error_from_gemini_429(gateway, gemini_fake):
+    body = {"error": {"code": 429, "message": "Quota exceeded", "status": "RESOURCE_EXHAUSTED"}}
+    gemini_fake.push_error(429, body, headers={"retry-after": "3"})
+    client = (await gateway(one_model("gemini", gemini_fake))).openai(CLIENT_TOKEN)
+
+    with pytest.raises(openai.RateLimitError) as caught:
+        await client.chat.completions.create(model=MODEL, messages=HELLO, stream=True)
+
+    assert caught.value.type == "rate_limit_error"
+    assert caught.value.response.headers["retry-after"] == "3"
+
+
+async def test_gemini_thought_streams_as_anthropic_thinking_block(gateway, gemini_fake):
+    gemini_fake.push_thinking("Considering the sky", "gthought-1", text="Blue.")
+    client = anthropic_client(await gateway(one_model("gemini", gemini_fake)))
+
+    async with client.messages.stream(model=MODEL, max_tokens=64, messages=HELLO) as stream:
+        message = await stream.get_final_message()
+
+    assert [b.type for b in message.content] == ["thinking", "text"]
+    assert message.content[0].thinking == "Considering the sky"
+    assert message.content[0].signature == "gthought-1"
+    assert message.content[1].text == "Blue."
