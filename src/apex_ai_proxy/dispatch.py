@@ -38,7 +38,7 @@ from apex_ai_proxy.routing import Route
 from apex_ai_proxy.telemetry.record import Attempt
 from apex_ai_proxy.translate import Translation, plan_translation
 from apex_ai_proxy.upstream import CONNECTION_ERRORS, UpstreamClient, UpstreamResponse
-from apex_ai_proxy.usage import usage_from_body, usage_from_stream
+from apex_ai_proxy.usage import usage_from_body, usage_from_raw, usage_from_stream
 
 # What marks the proper end of a stream in each dialect; a stream that ends without it was cut.
 STREAM_END_MARKERS: dict[str, tuple[bytes, ...]] = {
@@ -371,7 +371,7 @@ class Dispatcher:
             ctx.usage = usage_from_body(upstream_dialect, data)
             raw = translation.response(data)
         else:
-            ctx.usage = _usage_of_raw(upstream_dialect, raw)
+            ctx.usage = usage_from_raw(upstream_dialect, raw)
         resp = Response(status=upstream.status, body=raw, content_type="application/json")
         ctx.bytes_out = len(raw)
         _with_gateway_headers(resp, ctx, target)
@@ -607,15 +607,6 @@ async def _first_chunk(chunks: AsyncIterator[bytes]) -> bytes | None:
     try:
         return await chunks.__anext__()
     except StopAsyncIteration:
-        return None
-
-
-def _usage_of_raw(dialect: str, raw: bytes):
-    if b"sage" not in raw:
-        return None
-    try:
-        return usage_from_body(dialect, orjson.loads(raw))
-    except orjson.JSONDecodeError:
         return None
 
 

@@ -62,6 +62,33 @@ def _event_with_object(data: bytes, key: bytes, from_end: bool) -> object | None
             continue
 
 
+def usage_from_raw(dialect: str, raw: bytes) -> Usage | None:
+    """Usage from a whole relayed body without decoding all of it: only the usage object.
+
+    The object is cut out between its `{` and the first `}` after which it parses (usage
+    objects nest one or two levels), so a large answer costs a few byte searches.
+    """
+    key = b'"usageMetadata":' if dialect == "gemini" else b'"usage":'
+    idx = raw.rfind(key)
+    if idx < 0:
+        return None
+    start = raw.find(b"{", idx + len(key), idx + len(key) + 8)
+    if start < 0:
+        return None  # "usage": null
+    end = start
+    for _ in range(8):
+        end = raw.find(b"}", end + 1)
+        if end < 0:
+            return None
+        try:
+            value = orjson.loads(raw[start : end + 1])
+        except orjson.JSONDecodeError:
+            continue
+        wrapper = {"usageMetadata" if dialect == "gemini" else "usage": value}
+        return get_dialect(dialect).usage_of_response(wrapper)
+    return None
+
+
 def usage_from_stream(dialect: str, head: bytes, tail: bytes) -> Usage | None:
     """Usage from the first chunk and the last bytes of a relayed SSE stream."""
     key = b'"usageMetadata":' if dialect == "gemini" else b'"usage":'

@@ -3,6 +3,7 @@
 from apex_ai_proxy.http.client import (
     ClientResponse,
     HttpClient,
+    StableHeaders,
     Timeouts,
     UpstreamConnectionError,
     UpstreamTimeout,
@@ -23,6 +24,7 @@ __all__ = [
     "Request",
     "Response",
     "PathRouter",
+    "StableHeaders",
     "StreamResponse",
     "Timeouts",
     "UpstreamConnectionError",

@@ -383,15 +383,42 @@ class HttpClient:
         self._pools.clear()
 
 
-def _request_head(
-    method: str, target: bytes, host: str, headers: dict[str, str], body: bytes | None
-) -> bytes:
-    lines = [
-        f"{method} ".encode() + target + b" HTTP/1.1\r\nhost: " + host.encode("latin-1") + b"\r\n"
-    ]
+class StableHeaders(dict):
+    """Headers a caller sends unchanged many times (one per provider key): encoded once.
+
+    Never mutate one after its first use."""
+
+    __slots__ = ()
+
+
+# id -> (the dict itself, so its id cannot be recycled while the entry lives; its encoding)
+_encoded_headers: dict[int, tuple[dict[str, str], bytes]] = {}
+
+
+def _encode_headers(headers: dict[str, str]) -> bytes:
+    stable = type(headers) is StableHeaders
+    if stable:
+        cached = _encoded_headers.get(id(headers))
+        if cached is not None and cached[0] is headers:
+            return cached[1]
+    lines = []
     for name, value in headers.items():
         if "\r" in value or "\n" in value:
             raise UpstreamConnectionError(f"header {name!r} contains a line break")
         lines.append(f"{name}: {value}\r\n".encode("latin-1", "replace"))
-    lines.append(b"content-length: %d\r\n\r\n" % (len(body) if body else 0))
-    return b"".join(lines)
+    encoded = b"".join(lines)
+    if stable and len(_encoded_headers) < 4096:
+        _encoded_headers[id(headers)] = (headers, encoded)
+    return encoded
+
+
+def _request_head(
+    method: str, target: bytes, host: str, headers: dict[str, str], body: bytes | None
+) -> bytes:
+    return b"%s %s HTTP/1.1\r\nhost: %s\r\n%scontent-length: %d\r\n\r\n" % (
+        method.encode(),
+        target,
+        host.encode("latin-1"),
+        _encode_headers(headers),
+        len(body) if body else 0,
+    )

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from apex_ai_proxy.config import Price, ProviderConfig
+from apex_ai_proxy.http.client import StableHeaders
 
 
 @dataclass(slots=True, frozen=True)
@@ -57,6 +58,7 @@ class ProviderAdapter:
         self.name = name
         self.config = config
         self.base_url = (config.base_url or self.default_base_url or "").rstrip("/")
+        self._headers_by_key: dict[str, dict[str, str]] = {}
         self.static_headers = {
             "content-type": "application/json",
             **{k.lower(): v for k, v in config.headers.items()},
@@ -94,10 +96,15 @@ class ProviderAdapter:
         body: bytes,
         extra_headers: dict[str, str] | None = None,
     ) -> UpstreamRequest:
-        headers = dict(self.static_headers)
-        if extra_headers:
-            headers.update(extra_headers)
-        headers.update(self.auth_headers(key))
+        if not extra_headers:
+            # The same dict object per key, so the HTTP client can reuse its encoded form.
+            headers = self._headers_by_key.get(key.name)
+            if headers is None:
+                headers = self._headers_by_key[key.name] = StableHeaders(
+                    {**self.static_headers, **self.auth_headers(key)}
+                )
+            return UpstreamRequest("POST", url, headers, body)
+        headers = {**self.static_headers, **extra_headers, **self.auth_headers(key)}
         return UpstreamRequest("POST", url, headers, body)
 
     def base_for(self, target: Target) -> str:
