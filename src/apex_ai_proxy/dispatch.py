@@ -552,6 +552,10 @@ class Dispatcher:
             message = f"No upstream could serve model '{route.name}' after {len(failures)} attempt(s): {listed}"
         if all_rate_limited:
             return AllRateLimited(message, headers={"retry-after": str(wait)})
+        statuses = {f.status for f in failures}
+        if len(statuses) == 1 and (status := statuses.pop()) == 529:
+            # Every upstream was overloaded: 529 keeps that meaning for Anthropic clients.
+            return UpstreamUnavailable(message, status=status)
         return UpstreamUnavailable(
             message, headers={"retry-after": str(wait)} if not failures else {}
         )

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from apex_ai_proxy.server import Gateway
 
 # Headers of the client passed on to upstreams that speak the same dialect.
-ANTHROPIC_PASS_HEADERS = ("anthropic-beta",)
+ANTHROPIC_PASS_HEADERS = ("anthropic-beta", "anthropic-version")
 
 
 async def read_json_body(request: Request, limit: int) -> tuple[dict, bytes]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from apex_ai_proxy.config import ProviderConfig
 from apex_ai_proxy.providers.base import ApiKey, ProviderAdapter
 
 DEFAULT_VERSION = "2023-06-01"
@@ -12,11 +13,18 @@ class AnthropicAdapter(ProviderAdapter):
     dialect = "anthropic"
     default_base_url = "https://api.anthropic.com"
 
+    def __init__(self, name: str, config: ProviderConfig) -> None:
+        super().__init__(name, config)
+        if not config.api_version:
+            # Only a default: a same-dialect client's own anthropic-version replaces it, since the
+            # relayed bytes follow that version.
+            self.static_headers["anthropic-version"] = DEFAULT_VERSION
+
     def auth_headers(self, key: ApiKey) -> dict[str, str]:
-        return {
-            "x-api-key": key.secret,
-            "anthropic-version": self.config.api_version or DEFAULT_VERSION,
-        }
+        headers = {"x-api-key": key.secret}
+        if self.config.api_version:  # configured explicitly: it wins over the client's
+            headers["anthropic-version"] = self.config.api_version
+        return headers
 
     def chat_url(self, base_url: str, upstream_model: str, stream: bool) -> str:
         return base_url + "/v1/messages"
