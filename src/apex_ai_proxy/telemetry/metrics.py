@@ -1,7 +1,10 @@
 """Prometheus metrics, fed from request records.
 
-`Recorder.submit()` calls `observe(record)` for every record (even when records are disabled or
-the queue is full), so the core never calls `observe` itself. The core only reports the one
+Every record handed to `Recorder.submit()` is observed (even when records are disabled or the
+queue is full), so the core never calls `observe` itself. To keep the request path cheap the
+Recorder observes in batches when it drains its queue; `render_metrics()` first has every live
+Recorder observe what is still queued, so `/metrics` is always up to date for this process (in
+multiprocess mode another worker's last `flush_interval_s` may still be queued in that worker). The core only reports the one
 thing records do not carry: `set_keys_in_cooldown(provider, count)` whenever its health state
 changes. `render_metrics()` gives the body and content type for `GET /metrics`.
 
@@ -38,9 +41,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import weakref
+from collections.abc import Iterable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .record import Attempt, RequestRecord
@@ -51,6 +56,10 @@ TTFT_BUCKETS = (0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30)
 TOKEN_KINDS = ("prompt", "completion", "cached", "reasoning")
 
 _metrics: SimpleNamespace | None = None
+# Label children by label values, per metric: `labels()` validates and locks on every call.
+_children: dict[str, dict[tuple[str, ...], Any]] = {}
+# Recorders whose queued records must be observed before the metrics are rendered.
+_pending_sources: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def prepare_multiprocess_dir(path: str | os.PathLike[str]) -> Path:
@@ -137,39 +146,72 @@ def attempt_outcome(attempt: Attempt) -> str:
 
 def observe(record: RequestRecord) -> None:
     """Update every metric from one finished request."""
+    observe_batch((record,))
+
+
+def observe_batch(records: Iterable[RequestRecord]) -> None:
+    """Update every metric from finished requests; counters are summed before they are touched."""
     m = _get()
-    model = record.mapped_model or "none"
-    provider = record.provider or "none"
-    m.requests.labels(record.endpoint, model, provider, str(record.status)).inc()
-    if record.duration_ms is not None:
-        m.duration.labels(record.endpoint, model).observe(record.duration_ms / 1000)
-    if record.stream and record.ttft_ms is not None:
-        m.ttft.labels(model, provider).observe(record.ttft_ms / 1000)
-    for kind, count in zip(
-        TOKEN_KINDS,
-        (
-            record.prompt_tokens,
-            record.completion_tokens,
-            record.cached_tokens,
-            record.reasoning_tokens,
-        ),
-        strict=True,
-    ):
-        if count:
-            m.tokens.labels(model, provider, kind).inc(count)
-    for attempt in record.attempts:
-        m.attempts.labels(attempt.provider or "none", attempt_outcome(attempt)).inc()
-    if len(record.attempts) > 1:
-        m.failovers.labels(model).inc(len(record.attempts) - 1)
+    requests: dict[tuple[str, str, str, int], int] = {}
+    tokens: dict[tuple[str, str, str], int] = {}
+    attempts: dict[tuple[str, str], int] = {}
+    failovers: dict[str, int] = {}
+    for record in records:
+        model = record.mapped_model or "none"
+        provider = record.provider or "none"
+        key = (record.endpoint, model, provider, record.status)
+        requests[key] = requests.get(key, 0) + 1
+        if record.duration_ms is not None:
+            _child(m.duration, "duration", record.endpoint, model).observe(
+                record.duration_ms / 1000
+            )
+        if record.stream and record.ttft_ms is not None:
+            _child(m.ttft, "ttft", model, provider).observe(record.ttft_ms / 1000)
+        for kind, count in (
+            ("prompt", record.prompt_tokens),
+            ("completion", record.completion_tokens),
+            ("cached", record.cached_tokens),
+            ("reasoning", record.reasoning_tokens),
+        ):
+            if count:
+                tokens[(model, provider, kind)] = tokens.get((model, provider, kind), 0) + count
+        for attempt in record.attempts:
+            outcome = (attempt.provider or "none", attempt_outcome(attempt))
+            attempts[outcome] = attempts.get(outcome, 0) + 1
+        if len(record.attempts) > 1:
+            failovers[model] = failovers.get(model, 0) + len(record.attempts) - 1
+    for (endpoint, model, provider, status), count in requests.items():
+        _child(m.requests, "requests", endpoint, model, provider, str(status)).inc(count)
+    for labels, count in tokens.items():
+        _child(m.tokens, "tokens", *labels).inc(count)
+    for labels, count in attempts.items():
+        _child(m.attempts, "attempts", *labels).inc(count)
+    for model, count in failovers.items():
+        _child(m.failovers, "failovers", model).inc(count)
+
+
+def _child(metric: Any, name: str, *labels: str) -> Any:
+    cache = _children.get(name)
+    if cache is None:
+        cache = _children[name] = {}
+    child = cache.get(labels)
+    if child is None:
+        child = cache[labels] = metric.labels(*labels)
+    return child
+
+
+def observe_before_render(source: Any) -> None:
+    """`source.observe_pending()` runs before every `render_metrics()` while `source` lives."""
+    _pending_sources.add(source)
 
 
 def set_keys_in_cooldown(provider: str, count: int) -> None:
     """The core calls this when the number of cooling-down keys of `provider` changes."""
-    _get().cooldown.labels(provider).set(count)
+    _child(_get().cooldown, "cooldown", provider).set(count)
 
 
 def count_dropped(stage: str, count: int = 1) -> None:
-    _get().dropped.labels(stage).inc(count)
+    _child(_get().dropped, "dropped", stage).inc(count)
 
 
 def render_metrics() -> tuple[bytes, str]:
@@ -177,6 +219,8 @@ def render_metrics() -> tuple[bytes, str]:
     from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
     _get()  # every series is listed, even before the first request
+    for source in list(_pending_sources):
+        source.observe_pending()
     if os.environ.get(MULTIPROC_ENV):
         from prometheus_client import multiprocess
 

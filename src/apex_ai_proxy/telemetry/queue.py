@@ -1,16 +1,21 @@
 """The Recorder: a bounded in-memory queue between the request path and the sinks.
 
-    core ──submit(record)──► [metrics.observe] ──► deque (queue_size) ──drain task──► redact
+    core ──submit(record)──► deque (queue_size) ──drain task──► metrics.observe_batch, redact
                                                                                        │
                                      ┌──────────────────────┬─────────────────────────┤
                                      ▼                      ▼                         ▼
                               sqlite buffer/task     jsonl buffer/task        http buffer/task
 
-`submit()` never blocks and never raises: the record is counted in the metrics, then appended
-to the queue or, when the queue is full (or the recorder stopped), dropped and counted. The drain
-task takes up to `batch_size` records whenever that many are waiting or every
-`flush_interval_s`, redacts them (secrets never reach a sink) and offers the batch to every
-sink; each sink buffers, writes and retries on its own task (see `sinks.base`).
+`submit()` never blocks and never raises, and does as little as it can on the request path: it
+appends the record to the queue. When the queue is full (or the recorder stopped) the record is
+dropped and counted, and observed in the metrics right away. The drain task takes up to
+`batch_size` records whenever that many are waiting or every `flush_interval_s`, observes them
+in the metrics (one update per series and batch), redacts them (secrets never reach a sink) and
+offers the batch to every sink; each sink buffers, writes and retries on its own task (see
+`sinks.base`). With records disabled the queue still feeds the metrics, and no sink.
+
+`render_metrics()` has the Recorder observe what is still queued first (`observe_pending`), so
+`/metrics` never lags behind the requests this process served.
 
 `submit()` must be called from the event-loop thread (it is a plain function, call it without
 await). Records submitted before `start()` wait in the queue.
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections import deque
 from collections.abc import Iterable
@@ -55,12 +61,16 @@ class Recorder:
         for sink in self.sinks:
             sink.on_drop = self._sink_dropped
         self.observe_metrics = observe_metrics
-        self.submitted = 0
+        self.submitted = 0  # records accepted into the queue
         self.dropped = 0  # dropped at the queue; each sink counts its own drops
         self._queue: deque[RequestRecord] = deque()
+        self._observed = 0  # the first this-many queued records are already in the metrics
         self._batch_ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._accepting = self.config.enabled
+        self._needed = self.config.enabled or observe_metrics
+        self._accepting = self._needed
+        if observe_metrics:
+            metrics.observe_before_render(self)
 
     def set_secrets(self, secrets: Iterable[str]) -> None:
         """Replace the secrets to redact (config reload). Cheap when nothing changed."""
@@ -71,29 +81,44 @@ class Recorder:
 
         The record belongs to the recorder afterwards: do not modify it.
         """
-        try:
-            if self.observe_metrics:
-                metrics.observe(record)
-            if not self._accepting or len(self._queue) >= self.config.queue_size:
-                if self.config.enabled:
-                    self.dropped += 1
-                    metrics.count_dropped("queue")
-                return
-            if not self.config.raw:
-                record.raw = None
-            self._queue.append(record)
+        queue = self._queue
+        if (
+            self._accepting
+            and len(queue) < self.config.queue_size
+            and type(record) is RequestRecord
+        ):
+            queue.append(record)
             self.submitted += 1
-            if len(self._queue) >= self.config.batch_size:
+            if len(queue) >= self.config.batch_size:
                 self._batch_ready.set()
+            return
+        try:
+            self._reject(record)
         except Exception:  # a bug here must never fail a request
             log.exception("records: submit failed")
+
+    def _reject(self, record: RequestRecord) -> None:
+        if not isinstance(record, RequestRecord):
+            raise TypeError(f"not a RequestRecord: {type(record).__name__}")
+        if self.observe_metrics:
+            metrics.observe(record)
+        if self.config.enabled:
+            self.dropped += 1
+            metrics.count_dropped("queue")
+
+    def observe_pending(self) -> None:
+        """Observe the queued records not yet in the metrics (before `/metrics` renders)."""
+        queue = self._queue
+        if self.observe_metrics and self._observed < len(queue):
+            metrics.observe_batch(itertools.islice(queue, self._observed, None))
+        self._observed = len(queue)
 
     @property
     def queued(self) -> int:
         return len(self._queue)
 
     async def start(self) -> None:
-        if not self.config.enabled or self._task is not None:
+        if not self._needed or self._task is not None:
             return
         self._accepting = True
         for sink in self.sinks:
@@ -111,6 +136,14 @@ class Recorder:
             self._task = None
         self._dispatch()
         await asyncio.gather(*(sink.stop(grace) for sink in self.sinks))
+
+    async def flush(self, timeout: float = 5.0) -> None:
+        """Hand every queued record to the sinks now and wait until they wrote (or dropped) all
+        they hold. For tests and tools; raises TimeoutError after `timeout` seconds."""
+        self._dispatch()
+        async with asyncio.timeout(timeout):
+            while any(sink.buffered for sink in self.sinks):
+                await asyncio.sleep(0.01)
 
     def stats(self) -> dict[str, object]:
         return {
@@ -138,7 +171,19 @@ class Recorder:
         queue, size = self._queue, self.config.batch_size
         while queue:
             batch = [queue.popleft() for _ in range(min(size, len(queue)))]
+            seen = min(self._observed, len(batch))
+            self._observed -= seen
+            if self.observe_metrics:
+                try:
+                    metrics.observe_batch(batch[seen:] if seen else batch)
+                except Exception:  # the sinks still get the batch
+                    log.exception("records: metrics failed")
+            if not self.sinks:
+                continue
+            raw = self.config.raw
             for record in batch:
+                if not raw:
+                    record.raw = None
                 self._redact(record)
             for sink in self.sinks:
                 sink.offer(batch)

@@ -6,6 +6,11 @@ batches out and calls `write()`; a failed write is retried with exponential back
 `max_retries`, then dropped (counted). So a slow or hanging sink only ever fills its own
 buffer; the Recorder and the other sinks keep going.
 
+A sink may set `coalesce` (records): the batches waiting in its buffer are then written together,
+up to that many records per `write()`, and `min_write_interval` (seconds) lets batches gather
+between two writes while the buffer is less than half full. Both trade a little delay for fewer,
+bigger writes (one SQLite transaction per write costs far more than one row).
+
 Subclasses implement `write(batch)` (raise to signal failure; raise `SinkError(..,
 retryable=False)` when retrying cannot help) and optionally `open()`, `close()`, `maintain()`
 (called on start and then every `maintenance_interval` seconds, e.g. retention pruning).
@@ -43,6 +48,8 @@ class SinkError(Exception):
 
 class Sink:
     maintenance_interval: float | None = None
+    coalesce: int = 0  # > 0: write up to this many buffered records at once
+    min_write_interval: float = 0.0  # seconds between writes while the buffer is not half full
     backoff_base: float = 0.5
     backoff_max: float = 30.0
 
@@ -117,6 +124,7 @@ class Sink:
         loop = asyncio.get_running_loop()
         # First maintenance right away: a gateway that was down for days prunes on start.
         next_maintenance = loop.time() if self.maintenance_interval else None
+        last_write = -float("inf")
         while True:
             if next_maintenance is not None and loop.time() >= next_maintenance:
                 await self._maintain_safely()
@@ -129,10 +137,30 @@ class Sink:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
                 continue
-            batch = self._batches[0]
+            wait = last_write + self.min_write_interval - loop.time()
+            if wait > 0 and not self._closing and self._buffered * 2 < self.buffer_size:
+                await asyncio.sleep(wait)
+                continue
+            count, batch = self._take()
             await self._write_with_retries(batch)
-            self._batches.popleft()
+            last_write = loop.time()
+            for _ in range(count):
+                self._batches.popleft()
             self._buffered -= len(batch)
+
+    def _take(self) -> tuple[int, Batch]:
+        """(how many buffered batches, their records) for the next write; nothing is removed."""
+        first = self._batches[0]
+        if self.coalesce <= len(first) or len(self._batches) == 1:
+            return 1, first
+        merged: Batch = []
+        count = 0
+        for batch in self._batches:
+            if merged and len(merged) + len(batch) > self.coalesce:
+                break
+            merged.extend(batch)
+            count += 1
+        return count, merged
 
     async def _write_with_retries(self, batch: Batch) -> None:
         for attempt in range(self.max_retries + 1):
