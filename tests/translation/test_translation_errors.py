@@ -66,10 +66,10 @@ async def test_upstream_529_is_anthropic_overloaded_error(gateway, anthropic_fak
     anthropic_fake.push_error(529, overloaded)
     client = anthropic_client(await gateway(one_model("anthropic", anthropic_fake)))
 
-    with pytest.raises(anthropic.APIStatusError) as caught:
+    with pytest.raises(anthropic.OverloadedError) as caught:
         await client.messages.create(model=MODEL, max_tokens=64, messages=HELLO)
 
-    assert caught.value.status_code >= 500
+    assert caught.value.status_code == 529
     error_type, message = anthropic_shape(caught.value.body)
     assert error_type == "overloaded_error"
     assert "529" in message and "Overloaded" in message
