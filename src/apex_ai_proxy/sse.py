@@ -34,8 +34,27 @@ class SSEParser:
                 self._buffer = buffer
                 return []
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if self._data or self._event is not None:
+            return self._feed_lines(buffer)
+        # Fast path for what nearly every upstream sends: blocks of one `data: ` line each.
+        end = buffer.rfind(b"\n\n")
+        if end < 0:
+            return self._feed_lines(buffer)
+        self._buffer = buffer[end + 2 :]
+        events: list[SSEEvent] = []
+        for block in buffer[:end].split(b"\n\n"):
+            if block.startswith(b"data: ") and b"\n" not in block:
+                events.append(SSEEvent(None, block[6:].decode("utf-8", "replace")))
+            elif block:
+                events.extend(self._feed_lines(block + b"\n\n", keep_tail=False))
+        return events
+
+    def _feed_lines(self, buffer: bytes, keep_tail: bool = True) -> list[SSEEvent]:
+        """The general case, line by line: multi-line data, `event:` fields, comments."""
         lines = buffer.split(b"\n")
-        self._buffer = lines.pop()
+        tail = lines.pop()
+        if keep_tail:
+            self._buffer = tail
         events: list[SSEEvent] = []
         for raw in lines:
             if not raw:
