@@ -134,3 +134,23 @@ async def test_retention_is_applied_when_the_sink_starts(tmp_path: Path) -> None
         while rows(path):
             await asyncio.sleep(0.01)
     await sink.stop()
+
+
+async def test_batches_waiting_in_the_buffer_are_written_in_one_transaction(
+    tmp_path: Path,
+) -> None:
+    sink = SqliteSink(SqliteSinkConfig(path=str(tmp_path / "r.db")))
+    writes: list[int] = []
+    insert = sink._insert
+    sink._insert = lambda batch: (writes.append(len(batch)), insert(batch))[1]  # type: ignore[method-assign]
+    await sink.start()
+    sink.offer([build_record()])  # written at once: nothing was written before
+    async with asyncio.timeout(5):
+        while sink.buffered:
+            await asyncio.sleep(0.005)
+    for _ in range(10):  # within MIN_WRITE_INTERVAL_S of that write: these wait and merge
+        sink.offer([build_record(), build_record()])
+    await sink.stop(grace=5)
+    assert writes == [1, 20]
+    assert sink.written == 21
+    assert len(rows(tmp_path / "r.db", "SELECT id FROM records")) == 21
