@@ -682,6 +682,9 @@ def _encode_response_format(fmt: ResponseFormat) -> dict:
 # --- streams ---------------------------------------------------------------------------------
 
 
+_PLAIN_DELTA = frozenset({"role", "content"})
+
+
 class OpenAIChatStreamDecoder(StreamDecoder):
     def __init__(self) -> None:
         self.started = False
@@ -721,6 +724,23 @@ class OpenAIChatStreamDecoder(StreamDecoder):
 
     def _choice(self, choice: dict, out: list[NeutralEvent]) -> None:
         delta = choice.get("delta") or {}
+        if delta.keys() <= _PLAIN_DELTA:  # most chunks: a piece of text and nothing else
+            content = delta.get("content")
+            if content and isinstance(content, str):
+                out.append(TextDelta(content))
+        else:
+            self._rich_delta(delta, out)
+        finish = choice.get("finish_reason")
+        if finish:
+            out += [ToolCallEnd(i) for i in self.open]
+            self.open = []
+            reason = FINISH_TO_NEUTRAL.get(finish, "stop")
+            if reason == "stop" and self.count:
+                reason = "tool_calls"
+            self.stopped = True
+            out.append(Stop(reason))
+
+    def _rich_delta(self, delta: dict, out: list[NeutralEvent]) -> None:
         reasoning = delta.get("reasoning_content")
         if not isinstance(reasoning, str):
             reasoning = delta.get("reasoning") if isinstance(delta.get("reasoning"), str) else None
@@ -738,15 +758,6 @@ class OpenAIChatStreamDecoder(StreamDecoder):
         for position, call in enumerate(delta.get("tool_calls") or []):
             if isinstance(call, dict):
                 self._tool_call(call, position, out)
-        finish = choice.get("finish_reason")
-        if finish:
-            out += [ToolCallEnd(i) for i in self.open]
-            self.open = []
-            reason = FINISH_TO_NEUTRAL.get(finish, "stop")
-            if reason == "stop" and self.count:
-                reason = "tool_calls"
-            self.stopped = True
-            out.append(Stop(reason))
 
     def _tool_call(self, call: dict, position: int, out: list[NeutralEvent]) -> None:
         upstream = call.get("index", position)
