@@ -69,6 +69,8 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, pool: _Pool) -> None:
         self.pool = pool
+        self.loop = asyncio.get_running_loop()
+        self.last_activity = self.loop.time()
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
@@ -88,6 +90,7 @@ class _Connection(asyncio.Protocol):
 
     def reset(self, loop: asyncio.AbstractEventLoop) -> None:
         """Ready for the next request on this connection (the parser resets by itself)."""
+        self.last_activity = loop.time()
         self.received_any = False
         self.status = 0
         self.headers = {}
@@ -106,6 +109,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.received_any = True
+        self.last_activity = self.loop.time()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -246,9 +250,23 @@ class _Pool:
 
 
 class ClientResponse:
-    """Status and headers are here when `send` returns; the body is read or iterated once."""
+    """Status and headers are here when `send` returns; the body is read or iterated once.
 
-    __slots__ = ("status", "headers", "_connection", "_pool", "_timeouts", "_deadline", "_done")
+    The read timeout uses one timer per response that is re-armed only when it fires, not one
+    per chunk: on a stream of many small chunks that is most of the waiting cost.
+    """
+
+    __slots__ = (
+        "status",
+        "headers",
+        "_connection",
+        "_pool",
+        "_timeouts",
+        "_deadline",
+        "_done",
+        "_timer",
+        "_loop",
+    )
 
     def __init__(
         self, connection: _Connection, pool: _Pool, timeouts: Timeouts, deadline: float
@@ -260,6 +278,8 @@ class ClientResponse:
         self._timeouts = timeouts
         self._deadline = deadline
         self._done = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
 
     async def _next_chunk(self) -> bytes | None:
         connection = self._connection
@@ -272,10 +292,28 @@ class ClientResponse:
             if connection.error is not None:
                 self._finish(reusable=False)
                 raise connection.error
-            connection.waiter = asyncio.get_running_loop().create_future()
-            await _wait(
-                connection.waiter, self._timeouts.read, self._deadline, "upstream stopped sending"
-            )
+            connection.waiter = self._loop.create_future()
+            if self._timer is None:
+                self._arm()
+            await connection.waiter
+
+    def _arm(self) -> None:
+        quiet_until = self._connection.last_activity + self._timeouts.read
+        self._timer = self._loop.call_at(min(quiet_until, self._deadline), self._check_timeout)
+
+    def _check_timeout(self) -> None:
+        self._timer = None
+        connection = self._connection
+        waiter = connection.waiter
+        if waiter is None or waiter.done() or self._done:
+            return  # nobody is waiting now; the next wait arms the timer again
+        now = self._loop.time()
+        if now >= self._deadline:
+            waiter.set_exception(UpstreamTimeout("upstream stopped sending: request timed out"))
+        elif now - connection.last_activity >= self._timeouts.read:
+            waiter.set_exception(UpstreamTimeout("upstream stopped sending: timed out"))
+        else:
+            self._arm()
 
     async def read(self) -> bytes:
         parts = []
@@ -298,6 +336,7 @@ class ClientResponse:
         if self._done:
             return
         self._done = True
+        self._cancel_timer()
         connection = self._connection
         if reusable and connection.keep_alive:
             self._pool.release(connection)
@@ -308,7 +347,13 @@ class ClientResponse:
         """Give up on the rest of the body; the connection cannot be reused."""
         if not self._done:
             self._done = True
+            self._cancel_timer()
             self._connection.close()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 async def _wait(future: asyncio.Future[None], idle: float, deadline: float, what: str) -> None:
