@@ -10,7 +10,6 @@ from typing import Any
 import orjson
 
 TOKEN = "gw-token-abcdef123456"  # gateway token the clients use
-TOKEN_NAME_HINT = "gw-token"
 PRICE = {"input": 2.0, "output": 8.0}  # USD per million tokens
 MESSAGES = [{"role": "user", "content": "count these five words"}]
 

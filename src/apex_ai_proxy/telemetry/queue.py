@@ -85,7 +85,7 @@ class Recorder:
         if (
             self._accepting
             and len(queue) < self.config.queue_size
-            and type(record) is RequestRecord
+            and isinstance(record, RequestRecord)
         ):
             queue.append(record)
             self.submitted += 1
