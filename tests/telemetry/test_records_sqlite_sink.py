@@ -154,3 +154,14 @@ async def test_batches_waiting_in_the_buffer_are_written_in_one_transaction(
     assert writes == [1, 20]
     assert sink.written == 21
     assert len(rows(tmp_path / "r.db", "SELECT id FROM records")) == 21
+
+
+async def test_a_write_larger_than_one_insert_statement_keeps_every_row_in_order(
+    tmp_path: Path,
+) -> None:
+    batch = [build_record(request_id=f"bulk-{i}", status=200 + i % 3) for i in range(600)]
+    sink = SqliteSink(SqliteSinkConfig(path=str(tmp_path / "r.db")))
+    await write(sink, batch)  # 256 + 256 + 88 rows
+    stored = rows(tmp_path / "r.db", "SELECT request_id, status, data FROM records ORDER BY id")
+    assert [(r[0], r[1]) for r in stored] == [(r.request_id, r.status) for r in batch]
+    assert orjson.loads(stored[-1][2]) == batch[-1].to_dict()

@@ -10,13 +10,19 @@ Schema (created if missing, by whichever process gets there first):
 All I/O runs on the sink's one thread, which owns the one connection. A write is one
 transaction (`executemany`) holding every batch that waited in the buffer (up to `COALESCE`
 records, at most every `MIN_WRITE_INTERVAL_S` while the buffer is not half full): a commit costs
-as much as a few hundred rows, and the thread shares the CPU with the event loop. Retention (`retention_days`, `max_rows`, `max_mb`) is enforced by
+as much as a few hundred rows, and the thread shares the CPU with the event loop. Rows go in
+as multi-row INSERTs of up to `ROWS_PER_INSERT` rows: the sqlite3 module releases and retakes
+the GIL around every statement step, and with one busy core each retake waits for the event loop
+(a switch interval, or its next system call), so one step per row made the thread crawl and cost
+the loop two context switches per row. Retention (`retention_days`, `max_rows`, `max_mb`) is enforced by
 `prune()`, which runs every `prune_interval_s`, not per batch. Freed pages are reused by later
 inserts; the file itself does not shrink (no VACUUM on a live file).
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import operator
 import sqlite3
 import time
@@ -71,6 +77,8 @@ INSERT INTO records (ts, request_id, endpoint, token_name, model, requested_mode
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 INSERT_RAW = "INSERT INTO raw_records (ts, request_id, data) VALUES (?, ?, ?)"
+RECORD_PLACEHOLDERS = "(" + ", ".join(["?"] * 18) + ")"
+ROWS_PER_INSERT = 256
 COALESCE = 5000
 MIN_WRITE_INTERVAL_S = 0.25
 CACHE_KIB = 8192  # page cache: the request_id index takes inserts at random places
@@ -122,6 +130,7 @@ class SqliteSink(ThreadedSink):
         self.config = config
         self.maintenance_interval = config.prune_interval_s
         self._conn: sqlite3.Connection | None = None
+        self._rows_per_insert = 1
 
     async def open(self) -> None:
         await self.in_thread(self._open)
@@ -143,6 +152,8 @@ class SqliteSink(ThreadedSink):
 
     def _open(self) -> None:
         self._conn = connect(self.config.path, self.config.busy_timeout_ms)
+        variables = self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        self._rows_per_insert = max(1, min(ROWS_PER_INSERT, variables // 18))
 
     def _insert(self, batch: Batch) -> None:
         records = [_record_row(r) for r in batch]
@@ -152,8 +163,11 @@ class SqliteSink(ThreadedSink):
             if (raw := r.raw_dict()) is not None
         ]
         conn = self._connection()
+        per_insert = self._rows_per_insert
         with _transaction(conn):
-            conn.executemany(INSERT_RECORD, records)
+            for start in range(0, len(records), per_insert):
+                chunk = records[start : start + per_insert]
+                conn.execute(_insert_records_sql(len(chunk)), list(itertools.chain(*chunk)))
             if raws:
                 conn.executemany(INSERT_RAW, raws)
 
@@ -205,6 +219,13 @@ class SqliteSink(ThreadedSink):
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_records_sql(rows: int) -> str:
+    """INSERT_RECORD with `rows` rows of placeholders."""
+    head = INSERT_RECORD.rpartition("VALUES")[0]
+    return f"{head}VALUES {', '.join([RECORD_PLACEHOLDERS] * rows)}"
 
 
 def _used_bytes(conn: sqlite3.Connection) -> int:
