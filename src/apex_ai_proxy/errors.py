@@ -167,7 +167,12 @@ def stream_error_frame(dialect: str, status: int, message: str) -> bytes:
     if dialect == "anthropic":
         return b"event: error\ndata: " + anthropic_error_body(status, message) + b"\n\n"
     if dialect == "responses":
-        event = {"type": "error", "code": "upstream_stream_error", "message": message, "param": None}
+        event = {
+            "type": "error",
+            "code": "upstream_stream_error",
+            "message": message,
+            "param": None,
+        }
         return b"event: error\ndata: " + orjson.dumps(event) + b"\n\n"
     error_type = (
         "rate_limit_error"
