@@ -96,8 +96,10 @@ async def accept_model_request(
         ctx.raw = RawRecord(request.headers.copy(), raw)
     model = ctx.requested_model = require_model(body)
     validate(body)
-    model = ctx.mapped_model = gw.map_model(model, request)
-    return body, gw.router.resolve(model)
+    mapped = gw.map_model(model, request)
+    route = gw.router.resolve(mapped)
+    ctx.mapped_model = mapped  # left empty when the name does not resolve (records, metrics)
+    return body, route
 
 
 def make_model_handler(

@@ -35,8 +35,9 @@ class Router:
             adapter = self.adapters[name]
             for model_name in provider.models:
                 route = self.routes.get(model_name)
+                keys = adapter.keys_from(provider.keys())
                 target = Target(
-                    name, adapter, model_name, adapter.keys_from(provider.keys()), provider.weight
+                    name, adapter, model_name, keys, provider.weight, price=provider.price
                 )
                 if route is None:
                     self.routes[model_name] = Route(model_name, "weighted", [target])
@@ -51,8 +52,9 @@ class Router:
             keys = adapter.keys_from(own_keys, prefix=f"{entry.provider}@{alias}[{index}]")
         else:
             keys = adapter.keys_from(adapter.config.keys())
+        price = entry.price or adapter.config.price  # the entry's price wins over the provider's
         return Target(
-            entry.provider, adapter, entry.model or alias, keys, entry.weight, entry.base_url
+            entry.provider, adapter, entry.model or alias, keys, entry.weight, entry.base_url, price
         )
 
     def model_names(self) -> list[str]:
@@ -87,9 +89,8 @@ class Router:
         alias = self.routes.get(name)
         targets = [t for t in alias.targets if t.provider == provider] if alias else []
         if not targets:
-            targets = [
-                Target(provider, adapter, name, adapter.keys_from(adapter.config.keys()), 1.0)
-            ]
+            keys = adapter.keys_from(adapter.config.keys())
+            targets = [Target(provider, adapter, name, keys, 1.0, price=adapter.config.price)]
         route = Route(name, alias.strategy if alias else "weighted", targets)
         if len(self._pinned) < 10_000:  # clients choose these strings: bound the cache
             self._pinned[model] = route

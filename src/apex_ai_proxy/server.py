@@ -123,9 +123,12 @@ class Gateway:
         try:
             ctx.token_name = self.auth.check(request)
         except GatewayError as err:
-            return error_response("openai_chat", err, ctx)
-        resp = Response(body=self._models_body, content_type="application/json")
-        resp.headers["x-request-id"] = ctx.request_id
+            resp = error_response("openai_chat", err, ctx)
+        else:
+            resp = Response(body=self._models_body, content_type="application/json")
+            resp.headers["x-request-id"] = ctx.request_id
+            ctx.status = 200
+        self.record(ctx)
         return resp
 
 
@@ -141,12 +144,13 @@ async def _method_not_allowed(request: Request, allowed: list[str]) -> Response:
     )
     resp = error_response(ctx.client_dialect, err, ctx)
     resp.headers["allow"] = listed
+    request.app.gateway.record(ctx)
     return resp
 
 
 async def _not_found(request: Request) -> Response:
     ctx = RequestContext(request.path, _dialect_of_path(request.path))
-    return error_response(
+    resp = error_response(
         ctx.client_dialect,
         NotFound(
             f"Unknown route {request.method} {request.path}. This gateway serves /v1/chat/completions, "
@@ -155,6 +159,8 @@ async def _not_found(request: Request) -> Response:
         ),
         ctx,
     )
+    request.app.gateway.record(ctx)
+    return resp
 
 
 class App:
