@@ -81,7 +81,6 @@ RECORD_PLACEHOLDERS = "(" + ", ".join(["?"] * 18) + ")"
 ROWS_PER_INSERT = 256
 COALESCE = 5000
 MIN_WRITE_INTERVAL_S = 0.25
-CACHE_KIB = 8192  # page cache: the request_id index takes inserts at random places
 
 
 def connect(path: str, busy_timeout_ms: int = 5000) -> sqlite3.Connection:
@@ -90,7 +89,6 @@ def connect(path: str, busy_timeout_ms: int = 5000) -> sqlite3.Connection:
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     conn.executescript(SCHEMA)
     return conn
 
