@@ -151,7 +151,8 @@ class SqliteSink(ThreadedSink):
     def _open(self) -> None:
         self._conn = connect(self.config.path, self.config.busy_timeout_ms)
         variables = self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        self._rows_per_insert = max(1, min(ROWS_PER_INSERT, variables // 18))
+        fits = max(1, min(ROWS_PER_INSERT, variables // 18))
+        self._rows_per_insert = 1 << (fits.bit_length() - 1)
 
     def _insert(self, batch: Batch) -> None:
         records = [_record_row(r) for r in batch]
@@ -163,9 +164,13 @@ class SqliteSink(ThreadedSink):
         conn = self._connection()
         per_insert = self._rows_per_insert
         with _transaction(conn):
-            for start in range(0, len(records), per_insert):
-                chunk = records[start : start + per_insert]
-                conn.execute(_insert_records_sql(len(chunk)), list(itertools.chain(*chunk)))
+            start = 0
+            while start < len(records):
+                # powers of two: a handful of distinct statements in the statement cache
+                size = min(per_insert, 1 << ((len(records) - start).bit_length() - 1))
+                chunk = records[start : start + size]
+                conn.execute(_insert_records_sql(size), list(itertools.chain(*chunk)))
+                start += size
             if raws:
                 conn.executemany(INSERT_RAW, raws)
 
@@ -219,7 +224,7 @@ class SqliteSink(ThreadedSink):
             self._conn = None
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=16)
 def _insert_records_sql(rows: int) -> str:
     """INSERT_RECORD with `rows` rows of placeholders."""
     head = INSERT_RECORD.rpartition("VALUES")[0]
