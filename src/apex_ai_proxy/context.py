@@ -12,7 +12,8 @@ from apex_ai_proxy.telemetry.record import Attempt, RawRecord, RequestRecord
 
 
 def new_request_id() -> str:
-    return "req_" + os.urandom(12).hex()
+    """Time-ordered (then random), so the records index on it only ever grows at the end."""
+    return f"req_{time.time_ns():016x}{os.urandom(6).hex()}"
 
 
 @dataclass(slots=True)
