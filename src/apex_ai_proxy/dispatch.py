@@ -23,11 +23,9 @@ from apex_ai_proxy.config import RetryConfig
 from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.errors import (
     AllRateLimited,
-    BadRequest,
     GatewayError,
     UpstreamError,
     UpstreamUnavailable,
-    error_body,
     stream_error_frame,
     upstream_error_message,
 )
@@ -660,6 +658,3 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-__all__ = ["Dispatcher", "Operation", "parse_retry_after", "BadRequest", "error_body"]
