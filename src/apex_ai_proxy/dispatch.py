@@ -30,7 +30,14 @@ from apex_ai_proxy.errors import (
     upstream_error_message,
 )
 from apex_ai_proxy.health import HealthState
-from apex_ai_proxy.http import Request, Response, StreamResponse, Timeouts, UpstreamConnectionError
+from apex_ai_proxy.http import (
+    ClientDisconnected,
+    Request,
+    Response,
+    StreamResponse,
+    Timeouts,
+    UpstreamConnectionError,
+)
 from apex_ai_proxy.providers.base import ApiKey, Target
 from apex_ai_proxy.routing import Route
 from apex_ai_proxy.telemetry.record import Attempt
@@ -432,6 +439,9 @@ class Dispatcher:
                         continue
                 await resp.write(chunk)
                 sent += len(chunk)
+        except ClientDisconnected:
+            await _client_gone(ctx, chunks, sent)
+            return
         except CONNECTION_ERRORS as exc:
             error = f"upstream stream broke: {_describe(exc)}"
         if stripper is not None and (rest := stripper.flush()):
@@ -474,6 +484,9 @@ class Dispatcher:
                     if ctx.ttft_ms is None:
                         ctx.ttft_ms = ctx.elapsed_ms()
             out = stream.finish()
+        except ClientDisconnected:
+            await _client_gone(ctx, chunks, sent)
+            return
         except CONNECTION_ERRORS as exc:
             error = f"upstream stream broke: {_describe(exc)}"
             out = stream.error(502, error)
@@ -603,6 +616,15 @@ class _CapturingResponse:
 
     async def write_eof(self, data: bytes = b"") -> None:
         await self._resp.write_eof(data)
+
+
+async def _client_gone(ctx: RequestContext, chunks: AsyncIterator[bytes], sent: int) -> None:
+    """The client hung up mid-stream: stop reading the upstream now and say so in the record."""
+    ctx.error_type, ctx.error_message = "client_disconnected", "the client closed the connection"
+    ctx.bytes_out = sent
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 async def _first_chunk(chunks: AsyncIterator[bytes]) -> bytes | None:

@@ -4,6 +4,7 @@ or a silently shortened answer, and no second upstream is asked (the answer alre
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import openai
 import orjson
@@ -102,3 +103,28 @@ async def test_stream_without_include_usage_gets_no_usage_chunk(gateway, fake_up
     assert chunks, "no chunks"
     assert all(chunk.choices for chunk in chunks), [c.model_dump() for c in chunks if not c.choices]
     assert all(chunk.usage is None for chunk in chunks)
+
+
+async def test_client_hanging_up_mid_stream_releases_the_upstream_and_is_recorded(
+    gateway, fake_upstream, tmp_path
+):
+    """A client that goes away mid-stream is not an upstream failure: the gateway stops reading
+    the upstream at once and the record says the client left."""
+    a, gw = await one_provider(gateway, fake_upstream)
+    a.default = Reply(content=" ".join(f"w{i}" for i in range(40)), token_delay=0.05)
+    body = {"model": "m", "messages": MESSAGES, "stream": True}
+    session = gw.http()
+    resp = await session.post("/v1/chat/completions", json=body)
+    assert resp.status == 200
+    await resp.content.readany()  # the answer has started
+    resp.close()  # hang up
+    for _ in range(100):
+        if a.in_flight == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert a.in_flight == 0, "the upstream is still being read for a client that left"
+    await gw.app.gateway.recorder.flush()
+    rows = sqlite3.connect(tmp_path / "records.db").execute("SELECT data FROM records").fetchall()
+    (record,) = [orjson.loads(data) for (data,) in rows]
+    assert record["error_type"] == "client_disconnected"
+    assert record["status"] == 200

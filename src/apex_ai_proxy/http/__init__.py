@@ -9,6 +9,7 @@ from apex_ai_proxy.http.client import (
     UpstreamTimeout,
 )
 from apex_ai_proxy.http.server import (
+    ClientDisconnected,
     HttpServer,
     PathRouter,
     Request,
@@ -18,6 +19,7 @@ from apex_ai_proxy.http.server import (
 )
 
 __all__ = [
+    "ClientDisconnected",
     "ClientResponse",
     "HttpClient",
     "HttpServer",

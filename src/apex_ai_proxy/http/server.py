@@ -86,6 +86,10 @@ class _DateHeader:
 _date = _DateHeader()
 
 
+class ClientDisconnected(ConnectionResetError):
+    """The client went away while its answer was being written."""
+
+
 class Headers(dict):
     """Request headers: names stored lower-case, looked up case-insensitively; repeats joined."""
 
@@ -245,7 +249,7 @@ class StreamResponse(Response):
     async def write(self, data: bytes) -> None:
         protocol = self._protocol
         if protocol is None or protocol.closed:
-            raise ConnectionResetError("client connection closed")
+            raise ClientDisconnected("client connection closed")
         if data:
             frame = b"%x\r\n%b\r\n" % (len(data), data) if self._chunked else data
             if self.body:  # the head, not sent yet
@@ -342,7 +346,7 @@ class _HttpProtocol(asyncio.Protocol):
         self.server.connections.discard(self)
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
-            waiter.set_exception(ConnectionResetError("client connection closed"))
+            waiter.set_exception(ClientDisconnected("client connection closed"))
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -470,7 +474,7 @@ class _HttpProtocol(asyncio.Protocol):
         if not self.paused:
             return
         if self.closed:
-            raise ConnectionResetError("client connection closed")
+            raise ClientDisconnected("client connection closed")
         waiter = self._drain_waiter
         if waiter is None or waiter.done():
             waiter = self._drain_waiter = asyncio.get_running_loop().create_future()
