@@ -63,7 +63,10 @@ async def test_a_request_reaches_the_named_upstream_with_the_clients_credential(
     fake = await fake_upstream("upstream")
     gw = await gateway(config(tmp_path, allow(fake.port)))
     sdk = client(gw, f"http://127.0.0.1:{fake.port}", **{"X-APEX-AI-PROXY-EXTRA": "x"})
-    completion = await sdk.chat.completions.create(model="their-model", messages=MESSAGES)
+    raw = await sdk.chat.completions.with_raw_response.create(
+        model="their-model", messages=MESSAGES
+    )
+    completion = raw.parse()
 
     assert completion.choices[0].message.content == "upstream (their-model) heard: hello through"
     (seen,) = fake.requests
@@ -79,6 +82,7 @@ async def test_a_request_reaches_the_named_upstream_with_the_clients_credential(
     )
     assert record["requested_model"] == "their-model"
     assert record["token_name"] == "token-1"
+    assert raw.headers["x-request-id"] == record["request_id"]  # relayed answers carry it too
 
 
 async def test_a_stream_is_relayed_chunk_by_chunk(gateway, fake_upstream, tmp_path: Path) -> None:

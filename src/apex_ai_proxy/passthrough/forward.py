@@ -156,6 +156,7 @@ async def forward(
     client: PassthroughClient,
     *,
     api_type: str | None = None,
+    request_id: str | None = None,
 ) -> ForwardResult:
     """Send `body` with the client's method, path and query to `target`, relay the answer.
 
@@ -196,6 +197,8 @@ async def forward(
             outcome.status = upstream.status
             response = StreamResponse(status=upstream.status, reason=upstream.reason)
             copy_response_headers(upstream.headers, response.raw_headers)
+            if request_id is not None:
+                response.raw_headers.append(("x-request-id", request_id))
             try:
                 await response.prepare(request)
                 async for chunk in upstream.content.iter_any():

@@ -52,7 +52,12 @@ class Passthrough:
             body = await self._read_body(request)
             body = self._map_model(body, request, ctx)
             result = await forward(
-                request, body, target, self.client, api_type=ctx.passthrough_type
+                request,
+                body,
+                target,
+                self.client,
+                api_type=ctx.passthrough_type,
+                request_id=ctx.request_id,
             )
         except GatewayError as err:
             response = error_response(ctx.client_dialect, err, ctx)
