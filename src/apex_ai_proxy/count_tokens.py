@@ -27,7 +27,7 @@ ENDPOINT = "/v1/messages/count_tokens"
 
 def make_count_tokens_handler(gw: Gateway):
     async def handle(request: Request) -> Response:
-        ctx = RequestContext(ENDPOINT, "anthropic")
+        ctx = RequestContext.new(ENDPOINT, "anthropic")
         try:
             ctx.token_name = gw.auth.check(request)
             body, raw = await read_json_body(request, gw.max_body)

@@ -108,7 +108,7 @@ def make_model_handler(
     """A handler for an endpoint whose body names a model: chat in any dialect, embeddings."""
 
     async def handle(request: Request) -> StreamResponse:
-        ctx = RequestContext(endpoint, op.client_dialect)
+        ctx = RequestContext.new(endpoint, op.client_dialect)
         try:
             body, route = await accept_model_request(gw, request, ctx, validate)
             stream = ctx.stream = body.get("stream") is True and op.kind == "chat"

@@ -173,7 +173,7 @@ class StoreTap:
             response=response,
             output_items=output if isinstance(output, list) and output else items,
             previous_response_id=self.previous_id,
-            provider=ctx.provider,
+            provider=ctx.provider or None,
             key_name=ctx.attempts[-1].key_name if ctx.attempts else None,
             upstream_response_id=response["id"] if native and self.upstream_keeps_state else None,
         )
@@ -352,7 +352,7 @@ class ResponsesAPI:
 
     async def create(self, request: Request) -> StreamResponse:
         gw = self.gw
-        ctx = RequestContext(ENDPOINT, DIALECT)
+        ctx = RequestContext.new(ENDPOINT, DIALECT)
         try:
             body, route = await accept_model_request(gw, request, ctx, _validate)
             ctx.stream = body.get("stream") is True
@@ -468,7 +468,7 @@ class ResponsesAPI:
         return await self._serve(request, "/v1/responses/{id}/cancel", answer)
 
     async def _serve(self, request: Request, endpoint: str, answer) -> Response:
-        ctx = RequestContext(endpoint, DIALECT)
+        ctx = RequestContext.new(endpoint, DIALECT)
         try:
             ctx.token_name = self.gw.auth.check(request)
             response = await answer(ctx)

@@ -91,9 +91,7 @@ class Gateway:
 
     def record(self, ctx: RequestContext) -> None:
         """Hand the finished request to the recorder (never blocks; drops when full)."""
-        if ctx.duration_ms is None:
-            ctx.duration_ms = ctx.elapsed_ms()
-        self.recorder.submit(ctx.to_record())
+        self.recorder.submit(ctx.finish())
 
     # --- small endpoints ---------------------------------------------------------------------
 
@@ -106,7 +104,7 @@ class Gateway:
         return json_response({"status": "ready", "models": len(self.router.routes)})
 
     async def metrics(self, request: Request) -> Response:
-        ctx = RequestContext("/metrics", "openai_chat")
+        ctx = RequestContext.new("/metrics", "openai_chat")
         try:
             ctx.token_name = self.auth.check(request)
         except GatewayError as err:
@@ -119,7 +117,7 @@ class Gateway:
         return resp
 
     async def list_models(self, request: Request) -> Response:
-        ctx = RequestContext("/v1/models", "openai_chat")
+        ctx = RequestContext.new("/v1/models", "openai_chat")
         try:
             ctx.token_name = self.auth.check(request)
         except GatewayError as err:
@@ -137,7 +135,7 @@ def _dialect_of_path(path: str) -> str:
 
 
 async def _method_not_allowed(request: Request, allowed: list[str]) -> Response:
-    ctx = RequestContext(request.path, _dialect_of_path(request.path))
+    ctx = RequestContext.new(request.path, _dialect_of_path(request.path))
     listed = ", ".join(allowed)
     err = MethodNotAllowed(
         f"Method {request.method} is not allowed on {request.path}; use {listed}."
@@ -149,7 +147,7 @@ async def _method_not_allowed(request: Request, allowed: list[str]) -> Response:
 
 
 async def _not_found(request: Request) -> Response:
-    ctx = RequestContext(request.path, _dialect_of_path(request.path))
+    ctx = RequestContext.new(request.path, _dialect_of_path(request.path))
     resp = error_response(
         ctx.client_dialect,
         NotFound(

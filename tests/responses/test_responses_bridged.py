@@ -304,7 +304,7 @@ async def test_every_responses_request_leaves_a_writable_record(gateway, tmp_pat
     client = gw.openai()
     created = await client.responses.create(model="m", input="hello", tools=[WEB_SEARCH_TOOL])
     await client.responses.retrieve(created.id)
-    records = [orjson.loads(orjson.dumps(ctx.to_record().to_dict())) for ctx in seen]
+    records = [orjson.loads(orjson.dumps(ctx.finish().to_dict())) for ctx in seen]
     assert [(r["endpoint"], r["status"]) for r in records] == [
         ("/v1/responses", 200),
         ("/v1/responses/{id}", 200),

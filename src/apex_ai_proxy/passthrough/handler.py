@@ -37,7 +37,9 @@ class Passthrough:
 
     async def handle(self, request: Request) -> StreamResponse:
         gw = self.gw
-        ctx = RequestContext(request.path, error_dialect(None, request.path), mode="passthrough")
+        ctx = RequestContext.new(
+            request.path, error_dialect(None, request.path), mode="passthrough"
+        )
         try:
             ctx.passthrough_type = check_api_type(request.headers.get(TYPE_HEADER))
             ctx.client_dialect = error_dialect(ctx.passthrough_type, request.path)
