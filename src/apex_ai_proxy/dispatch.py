@@ -285,7 +285,7 @@ class Dispatcher:
     ) -> None:
         attempt.latency_ms = (time.monotonic() - started) * 1000.0
         attempt.reason = reason
-        self.health.on_failure(key.name, reason, retry_after, rate_limited=rate_limited, auth=auth)
+        self.health.on_failure(key.name, retry_after, rate_limited=rate_limited, auth=auth)
         failures.append(Failure(target.provider, status, reason, retry_after, rate_limited))
         return None
 

@@ -16,7 +16,6 @@ class UnitHealth:
     failures: int = 0  # consecutive; drives the exponential cooldown, reset on success
     in_flight: int = 0
     ewma_ttfb: float | None = None  # seconds
-    last_reason: str = ""
     rate_limited: bool = False  # the current cooldown came from a 429
 
 
@@ -54,7 +53,6 @@ class HealthState:
     def on_failure(
         self,
         key_name: str,
-        reason: str,
         retry_after: float | None = None,
         rate_limited: bool = False,
         auth: bool = False,
@@ -69,7 +67,6 @@ class HealthState:
         else:
             cooldown = min(self.cooldown_base_s * 2 ** (unit.failures - 1), self.cooldown_max_s)
         unit.cooldown_until = time.monotonic() + cooldown
-        unit.last_reason = reason
         unit.rate_limited = rate_limited
         return cooldown
 

@@ -26,9 +26,6 @@ class UpstreamResponse:
     def iter_chunks(self) -> AsyncIterator[bytes]:
         raise NotImplementedError
 
-    def release(self) -> None:
-        pass
-
 
 class HttpUpstreamResponse(UpstreamResponse):
     __slots__ = ("_resp", "status", "headers")
@@ -43,9 +40,6 @@ class HttpUpstreamResponse(UpstreamResponse):
 
     def iter_chunks(self) -> AsyncIterator[bytes]:
         return self._resp.iter_chunks()
-
-    def release(self) -> None:
-        self._resp.release()
 
 
 class UpstreamClient:

@@ -6,7 +6,7 @@ An adapter never performs I/O itself (except the local `echo` provider); the dis
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 from apex_ai_proxy.config import Price, ProviderConfig
@@ -43,7 +43,6 @@ class UpstreamRequest:
     url: str
     headers: dict[str, str]
     body: bytes | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 class ProviderAdapter:
