@@ -41,6 +41,7 @@ from apex_ai_proxy.http import (
 from apex_ai_proxy.providers.base import ApiKey, Target
 from apex_ai_proxy.routing import Route
 from apex_ai_proxy.telemetry.record import Attempt
+from apex_ai_proxy.telemetry.redact import REDACTED
 from apex_ai_proxy.translate import Translation, plan_translation
 from apex_ai_proxy.upstream import CONNECTION_ERRORS, UpstreamClient, UpstreamResponse
 from apex_ai_proxy.usage import usage_from_body, usage_from_raw, usage_from_stream
@@ -289,6 +290,16 @@ class Dispatcher:
         failures.append(Failure(target.provider, status, reason, retry_after, rate_limited))
         return None
 
+    def _without_secrets(self, raw: bytes, key: ApiKey) -> bytes:
+        """An upstream's error body with every configured secret removed: upstreams sometimes
+        quote the key they were given ("Incorrect API key provided: …"), and the body may be
+        relayed to the client as it is."""
+        original = raw.decode("utf-8", "surrogateescape")
+        text = original.replace(key.secret, REDACTED) if key.secret else original
+        # The key in use is replaced even when short (the redactor skips very short secrets).
+        text = self.scrub(text)
+        return raw if text == original else text.encode("utf-8", "surrogateescape")
+
     async def _upstream_error(
         self,
         ctx: RequestContext,
@@ -306,11 +317,8 @@ class Dispatcher:
             raw = await upstream.read()
         except CONNECTION_ERRORS:
             raw = b""
-        # Upstreams sometimes quote the key they were given ("Incorrect API key provided: …").
-        secret = key.secret.encode()
-        if secret and secret in raw:
-            raw = raw.replace(secret, b"[REDACTED]")
-        message = self.scrub(upstream_error_message(raw))
+        raw = self._without_secrets(raw, key)
+        message = upstream_error_message(raw)
         if status in (401, 403):
             return self._fail(
                 attempt,

@@ -297,6 +297,29 @@ async def test_all_failed_message_never_carries_a_key_an_upstream_echoed(gateway
     assert key not in raw
 
 
+async def test_relayed_client_error_never_carries_a_configured_secret(gateway, fake_upstream):
+    """A 400 is relayed as the upstream wrote it; any configured secret it quotes is removed
+    (here another provider's key, which the upstream should never have seen)."""
+    a = await fake_upstream("a")
+    other_key = "sk-other-provider-0123456789abcdef"
+    a.default = bad_request(f"Invalid value; did you mean to use {other_key}?")
+    b = await fake_upstream("b")
+    gw = await gateway(
+        config(
+            {"a": openai_provider(a, "ka-0123456789"), "b": openai_provider(b, other_key)},
+            {"m": model("a")},
+        )
+    )
+    async with gw.http().post(
+        "/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "x"}]}
+    ) as resp:
+        raw = await resp.text()
+        status = resp.status
+    assert status == 400
+    assert "Invalid value" in raw
+    assert other_key not in raw
+
+
 async def test_all_rate_limited_is_429_with_soonest_retry_after(gateway, fake_upstream):
     a = await fake_upstream("a")
     b = await fake_upstream("b")
