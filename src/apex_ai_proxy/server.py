@@ -206,7 +206,8 @@ class App:
 
     def _passthrough(self, request: Request):
         """A request naming a passthrough upstream goes there, whatever its path and method."""
-        if PROVIDER_HEADER_LOWER in request.headers:
+        # Stored names are lower-case already: skip the case-folding lookup on every request.
+        if dict.__contains__(request.headers, PROVIDER_HEADER_LOWER):
             return self.gateway.passthrough.handle(request)
         return None
 
