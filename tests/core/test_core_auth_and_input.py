@@ -3,6 +3,9 @@ reaches an upstream."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import openai
 import pytest
 from core_support import MESSAGES, chat, config, model, openai_provider
@@ -201,3 +204,19 @@ async def test_embeddings_without_input_is_400(gateway, fake_upstream):
     assert status == 400
     assert "input" in assert_openai_error(body)["message"]
     assert up.requests == []
+
+
+async def test_malformed_http_is_400_and_the_connection_closes(gateway, fake_upstream):
+    """Bytes that are not HTTP get a 400 in OpenAI's shape, never a crash or a hang."""
+    a = await fake_upstream("a")
+    gw = await gateway(config({"a": openai_provider(a, "k")}, {"m": model("a")}))
+    host, port = gw.base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: nope\r\n\r\n")
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 5)  # read() returns once the server closes
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    assert json.loads(body)["error"]["type"] == "invalid_request_error"
+    assert a.requests == []
