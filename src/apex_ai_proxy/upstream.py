@@ -7,6 +7,7 @@ dispatcher has one code path for relaying, translating and failing over.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from typing import Protocol
 
 from apex_ai_proxy.http import ClientResponse, HttpClient, Timeouts
 from apex_ai_proxy.providers.base import UpstreamRequest
@@ -16,30 +17,15 @@ from apex_ai_proxy.providers.base import UpstreamRequest
 CONNECTION_ERRORS = (OSError, TimeoutError)
 
 
-class UpstreamResponse:
+class UpstreamResponse(Protocol):
+    """What the dispatcher reads: the HTTP client's ClientResponse, or the echo provider's."""
+
     status: int
     headers: Mapping[str, str]
 
-    async def read(self) -> bytes:
-        raise NotImplementedError
+    async def read(self) -> bytes: ...
 
-    def iter_chunks(self) -> AsyncIterator[bytes]:
-        raise NotImplementedError
-
-
-class HttpUpstreamResponse(UpstreamResponse):
-    __slots__ = ("_resp", "status", "headers")
-
-    def __init__(self, resp: ClientResponse) -> None:
-        self._resp = resp
-        self.status = resp.status
-        self.headers = resp.headers
-
-    async def read(self) -> bytes:
-        return await self._resp.read()
-
-    def iter_chunks(self) -> AsyncIterator[bytes]:
-        return self._resp.iter_chunks()
+    def iter_chunks(self) -> AsyncIterator[bytes]: ...
 
 
 class UpstreamClient:
@@ -56,9 +42,8 @@ class UpstreamClient:
             await self.http.close()
             self.http = None
 
-    async def send(self, request: UpstreamRequest, timeouts: Timeouts) -> HttpUpstreamResponse:
+    async def send(self, request: UpstreamRequest, timeouts: Timeouts) -> ClientResponse:
         assert self.http is not None, "UpstreamClient.start() was not awaited"
-        resp = await self.http.send(
+        return await self.http.send(
             request.method, request.url, request.headers, request.body, timeouts
         )
-        return HttpUpstreamResponse(resp)

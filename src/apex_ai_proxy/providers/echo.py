@@ -15,10 +15,11 @@ from collections.abc import AsyncIterator
 import orjson
 
 from apex_ai_proxy.providers.base import ProviderAdapter
-from apex_ai_proxy.upstream import UpstreamResponse
 
 
-class LocalResponse(UpstreamResponse):
+class LocalResponse:
+    """An UpstreamResponse made locally (upstream.py)."""
+
     def __init__(
         self,
         status: int,
