@@ -26,13 +26,19 @@ if TYPE_CHECKING:
 ANTHROPIC_PASS_HEADERS = ("anthropic-beta", "anthropic-version")
 
 
-async def read_json_body(request: Request, limit: int) -> tuple[dict, bytes]:
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, or 413 when it is (or says it is) over `limit`."""
     length = request.content_length
     if length is not None and length > limit:
         raise PayloadTooLarge(f"Request body is {length} bytes; the limit is {limit} bytes.")
     raw = await request.read()
     if request.too_large or len(raw) > limit:
         raise PayloadTooLarge(f"Request body is over the limit of {limit} bytes.")
+    return raw
+
+
+async def read_json_body(request: Request, limit: int) -> tuple[dict, bytes]:
+    raw = await read_body(request, limit)
     if not raw:
         raise BadRequest("Request body is empty; send a JSON object.")
     try:

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 import orjson
 
 from apex_ai_proxy.context import RequestContext
-from apex_ai_proxy.errors import GatewayError, PayloadTooLarge
+from apex_ai_proxy.errors import GatewayError
 from apex_ai_proxy.http import Request, StreamResponse
-from apex_ai_proxy.pipeline import error_response
+from apex_ai_proxy.pipeline import error_response, read_body
 
 from .config import PassthroughConfig
 from .forward import PassthroughClient, error_dialect, forward
@@ -75,15 +75,7 @@ class Passthrough:
         return result.response
 
     async def _read_body(self, request: Request) -> bytes:
-        limit = min(self.config.max_body_bytes, self.gw.max_body)
-        if request.content_length is not None and request.content_length > limit:
-            raise PayloadTooLarge(
-                f"Request body is {request.content_length} bytes; the limit is {limit} bytes."
-            )
-        body = await request.read()
-        if request.too_large or len(body) > limit:
-            raise PayloadTooLarge(f"Request body is over the limit of {limit} bytes.")
-        return body
+        return await read_body(request, min(self.config.max_body_bytes, self.gw.max_body))
 
     def _map_model(self, body: bytes, request: Request, ctx: RequestContext) -> bytes:
         """Model mapping works in passthrough too; the body is rewritten only when it changes."""
