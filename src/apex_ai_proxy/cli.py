@@ -10,8 +10,12 @@ import multiprocessing
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from apex_ai_proxy.config import Config, ConfigError, find_config_path, load_config
+
+if TYPE_CHECKING:
+    from apex_ai_proxy.health import CooldownTable
 
 log = logging.getLogger("apex_ai_proxy")
 
@@ -47,21 +51,33 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_worker(config: Config, host: str, port: int, reuse_port: bool) -> None:
+def _run_worker(
+    config: Config,
+    host: str,
+    port: int,
+    reuse_port: bool,
+    health_table: CooldownTable | None = None,
+) -> None:
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is optional on unsupported platforms
         pass
-    asyncio.run(_serve_until_signalled(config, host, port, reuse_port))
+    asyncio.run(_serve_until_signalled(config, host, port, reuse_port, health_table))
 
 
-async def _serve_until_signalled(config: Config, host: str, port: int, reuse_port: bool) -> None:
+async def _serve_until_signalled(
+    config: Config,
+    host: str,
+    port: int,
+    reuse_port: bool,
+    health_table: CooldownTable | None = None,
+) -> None:
     """Serve until SIGTERM/SIGINT, then stop accepting and drain within the grace period."""
     from apex_ai_proxy.server import create_app
 
-    app = create_app(config)
+    app = create_app(config, health_table)
     await app.start(host, port, reuse_port=reuse_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -105,15 +121,19 @@ def _serve_workers(config: Config, host: str, port: int, workers: int) -> int:
     """N processes on one port (SO_REUSEPORT); signals are passed on and the parent waits.
 
     Metrics use prometheus-client's multiprocess mode so any worker's /metrics shows all of them.
+    Key cooldowns live in a table in shared memory, mapped here and inherited by every worker.
     """
     import tempfile
 
+    from apex_ai_proxy.health import CooldownTable, unit_names
+    from apex_ai_proxy.routing import Router
     from apex_ai_proxy.telemetry import mark_process_dead, prepare_multiprocess_dir
 
     prepare_multiprocess_dir(os.path.join(tempfile.gettempdir(), f"apex-metrics-{os.getpid()}"))
+    health_table = CooldownTable(unit_names(Router(config)), shared=True)
     ctx = multiprocessing.get_context("fork")
     procs = [
-        ctx.Process(target=_run_worker, args=(config, host, port, True), daemon=False)
+        ctx.Process(target=_run_worker, args=(config, host, port, True, health_table), daemon=False)
         for _ in range(workers)
     ]
     for proc in procs:

@@ -13,7 +13,7 @@ from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.count_tokens import make_count_tokens_handler
 from apex_ai_proxy.dispatch import Dispatcher, Operation
 from apex_ai_proxy.errors import BadRequest, GatewayError, MethodNotAllowed, NotFound
-from apex_ai_proxy.health import HealthState
+from apex_ai_proxy.health import CooldownTable, HealthState, unit_names
 from apex_ai_proxy.http import HttpServer, PathRouter, Request, Response, json_response
 from apex_ai_proxy.http.server import Handler
 from apex_ai_proxy.mapping import MAPPING_HEADER, MappingError, map_model, parse_mapping
@@ -37,14 +37,20 @@ PROVIDER_HEADER_LOWER = PROVIDER_HEADER.lower()
 class Gateway:
     """Everything one process needs to serve requests; built once from the config."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, health_table: CooldownTable | None = None) -> None:
         self.config = config
         self.max_body = config.server.max_body_bytes
         self.auth = Authenticator(config.gateway_tokens)
         self.router = Router(config)
         retry = config.retry
+        # Cooldowns go in `health_table` when the launcher shares one between its workers.
+        if health_table is None:
+            health_table = CooldownTable(unit_names(self.router))
         self.health = HealthState(
-            retry.cooldown_base_s, retry.cooldown_max_s, retry.auth_failure_cooldown_s
+            retry.cooldown_base_s,
+            retry.cooldown_max_s,
+            retry.auth_failure_cooldown_s,
+            health_table,
         )
         self.balancer = Balancer(self.health)
         records = config.records
@@ -164,8 +170,8 @@ async def _not_found(request: Request) -> Response:
 class App:
     """A Gateway behind its HTTP server: `start` listens, `stop` drains and closes."""
 
-    def __init__(self, config: Config) -> None:
-        self.gateway = gw = Gateway(config)
+    def __init__(self, config: Config, health_table: CooldownTable | None = None) -> None:
+        self.gateway = gw = Gateway(config, health_table)
         router = PathRouter()
         routes: dict[str, dict[str, Handler]] = {
             "/healthz": {"GET": gw.healthz},
@@ -226,8 +232,9 @@ class App:
         await self.gateway.stop()
 
 
-def create_app(config: Config) -> App:
-    return App(config)
+def create_app(config: Config, health_table: CooldownTable | None = None) -> App:
+    """`health_table`: a shared `CooldownTable` from the launcher of several workers."""
+    return App(config, health_table)
 
 
 def started_message(config: Config, host: str, port: int) -> str:

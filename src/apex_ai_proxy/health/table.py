@@ -1,0 +1,87 @@
+"""The cooldown table: one fixed-size slot per (provider, key) unit, in one buffer.
+
+The buffer is private memory (a bytearray) for a single process, or an anonymous shared mapping
+(`mmap.mmap(-1, size)`, MAP_SHARED) created by `serve --workers N` before it forks, so that every
+worker reads and writes the same slots: a 429 seen by one worker keeps the others off that key.
+
+Slot layout (16 bytes, native byte order, each field naturally aligned)::
+
+    offset 0   double   cooldown_until   time.monotonic() seconds; 0.0: never cooled down
+    offset 8   uint32   failures         consecutive failures (drives the exponential cooldown)
+    offset 12  uint8    rate_limited     1: the current cooldown came from a 429
+    offset 13  3 bytes  padding
+
+CLOCK_MONOTONIC (time.monotonic) is one clock for the whole machine on Linux, so a value written
+by one process compares correctly with `time.monotonic()` in another.
+
+No lock, no round trip. Each field is read and written through a memoryview cast to its C type,
+which CPython copies with one fixed-size memcpy of an aligned value: a reader sees a field's old
+or new value, never a mix of bytes. A reader may for an instant see one field of a write and not
+yet the next; each field is meaningful on its own, so that is harmless. Concurrent writers are
+last-writer-wins: two workers failing the same key at once may both count failure n+1, and a
+success in one worker clears a cooldown another worker has just set — exactly what two requests
+in one process already do to each other.
+"""
+
+from __future__ import annotations
+
+import mmap
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from apex_ai_proxy.routing import Router
+
+SLOT_SIZE = 16
+
+
+class Slot:
+    """Typed views of one unit's 16 bytes: `until[0]`, `failures[0]`, `rate_limited[0]`."""
+
+    __slots__ = ("until", "failures", "rate_limited")
+
+    def __init__(self, view: memoryview) -> None:
+        self.until = view[0:8].cast("d")
+        self.failures = view[8:12].cast("I")
+        self.rate_limited = view[12:13].cast("B")
+
+
+class CooldownTable:
+    """A slot per unit name, fixed at creation; `shared=True` puts them in memory shared by fork."""
+
+    def __init__(self, names: Iterable[str], *, shared: bool = False) -> None:
+        self.names = list(dict.fromkeys(names))
+        self.shared = shared
+        size = max(len(self.names), 1) * SLOT_SIZE
+        # Both start zeroed: no cooldown, no failures.
+        self._buffer: mmap.mmap | bytearray = mmap.mmap(-1, size) if shared else bytearray(size)
+        self._index = {name: i for i, name in enumerate(self.names)}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._index
+
+    def slot(self, name: str) -> Slot:
+        """The unit's slot; a name the table was not built with gets one of its own, private
+        to this process (its cooldowns are then not shared)."""
+        i = self._index.get(name)
+        if i is None:
+            return Slot(memoryview(bytearray(SLOT_SIZE)))
+        start = i * SLOT_SIZE
+        return Slot(memoryview(self._buffer)[start : start + SLOT_SIZE])
+
+
+def unit_names(router: Router) -> list[str]:
+    """Every unit a gateway built on `router` can send to, in a stable order: each provider's
+    own keys (reachable as `model#provider` too) and the keys that model entries bring."""
+    names = [
+        key.name
+        for adapter in router.adapters.values()
+        for key in adapter.keys_from(adapter.config.keys())
+    ]
+    names += [
+        key.name
+        for route in router.routes.values()
+        for target in route.targets
+        for key in target.keys
+    ]
+    return list(dict.fromkeys(names))
