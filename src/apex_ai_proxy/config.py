@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from apex_ai_proxy.health.config import HealthConfig
 from apex_ai_proxy.passthrough.config import PassthroughConfig
 from apex_ai_proxy.state.config import ResponsesStoreConfig
 from apex_ai_proxy.telemetry.config import RecordsConfig
@@ -126,6 +127,7 @@ class Config(_Strict):
     records: RecordsConfig = Field(default_factory=RecordsConfig)
     passthrough: PassthroughConfig = Field(default_factory=PassthroughConfig)
     responses_store: ResponsesStoreConfig | None = None  # None: SQLite file, opened on first use
+    health: HealthConfig = Field(default_factory=HealthConfig)
     # Where the config came from, for start-up messages.
     source: str = Field(default="", exclude=True)
 

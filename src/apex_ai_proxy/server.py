@@ -52,6 +52,11 @@ class Gateway:
             retry.auth_failure_cooldown_s,
             health_table,
         )
+        self.health_sync = None
+        if config.health.backend == "redis":  # cooldowns shared with other replicas too
+            from apex_ai_proxy.health.redis_sync import RedisHealthSync
+
+            self.health_sync = RedisHealthSync(self.health, config.health)
         self.balancer = Balancer(self.health)
         records = config.records
         self.recorder = Recorder(records, secrets=config.secrets())
@@ -77,6 +82,8 @@ class Gateway:
         await self.client.start()
         await self.recorder.start()
         await self.responses.start()
+        if self.health_sync is not None:
+            self.health_sync.start()
         self.ready = True
 
     async def stop(self) -> None:
@@ -85,6 +92,8 @@ class Gateway:
         await self.passthrough.close()
         await self.recorder.stop(grace=5.0)
         await self.responses.close()
+        if self.health_sync is not None:
+            await self.health_sync.close()
 
     def map_model(self, model: str, request: Request) -> str:
         """Configured `model_mapping`, then the X-APEX-AI-PROXY-MAPPING header's."""

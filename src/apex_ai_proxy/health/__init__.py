@@ -5,7 +5,8 @@ table.py   CooldownTable: the cooldown fields of every unit in fixed slots, in p
            or in memory shared by the worker processes of `serve --workers N`
 """
 
+from apex_ai_proxy.health.config import HealthConfig
 from apex_ai_proxy.health.state import HealthState, UnitHealth
 from apex_ai_proxy.health.table import CooldownTable, unit_names
 
-__all__ = ["CooldownTable", "HealthState", "UnitHealth", "unit_names"]
+__all__ = ["CooldownTable", "HealthConfig", "HealthState", "UnitHealth", "unit_names"]

@@ -14,6 +14,7 @@ What a unit's health is made of, and where each part lives:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from apex_ai_proxy.health.table import CooldownTable, Slot
 
@@ -55,6 +56,7 @@ class UnitHealth:
 
 class HealthState:
     EWMA_ALPHA = 0.3
+    RETRY_AFTER_CAP = 12  # a Retry-After counts up to this many times cooldown_max_s
 
     def __init__(
         self,
@@ -70,8 +72,15 @@ class HealthState:
         self._units: dict[str, UnitHealth] = {}
         # is_available runs per candidate per request: one dict lookup and one aligned read.
         self._until: dict[str, memoryview] = {}
+        #: Called as (key_name, unit) after a cooldown is set or cleared: a shared backend's
+        #: hook (see redis_sync.py). It must return at once: it runs on the request path.
+        self.on_change: Callable[[str, UnitHealth], None] | None = None
         for name in self.table.names:
             self.unit(name)
+
+    @property
+    def longest_cooldown_s(self) -> float:
+        return max(self.auth_cooldown_s, self.cooldown_max_s * self.RETRY_AFTER_CAP)
 
     def unit(self, key_name: str) -> UnitHealth:
         unit = self._units.get(key_name)
@@ -93,6 +102,8 @@ class HealthState:
             unit.failures = 0
             unit.rate_limited = False
             unit.cooldown_until = 0.0
+            if self.on_change is not None:
+                self.on_change(key_name, unit)
         if unit.ewma_ttfb is None:
             unit.ewma_ttfb = ttfb
         else:
@@ -111,7 +122,7 @@ class HealthState:
         if auth:
             cooldown = self.auth_cooldown_s
         elif retry_after is not None:
-            cooldown = min(max(retry_after, 0.0), self.cooldown_max_s * 12)
+            cooldown = min(max(retry_after, 0.0), self.cooldown_max_s * self.RETRY_AFTER_CAP)
         else:
             # The exponent is bounded: 2**1024 no longer fits a float, and a dead key keeps failing.
             backoff = self.cooldown_base_s * 2.0 ** min(failures - 1, 64)
@@ -121,6 +132,8 @@ class HealthState:
         unit.failures = failures
         unit.rate_limited = rate_limited
         unit.cooldown_until = time.monotonic() + cooldown
+        if self.on_change is not None:
+            self.on_change(key_name, unit)
         return cooldown
 
     def cooling_by_provider(self) -> dict[str, int]:

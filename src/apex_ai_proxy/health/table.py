@@ -26,6 +26,7 @@ in one process already do to each other.
 from __future__ import annotations
 
 import mmap
+import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -56,6 +57,8 @@ class CooldownTable:
         # Both start zeroed: no cooldown, no failures.
         self._buffer: mmap.mmap | bytearray = mmap.mmap(-1, size) if shared else bytearray(size)
         self._index = {name: i for i, name in enumerate(self.names)}
+        #: Names the processes sharing this table in changes published to other replicas.
+        self.origin = os.urandom(8).hex()
 
     def __contains__(self, name: str) -> bool:
         return name in self._index
