@@ -22,6 +22,10 @@ Decisions:
   `output_config.format` is decoded as a json_schema response format.
 - Temperature is clamped to Anthropic's [0, 1].
 - Assistant reasoning without a signature (DeepSeek-style text) cannot be sent back: dropped.
+- Streams to Anthropic clients: each tool call is sent as one whole block when it ends (with
+  OpenAI-compatible upstreams: when the message ends), since upstreams may interleave the
+  argument fragments of parallel calls and Anthropic content blocks cannot interleave. Text
+  and thinking stream as they arrive.
 
 Modules:
     request_decode.py   a client's Messages request -> NeutralRequest

@@ -25,8 +25,10 @@ from apex_ai_proxy.sse import encode_event
 class AnthropicStreamEncoder(StreamEncoder):
     """Content blocks never overlap: a new kind of content closes the open block first.
 
-    Argument fragments of parallel tool calls are expected one call after the other (as
-    every OpenAI-compatible upstream sends them); a new call closes the previous one."""
+    A tool call is sent as one whole block (start, its arguments, stop) when it ends or the
+    stream stops, its argument fragments held until then: upstreams may interleave the
+    fragments of parallel calls, and a closed Anthropic block cannot take more. Text and
+    thinking are not held back."""
 
     def __init__(self, req: NeutralRequest) -> None:
         self.req = req
@@ -36,7 +38,7 @@ class AnthropicStreamEncoder(StreamEncoder):
         self.done = False
         self.index = -1
         self.open: str | None = None  # "text" | "thinking" | "tool"
-        self.open_tool: int | None = None
+        self.calls: dict[int, tuple[dict, list[str]]] = {}  # unfinished: block, fragments
         self.signed = False
         self.usage: Usage | None = None
         self.stop_reason = "end_turn"
@@ -74,7 +76,6 @@ class AnthropicStreamEncoder(StreamEncoder):
         if self.open is None:
             return b""
         self.open = None
-        self.open_tool = None
         return self._frame(
             "content_block_stop", {"type": "content_block_stop", "index": self.index}
         )
@@ -115,20 +116,35 @@ class AnthropicStreamEncoder(StreamEncoder):
                 "name": self.req.tool_names.to_client(ev.name),
                 "input": {},
             }
-            out = self._open("tool", block)
-            self.open_tool = ev.index
+            out = self._tool_block(ev.index)  # a reused index: the earlier call is complete
+            self.calls[ev.index] = (block, [])
             return out
         if isinstance(ev, ToolCallDelta):
-            if self.open != "tool" or self.open_tool != ev.index or not ev.arguments:
-                return b""
-            return self._delta({"type": "input_json_delta", "partial_json": ev.arguments})
+            call = self.calls.get(ev.index)
+            if call is not None and ev.arguments:
+                call[1].append(ev.arguments)
+            return b""
         if isinstance(ev, ToolCallEnd):
-            return self._close() if self.open == "tool" and self.open_tool == ev.index else b""
+            return self._tool_block(ev.index)
         if isinstance(ev, Stop):
             self.stop_reason = NEUTRAL_TO_STOP.get(ev.reason, "end_turn")
             self.stop_sequence = ev.stop_sequence
-            return self._close()
+            return self._tool_blocks() + self._close()
         return b""
+
+    def _tool_block(self, index: int) -> bytes:
+        call = self.calls.pop(index, None)
+        if call is None:
+            return b""
+        block, fragments = call
+        out = self._open("tool", block)
+        if fragments:
+            out += self._delta({"type": "input_json_delta", "partial_json": "".join(fragments)})
+        return out + self._close()
+
+    def _tool_blocks(self) -> bytes:
+        """The calls still unfinished, in the order they started."""
+        return b"".join([self._tool_block(index) for index in list(self.calls)])
 
     def _reasoning(self, ev: ReasoningDelta) -> bytes:
         out = b""
@@ -161,7 +177,8 @@ class AnthropicStreamEncoder(StreamEncoder):
         if self.done:
             return b""
         self.done = True
-        out = (b"" if self.started else self._message_start()) + self._close()
+        out = b"" if self.started else self._message_start()
+        out += self._tool_blocks() + self._close()
         delta = {"stop_reason": self.stop_reason, "stop_sequence": self.stop_sequence}
         out += self._frame(
             "message_delta",
