@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dialect_helpers import ANTHROPIC, GEMINI, OPENAI, translate_request
+from dialect_helpers import ANTHROPIC, GEMINI, OPENAI, events, translate_request
 
 from apex_ai_proxy.dialects import dialect_names, estimate_tokens, get_dialect
 from apex_ai_proxy.dialects.neutral import (
     ImagePart,
     Message,
     NeutralRequest,
+    Stop,
+    TextDelta,
     TextPart,
     ToolCallDelta,
     ToolCallEnd,
@@ -119,6 +121,35 @@ def test_zero_argument_tool_stream_gets_braces_for_openai_client():
         + encoder.encode(ToolCallEnd(0))
     )
     assert out.count(b'"arguments"') == 2 and b'"arguments":"{}"' not in out
+
+
+def test_anthropic_stream_holds_tool_calls_until_they_end_but_not_text():
+    """Interleaved tool-call fragments are held per call; text in between still streams at once."""
+    req = OPENAI.decode_request({"model": "m", "messages": [{"role": "user", "content": "x"}]})
+    encoder = ANTHROPIC.stream_encoder(req)
+    held = encoder.encode(ToolCallStart(0, "call_a", "get_weather"))
+    held += encoder.encode(ToolCallDelta(0, '{"city":'))
+    held += encoder.encode(ToolCallStart(1, "call_b", "get_weather"))
+    held += encoder.encode(ToolCallDelta(1, '{"city":"Rome"}'))
+    assert b"content_block" not in held  # only message_start so far
+    text = encoder.encode(TextDelta("Checking."))
+    assert [d["delta"] for n, d in events(text) if n == "content_block_delta"] == [
+        {"type": "text_delta", "text": "Checking."}
+    ]
+    rest = encoder.encode(ToolCallDelta(0, '"Paris"}'))
+    rest += encoder.encode(ToolCallEnd(0)) + encoder.encode(ToolCallEnd(1))
+    rest += encoder.encode(Stop("tool_calls")) + encoder.finish()
+    seq = events(held + text + rest)
+    blocks = [d["content_block"] for n, d in seq if n == "content_block_start"]
+    assert [(b["type"], b.get("id")) for b in blocks] == [
+        ("text", None),
+        ("tool_use", "call_a"),
+        ("tool_use", "call_b"),
+    ]
+    arguments = [d["delta"].get("partial_json") for n, d in seq if n == "content_block_delta"]
+    assert arguments == [None, '{"city":"Paris"}', '{"city":"Rome"}']
+    names = [n for n, _ in seq if n.startswith("content_block")]
+    assert names == ["content_block_start", "content_block_delta", "content_block_stop"] * 3
 
 
 def test_gemini_non_function_tools_only_reach_gemini():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from typing import Any
 
 import anthropic
@@ -102,6 +103,7 @@ class Turn:
     usage: dict[str, int] = field(
         default_factory=lambda: {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
     )
+    interleaved: bool = False  # streamed: the calls' chunks round-robin, not one call after another
 
 
 class ScriptedChat(FakeUpstream):
@@ -154,14 +156,8 @@ class ScriptedChat(FakeUpstream):
         await send(delta({"role": "assistant", "content": ""}))
         for token in split_tokens(turn.content) if turn.content else []:
             await send(delta({"content": token}))
-        for i, (name, args) in enumerate(turn.tool_calls):
-            head = {"index": i, "id": f"call_{i}", "type": "function"}
-            head["function"] = {"name": name, "arguments": ""}
-            await send(delta({"tool_calls": [head]}))
-            for piece in (args[: len(args) // 2], args[len(args) // 2 :]):
-                if piece:
-                    arg = {"index": i, "function": {"arguments": piece}}
-                    await send(delta({"tool_calls": [arg]}))
+        for call in _tool_call_chunks(turn):
+            await send(delta({"tool_calls": [call]}))
         await send(delta({}, turn.finish_reason))
         options = record.body.get("stream_options") or {}
         if options.get("include_usage"):
@@ -169,3 +165,18 @@ class ScriptedChat(FakeUpstream):
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+
+
+def _tool_call_chunks(turn: Turn) -> list[dict]:
+    """Each call's head, then its arguments in two pieces. One call after the other, or with
+    `turn.interleaved` round-robin over the calls: every head, every first piece, every second."""
+    per_call = []
+    for i, (name, args) in enumerate(turn.tool_calls):
+        head = {"index": i, "id": f"call_{i}", "type": "function"}
+        head["function"] = {"name": name, "arguments": ""}
+        pieces = (args[: len(args) // 2], args[len(args) // 2 :])
+        per_call.append([head] + [{"index": i, "function": {"arguments": p}} for p in pieces if p])
+    if not turn.interleaved:
+        return [chunk for chunks in per_call for chunk in chunks]
+    rounds = zip_longest(*per_call)
+    return [chunk for chunks in rounds for chunk in chunks if chunk is not None]

@@ -1,0 +1,95 @@
+"""A Gemini upstream's streamGenerateContent chunks -> neutral stream events."""
+
+from __future__ import annotations
+
+import orjson
+
+from apex_ai_proxy.dialects.base import TRUNCATED, StreamDecoder, json_text, new_id
+from apex_ai_proxy.dialects.gemini.response import _finish, decode_usage
+from apex_ai_proxy.dialects.neutral import (
+    ErrorEvent,
+    NeutralEvent,
+    ReasoningDelta,
+    Start,
+    Stop,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    UsageEvent,
+)
+from apex_ai_proxy.sse import SSEEvent
+
+
+class GeminiStreamDecoder(StreamDecoder):
+    def __init__(self) -> None:
+        self.started = False
+        self.stopped = False
+        self.calls = 0
+
+    def feed(self, ev: SSEEvent) -> list[NeutralEvent]:
+        try:
+            chunk = orjson.loads(ev.data) if ev.data else None
+        except orjson.JSONDecodeError:
+            return []
+        if isinstance(chunk, list) and chunk:
+            chunk = chunk[0]
+        if not isinstance(chunk, dict):
+            return []
+        if isinstance(chunk.get("error"), dict):
+            self.stopped = True
+            error = chunk["error"]
+            code = error.get("code")
+            return [
+                ErrorEvent(
+                    code if isinstance(code, int) else 500,
+                    str(error.get("message") or "upstream error"),
+                )
+            ]
+        out: list[NeutralEvent] = []
+        if not self.started:
+            self.started = True
+            out.append(
+                Start(chunk.get("responseId") or new_id("gen-"), chunk.get("modelVersion") or "")
+            )
+        candidates = chunk.get("candidates") or []
+        candidate = candidates[0] if candidates and isinstance(candidates[0], dict) else {}
+        for part in (candidate.get("content") or {}).get("parts") or []:
+            if isinstance(part, dict):
+                self._part(part, out)
+        usage = decode_usage(chunk.get("usageMetadata"))
+        if usage is not None:
+            out.append(UsageEvent(usage))
+        finish = candidate.get("finishReason")
+        if not candidates and (chunk.get("promptFeedback") or {}).get("blockReason"):
+            finish = "SAFETY"
+        if finish:
+            self.stopped = True
+            out.append(Stop(_finish(finish, self.calls > 0)))
+        return out
+
+    def _part(self, part: dict, out: list[NeutralEvent]) -> None:
+        signature = part.get("thoughtSignature")
+        call = part.get("functionCall")
+        if isinstance(call, dict):
+            index = self.calls
+            self.calls += 1
+            out.append(
+                ToolCallStart(
+                    index, call.get("id") or new_id("call_"), call.get("name") or "", signature
+                )
+            )
+            arguments = json_text(call.get("args") or {})
+            if arguments != "{}":
+                out.append(ToolCallDelta(index, arguments))
+            out.append(ToolCallEnd(index))
+        elif part.get("thought"):
+            if part.get("text"):
+                out.append(ReasoningDelta(part["text"]))
+            if signature:
+                out.append(ReasoningDelta(signature=signature))
+        elif part.get("text"):
+            out.append(TextDelta(part["text"]))
+
+    def finish(self) -> list[NeutralEvent]:
+        return [] if self.stopped else [ErrorEvent(502, TRUNCATED)]
