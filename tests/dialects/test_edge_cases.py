@@ -123,33 +123,72 @@ def test_zero_argument_tool_stream_gets_braces_for_openai_client():
     assert out.count(b'"arguments"') == 2 and b'"arguments":"{}"' not in out
 
 
-def test_anthropic_stream_holds_tool_calls_until_they_end_but_not_text():
-    """Interleaved tool-call fragments are held per call; text in between still streams at once."""
+def _content_events(raw: bytes) -> list[tuple[str, object]]:
+    """(event name, tool id | delta text) for each content_block_start / _delta / _stop."""
+    out: list[tuple[str, object]] = []
+    for name, data in events(raw):
+        if name == "content_block_start":
+            out.append(("start", data["content_block"].get("id") or data["content_block"]["type"]))
+        elif name == "content_block_delta":
+            delta = data["delta"]
+            out.append(("delta", delta.get("partial_json", delta.get("text"))))
+        elif name == "content_block_stop":
+            out.append(("stop", data["index"]))
+    return out
+
+
+def test_anthropic_stream_holds_other_calls_and_text_while_a_tool_block_streams():
+    """The first call streams live; a call interleaved with it and text after it are held in
+    arrival order until its block closes, then follow as their own blocks, every byte kept."""
     req = OPENAI.decode_request({"model": "m", "messages": [{"role": "user", "content": "x"}]})
     encoder = ANTHROPIC.stream_encoder(req)
-    held = encoder.encode(ToolCallStart(0, "call_a", "get_weather"))
-    held += encoder.encode(ToolCallDelta(0, '{"city":'))
-    held += encoder.encode(ToolCallStart(1, "call_b", "get_weather"))
+    live = encoder.encode(ToolCallStart(0, "call_a", "get_weather"))
+    live += encoder.encode(ToolCallDelta(0, '{"city":'))
+    assert _content_events(live) == [("start", "call_a"), ("delta", '{"city":')]
+    held = encoder.encode(ToolCallStart(1, "call_b", "get_weather"))
     held += encoder.encode(ToolCallDelta(1, '{"city":"Rome"}'))
-    assert b"content_block" not in held  # only message_start so far
-    text = encoder.encode(TextDelta("Checking."))
-    assert [d["delta"] for n, d in events(text) if n == "content_block_delta"] == [
-        {"type": "text_delta", "text": "Checking."}
-    ]
-    rest = encoder.encode(ToolCallDelta(0, '"Paris"}'))
-    rest += encoder.encode(ToolCallEnd(0)) + encoder.encode(ToolCallEnd(1))
+    held += encoder.encode(TextDelta("Checking."))
+    assert held == b""  # no block may open while call_a's is
+    late = encoder.encode(ToolCallDelta(0, '"Paris"}'))
+    assert _content_events(late) == [("delta", '"Paris"}')]  # still call_a's open block
+    rest = encoder.encode(ToolCallEnd(0)) + encoder.encode(ToolCallEnd(1))
     rest += encoder.encode(Stop("tool_calls")) + encoder.finish()
-    seq = events(held + text + rest)
-    blocks = [d["content_block"] for n, d in seq if n == "content_block_start"]
-    assert [(b["type"], b.get("id")) for b in blocks] == [
-        ("text", None),
-        ("tool_use", "call_a"),
-        ("tool_use", "call_b"),
+    assert _content_events(rest) == [
+        ("stop", 0),
+        ("start", "call_b"),
+        ("delta", '{"city":"Rome"}'),
+        ("stop", 1),
+        ("start", "text"),
+        ("delta", "Checking."),
+        ("stop", 2),
     ]
-    arguments = [d["delta"].get("partial_json") for n, d in seq if n == "content_block_delta"]
-    assert arguments == [None, '{"city":"Paris"}', '{"city":"Rome"}']
-    names = [n for n, _ in seq if n.startswith("content_block")]
-    assert names == ["content_block_start", "content_block_delta", "content_block_stop"] * 3
+
+
+def test_anthropic_stream_sends_the_next_held_call_live_when_the_open_one_ends():
+    """Upstreams that end each call (Anthropic, Responses, Gemini): when the live call ends, a
+    held call that has ended goes out whole, the first one still running goes live."""
+    req = OPENAI.decode_request({"model": "m", "messages": [{"role": "user", "content": "x"}]})
+    encoder = ANTHROPIC.stream_encoder(req)
+    out = encoder.encode(ToolCallStart(0, "call_a", "now"))
+    out += encoder.encode(ToolCallStart(1, "call_b", "get_weather"))
+    out += encoder.encode(ToolCallDelta(1, '{"ci'))
+    out += encoder.encode(ToolCallStart(2, "call_c", "get_weather"))
+    out += encoder.encode(ToolCallDelta(2, '{"city":"Rome"}'))
+    out += encoder.encode(ToolCallEnd(2))
+    assert _content_events(out) == [("start", "call_a")]
+    out = encoder.encode(ToolCallDelta(1, 'ty":'))
+    out += encoder.encode(ToolCallEnd(0))
+    assert _content_events(out) == [("stop", 0), ("start", "call_b"), ("delta", '{"city":')]
+    out = encoder.encode(ToolCallDelta(1, '"Paris"}'))
+    assert _content_events(out) == [("delta", '"Paris"}')]
+    out = encoder.encode(ToolCallEnd(1))
+    assert _content_events(out) == [
+        ("stop", 1),
+        ("start", "call_c"),
+        ("delta", '{"city":"Rome"}'),
+        ("stop", 2),
+    ]
+    assert _content_events(encoder.encode(Stop("tool_calls")) + encoder.finish()) == []
 
 
 def test_gemini_non_function_tools_only_reach_gemini():

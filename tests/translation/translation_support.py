@@ -11,6 +11,7 @@ which credential reached an upstream.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from itertools import zip_longest
@@ -104,6 +105,7 @@ class Turn:
         default_factory=lambda: {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
     )
     interleaved: bool = False  # streamed: the calls' chunks round-robin, not one call after another
+    finish_after: asyncio.Event | None = None  # streamed: the finish_reason chunk waits for it
 
 
 class ScriptedChat(FakeUpstream):
@@ -158,6 +160,8 @@ class ScriptedChat(FakeUpstream):
             await send(delta({"content": token}))
         for call in _tool_call_chunks(turn):
             await send(delta({"tool_calls": [call]}))
+        if turn.finish_after is not None:
+            await turn.finish_after.wait()
         await send(delta({}, turn.finish_reason))
         options = record.body.get("stream_options") or {}
         if options.get("include_usage"):

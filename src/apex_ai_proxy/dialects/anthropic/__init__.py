@@ -22,10 +22,17 @@ Decisions:
   `output_config.format` is decoded as a json_schema response format.
 - Temperature is clamped to Anthropic's [0, 1].
 - Assistant reasoning without a signature (DeepSeek-style text) cannot be sent back: dropped.
-- Streams to Anthropic clients: each tool call is sent as one whole block when it ends (with
-  OpenAI-compatible upstreams: when the message ends), since upstreams may interleave the
-  argument fragments of parallel calls and Anthropic content blocks cannot interleave. Text
-  and thinking stream as they arrive.
+- Streams to Anthropic clients: Anthropic content blocks cannot interleave and a closed block
+  takes no more, while upstreams may interleave the argument fragments of parallel calls. So a
+  tool call streams live (block start at once, each fragment its own input_json_delta) when no
+  other tool block is open; other calls, text and thinking arriving meanwhile are held in
+  arrival order. When the live call ends, or the stream stops, its block closes and the held
+  content follows in order: ended calls whole (fragments joined into one delta), text and
+  thinking as their own blocks, and the first call still running goes live. A new call does
+  not end the open one: OpenAI's wire format promises no order (hosts interleave) and its
+  decoder ends calls only at finish_reason, so there a second call is held and reaches the
+  client whole at the end of the message; with Anthropic, Responses and Gemini upstreams,
+  which end each call, the next call goes live as soon as the previous one ends.
 
 Modules:
     request_decode.py   a client's Messages request -> NeutralRequest

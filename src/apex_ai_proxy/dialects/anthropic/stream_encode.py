@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import deque
+from dataclasses import dataclass, field
+
 from apex_ai_proxy.dialects.anthropic.response import NEUTRAL_TO_STOP, encode_usage
 from apex_ai_proxy.dialects.base import StreamEncoder, dumps, new_id
 from apex_ai_proxy.dialects.neutral import (
@@ -22,13 +25,27 @@ from apex_ai_proxy.errors import anthropic_error_type
 from apex_ai_proxy.sse import encode_event
 
 
+@dataclass(slots=True)
+class _Call:
+    """A tool call not yet sent whole: its block, argument fragments not yet sent, and whether
+    it has ended (no fragment can follow)."""
+
+    block: dict
+    fragments: list[str] = field(default_factory=list)
+    ended: bool = False
+
+
 class AnthropicStreamEncoder(StreamEncoder):
     """Content blocks never overlap: a new kind of content closes the open block first.
 
-    A tool call is sent as one whole block (start, its arguments, stop) when it ends or the
-    stream stops, its argument fragments held until then: upstreams may interleave the
-    fragments of parallel calls, and a closed Anthropic block cannot take more. Text and
-    thinking are not held back."""
+    A tool call streams live (its block opened at once, each argument fragment sent as it
+    comes) when no other tool block is open. While one is, every other call, and any text or
+    thinking, is held in arrival order: upstreams may interleave the fragments of parallel
+    calls, and a tool block closed too early could not take the rest. When the open call ends
+    (ToolCallEnd) its block closes and the held content follows in order: an ended call as one
+    whole block (its fragments joined into one delta), text and thinking as their own blocks;
+    the first call that has not ended goes live with its held fragments joined, and holding
+    resumes behind it. Stop and finish end every call and send everything held."""
 
     def __init__(self, req: NeutralRequest) -> None:
         self.req = req
@@ -37,8 +54,10 @@ class AnthropicStreamEncoder(StreamEncoder):
         self.started = False
         self.done = False
         self.index = -1
-        self.open: str | None = None  # "text" | "thinking" | "tool"
-        self.calls: dict[int, tuple[dict, list[str]]] = {}  # unfinished: block, fragments
+        self.open: str | None = None  # "text" | "thinking" | "redacted" | "tool"
+        self.live: _Call | None = None  # the call whose block is open
+        self.calls: dict[int, _Call] = {}  # calls that may still get fragments, by index
+        self.held: deque[_Call | TextDelta | ReasoningDelta] = deque()  # behind the live call
         self.signed = False
         self.usage: Usage | None = None
         self.stop_reason = "end_turn"
@@ -76,6 +95,7 @@ class AnthropicStreamEncoder(StreamEncoder):
         if self.open is None:
             return b""
         self.open = None
+        self.live = None
         return self._frame(
             "content_block_stop", {"type": "content_block_stop", "index": self.index}
         )
@@ -102,6 +122,9 @@ class AnthropicStreamEncoder(StreamEncoder):
         return head + self._content(ev)
 
     def _content(self, ev: NeutralEvent) -> bytes:
+        if isinstance(ev, (TextDelta, ReasoningDelta)) and self.live is not None:
+            self.held.append(ev)
+            return b""
         if isinstance(ev, TextDelta):
             if not ev.text:
                 return b""
@@ -110,41 +133,75 @@ class AnthropicStreamEncoder(StreamEncoder):
         if isinstance(ev, ReasoningDelta):
             return self._reasoning(ev)
         if isinstance(ev, ToolCallStart):
-            block = {
-                "type": "tool_use",
-                "id": ev.id,
-                "name": self.req.tool_names.to_client(ev.name),
-                "input": {},
-            }
-            out = self._tool_block(ev.index)  # a reused index: the earlier call is complete
-            self.calls[ev.index] = (block, [])
-            return out
+            return self._tool_start(ev)
         if isinstance(ev, ToolCallDelta):
             call = self.calls.get(ev.index)
-            if call is not None and ev.arguments:
-                call[1].append(ev.arguments)
+            if call is None or not ev.arguments:
+                return b""
+            if call is self.live:
+                return self._arguments(ev.arguments)
+            call.fragments.append(ev.arguments)
             return b""
         if isinstance(ev, ToolCallEnd):
-            return self._tool_block(ev.index)
+            return self._tool_end(ev.index)
         if isinstance(ev, Stop):
             self.stop_reason = NEUTRAL_TO_STOP.get(ev.reason, "end_turn")
             self.stop_sequence = ev.stop_sequence
-            return self._tool_blocks() + self._close()
+            return self._flush()
         return b""
 
-    def _tool_block(self, index: int) -> bytes:
+    def _tool_start(self, ev: ToolCallStart) -> bytes:
+        block = {
+            "type": "tool_use",
+            "id": ev.id,
+            "name": self.req.tool_names.to_client(ev.name),
+            "input": {},
+        }
+        out = self._tool_end(ev.index)  # a reused index: the earlier call is complete
+        call = _Call(block)
+        self.calls[ev.index] = call
+        if self.live is None:
+            return out + self._go_live(call)
+        self.held.append(call)
+        return out
+
+    def _tool_end(self, index: int) -> bytes:
         call = self.calls.pop(index, None)
         if call is None:
             return b""
-        block, fragments = call
-        out = self._open("tool", block)
-        if fragments:
-            out += self._delta({"type": "input_json_delta", "partial_json": "".join(fragments)})
-        return out + self._close()
+        call.ended = True
+        if call is not self.live:
+            return b""  # held: sent whole when its turn comes
+        return self._close() + self._release()
 
-    def _tool_blocks(self) -> bytes:
-        """The calls still unfinished, in the order they started."""
-        return b"".join([self._tool_block(index) for index in list(self.calls)])
+    def _go_live(self, call: _Call) -> bytes:
+        out = self._open("tool", call.block)
+        self.live = call
+        if call.fragments:
+            out += self._arguments("".join(call.fragments))
+            call.fragments.clear()
+        if call.ended:
+            out += self._close()
+        return out
+
+    def _arguments(self, text: str) -> bytes:
+        return self._delta({"type": "input_json_delta", "partial_json": text})
+
+    def _release(self) -> bytes:
+        """What was held behind the closed tool block, in order, up to the next call that has
+        not ended: that one goes live and the rest stays held behind it."""
+        out = b""
+        while self.held and self.live is None:
+            item = self.held.popleft()
+            out += self._go_live(item) if isinstance(item, _Call) else self._content(item)
+        return out
+
+    def _flush(self) -> bytes:
+        """The stream stops: every call has ended; close the open block, send all held."""
+        for call in self.calls.values():
+            call.ended = True
+        self.calls.clear()
+        return self._close() + self._release() + self._close()
 
     def _reasoning(self, ev: ReasoningDelta) -> bytes:
         out = b""
@@ -178,7 +235,7 @@ class AnthropicStreamEncoder(StreamEncoder):
             return b""
         self.done = True
         out = b"" if self.started else self._message_start()
-        out += self._tool_blocks() + self._close()
+        out += self._flush()
         delta = {"stop_reason": self.stop_reason, "stop_sequence": self.stop_sequence}
         out += self._frame(
             "message_delta",
