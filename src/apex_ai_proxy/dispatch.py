@@ -8,10 +8,8 @@ the client's dialect.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Protocol
@@ -26,44 +24,35 @@ from apex_ai_proxy.errors import (
     GatewayError,
     UpstreamError,
     UpstreamUnavailable,
-    stream_error_frame,
     upstream_error_message,
 )
 from apex_ai_proxy.health import HealthState
 from apex_ai_proxy.http import (
-    ClientDisconnected,
     Request,
     Response,
     StreamResponse,
     Timeouts,
-    UpstreamConnectionError,
 )
 from apex_ai_proxy.providers.base import ApiKey, Target
+from apex_ai_proxy.relay import (
+    RAW_CAPTURE_BYTES,
+    ClientStream,
+    SameDialectStream,
+    StreamSink,
+    client_sink,
+    relay_stream,
+)
 from apex_ai_proxy.routing import Route
 from apex_ai_proxy.telemetry.record import Attempt
 from apex_ai_proxy.telemetry.redact import REDACTED
 from apex_ai_proxy.translate import Translation, plan_translation
-from apex_ai_proxy.upstream import CONNECTION_ERRORS, UpstreamClient, UpstreamResponse
-from apex_ai_proxy.usage import usage_from_body, usage_from_raw, usage_from_stream
-
-# What marks the proper end of a stream in each dialect; a stream that ends without it was cut.
-STREAM_END_MARKERS: dict[str, tuple[bytes, ...]] = {
-    "openai_chat": (b"[DONE]",),
-    "anthropic": (b"message_stop",),
-    "responses": (b"response.completed", b"response.incomplete", b"response.failed"),
-    "gemini": (b"finishReason",),
-}
-TAIL_BYTES = 8192
-TAIL_CHUNKS = 8  # the last chunks of a relayed stream, kept to read usage and the end marker
-RAW_CAPTURE_BYTES = 256 * 1024  # the recorder caps again (records.raw_body_limit_bytes)
-
-
-class StreamSink(Protocol):
-    """Where a stream's client-dialect bytes go: the response itself, or a tap in front of it."""
-
-    async def write(self, data: bytes) -> None: ...
-
-    async def write_eof(self, data: bytes = b"") -> None: ...
+from apex_ai_proxy.upstream import (
+    CONNECTION_ERRORS,
+    UpstreamClient,
+    UpstreamResponse,
+    describe_failure,
+)
+from apex_ai_proxy.usage import usage_from_body, usage_from_raw
 
 
 class ClientTap(Protocol):
@@ -192,7 +181,9 @@ class Dispatcher:
             try:
                 upstream = await self._send(op, target, key, upstream_body, stream, extra_headers)
             except CONNECTION_ERRORS as exc:
-                return self._fail(attempt, failures, target, key, None, _describe(exc), started)
+                return self._fail(
+                    attempt, failures, target, key, None, describe_failure(exc), started
+                )
             attempt.status = upstream.status
             ttfb = time.monotonic() - started
             if upstream.status >= 400:
@@ -209,7 +200,13 @@ class Dispatcher:
                     raw = await upstream.read()
                 except CONNECTION_ERRORS as exc:
                     return self._fail(
-                        attempt, failures, target, key, upstream.status, _describe(exc), started
+                        attempt,
+                        failures,
+                        target,
+                        key,
+                        upstream.status,
+                        describe_failure(exc),
+                        started,
                     )
                 self.health.on_success(key.name, ttfb)
                 attempt.latency_ms = (time.monotonic() - started) * 1000.0
@@ -219,12 +216,11 @@ class Dispatcher:
                     answer.body = await op.tap.body(ctx, answer.body)  # type: ignore[arg-type]
                     ctx.bytes_out = len(answer.body)  # type: ignore[arg-type]
                 return answer
-            chunks = upstream.iter_chunks()
             try:
-                first = await _first_chunk(chunks)
+                first = await upstream.next_chunk()
             except CONNECTION_ERRORS as exc:
                 return self._fail(
-                    attempt, failures, target, key, upstream.status, _describe(exc), started
+                    attempt, failures, target, key, upstream.status, describe_failure(exc), started
                 )
             if first is None:
                 return self._fail(
@@ -238,9 +234,7 @@ class Dispatcher:
                 )
             self.health.on_success(key.name, ttfb)
             attempt.latency_ms = ttfb * 1000.0
-            return await self._relay_stream(
-                request, ctx, op, target, first, chunks, upstream, translation
-            )
+            return await self._relay_stream(request, ctx, op, target, first, upstream, translation)
         finally:
             unit.in_flight -= 1
 
@@ -399,7 +393,6 @@ class Dispatcher:
         op: Operation,
         target: Target,
         first: bytes,
-        chunks: AsyncIterator[bytes],
         upstream: UpstreamResponse,
         translation: Translation | None,
     ) -> StreamResponse:
@@ -409,105 +402,18 @@ class Dispatcher:
         _with_gateway_headers(resp, ctx, target)
         await resp.prepare(request)
         ctx.ttfb_ms = ctx.elapsed_ms()
-        upstream_dialect = target.adapter.dialect
-        sink: StreamSink = resp if ctx.raw is None else _CapturingResponse(resp, ctx)
+        sink = client_sink(resp, ctx)
         if op.tap is not None:
             sink = op.tap.stream(sink, ctx)
+        stream: ClientStream
         if translation is not None:
-            await self._relay_translated(sink, ctx, first, chunks, translation)
+            stream = translation.stream()
         else:
-            strip_usage = upstream_dialect == "openai_chat" and not ctx.wants_usage
-            await self._relay_same_dialect(sink, ctx, upstream_dialect, first, chunks, strip_usage)
+            dialect = target.adapter.dialect
+            strip_usage = dialect == "openai_chat" and not ctx.wants_usage
+            stream = SameDialectStream(ctx.client_dialect, dialect, strip_usage)
+        await relay_stream(sink, ctx, upstream, first, stream)
         return resp
-
-    async def _relay_same_dialect(
-        self,
-        resp: StreamSink,
-        ctx: RequestContext,
-        dialect: str,
-        first: bytes,
-        chunks: AsyncIterator[bytes],
-        strip_usage: bool,
-    ) -> None:
-        """Relay bytes as they come; only the usage chunk the gateway asked for is held back."""
-        markers = STREAM_END_MARKERS.get(dialect, ())
-        stripper = UsageChunkStripper() if strip_usage else None
-        recent: deque[bytes] = deque((first,), maxlen=TAIL_CHUNKS)
-        out = stripper.feed(first) if stripper else first
-        sent = len(out)
-        await resp.write(out)
-        ctx.ttft_ms = ctx.elapsed_ms()
-        error: str | None = None
-        try:
-            async for chunk in chunks:
-                recent.append(chunk)
-                if stripper is not None:
-                    chunk = stripper.feed(chunk)
-                    if not chunk:
-                        continue
-                await resp.write(chunk)
-                sent += len(chunk)
-        except ClientDisconnected:
-            await _client_gone(ctx, chunks, sent)
-            return
-        except CONNECTION_ERRORS as exc:
-            error = f"upstream stream broke: {_describe(exc)}"
-        if stripper is not None and (rest := stripper.flush()):
-            await _write_quietly(resp, rest)
-            sent += len(rest)
-        tail = b"".join(recent)[-TAIL_BYTES:]
-        if error is None and markers and not any(marker in tail for marker in markers):
-            error = "upstream stream ended before it was complete"
-        if error is not None:
-            frame = stream_error_frame(ctx.client_dialect, 502, error)
-            await _write_quietly(resp, frame)
-            sent += len(frame)
-            ctx.error_type, ctx.error_message = "stream_broken", error
-        ctx.bytes_out = sent
-        ctx.usage = usage_from_stream(dialect, first[:TAIL_BYTES], tail)
-        await _write_eof_quietly(resp)
-
-    async def _relay_translated(
-        self,
-        resp: StreamSink,
-        ctx: RequestContext,
-        first: bytes,
-        chunks: AsyncIterator[bytes],
-        translation: Translation,
-    ) -> None:
-        stream = translation.stream()
-        sent = 0
-        error: str | None = None
-        try:
-            out = stream.feed(first)
-            if out:
-                await resp.write(out)
-                sent += len(out)
-                ctx.ttft_ms = ctx.elapsed_ms()
-            async for chunk in chunks:
-                out = stream.feed(chunk)
-                if out:
-                    await resp.write(out)
-                    sent += len(out)
-                    if ctx.ttft_ms is None:
-                        ctx.ttft_ms = ctx.elapsed_ms()
-            out = stream.finish()
-        except ClientDisconnected:
-            await _client_gone(ctx, chunks, sent)
-            return
-        except CONNECTION_ERRORS as exc:
-            error = f"upstream stream broke: {_describe(exc)}"
-            out = stream.error(502, error)
-        if out:
-            await _write_quietly(resp, out)
-            sent += len(out)
-        if error is None and stream.truncated:
-            error = "upstream stream ended before it was complete"
-        if error is not None:
-            ctx.error_type, ctx.error_message = "stream_broken", error
-        ctx.bytes_out = sent
-        ctx.usage = stream.usage
-        await _write_eof_quietly(resp)
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -580,68 +486,6 @@ class Dispatcher:
         )
 
 
-class UsageChunkStripper:
-    """Removes the OpenAI usage chunk (`"choices":[]`) from a relayed stream.
-
-    The gateway asks OpenAI-compatible upstreams for usage so that records have tokens; a
-    client that did not ask must not receive the extra chunk (code reading `choices[0]` breaks).
-    Works on whole events, carrying an unfinished one over to the next chunk.
-    """
-
-    __slots__ = ("_carry",)
-
-    def __init__(self) -> None:
-        self._carry = b""
-
-    def feed(self, chunk: bytes) -> bytes:
-        data = self._carry + chunk if self._carry else chunk
-        cut = data.rfind(b"\n\n")
-        if cut < 0:
-            self._carry = data
-            return b""
-        complete, self._carry = data[: cut + 2], data[cut + 2 :]
-        if b'"choices":[]' not in complete:
-            return complete
-        events = complete.split(b"\n\n")
-        return b"\n\n".join(e for e in events if b'"choices":[]' not in e)
-
-    def flush(self) -> bytes:
-        rest, self._carry = self._carry, b""
-        return b"" if b'"choices":[]' in rest else rest
-
-
-class _CapturingResponse:
-    """Wraps a prepared stream response to keep the start of what was sent, for raw records."""
-
-    def __init__(self, resp: StreamResponse, ctx: RequestContext) -> None:
-        self._resp = resp
-        self._ctx = ctx
-        self.headers = resp.headers
-
-    async def write(self, data: bytes) -> None:
-        self._ctx.capture_response(self._resp.headers, data, RAW_CAPTURE_BYTES)
-        await self._resp.write(data)
-
-    async def write_eof(self, data: bytes = b"") -> None:
-        await self._resp.write_eof(data)
-
-
-async def _client_gone(ctx: RequestContext, chunks: AsyncIterator[bytes], sent: int) -> None:
-    """The client hung up mid-stream: stop reading the upstream now and say so in the record."""
-    ctx.error_type, ctx.error_message = "client_disconnected", "the client closed the connection"
-    ctx.bytes_out = sent
-    aclose = getattr(chunks, "aclose", None)
-    if aclose is not None:
-        await aclose()
-
-
-async def _first_chunk(chunks: AsyncIterator[bytes]) -> bytes | None:
-    try:
-        return await chunks.__anext__()
-    except StopAsyncIteration:
-        return None
-
-
 def _with_gateway_headers(
     resp: StreamResponse, ctx: RequestContext, target: Target
 ) -> StreamResponse:
@@ -651,27 +495,6 @@ def _with_gateway_headers(
     headers["x-apex-model"] = target.upstream_model
     headers["x-apex-attempts"] = str(len(ctx.attempts))
     return resp
-
-
-async def _write_quietly(resp: StreamSink, data: bytes) -> None:
-    # The client may have gone away; then there is nobody left to tell.
-    with contextlib.suppress(ConnectionError, RuntimeError):
-        await resp.write(data)
-
-
-async def _write_eof_quietly(resp: StreamSink) -> None:
-    with contextlib.suppress(ConnectionError, RuntimeError):
-        await resp.write_eof()
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return str(exc) or "timed out"
-    if isinstance(exc, UpstreamConnectionError):
-        return str(exc)
-    if isinstance(exc, ConnectionError):
-        return "connection failed"
-    return type(exc).__name__
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,7 @@ import orjson
 
 from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.dialects.responses import gateway_id
-from apex_ai_proxy.dispatch import Operation, StreamSink
+from apex_ai_proxy.dispatch import Operation
 from apex_ai_proxy.errors import (
     AllRateLimited,
     BadRequest,
@@ -44,6 +45,7 @@ from apex_ai_proxy.errors import (
 from apex_ai_proxy.http import Request, Response, StreamResponse
 from apex_ai_proxy.pipeline import accept_model_request, error_response
 from apex_ai_proxy.providers.base import ApiKey, Target
+from apex_ai_proxy.relay import StreamSink
 from apex_ai_proxy.routing import Route
 from apex_ai_proxy.sse import SSEEvent, SSEParser, encode_event
 from apex_ai_proxy.state.config import ResponsesStoreConfig
@@ -211,6 +213,9 @@ class StoringStream:
         self.items: dict[int, dict] = {}  # finished output items by output_index
         self.stored_final = False
         self.broken = False
+
+    def send_now(self, data: bytes) -> Awaitable[None]:
+        return self.write(data)  # storing may have to wait: always awaited
 
     async def write(self, data: bytes) -> None:
         if self.broken:

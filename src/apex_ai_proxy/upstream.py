@@ -6,10 +6,16 @@ dispatcher has one code path for relaying, translating and failing over.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Protocol
 
-from apex_ai_proxy.http import ClientResponse, HttpClient, Timeouts
+from apex_ai_proxy.http import (
+    ChunkConsumer,
+    ClientResponse,
+    HttpClient,
+    Timeouts,
+    UpstreamConnectionError,
+)
 from apex_ai_proxy.providers.base import UpstreamRequest
 
 # Failures that mean "this upstream did not answer": fail over. The HTTP client raises
@@ -25,7 +31,25 @@ class UpstreamResponse(Protocol):
 
     async def read(self) -> bytes: ...
 
-    def iter_chunks(self) -> AsyncIterator[bytes]: ...
+    async def next_chunk(self) -> bytes | None:
+        """The next body chunk, or None at the end."""
+
+    async def pipe(self, consume: ChunkConsumer) -> None:
+        """Hand the rest of the body to `consume` chunk by chunk, awaiting what it returns."""
+
+    def release(self) -> None:
+        """Give up on the rest of the body."""
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A failed upstream call in a few words, for attempts, records and error events."""
+    if isinstance(exc, TimeoutError):
+        return str(exc) or "timed out"
+    if isinstance(exc, UpstreamConnectionError):
+        return str(exc)
+    if isinstance(exc, ConnectionError):
+        return "connection failed"
+    return type(exc).__name__
 
 
 class UpstreamClient:

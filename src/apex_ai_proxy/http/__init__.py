@@ -1,6 +1,7 @@
 """The gateway's own HTTP/1.1 server and upstream client (asyncio protocols + httptools)."""
 
 from apex_ai_proxy.http.client import (
+    ChunkConsumer,
     ClientResponse,
     HttpClient,
     StableHeaders,
@@ -19,6 +20,7 @@ from apex_ai_proxy.http.server import (
 )
 
 __all__ = [
+    "ChunkConsumer",
     "ClientDisconnected",
     "ClientResponse",
     "HttpClient",

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -26,6 +26,10 @@ import httptools
 
 _READ_HIGH_WATER = 1024 * 1024  # buffered response bytes before we stop reading the socket
 _MAX_IDLE_PER_ORIGIN = 256
+
+# Takes one body chunk as it comes off the socket; returns None, or an awaitable when the
+# receiver cannot take more yet (reading pauses until it is done).
+ChunkConsumer = Callable[[bytes], "Awaitable[None] | None"]
 
 
 class UpstreamConnectionError(ConnectionError):
@@ -87,6 +91,9 @@ class _Connection(asyncio.Protocol):
         self.error: Exception | None = None
         self.reading_paused = False
         self.waiter: asyncio.Future[None] | None = None
+        self.consumer: ChunkConsumer | None = (
+            None  # set while a body is piped (ClientResponse.pipe)
+        )
 
     def reset(self, loop: asyncio.AbstractEventLoop) -> None:
         """Ready for the next request on this connection (the parser resets by itself)."""
@@ -101,6 +108,7 @@ class _Connection(asyncio.Protocol):
         self.keep_alive = False
         self.error = None
         self.waiter = None
+        self.consumer = None
 
     # --- transport ---------------------------------------------------------------------------
 
@@ -144,6 +152,9 @@ class _Connection(asyncio.Protocol):
             future.set_result(None)
 
     def on_body(self, body: bytes) -> None:
+        if self.consumer is not None:
+            self._hand_over(body)
+            return
         self.chunks.append(body)
         self.buffered += len(body)
         if (
@@ -162,6 +173,24 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     # --- helpers -----------------------------------------------------------------------------
+
+    def _hand_over(self, body: bytes) -> None:
+        """Piping: give the chunk to the consumer right here, in the data callback."""
+        consumer = self.consumer
+        assert consumer is not None
+        try:
+            wait = consumer(body)
+        except BaseException as exc:  # e.g. the client went away: the pipe ends with it
+            self.consumer = None
+            self._fail(exc)
+            return
+        if wait is not None:
+            # The receiver needs a moment: buffer what else arrives (reading pauses at the high
+            # water mark, as for any buffered body) until the pipe has awaited it.
+            self.consumer = None
+            waiter = self.waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(wait)
 
     def _wake(self) -> None:
         waiter = self.waiter
@@ -281,7 +310,8 @@ class ClientResponse:
         self._timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
 
-    async def _next_chunk(self) -> bytes | None:
+    async def next_chunk(self) -> bytes | None:
+        """The next body chunk as it arrived, or None at the end."""
         connection = self._connection
         while True:
             if connection.chunks:
@@ -318,19 +348,45 @@ class ClientResponse:
     async def read(self) -> bytes:
         parts = []
         try:
-            while (chunk := await self._next_chunk()) is not None:
+            while (chunk := await self.next_chunk()) is not None:
                 parts.append(chunk)
         except BaseException:
             self.release()
             raise
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
+    async def pipe(self, consume: ChunkConsumer) -> None:
+        """Hand the rest of the body to `consume`, chunk by chunk, from the connection's data
+        callback: no task wake-up and no await per chunk, which is most of a relay's cost on
+        streams of many small chunks. Raises what `consume` raised, or the connection's error."""
+        connection = self._connection
+        loop = self._loop
         try:
-            while (chunk := await self._next_chunk()) is not None:
-                yield chunk
-        finally:
+            while True:
+                while connection.chunks:
+                    wait = consume(connection.take())
+                    if wait is not None:
+                        await wait
+                if connection.complete:
+                    self._finish(reusable=True)
+                    return
+                if connection.error is not None:
+                    raise connection.error
+                waiter = connection.waiter = loop.create_future()
+                connection.consumer = consume
+                if self._timer is None:
+                    self._arm()
+                try:
+                    wait = await waiter
+                finally:
+                    connection.consumer = None
+                if wait is not None:  # the receiver asked for a moment: give it, then go on
+                    await wait
+                    # the silence was ours, not the upstream's: restart the read timeout
+                    connection.last_activity = loop.time()
+        except BaseException:
             self.release()
+            raise
 
     def _finish(self, reusable: bool) -> None:
         if self._done:

@@ -247,6 +247,13 @@ class StreamResponse(Response):
             self.body = self._head(b"transfer-encoding: chunked\r\n" + keep + b"\r\n")
 
     async def write(self, data: bytes) -> None:
+        wait = self.send_now(data)
+        if wait is not None:
+            await wait
+
+    def send_now(self, data: bytes) -> Awaitable[None] | None:
+        """Write without waiting: returns None, or an awaitable to wait on when the client reads
+        slower than we write. Raises ClientDisconnected once the client has gone."""
         protocol = self._protocol
         if protocol is None or protocol.closed:
             raise ClientDisconnected("client connection closed")
@@ -254,9 +261,10 @@ class StreamResponse(Response):
             frame = b"%x\r\n%b\r\n" % (len(data), data) if self._chunked else data
             if self.body:  # the head, not sent yet
                 frame, self.body = self.body + frame, b""
-            protocol.write(frame)
+            protocol.transport.write(frame)  # type: ignore[union-attr]
             if protocol.paused:
-                await protocol.drain()
+                return protocol.drain()
+        return None
 
     async def write_eof(self, data: bytes = b"") -> None:
         if self._finished:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 import orjson
 
+from apex_ai_proxy.http import ChunkConsumer
 from apex_ai_proxy.providers.base import ProviderAdapter
 
 
@@ -31,18 +32,36 @@ class LocalResponse:
         self.headers = {"content-type": content_type}
         self._body = body
         self._chunks = chunks
+        self._done = False
 
     async def read(self) -> bytes:
         if self._body is not None:
             return self._body
-        return b"".join([c async for c in self.iter_chunks()])
+        parts = []
+        while (chunk := await self.next_chunk()) is not None:
+            parts.append(chunk)
+        return b"".join(parts)
 
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
+    async def next_chunk(self) -> bytes | None:
+        if self._done:
+            return None
         if self._chunks is None:
-            yield self._body or b""
-            return
-        async for chunk in self._chunks:
-            yield chunk
+            self._done = True
+            return self._body or b""
+        try:
+            return await anext(self._chunks)
+        except StopAsyncIteration:
+            self._done = True
+            return None
+
+    async def pipe(self, consume: ChunkConsumer) -> None:
+        while (chunk := await self.next_chunk()) is not None:
+            wait = consume(chunk)
+            if wait is not None:
+                await wait
+
+    def release(self) -> None:
+        self._done = True
 
 
 def _last_user_text(body: dict) -> str:

@@ -1,0 +1,231 @@
+"""Relaying a started upstream stream to the client, after the dispatcher chose the upstream.
+
+    upstream chunks ──► ClientStream (same dialect: bytes as they are; else a StreamTranslation)
+                              │ client-dialect bytes
+                              ▼
+                        sink (the StreamResponse, or a capture / tap in front of it) ──► client
+
+The chunks are handed over by `UpstreamResponse.pipe` from the upstream connection's data
+callback: a relayed chunk costs no task wake-up and no await unless the client is slow or a tap
+needs to wait (the Responses API storing an answer). A break after the first byte can no longer
+fail over: it becomes an error event in the client's dialect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from collections.abc import Awaitable
+from typing import Protocol
+
+from apex_ai_proxy.context import RequestContext
+from apex_ai_proxy.dialects.neutral import Usage
+from apex_ai_proxy.errors import stream_error_frame
+from apex_ai_proxy.http import ClientDisconnected, StreamResponse
+from apex_ai_proxy.upstream import CONNECTION_ERRORS, UpstreamResponse, describe_failure
+from apex_ai_proxy.usage import usage_from_stream
+
+# What marks the proper end of a stream in each dialect; a stream that ends without it was cut.
+STREAM_END_MARKERS: dict[str, tuple[bytes, ...]] = {
+    "openai_chat": (b"[DONE]",),
+    "anthropic": (b"message_stop",),
+    "responses": (b"response.completed", b"response.incomplete", b"response.failed"),
+    "gemini": (b"finishReason",),
+}
+TAIL_BYTES = 8192
+TAIL_CHUNKS = 8  # the last chunks of a relayed stream, kept to read usage and the end marker
+RAW_CAPTURE_BYTES = 256 * 1024  # the recorder caps again (records.raw_body_limit_bytes)
+
+
+class StreamSink(Protocol):
+    """Where a stream's client-dialect bytes go: the response itself, or a tap in front of it.
+
+    `send_now` writes at once and returns None, or an awaitable to wait on before the next
+    write (a slow client, a tap storing an answer)."""
+
+    def send_now(self, data: bytes) -> Awaitable[None] | None: ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def write_eof(self, data: bytes = b"") -> None: ...
+
+
+class ClientStream(Protocol):
+    """Upstream stream bytes in, client-dialect bytes out (StreamTranslation is one)."""
+
+    usage: Usage | None
+
+    @property
+    def truncated(self) -> bool: ...
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def finish(self) -> bytes: ...
+
+    def error(self, status: int, message: str) -> bytes: ...
+
+
+class SameDialectStream:
+    """Bytes as they come; only the usage chunk the gateway asked for is held back. Keeps the
+    first and the last few chunks to read usage and the end marker once the stream is over."""
+
+    __slots__ = ("client_dialect", "dialect", "_stripper", "_head", "_recent", "_usage")
+
+    def __init__(self, client_dialect: str, dialect: str, strip_usage: bool) -> None:
+        self.client_dialect = client_dialect
+        self.dialect = dialect
+        self._stripper = UsageChunkStripper() if strip_usage else None
+        self._head: bytes | None = None
+        self._recent: deque[bytes] = deque(maxlen=TAIL_CHUNKS)
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._head is None:
+            self._head = chunk[:TAIL_BYTES]
+        self._recent.append(chunk)
+        stripper = self._stripper
+        return chunk if stripper is None else stripper.feed(chunk)
+
+    @property
+    def truncated(self) -> bool:
+        markers = STREAM_END_MARKERS.get(self.dialect, ())
+        tail = self._tail()
+        return bool(markers) and not any(marker in tail for marker in markers)
+
+    @property
+    def usage(self) -> Usage | None:
+        return usage_from_stream(self.dialect, self._head or b"", self._tail())
+
+    def finish(self) -> bytes:
+        rest = self._stripper.flush() if self._stripper is not None else b""
+        if self.truncated:
+            rest += self.error(502, "upstream stream ended before it was complete")
+        return rest
+
+    def error(self, status: int, message: str) -> bytes:
+        return stream_error_frame(self.client_dialect, status, message)
+
+    def _tail(self) -> bytes:
+        return b"".join(self._recent)[-TAIL_BYTES:]
+
+
+class UsageChunkStripper:
+    """Removes the OpenAI usage chunk (`"choices":[]`) from a relayed stream.
+
+    The gateway asks OpenAI-compatible upstreams for usage so that records have tokens; a
+    client that did not ask must not receive the extra chunk (code reading `choices[0]` breaks).
+    Works on whole events, carrying an unfinished one over to the next chunk.
+    """
+
+    __slots__ = ("_carry",)
+
+    def __init__(self) -> None:
+        self._carry = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self._carry + chunk if self._carry else chunk
+        cut = data.rfind(b"\n\n")
+        if cut < 0:
+            self._carry = data
+            return b""
+        complete, self._carry = data[: cut + 2], data[cut + 2 :]
+        if b'"choices":[]' not in complete:
+            return complete
+        events = complete.split(b"\n\n")
+        return b"\n\n".join(e for e in events if b'"choices":[]' not in e)
+
+    def flush(self) -> bytes:
+        rest, self._carry = self._carry, b""
+        return b"" if b'"choices":[]' in rest else rest
+
+
+class CapturingSink:
+    """In front of a prepared stream response: keeps the start of what was sent, for raw records."""
+
+    __slots__ = ("_resp", "_ctx", "headers")
+
+    def __init__(self, resp: StreamSink, ctx: RequestContext) -> None:
+        self._resp = resp
+        self._ctx = ctx
+        self.headers = getattr(resp, "headers", None)
+
+    def send_now(self, data: bytes) -> Awaitable[None] | None:
+        self._ctx.capture_response(self.headers, data, RAW_CAPTURE_BYTES)
+        return self._resp.send_now(data)
+
+    async def write(self, data: bytes) -> None:
+        wait = self.send_now(data)
+        if wait is not None:
+            await wait
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        await self._resp.write_eof(data)
+
+
+class _Relay:
+    """The per-chunk step, called from the upstream connection's data callback."""
+
+    __slots__ = ("stream", "sink", "ctx", "sent")
+
+    def __init__(self, stream: ClientStream, sink: StreamSink, ctx: RequestContext) -> None:
+        self.stream = stream
+        self.sink = sink
+        self.ctx = ctx
+        self.sent = 0
+
+    def __call__(self, chunk: bytes) -> Awaitable[None] | None:
+        out = self.stream.feed(chunk)
+        if not out:
+            return None
+        self.sent += len(out)
+        ctx = self.ctx
+        if ctx.ttft_ms is None:
+            ctx.ttft_ms = ctx.elapsed_ms()
+        return self.sink.send_now(out)
+
+
+async def relay_stream(
+    sink: StreamSink,
+    ctx: RequestContext,
+    upstream: UpstreamResponse,
+    first: bytes,
+    stream: ClientStream,
+) -> None:
+    """Relay `first` and the rest of `upstream` through `stream` into `sink`, then end it:
+    a cut or broken upstream stream ends with an error event, a client that hung up stops the
+    upstream read at once. Fills the record's bytes_out, ttft, usage and error fields."""
+    relay = _Relay(stream, sink, ctx)
+    error: str | None = None
+    try:
+        wait = relay(first)
+        if wait is not None:
+            await wait
+        await upstream.pipe(relay)
+        out = stream.finish()
+        if stream.truncated:
+            error = "upstream stream ended before it was complete"
+    except ClientDisconnected:
+        ctx.error_type, ctx.error_message = (
+            "client_disconnected",
+            "the client closed the connection",
+        )
+        ctx.bytes_out = relay.sent
+        upstream.release()
+        return
+    except CONNECTION_ERRORS as exc:
+        error = f"upstream stream broke: {describe_failure(exc)}"
+        out = stream.error(502, error)
+    if out:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await sink.write(out)
+        relay.sent += len(out)
+    if error is not None:
+        ctx.error_type, ctx.error_message = "stream_broken", error
+    ctx.bytes_out = relay.sent
+    ctx.usage = stream.usage
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await sink.write_eof()
+
+
+def client_sink(resp: StreamResponse, ctx: RequestContext) -> StreamSink:
+    """The response itself, or a capture in front of it when raw records are on."""
+    return resp if ctx.raw is None else CapturingSink(resp, ctx)
