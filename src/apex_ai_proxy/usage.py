@@ -6,10 +6,14 @@ few chunks, and `usage_from_stream` reads usage from those at the end.
 
 from __future__ import annotations
 
+import re
+
 import orjson
 
 from apex_ai_proxy.dialects import get_dialect
 from apex_ai_proxy.dialects.neutral import Usage
+
+_BRACES = re.compile(rb"[{}]")
 
 
 def usage_from_body(dialect: str, data: object) -> Usage | None:
@@ -65,8 +69,9 @@ def _event_with_object(data: bytes, key: bytes, from_end: bool) -> object | None
 def usage_from_raw(dialect: str, raw: bytes) -> Usage | None:
     """Usage from a whole relayed body without decoding all of it: only the usage object.
 
-    The object is cut out between its `{` and the first `}` after which it parses (usage
-    objects nest one or two levels), so a large answer costs a few byte searches.
+    The object is cut out from its `{` to the matching `}` (usage objects hold numbers and
+    nested objects), so a large answer costs a few byte searches and one small parse. Should
+    that cut not parse (a brace inside a string), the whole body is decoded instead.
     """
     key = b'"usageMetadata":' if dialect == "gemini" else b'"usage":'
     idx = raw.rfind(key)
@@ -75,18 +80,20 @@ def usage_from_raw(dialect: str, raw: bytes) -> Usage | None:
     start = raw.find(b"{", idx + len(key), idx + len(key) + 8)
     if start < 0:
         return None  # "usage": null
-    end = start
-    for _ in range(8):
-        end = raw.find(b"}", end + 1)
-        if end < 0:
-            return None
-        try:
-            value = orjson.loads(raw[start : end + 1])
-        except orjson.JSONDecodeError:
-            continue
-        wrapper = {"usageMetadata" if dialect == "gemini" else "usage": value}
-        return get_dialect(dialect).usage_of_response(wrapper)
-    return None
+    depth = 0
+    for brace in _BRACES.finditer(raw, start):
+        depth += 1 if raw[brace.start()] == 0x7B else -1
+        if depth == 0:
+            try:
+                value = orjson.loads(raw[start : brace.end()])
+            except orjson.JSONDecodeError:
+                break
+            wrapper = {"usageMetadata" if dialect == "gemini" else "usage": value}
+            return get_dialect(dialect).usage_of_response(wrapper)
+    try:
+        return usage_from_body(dialect, orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        return None
 
 
 def usage_from_stream(dialect: str, head: bytes, tail: bytes) -> Usage | None:
