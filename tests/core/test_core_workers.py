@@ -147,7 +147,10 @@ async def test_a_429_seen_by_one_worker_keeps_every_worker_off_that_key(
         await wait_ready(base_url, proc)
         deadline = time.monotonic() + 20
         while _listeners(port) < 2 or len(workers) < 2:
-            assert time.monotonic() < deadline, "the two workers did not both start listening"
+            assert time.monotonic() < deadline, (
+                f"the two workers did not both start listening ({_listeners(port)} listener(s), "
+                f"workers {workers}):\n" + (tmp_path / "serve.log").read_text(errors="replace")
+            )
             await asyncio.sleep(0.05)
             workers = _children(proc.pid)
 
