@@ -71,6 +71,12 @@ class Sink:
     async def open(self) -> None:
         """Acquire resources (connections, files). Called once by `start()`."""
 
+    def prepare(self, batch: Batch) -> list[Any]:
+        """Turn an offered batch into what `write()` gets, one item per record (the records
+        themselves by default). Runs on the event loop: for cheap CPU work that would otherwise
+        hold the GIL in a sink thread."""
+        return batch
+
     async def write(self, batch: Batch) -> None:
         raise NotImplementedError
 
@@ -91,7 +97,7 @@ class Sink:
         if self._closing or self._buffered + len(batch) > self.buffer_size:
             self._drop(len(batch))
             return
-        self._batches.append(batch)
+        self._batches.append(self.prepare(batch))
         self._buffered += len(batch)
         self._wake.set()
 

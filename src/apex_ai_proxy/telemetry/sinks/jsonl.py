@@ -12,14 +12,16 @@ import os
 import orjson
 
 from ..config import JsonlSinkConfig
+from ..record import RequestRecord
 from .base import Batch, ThreadedSink
 
 
+def encode_line(record: RequestRecord, *, include_raw: bool = True) -> bytes:
+    return orjson.dumps(record.to_dict(include_raw=include_raw), option=orjson.OPT_APPEND_NEWLINE)
+
+
 def encode_lines(batch: Batch, *, include_raw: bool = True) -> bytes:
-    return b"".join(
-        orjson.dumps(record.to_dict(include_raw=include_raw), option=orjson.OPT_APPEND_NEWLINE)
-        for record in batch
-    )
+    return b"".join(encode_line(record, include_raw=include_raw) for record in batch)
 
 
 class JsonlSink(ThreadedSink):
@@ -28,14 +30,15 @@ class JsonlSink(ThreadedSink):
         self.path = config.path
         self._fd: int | None = None
 
-    async def write(self, batch: Batch) -> None:
-        await self.in_thread(self._append_batch, batch)
+    def prepare(self, batch: Batch) -> list[bytes]:
+        """The lines, encoded on the event loop (see Sink.prepare); the thread only writes."""
+        return [encode_line(record) for record in batch]
+
+    async def write(self, batch: list[bytes]) -> None:
+        await self.in_thread(self._append, b"".join(batch))
 
     async def close(self) -> None:
         await self.in_thread(self._close)
-
-    def _append_batch(self, batch: Batch) -> None:
-        self._append(encode_lines(batch))
 
     def _append(self, data: bytes) -> None:
         if self._fd is not None and not os.path.exists(self.path):

@@ -29,6 +29,7 @@ import itertools
 import operator
 import sqlite3
 import time
+from typing import Any
 
 import orjson
 
@@ -123,6 +124,12 @@ def _record_row(record: RequestRecord) -> tuple:
     return (*_COLUMNS(record), orjson.dumps(record.to_dict()).decode())
 
 
+def _raw_row(record: RequestRecord) -> tuple | None:
+    """The INSERT_RAW parameters, or None without a raw capture."""
+    raw = record.raw_dict()
+    return None if raw is None else (record.ts, record.request_id, orjson.dumps(raw).decode())
+
+
 class SqliteSink(ThreadedSink):
     coalesce = COALESCE
     min_write_interval = MIN_WRITE_INTERVAL_S
@@ -137,7 +144,13 @@ class SqliteSink(ThreadedSink):
     async def open(self) -> None:
         await self.in_thread(self._open)
 
-    async def write(self, batch: Batch) -> None:
+    def prepare(self, batch: Batch) -> list[Any]:
+        """The rows, built on the event loop: the sink thread then holds the GIL only to bind
+        them. A thread running Python beside the event loop takes the GIL whenever the loop
+        lets go of it (every I/O callback), and the loop then waits for it to come back."""
+        return [(_record_row(r), _raw_row(r)) for r in batch]
+
+    async def write(self, batch: list[Any]) -> None:
         await self.in_thread(self._insert, batch)
 
     async def maintain(self) -> None:
@@ -158,13 +171,9 @@ class SqliteSink(ThreadedSink):
         fits = max(1, min(ROWS_PER_INSERT, variables // 18))
         self._rows_per_insert = 1 << (fits.bit_length() - 1)
 
-    def _insert(self, batch: Batch) -> None:
-        records = [_record_row(r) for r in batch]
-        raws = [
-            (r.ts, r.request_id, orjson.dumps(raw).decode())
-            for r in batch
-            if (raw := r.raw_dict()) is not None
-        ]
+    def _insert(self, batch: list[tuple[tuple, tuple | None]]) -> None:
+        records = [row for row, _ in batch]
+        raws = [raw for _, raw in batch if raw is not None]
         conn = self._connection()
         per_insert = self._rows_per_insert
         with _transaction(conn):
