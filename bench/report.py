@@ -36,19 +36,28 @@ def table(headers: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
+def _range(span: dict | None, digits: int = 0) -> str | None:
+    if not span:
+        return None
+    return f"{_fmt(float(span['min']), digits)}-{_fmt(float(span['max']), digits)}"
+
+
 def wrk_table(results: dict) -> str:
     rows = []
+    repeated = _repeat(results) > 1
     for name, scenario in results["scenarios"].items():
         if "connections" not in scenario:
             continue
         direct, gw = scenario.get("direct") or {}, scenario.get("gateway") or {}
         added = scenario.get("added_latency_ms") or {}
         extra = gw.get("extra", {})
+        spread = (scenario.get("spread") or {}).get("requests_per_s")
         rows.append(
             [
                 name,
                 direct.get("requests_per_s"),
                 gw.get("requests_per_s", gw.get("error", "-")[:40] if gw else None),
+                *([_range(spread)] if repeated else []),
                 (gw.get("latency_ms") or {}).get("p50"),
                 (gw.get("latency_ms") or {}).get("p99"),
                 added.get("p50"),
@@ -63,6 +72,7 @@ def wrk_table(results: dict) -> str:
         "scenario",
         "direct r/s",
         "gateway r/s",
+        *(["gw r/s min-max"] if repeated else []),
         "p50 ms",
         "p99 ms",
         "+p50 ms",
@@ -120,8 +130,40 @@ def slow_table(results: dict) -> str | None:
 
 
 def targets_table(results: dict) -> str:
-    rows = [[t["target"], t["wanted"], t["value"], t["status"]] for t in results["targets"]]
+    rows = [
+        [t["target"] + (f" ({t['note']})" if t.get("note") else ""), t["wanted"], t["value"]]
+        + [t["status"]]
+        for t in results["targets"]
+    ]
     return table(["target (one core, one worker)", "wanted", "measured", "result"], rows)
+
+
+def _repeat(results: dict) -> int:
+    return results["meta"].get("repeat", 1)
+
+
+def repeat_lines(results: dict) -> list[str]:
+    """Under the wrk table, when it holds medians: the paired records comparison."""
+    loss = (results.get("comparisons") or {}).get("records_loss")
+    if not loss or len(loss["per_round"]) < 2:
+        return []
+    rounds = ", ".join(f"{r['value']:+.1%}" for r in loss["per_round"])
+    return [
+        f"records on: throughput loss per round (chat_c50_records vs chat_c50, back to back): "
+        f"{rounds}; median {loss['median']:+.1%}"
+    ]
+
+
+def slow_spread_line(results: dict) -> list[str]:
+    slow = results["scenarios"].get("slow_streams") or {}
+    spread = slow.get("spread") or {}
+    if not spread:
+        return []
+    gap, cpu = spread.get("added_gap_p99_ms"), spread.get("cpu_us_per_token")
+    return [
+        f"slow streams: medians of {len(slow.get('runs', []))} runs; gateway +gap p99 "
+        f"{_range(gap, 2) or '-'} ms, CPU {_range(cpu, 1) or '-'} us/token (min-max)"
+    ]
 
 
 def profiles(results: dict) -> list[str]:
@@ -146,19 +188,26 @@ def render(results: dict) -> str:
         f"duration {meta['duration_s']} s per run; latencies from wrk (ms); +p50/+p99 = gateway - direct; "
         "kernel = share of the gateway's CPU time spent in the kernel",
     ]
+    if _repeat(results) > 1:
+        parts.append(
+            f"{meta['repeat']} interleaved rounds: each number is the median of the wrk scenario's "
+            f"{meta['repeat']} runs (errors: their sum; peak RSS: their max); +p50/+p99 = median of "
+            "the per-round (gateway - direct); gw r/s min-max = the runs' spread"
+        )
     if meta.get("load_average_before", 0) > 0.5:
         parts.append(
             f"WARNING: load average was {meta['load_average_before']} before the run: "
             "other work on this machine skews these numbers"
         )
     if any("connections" in s for s in results["scenarios"].values()):
-        parts += ["", wrk_table(results)]
+        parts += ["", wrk_table(results), *repeat_lines(results)]
     slow = slow_table(results)
     if slow:
         parts += [
             "",
             slow,
             "(+gap = inter-token gap - interval; delay = upstream send -> client receive)",
+            *slow_spread_line(results),
         ]
         for side in ("direct", "gateway"):
             r = results["scenarios"]["slow_streams"].get(side) or {}

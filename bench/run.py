@@ -3,6 +3,7 @@
 Examples:
   python -m bench.run                                   # everything, 10 s per run
   python -m bench.run --scenarios chat_c50,chat_c1 --duration 5
+  python -m bench.run --repeat 5 --scenarios chat_c50,chat_c50_records   # medians of 5 rounds
   python -m bench.run --direct-only                     # measure only the fake upstream
   BENCH_GATEWAY_CMD="python -m other_gateway --config {config} --port {port}" python -m bench.run
 """
@@ -31,6 +32,7 @@ from bench.gateway import (
     write_config,
 )
 from bench.profile import Profiler
+from bench.repeat import combine_results, median, paired, pick, round_order, spread
 from bench.scenarios import ALL_SCENARIOS, SLOW_SCENARIO, WRK_SCENARIOS, WrkScenario, evaluate
 from bench.upstream import NginxUpstream
 from bench.wrk import WrkResult, run_wrk
@@ -60,6 +62,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=float(os.environ.get("BENCH_WARMUP", 2)),
         help="seconds of unmeasured load before each gateway run (default 2)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=int(os.environ.get("BENCH_REPEAT", 1)),
+        help="rounds of the wrk scenarios, interleaved; the report shows medians (default 1)",
     )
     p.add_argument(
         "--gateway-cmd",
@@ -96,6 +104,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds over which the slow streams are opened (default 1)",
     )
     p.add_argument(
+        "--slow-repeat",
+        type=int,
+        default=int(os.environ.get("BENCH_SLOW_REPEAT", 1)),
+        help="runs of slow_streams (about 25 s each), one per round; --repeat leaves it at 1",
+    )
+    p.add_argument(
         "--label",
         default=os.environ.get("BENCH_LABEL", ""),
         help="name stored in the results (e.g. the library compared)",
@@ -120,6 +134,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown:
         p.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(ALL_SCENARIOS)}")
     args.selected = names
+    if args.repeat < 1 or args.slow_repeat < 1:
+        p.error("--repeat and --slow-repeat must be at least 1")
     return args
 
 
@@ -193,6 +209,8 @@ class Bench:
             "cpus": os.cpu_count(),
             "duration_s": self.args.duration,
             "warmup_s": self.args.warmup,
+            "repeat": self.args.repeat,
+            "slow_repeat": self.args.slow_repeat,
             "python": sys.version.split()[0],
             "tools": tools.versions(self.paths),
             "git_commit": _git_commit(),
@@ -247,8 +265,9 @@ class Bench:
             self.paths["wrk"], url, s.body, s.headers, s.connections, duration, self.workdir
         )
 
-    def run_direct(self, scenarios: list[WrkScenario]) -> None:
-        done: dict[tuple[str, int], WrkResult] = {}
+    def run_direct(self, scenarios: list[WrkScenario]) -> dict[tuple[str, int], dict]:
+        """One direct run per upstream path and connection count (scenarios share them)."""
+        done: dict[tuple[str, int], dict] = {}
         for s in scenarios:
             if s.direct_key not in done:
                 self.log(
@@ -256,22 +275,17 @@ class Bench:
                 )
                 done[s.direct_key] = self.wrk(
                     self.nginx.base + s.upstream_path, s, self.args.duration
-                )
-            self.results["scenarios"][s.name] = {
-                "title": s.title,
-                "connections": s.connections,
-                "direct": done[s.direct_key].to_dict(),
-            }
+                ).to_dict()
+        return done
 
-    def run_gateway(self, s: WrkScenario) -> None:
-        entry = self.results["scenarios"][s.name]
+    def run_gateway(self, s: WrkScenario, direct: dict) -> dict:
+        """One measured gateway run: {"gateway": ..., "added_latency_ms": ...} (vs `direct`)."""
         self.log(f"gateway  {s.name}: {s.title} for {self.args.duration:g} s")
         try:
             gw = self.start_gateway(s.records)
         except GatewayError as exc:
-            entry["gateway"] = {"error": str(exc)}
             self.log(f"  gateway did not start: {exc}")
-            return
+            return {"gateway": {"error": str(exc)}}
         try:
             check = checks.check(gw.base, s)
             if self.args.warmup > 0:
@@ -292,10 +306,12 @@ class Bench:
                 result.extra["gateway_log_tail"] = gw.log_tail(1500)
             if profiler:
                 result.extra["profile"] = profiler.finish()
-            entry["gateway"] = result.to_dict()
-            direct = entry["direct"]["latency_ms"]
-            entry["added_latency_ms"] = {
-                q: round(result.latency_ms[q] - direct[q], 3) for q in ("p50", "p90", "p99")
+            base = direct["latency_ms"]
+            return {
+                "gateway": result.to_dict(),
+                "added_latency_ms": {
+                    q: round(result.latency_ms[q] - base[q], 3) for q in ("p50", "p90", "p99")
+                },
             }
         finally:
             gw.stop()
@@ -309,11 +325,9 @@ class Bench:
 
     # --- slow streams --------------------------------------------------------------------------
 
-    def run_slow(self) -> None:
+    def run_slow(self) -> dict:
+        """The load side alone, then through the gateway: {"direct": ..., "gateway": ...}."""
         args = self.args
-        entry = self.results["scenarios"].setdefault(
-            SLOW_SCENARIO, {"title": f"{args.slow_streams} concurrent slow streams"}
-        )
         binary = slowload.build(self.workdir)
         tokens = round(args.slow_seconds * 1000 / args.slow_interval_ms)
 
@@ -334,15 +348,15 @@ class Bench:
             f"direct   {args.slow_streams} slow streams, {tokens} tokens every "
             f"{args.slow_interval_ms:g} ms (slowload: C upstream + client on the load CPU)"
         )
-        entry["direct"] = load(self.slow_port, fixtures.UPSTREAM_MODEL)
+        run = {"direct": load(self.slow_port, fixtures.UPSTREAM_MODEL)}
         if args.direct_only:
-            return
+            return run
         self.log(f"gateway  {args.slow_streams} slow streams")
         try:
             gw = self.start_gateway(records=False)
         except GatewayError as exc:
-            entry["gateway"] = {"error": str(exc)}
-            return
+            run["gateway"] = {"error": str(exc)}
+            return run
         try:
             profiler = self.profiler(gw, SLOW_SCENARIO)
             with RssSampler(gw.pid) as sampler, CpuMeter(gw.pid) as cpu:
@@ -354,20 +368,51 @@ class Bench:
                 result["gateway_log_tail"] = gw.log_tail(1500)
             if profiler:
                 result["profile"] = profiler.finish()
-            entry["gateway"] = result
+            run["gateway"] = result
+            return run
         finally:
             gw.stop()
 
     # --- whole run -----------------------------------------------------------------------------
 
     def run(self) -> dict:
-        wrk_scenarios = [s for s in WRK_SCENARIOS if s.name in self.args.selected]
-        self.run_direct(wrk_scenarios)
-        if not self.args.direct_only:
-            for s in wrk_scenarios:
-                self.run_gateway(s)
-        if SLOW_SCENARIO in self.args.selected:
-            self.run_slow()
+        args = self.args
+        wrk_scenarios = [s for s in WRK_SCENARIOS if s.name in args.selected]
+        by_name = {s.name: s for s in wrk_scenarios}
+        slow = SLOW_SCENARIO in args.selected
+        rounds = max(args.repeat, args.slow_repeat if slow else 1)
+        runs: dict[str, list[dict]] = {s.name: [] for s in wrk_scenarios}
+        for s in wrk_scenarios:  # the table's row order, whatever order they run in
+            self.results["scenarios"][s.name] = {"title": s.title, "connections": s.connections}
+        if slow:
+            runs[SLOW_SCENARIO] = []
+            self.results["scenarios"][SLOW_SCENARIO] = {
+                "title": f"{args.slow_streams} concurrent slow streams"
+            }
+        if slow and args.repeat > 1 and args.slow_repeat == 1:
+            self.log("slow_streams: one run (about 25 s); --slow-repeat N runs it in N rounds")
+        load_averages, orders = [], []
+        for index in range(rounds):
+            if rounds > 1:
+                load_averages.append(tools.load_average())
+                self.log(f"--- round {index + 1}/{rounds} (load average {load_averages[-1]})")
+            if index < args.repeat and wrk_scenarios:
+                directs = self.run_direct(wrk_scenarios)
+                orders.append(round_order([s.name for s in wrk_scenarios], index))
+                for name in orders[-1]:
+                    s = by_name[name]
+                    run = {"round": index + 1, "direct": directs[s.direct_key]}
+                    if not args.direct_only:
+                        run.update(self.run_gateway(s, run["direct"]))
+                    runs[name].append(run)
+            if slow and index < args.slow_repeat:
+                runs[SLOW_SCENARIO].append({"round": index + 1, **self.run_slow()})
+        for name, scenario_runs in runs.items():
+            self.results["scenarios"][name].update(summarize(scenario_runs))
+        self.results["comparisons"] = compare(runs)
+        if rounds > 1:
+            self.results["meta"]["load_average_per_round"] = load_averages
+            self.results["meta"]["order_per_round"] = orders
         if self.startups:
             self.results["startup"] = {
                 "ready_s": [round(s, 3) for s in self.startups],
@@ -377,6 +422,55 @@ class Bench:
             }
         self.results["targets"] = evaluate(self.results)
         return self.results
+
+
+def summarize(runs: list[dict]) -> dict:
+    """A scenario's entry: one run as it is; several: medians, spread, and every run's numbers."""
+    if len(runs) == 1:
+        return {k: v for k, v in runs[0].items() if k != "round"}
+    entry: dict = {}
+    for side in ("direct", "gateway", "added_latency_ms"):
+        combined = combine_results([run.get(side) for run in runs])
+        if combined is not None:
+            entry[side] = combined
+    entry["spread"] = {
+        field: spread(pick(run.get("gateway"), *path) for run in runs)
+        for field, path in SPREAD_FIELDS.items()
+        if any(pick(run.get("gateway"), *path) is not None for run in runs)
+    }
+    entry["runs"] = runs
+    return entry
+
+
+# Fields whose min and max over the runs are kept next to the medians.
+SPREAD_FIELDS = {
+    "requests_per_s": ("requests_per_s",),
+    "p99_ms": ("latency_ms", "p99"),
+    "cpu_us_per_request": ("extra", "cpu_us_per_request"),
+    "added_gap_p99_ms": ("added_gap_ms", "p99"),
+    "cpu_us_per_token": ("cpu_us_per_token",),
+}
+
+
+def records_loss(off: dict, on: dict) -> float | None:
+    """Throughput lost by turning records on: 1 - on/off, from two runs of the same round."""
+    off_rps = pick(off.get("gateway"), "requests_per_s")
+    on_rps = pick(on.get("gateway"), "requests_per_s")
+    return round(1 - on_rps / off_rps, 3) if on_rps and off_rps else None
+
+
+def compare(runs: dict[str, list[dict]]) -> dict:
+    """Paired comparisons: the value per round (both runs back to back), and their median."""
+    out = {}
+    if "chat_c50" in runs and "chat_c50_records" in runs:
+        per_round = paired(runs["chat_c50"], runs["chat_c50_records"], records_loss)
+        if per_round:
+            out["records_loss"] = {
+                "what": "1 - chat_c50_records req/s / chat_c50 req/s, per round",
+                "per_round": per_round,
+                "median": median([r["value"] for r in per_round]),
+            }
+    return out
 
 
 def _git_commit() -> str:

@@ -1,7 +1,8 @@
 """The benchmark machinery still runs end to end: a tiny load, one second, a handful of streams.
 
 Numbers do not belong in tests (see DESIGN.md); this only checks that `python -m bench.run`
-starts its upstreams and the gateway, drives them, and writes well-formed results with no errors.
+starts its upstreams and the gateway, drives them, and writes well-formed results with no errors
+(once per scenario, and in two `--repeat` rounds).
 Skipped where nginx and wrk are missing and cannot be installed (no root or no apt-get).
 """
 
@@ -87,3 +88,28 @@ def test_bench_direct_only_measures_the_upstream(tmp_path: Path) -> None:
     stream = results["scenarios"]["stream_c1"]
     assert_wrk_result(stream["direct"])
     assert "gateway" not in stream
+
+
+def test_bench_repeat_runs_interleaved_rounds_and_reports_medians(tmp_path: Path) -> None:
+    results = run_bench(tmp_path, "--repeat", "2", "--scenarios", "chat_c50,chat_c50_records")
+
+    assert results["meta"]["repeat"] == 2
+    # compared with each other, so back to back, and the first of them swaps every round
+    assert results["meta"]["order_per_round"] == [
+        ["chat_c50", "chat_c50_records"],
+        ["chat_c50_records", "chat_c50"],
+    ]
+    for name in ("chat_c50", "chat_c50_records"):
+        entry = results["scenarios"][name]
+        assert [run["round"] for run in entry["runs"]] == [1, 2]
+        for run in entry["runs"]:
+            assert_wrk_result(run["gateway"])
+        assert_wrk_result(entry["gateway"])
+        spread = entry["spread"]["requests_per_s"]
+        assert spread["min"] <= entry["gateway"]["requests_per_s"] <= spread["max"]
+
+    loss = results["comparisons"]["records_loss"]
+    assert [r["round"] for r in loss["per_round"]] == [1, 2]
+    records = next(t for t in results["targets"] if t["target"].startswith("records on"))
+    assert records["value"] == loss["median"]
+    assert records["note"] == "median of 2 paired rounds"
