@@ -81,6 +81,7 @@ def wrk_table(results: dict) -> str:
         "gw CPU us/req",
         "kernel",
         "peak RSS MB",
+        "load CPU us/token",
     ]
     return table(headers, rows)
 
@@ -95,7 +96,7 @@ def slow_table(results: dict) -> str | None:
         if not r:
             continue
         if "error" in r:
-            rows.append([side, r["error"][:60]] + [None] * 9)
+            rows.append([side, r["error"][:60]] + [None] * 10)
             continue
         gap, delay, ttft = r.get("added_gap_ms", {}), r.get("delay_ms", {}), r.get("ttft_ms", {})
         rows.append(
@@ -111,6 +112,7 @@ def slow_table(results: dict) -> str | None:
                 r.get("cpu_us_per_token"),
                 _pct(r.get("gateway_cpu_system_share")),
                 r.get("peak_rss_mb"),
+                r.get("load_cpu_us_per_token"),
             ]
         )
     headers = [
@@ -125,6 +127,7 @@ def slow_table(results: dict) -> str | None:
         "gw CPU us/token",
         "kernel",
         "peak RSS MB",
+        "load CPU us/token",
     ]
     return table(headers, rows)
 
@@ -206,7 +209,8 @@ def render(results: dict) -> str:
         parts += [
             "",
             slow,
-            "(+gap = inter-token gap - interval; delay = upstream send -> client receive)",
+            "(+gap = inter-token gap - interval; delay = upstream send -> client receive;"
+            " load CPU = slowload's own CPU per token: one send + one recv, as the gateway pays)",
             *slow_spread_line(results),
         ]
         for side in ("direct", "gateway"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import resource
 import shutil
 import subprocess
 from pathlib import Path
@@ -71,8 +72,18 @@ def run(
         *("--ramp-s", str(ramp_s)),
     ]
     timeout = ramp_s + tokens * interval_ms / 1000 * 2 + 60
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or len(lines) < 2:
         return {"error": f"slowload failed ({done.returncode}): {done.stderr.strip()[-500:]}"}
-    return json.loads(lines[-1])
+    result = json.loads(lines[-1])
+    # The load program's own CPU per token: per token it sends once (as the upstream) and
+    # receives once (as the client), the same two socket operations the gateway pays per
+    # relayed token. Its cost is a floor for what a relay can spend per token on this machine.
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    tokens = result.get("gaps_measured", 0) + result.get("completed", 0)
+    if tokens:
+        result["load_cpu_us_per_token"] = round(cpu_s * 1e6 / tokens, 1)
+    return result
