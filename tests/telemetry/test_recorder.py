@@ -126,3 +126,32 @@ def test_default_sinks_are_one_sqlite_file_and_sinks_are_named_by_type() -> None
         sinks=[StdoutSinkConfig(), JsonlSinkConfig(path="a"), JsonlSinkConfig(path="b")]
     )
     assert [s.name for s in Recorder(config).sinks] == ["stdout", "jsonl", "jsonl2"]
+
+
+async def test_the_drain_lets_other_work_run_between_slices(tmp_path: Path) -> None:
+    """A big backlog is observed and handed to the sinks slice by slice, not in one go that
+    would hold the event loop (and every request) for the whole batch."""
+    config = RecordsConfig(
+        batch_size=2_000,
+        queue_size=10_000,
+        flush_interval_s=60,
+        sinks=[JsonlSinkConfig(path=str(tmp_path / "r.jsonl"))],
+    )
+    recorder = Recorder(config)
+    await recorder.start()
+    for i in range(2_000):
+        recorder.submit(build_record(request_id=f"r{i}"))  # the 2,000th wakes the drain
+    seen_between: list[int] = []
+
+    async def other_work() -> None:
+        for _ in range(100):
+            seen_between.append(recorder.queued)
+            await asyncio.sleep(0)
+
+    await other_work()
+    assert seen_between[0] == 2_000  # the drain had not started yet
+    # other work ran while the drain was partway through the backlog
+    assert any(0 < queued < 2_000 for queued in seen_between), seen_between
+    await recorder.flush()
+    await recorder.stop()
+    assert len((tmp_path / "r.jsonl").read_bytes().splitlines()) == 2_000

@@ -8,11 +8,11 @@
 
 `submit()` never blocks and never raises, and does as little as it can on the request path: it
 appends the record to the queue. When the queue is full (or the recorder stopped) the record is
-dropped and counted, and observed in the metrics right away. The drain task takes up to
-`batch_size` records whenever that many are waiting or every `flush_interval_s`, observes them
-in the metrics (one update per series and batch), redacts them (secrets never reach a sink) and
-offers the batch to every sink; each sink buffers, writes and retries on its own task (see
-`sinks.base`). With records disabled the queue still feeds the metrics, and no sink.
+dropped and counted, and observed in the metrics right away. The drain task takes the queued
+records whenever `batch_size` are waiting or every `flush_interval_s` and, in slices of
+DRAIN_SLICE records with other work in between, observes them in the metrics (one update per
+series and slice), redacts them (secrets never reach a sink) and offers them to every sink;
+each sink buffers, writes and retries on its own task (see `sinks.base`). With records disabled the queue still feeds the metrics, and no sink.
 
 `render_metrics()` has the Recorder observe what is still queued first (`observe_pending`), so
 `/metrics` never lags behind the requests this process served.
@@ -37,6 +37,8 @@ from .redact import Redactor
 from .sinks import Sink, build_sink
 
 log = logging.getLogger("apex_ai_proxy.telemetry")
+
+DRAIN_SLICE = 64  # records handled per event-loop turn by the drain task
 
 
 class Recorder:
@@ -162,31 +164,41 @@ class Recorder:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._batch_ready.wait(), interval)
             self._batch_ready.clear()
-            try:
-                self._dispatch()
-            except Exception:
-                log.exception("records: dispatch failed")
+            while self._queue:
+                try:
+                    self._dispatch_slice()
+                except Exception:
+                    log.exception("records: dispatch failed")
+                # Metrics and rows cost a few microseconds per record: let requests run
+                # between slices, so the loop never pauses for a whole batch at once.
+                await asyncio.sleep(0)
 
     def _dispatch(self) -> None:
-        queue, size = self._queue, self.config.batch_size
-        while queue:
-            batch = [queue.popleft() for _ in range(min(size, len(queue)))]
-            seen = min(self._observed, len(batch))
-            self._observed -= seen
-            if self.observe_metrics:
-                try:
-                    metrics.observe_batch(batch[seen:] if seen else batch)
-                except Exception:  # the sinks still get the batch
-                    log.exception("records: metrics failed")
-            if not self.sinks:
-                continue
-            raw = self.config.raw
-            for record in batch:
-                if not raw:
-                    record.raw = None
-                self._redact(record)
-            for sink in self.sinks:
-                sink.offer(batch)
+        while self._queue:
+            self._dispatch_slice()
+
+    def _dispatch_slice(self) -> None:
+        """Observe, redact and offer to the sinks the next slice of queued records (at most
+        DRAIN_SLICE, and never more than `batch_size`: the batches sinks get)."""
+        queue = self._queue
+        size = min(DRAIN_SLICE, self.config.batch_size, len(queue))
+        batch = [queue.popleft() for _ in range(size)]
+        seen = min(self._observed, len(batch))
+        self._observed -= seen
+        if self.observe_metrics:
+            try:
+                metrics.observe_batch(batch[seen:] if seen else batch)
+            except Exception:  # the sinks still get the batch
+                log.exception("records: metrics failed")
+        if not self.sinks or not batch:
+            return
+        raw = self.config.raw
+        for record in batch:
+            if not raw:
+                record.raw = None
+            self._redact(record)
+        for sink in self.sinks:
+            sink.offer(batch)
 
     def _redact(self, record: RequestRecord) -> None:
         try:

@@ -29,6 +29,8 @@ RETRYABLE_STATUS = frozenset({408, 429})
 
 
 class HttpSink(Sink):
+    coalesce = 1000  # the Recorder offers small slices: ship what waited as one POST
+
     def __init__(self, config: HttpSinkConfig, name: str = "http") -> None:
         super().__init__(name, buffer_size=config.buffer_size, max_retries=config.max_retries)
         self.config = config
