@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import ipaddress
 import logging
@@ -137,7 +136,6 @@ def _serve_workers(config: Config, host: str, port: int, workers: int) -> int:
 
     prepare_multiprocess_dir(os.path.join(tempfile.gettempdir(), f"apex-metrics-{os.getpid()}"))
     health_table = CooldownTable(unit_names(Router(config)), shared=True)
-    _create_records_databases(config)
     ctx = multiprocessing.get_context("fork")
     procs = [
         ctx.Process(target=_run_worker, args=(config, host, port, True, health_table), daemon=False)
@@ -160,26 +158,6 @@ def _serve_workers(config: Config, host: str, port: int, workers: int) -> int:
         if proc.pid:
             mark_process_dead(proc.pid)
     return 0 if all(code == 0 for code in codes) else 1
-
-
-def _create_records_databases(config: Config) -> None:
-    """Create the SQLite records files (WAL mode, schema) before the workers start.
-
-    Two processes switching a new file to WAL at the same moment make one of them fail with
-    "database is locked" (busy_timeout does not cover that step): that worker died at start-up.
-    On a file already in WAL mode the workers' own opening is safe. A failure here is left to
-    the workers to report, as it would be without this step.
-    """
-    if not config.records.enabled:
-        return
-    import sqlite3
-
-    from apex_ai_proxy.telemetry.sinks.sqlite import connect
-
-    for sink in config.records.sinks:
-        if sink.type == "sqlite":
-            with contextlib.suppress(sqlite3.Error, OSError):
-                connect(sink.path, sink.busy_timeout_ms).close()
 
 
 def _records_db(args: argparse.Namespace) -> str:

@@ -145,9 +145,9 @@ def test_multiprocess_mode_aggregates_workers_and_forgets_dead_ones(
         'apex_requests_total{endpoint="/v1/chat/completions",model="mp",provider="p",status="200"}'
     )
     assert f"{requests} 2.0" in text  # both workers counted
-    assert 'apex_keys_in_cooldown{provider="p"} 3.0' in text  # first worker still "alive"
+    assert 'apex_keys_in_cooldown{provider="p"} 1.0' in text  # the value set last wins
 
     mark_process_dead(first.pid)
     _, text = run_worker(0)
     assert f"{requests} 3.0" in text  # counters survive their process
-    assert 'apex_keys_in_cooldown{provider="p"} 1.0' in text  # the dead worker's gauge is gone
+    assert 'apex_keys_in_cooldown{provider="p"} 0.0' in text  # see test_metrics_cooldown_gauge

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
+from apex_ai_proxy.sqlite_util import open_wal
 from apex_ai_proxy.state.responses_store import (
     ResponseStore,
     ResponseStoreError,
@@ -154,21 +155,15 @@ class SQLiteResponseStore(ResponseStore):
 
     def _open_sync(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode != "wal":
-                log.warning(
-                    "%s: journal_mode is %s, not wal; writes may block reads", self.path, mode
-                )
-            # WAL + NORMAL: safe across process crashes; a power cut may lose the last commits.
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.executescript(_SCHEMA)
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
+        # Other workers may be opening (creating) the same file right now: open_wal waits
+        # that out. WAL + NORMAL: safe across process crashes; a power cut may lose the last
+        # commits.
+        self._conn = open_wal(
+            self.path,
+            busy_timeout_ms=BUSY_TIMEOUT_MS,
+            schema=_SCHEMA,
+            pragmas=("synchronous = NORMAL",),
+        )
 
     def _close_sync(self) -> None:
         if self._conn is not None:

@@ -33,8 +33,11 @@ imports prometheus_client (this module imports it lazily, on first use, for that
     mark_process_dead(pid)                          # when a worker exits (drops its live gauges)
 
 Every worker's `render_metrics()` then aggregates the files of all workers, so whichever worker
-answers `/metrics` reports for the whole server. Without PROMETHEUS_MULTIPROC_DIR everything
-lives in this process's default registry.
+answers `/metrics` reports for the whole server. `apex_keys_in_cooldown` is aggregated as the
+most recently set value of the live workers: cooldowns are shared by the workers and the
+answering worker sets the gauge just before it renders, so another worker's value from an earlier
+scrape is stale (the maximum of them stayed at a past peak). Without PROMETHEUS_MULTIPROC_DIR
+everything lives in this process's default registry.
 """
 
 from __future__ import annotations
@@ -121,7 +124,9 @@ def _get() -> SimpleNamespace:
                 "apex_keys_in_cooldown",
                 "API keys currently cooling down.",
                 ["provider"],
-                multiprocess_mode="livemax",
+                # The worker answering /metrics sets it from the cooldown table all workers
+                # share, just before rendering: the value written last is the true one.
+                multiprocess_mode="livemostrecent",
             ),
             dropped=Counter(
                 "apex_records_dropped_total", "Request records lost before a sink.", ["stage"]

@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from ...sqlite_util import open_wal
 from ..config import SqliteSinkConfig
 from ..record import RequestRecord
 from .base import Batch, ThreadedSink
@@ -86,16 +87,22 @@ WAL_CHECKPOINT_PAGES = 10_000
 
 
 def connect(path: str, busy_timeout_ms: int = 5000) -> sqlite3.Connection:
-    """Open the records database in WAL mode and make sure the schema exists."""
-    conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
-    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    # Checkpoint every ~40 MB of WAL instead of ~4 MB: the hot pages (the end of the table and
-    # of each index) are copied into the database once per checkpoint, not once per 4 MB.
-    conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
-    conn.executescript(SCHEMA)
-    return conn
+    """Open the records database in WAL mode and make sure the schema exists.
+
+    Safe while other processes open or create the same file (see `sqlite_util.open_wal`).
+    """
+    return open_wal(
+        path,
+        busy_timeout_ms=busy_timeout_ms,
+        schema=SCHEMA,
+        pragmas=(
+            "synchronous = NORMAL",
+            # Checkpoint every ~40 MB of WAL instead of ~4 MB: the hot pages (the end of the
+            # table and of each index) are copied into the database once per checkpoint, not
+            # once per 4 MB.
+            f"wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}",
+        ),
+    )
 
 
 _COLUMNS = operator.attrgetter(
