@@ -81,7 +81,6 @@ def wrk_table(results: dict) -> str:
         "gw CPU us/req",
         "kernel",
         "peak RSS MB",
-        "load CPU us/token",
     ]
     return table(headers, rows)
 
