@@ -4,13 +4,14 @@ or a silently shortened answer, and no second upstream is asked (the answer alre
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 import openai
 import orjson
 import pytest
 from core_support import MESSAGES, config, model, openai_provider
 from fakes.openai_upstream import BreakStream, Reply, split_tokens
+
+from apex_ai_proxy.telemetry.query import recent_records
 
 FULL_TEXT = "a (m) heard: ping from the test"
 
@@ -124,7 +125,6 @@ async def test_client_hanging_up_mid_stream_releases_the_upstream_and_is_recorde
         await asyncio.sleep(0.02)
     assert a.in_flight == 0, "the upstream is still being read for a client that left"
     await gw.app.gateway.recorder.flush()
-    rows = sqlite3.connect(tmp_path / "records.db").execute("SELECT data FROM records").fetchall()
-    (record,) = [orjson.loads(data) for (data,) in rows]
+    (record,) = recent_records(tmp_path / "records.db")
     assert record["error_type"] == "client_disconnected"
     assert record["status"] == 200

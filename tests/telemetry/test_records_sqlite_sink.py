@@ -9,6 +9,7 @@ import orjson
 from records_helpers import build_record
 
 from apex_ai_proxy.telemetry import RawRecord, SqliteSinkConfig
+from apex_ai_proxy.telemetry.query import recent_records
 from apex_ai_proxy.telemetry.sinks import SqliteSink
 
 
@@ -27,7 +28,34 @@ def rows(
         return conn.execute(sql).fetchall()
 
 
-async def test_batches_land_in_columns_and_full_json(tmp_path: Path) -> None:
+def stored_records(path: Path) -> list[dict]:
+    """Every record as `telemetry.query` reads it back, oldest first, without the row id."""
+    records = recent_records(path, limit=100_000)
+    return [{k: v for k, v in r.items() if k != "id"} for r in reversed(records)]
+
+
+async def test_data_holds_only_the_fields_without_a_column(tmp_path: Path) -> None:
+    record = build_record(request_id="lean", mapped_model="gpt-4o-mini", bytes_out=123)
+    await write(SqliteSink(SqliteSinkConfig(path=str(tmp_path / "r.db"))), [record])
+    ((data,),) = rows(tmp_path / "r.db", "SELECT data FROM records")
+    stored = orjson.loads(data)
+    assert stored["mapped_model"] == "gpt-4o-mini" and stored["bytes_out"] == 123
+    assert stored["attempts"] == [a.to_dict() for a in record.attempts]
+    assert not {"request_id", "status", "provider", "ts"} & stored.keys()
+
+
+async def test_rows_written_with_the_whole_record_in_data_still_read_back(
+    tmp_path: Path,
+) -> None:
+    """Files written before data held only the fields without a column."""
+    record = build_record(request_id="old-row")
+    await write(SqliteSink(SqliteSinkConfig(path=str(tmp_path / "r.db"))), [record])
+    with sqlite3.connect(tmp_path / "r.db") as conn:
+        conn.execute("UPDATE records SET data = ?", (orjson.dumps(record.to_dict()).decode(),))
+    assert stored_records(tmp_path / "r.db") == [record.to_dict()]
+
+
+async def test_batches_land_in_columns_and_read_back_whole(tmp_path: Path) -> None:
     path = tmp_path / "records.db"
     sink = SqliteSink(SqliteSinkConfig(path=str(path)))
     first = build_record(request_id="r1", requested_model="fast", mapped_model="gpt-4o-mini")
@@ -39,7 +67,7 @@ async def test_batches_land_in_columns_and_full_json(tmp_path: Path) -> None:
         ("r1", "gpt-4o-mini", "openai", 200),
         ("r2", "gpt-4o", "openai", 429),
     ]
-    assert orjson.loads(stored[0][4]) == first.to_dict()
+    assert stored_records(path)[0] == first.to_dict()  # columns + data: the whole record
     assert sink.written == 2 and sink.dropped == 0
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -164,4 +192,4 @@ async def test_a_write_larger_than_one_insert_statement_keeps_every_row_in_order
     await write(sink, batch)  # 256 + 256 + 88 rows
     stored = rows(tmp_path / "r.db", "SELECT request_id, status, data FROM records ORDER BY id")
     assert [(r[0], r[1]) for r in stored] == [(r.request_id, r.status) for r in batch]
-    assert orjson.loads(stored[-1][2]) == batch[-1].to_dict()
+    assert stored_records(tmp_path / "r.db")[-1] == batch[-1].to_dict()

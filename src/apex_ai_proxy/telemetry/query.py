@@ -26,7 +26,12 @@ from typing import Any
 
 import orjson
 
+from .sinks.sqlite import COLUMN_FIELDS
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# The record's own fields among the columns (`model` is derived), then `data` with the rest.
+_RECORD_FIELDS = tuple(name for name in COLUMN_FIELDS if name != "model")
+_RECORD_COLUMNS = ", ".join(("id", *_RECORD_FIELDS, "data"))
 Filter = tuple[str, list[Any]]
 
 
@@ -100,7 +105,8 @@ def recent_records(
     where, params = _where(model, provider, status, since)
     with closing(_connect(db_path)) as conn:
         rows = conn.execute(
-            f"SELECT id, data FROM records{where} ORDER BY id DESC LIMIT ?", [*params, limit]
+            f"SELECT {_RECORD_COLUMNS} FROM records{where} ORDER BY id DESC LIMIT ?",
+            [*params, limit],
         ).fetchall()
     return [_decode(row) for row in rows]
 
@@ -130,7 +136,7 @@ def follow_records(
     with closing(_connect(db_path)) as conn:
         while True:
             rows = conn.execute(
-                f"SELECT id, data FROM records{where}{glue}id > ? ORDER BY id LIMIT 500",
+                f"SELECT {_RECORD_COLUMNS} FROM records{where}{glue}id > ? ORDER BY id LIMIT 500",
                 [*params, last_id],
             ).fetchall()
             for row in rows:
@@ -295,7 +301,11 @@ def _error(record: dict[str, Any]) -> str:
     return f"{record.get('error_type') or 'error'}: {record.get('error_message') or ''}".strip()
 
 
-def _decode(row: tuple[int, str]) -> dict[str, Any]:
-    record = orjson.loads(row[1])
-    record["id"] = row[0]
+def _decode(row: tuple) -> dict[str, Any]:
+    """A row (_RECORD_COLUMNS) as the record's dict, plus its `id`."""
+    row_id, *values, data = row
+    record = dict(zip(_RECORD_FIELDS, values, strict=True))
+    record["stream"] = bool(record["stream"])
+    record.update(orjson.loads(data))
+    record["id"] = row_id
     return record

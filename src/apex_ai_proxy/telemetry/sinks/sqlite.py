@@ -2,15 +2,18 @@
 
 Schema (created if missing, by whichever process gets there first):
 
-- `records`: one row per request. The columns the CLI filters and groups on are real columns;
-  `data` holds the whole record as JSON (query it with SQLite's json functions). `model` is the
-  mapped model name, falling back to the requested one. Only `ts` and `request_id` are indexed:
-  the table is written thousands of times a second and read by people now and then, and each
-  index costs every insert (an index per model, provider and status cost ~15% of the sink's
-  time, while `logs`/`stats` queries are bounded by time, or newest-first by rowid, anyway).
+- `records`: one row per request. The fields the CLI filters and groups on are columns; `data`
+  holds the other fields as JSON (query them with SQLite's json functions; rows written before
+  this split hold the whole record there). `model` is the mapped model name, falling back to the
+  requested one. `telemetry.query` reads a row back as the whole record. Only `ts` and
+  `request_id` are indexed: the table is written thousands of times a second and read by people
+  now and then, and each index costs every insert (an index per model, provider and status cost
+  ~15% of the sink's time, while `logs`/`stats` queries are bounded by time, or newest-first by
+  rowid, anyway).
 - `raw_records`: the redacted raw capture, by request id, when `records.raw` is on.
 
-All I/O runs on the sink's one thread, which owns the one connection. A write is one
+Rows are built on the event loop (`prepare`); all I/O runs on the sink's one thread, which owns
+the one connection. A write is one
 transaction (`executemany`) holding every batch that waited in the buffer (up to `COALESCE`
 records, at most every `MIN_WRITE_INTERVAL_S` while the buffer is not half full): a commit costs
 as much as a few hundred rows, and the thread shares the CPU with the event loop. Rows go in
@@ -105,7 +108,9 @@ def connect(path: str, busy_timeout_ms: int = 5000) -> sqlite3.Connection:
     )
 
 
-_COLUMNS = operator.attrgetter(
+# The record fields stored as columns, in INSERT_RECORD order (`model` is derived: the mapped
+# model, else the requested one); `data` holds the other fields as JSON.
+COLUMN_FIELDS = (
     "ts",
     "request_id",
     "endpoint",
@@ -124,11 +129,30 @@ _COLUMNS = operator.attrgetter(
     "completion_tokens",
     "cost_usd",
 )
+_COLUMNS = operator.attrgetter(*COLUMN_FIELDS)
 
 
 def _record_row(record: RequestRecord) -> tuple:
     """The INSERT_RECORD parameters (`stream` is a bool: SQLite stores it as 0/1)."""
-    return (*_COLUMNS(record), orjson.dumps(record.to_dict()).decode())
+    return (*_COLUMNS(record), orjson.dumps(_data(record)).decode())
+
+
+def _data(record: RequestRecord) -> dict:
+    """The fields that have no column. Not repeating the columns halves the JSON to build and
+    the bytes to write per record; `telemetry.query` puts the two back together."""
+    return {
+        "client_dialect": record.client_dialect,
+        "mapped_model": record.mapped_model,
+        "error_message": record.error_message,
+        "attempts": record.attempts,  # dataclasses: orjson writes them as objects
+        "ttfb_ms": record.ttfb_ms,
+        "bytes_in": record.bytes_in,
+        "bytes_out": record.bytes_out,
+        "cached_tokens": record.cached_tokens,
+        "reasoning_tokens": record.reasoning_tokens,
+        "dropped_fields": record.dropped_fields,
+        "passthrough_type": record.passthrough_type,
+    }
 
 
 def _raw_row(record: RequestRecord) -> tuple | None:
