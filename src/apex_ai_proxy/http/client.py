@@ -27,8 +27,8 @@ import httptools
 _READ_HIGH_WATER = 1024 * 1024  # buffered response bytes before we stop reading the socket
 _MAX_IDLE_PER_ORIGIN = 256
 
-# Takes one body chunk as it comes off the socket; returns None, or an awaitable when the
-# receiver cannot take more yet (reading pauses until it is done).
+# Takes one body chunk as it comes off the socket; returns None, or an awaitable to finish
+# before the next chunk (what arrives meanwhile is buffered, up to the read high-water mark).
 ChunkConsumer = Callable[[bytes], "Awaitable[None] | None"]
 
 
@@ -90,7 +90,8 @@ class _Connection(asyncio.Protocol):
         self.keep_alive = False
         self.error: Exception | None = None
         self.reading_paused = False
-        self.waiter: asyncio.Future[None] | None = None
+        # the waiter's result is what a piped body's consumer asked to have awaited, if anything
+        self.waiter: asyncio.Future[Awaitable[None] | None] | None = None
         self.consumer: ChunkConsumer | None = (
             None  # set while a body is piped (ClientResponse.pipe)
         )
@@ -313,19 +314,36 @@ class ClientResponse:
     async def next_chunk(self) -> bytes | None:
         """The next body chunk as it arrived, or None at the end."""
         connection = self._connection
-        while True:
-            if connection.chunks:
-                return connection.take()
-            if connection.complete:
-                self._finish(reusable=True)
+        while not connection.chunks:
+            if self._body_ended():
                 return None
-            if connection.error is not None:
-                self._finish(reusable=False)
-                raise connection.error
-            connection.waiter = self._loop.create_future()
-            if self._timer is None:
-                self._arm()
-            await connection.waiter
+            await self._news()
+        return connection.take()
+
+    def _body_ended(self) -> bool:
+        """True once the whole body was read (the connection goes back to the pool); raises the
+        connection's error (the connection is closed)."""
+        connection = self._connection
+        if connection.complete:
+            self._finish(reusable=True)
+            return True
+        if connection.error is not None:
+            self._finish(reusable=False)
+            raise connection.error
+        return False
+
+    async def _news(self, consume: ChunkConsumer | None = None) -> Awaitable[None] | None:
+        """Wait for a chunk, the end, an error or a timeout. With `consume`, chunks go to it from
+        the data callback meanwhile; returns what it asked to have awaited, if anything."""
+        connection = self._connection
+        waiter = connection.waiter = self._loop.create_future()
+        connection.consumer = consume
+        if self._timer is None:
+            self._arm()
+        try:
+            return await waiter
+        finally:
+            connection.consumer = None
 
     def _arm(self) -> None:
         quiet_until = self._connection.last_activity + self._timeouts.read
@@ -360,30 +378,19 @@ class ClientResponse:
         callback: no task wake-up and no await per chunk, which is most of a relay's cost on
         streams of many small chunks. Raises what `consume` raised, or the connection's error."""
         connection = self._connection
-        loop = self._loop
         try:
             while True:
                 while connection.chunks:
                     wait = consume(connection.take())
                     if wait is not None:
                         await wait
-                if connection.complete:
-                    self._finish(reusable=True)
+                if self._body_ended():
                     return
-                if connection.error is not None:
-                    raise connection.error
-                waiter = connection.waiter = loop.create_future()
-                connection.consumer = consume
-                if self._timer is None:
-                    self._arm()
-                try:
-                    wait = await waiter
-                finally:
-                    connection.consumer = None
+                wait = await self._news(consume)
                 if wait is not None:  # the receiver asked for a moment: give it, then go on
                     await wait
                     # the silence was ours, not the upstream's: restart the read timeout
-                    connection.last_activity = loop.time()
+                    connection.last_activity = self._loop.time()
         except BaseException:
             self.release()
             raise
