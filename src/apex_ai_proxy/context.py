@@ -20,7 +20,7 @@ def new_request_id() -> str:
     """Time-ordered (then random), so the records index on it only ever grows at the end.
 
     The random part only keeps ids apart, it guards nothing: `random` (reseeded in each forked
-    worker) instead of os.urandom, whose system call lets the records thread take the GIL."""
+    worker) instead of os.urandom, which is a system call per request."""
     return f"req_{time.time_ns():016x}{random.getrandbits(48):012x}"
 
 

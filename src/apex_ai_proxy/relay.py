@@ -141,15 +141,14 @@ class UsageChunkStripper:
 class CapturingSink:
     """In front of a prepared stream response: keeps the start of what was sent, for raw records."""
 
-    __slots__ = ("_resp", "_ctx", "headers")
+    __slots__ = ("_resp", "_ctx")
 
-    def __init__(self, resp: StreamSink, ctx: RequestContext) -> None:
+    def __init__(self, resp: StreamResponse, ctx: RequestContext) -> None:
         self._resp = resp
         self._ctx = ctx
-        self.headers = getattr(resp, "headers", None)
 
     def send_now(self, data: bytes) -> Awaitable[None] | None:
-        self._ctx.capture_response(self.headers, data, RAW_CAPTURE_BYTES)
+        self._ctx.capture_response(self._resp.headers, data, RAW_CAPTURE_BYTES)
         return self._resp.send_now(data)
 
     async def write(self, data: bytes) -> None:

@@ -12,7 +12,8 @@ dropped and counted, and observed in the metrics right away. The drain task take
 records whenever `batch_size` are waiting or every `flush_interval_s` and, in slices of
 DRAIN_SLICE records with other work in between, observes them in the metrics (one update per
 series and slice), redacts them (secrets never reach a sink) and offers them to every sink;
-each sink buffers, writes and retries on its own task (see `sinks.base`). With records disabled the queue still feeds the metrics, and no sink.
+each sink buffers, writes and retries on its own task (see `sinks.base`). With records disabled
+the queue still feeds the metrics, and no sink.
 
 `render_metrics()` has the Recorder observe what is still queued first (`observe_pending`), so
 `/metrics` never lags behind the requests this process served.

@@ -13,10 +13,10 @@ Schema (created if missing, by whichever process gets there first):
 - `raw_records`: the redacted raw capture, by request id, when `records.raw` is on.
 
 Rows are built on the event loop (`prepare`); all I/O runs on the sink's one thread, which owns
-the one connection. A write is one
-transaction (`executemany`) holding every batch that waited in the buffer (up to `COALESCE`
-records, at most every `MIN_WRITE_INTERVAL_S` while the buffer is not half full): a commit costs
-as much as a few hundred rows, and the thread shares the CPU with the event loop. Rows go in
+the one connection. A write is one transaction holding every batch that waited in the buffer
+(up to `COALESCE` records, at most every `MIN_WRITE_INTERVAL_S` while the buffer is not half
+full): a commit costs as much as a few hundred rows, and the thread shares the CPU with the
+event loop. Rows go in
 as multi-row INSERTs of up to `ROWS_PER_INSERT` rows: the sqlite3 module releases and retakes
 the GIL around every statement step, and with one busy core each retake waits for the event loop
 (a switch interval, or its next system call), so one step per row made the thread crawl and cost
@@ -176,9 +176,9 @@ class SqliteSink(ThreadedSink):
         await self.in_thread(self._open)
 
     def prepare(self, batch: Batch) -> list[Any]:
-        """The rows, built on the event loop: the sink thread then holds the GIL only to bind
-        them. A thread running Python beside the event loop takes the GIL whenever the loop
-        lets go of it (every I/O callback), and the loop then waits for it to come back."""
+        """The rows, built on the event loop a slice at a time: the sink thread then holds the
+        GIL only to bind them, instead of building a whole coalesced write's rows (milliseconds
+        of Python) while the event loop waits for the GIL."""
         return [(_record_row(r), _raw_row(r)) for r in batch]
 
     async def write(self, batch: list[Any]) -> None:
