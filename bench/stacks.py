@@ -127,11 +127,18 @@ def table(results: dict, render) -> list[str]:
             [scenario, gateway, *(rates.get(n) for n in names)]
             + [row.get("fastest_library"), ratio, rule]
         )
+        cpu = ("extra", "cpu_us_per_request")
+        rows.append(
+            ["  CPU us/req", pick(results, "scenarios", scenario, "gateway", *cpu)]
+            + [pick(section["stacks"][n], "scenarios", scenario, "gateway", *cpu) for n in names]
+            + [None, None, None]
+        )
     headers = ["req/s", "full gateway", *names, "fastest library", "own/fastest", "rule >= 1.25"]
     lines = [
         "",
         "own HTTP layer vs libraries: minimal proxies, same run, pinned like the gateway "
-        "(errors or a failed answer check leave a stack's number out)",
+        "(errors or a failed answer check leave a stack's number out; CPU us/req is the "
+        "process tree's, the number to trust when the machine is busy)",
         render(headers, rows),
     ]
     for name in names:

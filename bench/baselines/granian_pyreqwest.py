@@ -3,7 +3,7 @@
 Settings: one worker process (granian's parent supervises it), `runtime_mode="st"` with
 `runtime_threads=1` (one Tokio thread for the server's I/O), HTTP/1 only, no websockets, the
 uvloop event loop, no access log, asyncio tasks (granian's default `task_impl`). pyreqwest runs
-its I/O on its own single-threaded Tokio runtime (its default). Everything stays on the CPU the
+its I/O on its own single-threaded Tokio runtime (its default), with no read-ahead on streams. Everything stays on the CPU the
 bench pins the process to. Run through the benchmark (`python -m bench.run --scenarios
 baselines`) or:
 
@@ -67,7 +67,10 @@ class App:
             upstream = await request.build().send()
             proto.response_bytes(upstream.status, JSON, bytes(await upstream.bytes()))
             return
-        async with request.build_streamed() as upstream:
+        # pyreqwest's default read-ahead (64 KiB) would hold a stream back until that much has
+        # arrived or it ended (measured: headers and every chunk at once, at the end): 0 relays
+        # each chunk as it arrives, as the other proxies do.
+        async with request.streamed_read_buffer_limit(0).build_streamed() as upstream:
             transport = proto.response_stream(upstream.status, SSE)
             reader = upstream.body_reader
             while (chunk := await reader.read_chunk()) is not None:
