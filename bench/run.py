@@ -344,19 +344,6 @@ class Bench:
 
     # --- minimal proxies on each HTTP stack (bench/stacks.py) ----------------------------------
 
-    def baseline_stacks(self) -> list[stacks.Stack]:
-        """The selected stacks that can run here; the others are logged and reported skipped."""
-        if self.args.direct_only:
-            return []
-        usable = []
-        for stack in self.args.stacks:
-            missing = stack.missing()
-            if missing:
-                self.log(f"baseline {stack.name} skipped: {', '.join(missing)} not installed")
-            else:
-                usable.append(stack)
-        return usable
-
     def baseline_scenarios(self) -> list[WrkScenario]:
         if not self.args.stacks:
             return []
@@ -375,21 +362,6 @@ class Bench:
                 run = {"round": index + 1, "direct": directs[s.direct_key]}
                 run.update(self.run_gateway(s, run["direct"], stack))
                 stack_runs[stack.name][s.name].append(run)
-
-    def baselines_section(self, stack_runs: dict[str, dict[str, list[dict]]]) -> dict:
-        section: dict = {"stacks": {}, "rule": f"own / fastest library >= {stacks.RULE}"}
-        for stack in self.args.stacks:
-            entry: dict = {"title": stack.title, "command": stack.command, "scenarios": {}}
-            missing = stack.missing()
-            if missing:
-                entry["skipped"] = (
-                    f"not installed: {', '.join(missing)} (pip install -e '.[bench]')"
-                )
-            for name, scenario_runs in stack_runs.get(stack.name, {}).items():
-                entry["scenarios"][name] = summarize(scenario_runs) if scenario_runs else {}
-            section["stacks"][stack.name] = entry
-        section["comparison"] = stacks.compare(stack_runs)
-        return section
 
     # --- slow streams --------------------------------------------------------------------------
 
@@ -460,7 +432,7 @@ class Bench:
         if slow and args.repeat > 1 and args.slow_repeat == 1:
             self.log("slow_streams: one run (about 25 s); --slow-repeat N runs it in N rounds")
         load_averages, orders = [], []
-        baselines = self.baseline_stacks()
+        baselines = [] if args.direct_only else stacks.usable(args.stacks, self.log)
         stack_runs: dict[str, dict[str, list[dict]]] = {
             stack.name: {name: [] for name in stacks.MEASURED_ON} for stack in baselines
         }
@@ -485,7 +457,7 @@ class Bench:
             self.results["scenarios"][name].update(summarize(scenario_runs))
         self.results["comparisons"] = compare(runs)
         if stacks.SCENARIO in args.selected and not args.direct_only:
-            self.results["baselines"] = self.baselines_section(stack_runs)
+            self.results["baselines"] = stacks.section(args.stacks, stack_runs, summarize)
         if rounds > 1:
             self.results["meta"]["load_average_per_round"] = load_averages
             self.results["meta"]["order_per_round"] = orders

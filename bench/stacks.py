@@ -10,6 +10,7 @@ kept only if its proxy is at least 25 % faster than the fastest library one on b
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.repeat import median, paired, pick
@@ -56,6 +57,37 @@ def parse(names: str) -> list[Stack]:
     return [STACKS[n] for n in wanted]
 
 
+def usable(selected: list[Stack], log: Callable[[str], None]) -> list[Stack]:
+    """The selected stacks that can run here; the others are logged (and reported skipped)."""
+    ready = []
+    for stack in selected:
+        missing = stack.missing()
+        if missing:
+            log(f"baseline {stack.name} skipped: {', '.join(missing)} not installed")
+        else:
+            ready.append(stack)
+    return ready
+
+
+def section(
+    selected: list[Stack],
+    runs: dict[str, dict[str, list[dict]]],
+    summarize: Callable[[list[dict]], dict],
+) -> dict:
+    """The results' `baselines` entry: each stack's scenarios (summarized) and the comparison."""
+    out: dict = {"stacks": {}, "rule": f"own / fastest library >= {RULE}"}
+    for stack in selected:
+        entry: dict = {"title": stack.title, "command": stack.command, "scenarios": {}}
+        missing = stack.missing()
+        if missing:
+            entry["skipped"] = f"not installed: {', '.join(missing)} (pip install -e '.[bench]')"
+        for name, scenario_runs in runs.get(stack.name, {}).items():
+            entry["scenarios"][name] = summarize(scenario_runs) if scenario_runs else {}
+        out["stacks"][stack.name] = entry
+    out["comparison"] = compare(runs)
+    return out
+
+
 def round_order(stacks: list[Stack], round_index: int) -> list[Stack]:
     """Rotated by one each round, so no stack always runs first (or right after the gateway)."""
     if not stacks:
@@ -70,6 +102,11 @@ def _rps(run: dict | None) -> float | None:
     if not gateway or "error" in gateway or gateway.get("errors_total"):
         return None
     return gateway.get("requests_per_s")
+
+
+def _cpu(run: dict | None) -> float | None:
+    """A run's CPU us per request (process tree), None where _rps is None."""
+    return pick(run, "gateway", "extra", "cpu_us_per_request") if _rps(run) else None
 
 
 def _ratio(library_run: dict, own_run: dict) -> float | None:
@@ -98,11 +135,29 @@ def compare(runs: dict[str, dict[str, list[dict]]]) -> dict:
             per_round = paired(runs[ranked[0]][scenario], runs[own][scenario], _ratio)
             row["per_round"] = per_round
             row["ratio"] = median([r["value"] for r in per_round])
+        row.update(_cpu_comparison(runs, scenario, own, libraries))
         out[scenario] = row
     ratios = [(out[s].get("ratio")) for s in MEASURED_ON]
     if all(r is not None for r in ratios):
         out["decision"] = "keep" if all(r >= RULE for r in ratios) else "move"
     return out
+
+
+def _cpu_comparison(
+    runs: dict[str, dict[str, list[dict]]], scenario: str, own: str | None, libraries: list[str]
+) -> dict:
+    """The same question asked of CPU time: the cheapest library's us/req over ours (median).
+
+    Not the rule, a cross-check: on a busy machine req/s follows the share of the contended CPU
+    each process gets (more threads, more share), CPU per request much less."""
+    cpu = {
+        name: median([c for c in map(_cpu, runs[name].get(scenario, [])) if c is not None])
+        for name in runs
+    }
+    cheapest = min((n for n in libraries if cpu[n]), key=lambda n: cpu[n], default=None)
+    own_cpu = cpu.get(own) if own else None
+    ratio = round(cpu[cheapest] / own_cpu, 3) if cheapest and own_cpu else None
+    return {"cpu_us_per_request": cpu, "cheapest_library_by_cpu": cheapest, "cpu_ratio": ratio}
 
 
 def ratio_of(results: dict, scenario: str) -> float | None:
@@ -127,18 +182,24 @@ def table(results: dict, render) -> list[str]:
             [scenario, gateway, *(rates.get(n) for n in names)]
             + [row.get("fastest_library"), ratio, rule]
         )
-        cpu = ("extra", "cpu_us_per_request")
+        cpu = row.get("cpu_us_per_request") or {}
         rows.append(
-            ["  CPU us/req", pick(results, "scenarios", scenario, "gateway", *cpu)]
-            + [pick(section["stacks"][n], "scenarios", scenario, "gateway", *cpu) for n in names]
-            + [None, None, None]
+            [
+                "  CPU us/req",
+                pick(results, "scenarios", scenario, "gateway", "extra", "cpu_us_per_request"),
+                *(cpu.get(n) for n in names),
+                row.get("cheapest_library_by_cpu"),
+                row.get("cpu_ratio"),
+                "(check)",
+            ]
         )
     headers = ["req/s", "full gateway", *names, "fastest library", "own/fastest", "rule >= 1.25"]
     lines = [
         "",
         "own HTTP layer vs libraries: minimal proxies, same run, pinned like the gateway "
-        "(errors or a failed answer check leave a stack's number out; CPU us/req is the "
-        "process tree's, the number to trust when the machine is busy)",
+        "(a run with errors or a failed answer check counts as no number)",
+        "CPU rows: us/req of each process tree, the cheapest library by it, and its us/req over "
+        "ours: a cross-check that a busy machine skews less than req/s",
         render(headers, rows),
     ]
     for name in names:

@@ -153,7 +153,9 @@ async def test_baseline_answers_an_unroutable_body_with_an_openai_error(proxy) -
 
 
 def run(round_: int, rps: float, errors: int = 0) -> dict:
-    return {"round": round_, "gateway": {"requests_per_s": rps, "errors_total": errors}}
+    gateway = {"requests_per_s": rps, "errors_total": errors}
+    gateway["extra"] = {"cpu_us_per_request": round(1e6 / rps, 1)}
+    return {"round": round_, "gateway": gateway}
 
 
 def runs(*rates: float, errors: int = 0) -> dict[str, list[dict]]:
@@ -174,6 +176,9 @@ def test_rule_pairs_each_round_with_the_fastest_library_by_median() -> None:
         assert result[name]["fastest_library"] == "granian_pyreqwest"
         assert [r["value"] for r in result[name]["per_round"]] == [1.3, 1.3, 1.0]
         assert result[name]["ratio"] == 1.3  # the median of the rounds, not 4900/4000
+        # the cross-check: the cheapest library's CPU per request over ours (medians)
+        assert result[name]["cheapest_library_by_cpu"] == "granian_pyreqwest"
+        assert result[name]["cpu_ratio"] == round(1000.0 / 769.2, 3)
     assert result["decision"] == "keep"
 
 
