@@ -110,10 +110,16 @@ async def test_conversation_walks_back_to_the_first_turn(bench: StoreBench) -> N
     await store.put("resp_b", make_record("resp_b", "two", previous="resp_a"))
     await store.put("resp_c", make_record("resp_c", "three", previous="resp_b"))
 
-    assert [r.id for r in await store.conversation("resp_c")] == ["resp_a", "resp_b", "resp_c"]
-    assert [r.id for r in await store.conversation("resp_a")] == ["resp_a"]
+    assert [r.id for r in await store.conversation("resp_c", owner=None)] == [
+        "resp_a",
+        "resp_b",
+        "resp_c",
+    ]
+    assert [r.id for r in await store.conversation("resp_a", owner=None)] == ["resp_a"]
 
-    texts = [item["content"][0]["text"] for item in await store.conversation_items("resp_c")]
+    texts = [
+        item["content"][0]["text"] for item in await store.conversation_items("resp_c", owner=None)
+    ]
     assert texts == ["one", "re: one", "two", "re: two", "three", "re: three"]
 
 
@@ -121,12 +127,12 @@ async def test_conversation_with_a_missing_link_names_it(bench: StoreBench) -> N
     store = await bench.make()
     await store.put("resp_b", make_record("resp_b", previous="resp_gone"))
     with pytest.raises(ResponseNotFoundError) as caught:
-        await store.conversation_items("resp_b")
+        await store.conversation_items("resp_b", owner=None)
     assert caught.value.response_id == "resp_gone"
     assert caught.value.requested_id == "resp_b"
 
     with pytest.raises(ResponseNotFoundError, match="'resp_never_stored' not found"):
-        await store.conversation("resp_never_stored")
+        await store.conversation("resp_never_stored", owner=None)
 
 
 async def test_conversation_stops_at_a_cycle(bench: StoreBench) -> None:
@@ -134,7 +140,7 @@ async def test_conversation_stops_at_a_cycle(bench: StoreBench) -> None:
     await store.put("resp_a", make_record("resp_a", previous="resp_b"))
     await store.put("resp_b", make_record("resp_b", previous="resp_a"))
     with pytest.raises(ConversationCycleError):
-        await store.conversation("resp_b")
+        await store.conversation("resp_b", owner=None)
 
 
 async def test_conversation_depth_is_bounded(bench: StoreBench) -> None:
@@ -143,9 +149,9 @@ async def test_conversation_depth_is_bounded(bench: StoreBench) -> None:
     for n in range(5):
         await store.put(f"resp_{n}", make_record(f"resp_{n}", previous=previous))
         previous = f"resp_{n}"
-    assert len(await store.conversation("resp_4", max_depth=5)) == 5
+    assert len(await store.conversation("resp_4", owner=None, max_depth=5)) == 5
     with pytest.raises(ConversationTooDeepError):
-        await store.conversation("resp_4", max_depth=4)
+        await store.conversation("resp_4", owner=None, max_depth=4)
 
 
 async def test_unicode_survives_the_round_trip(bench: StoreBench) -> None:
