@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from apex_ai_proxy.state.responses_store import (
+    EVERY_OWNER,
     ConversationCycleError,
     ConversationTooDeepError,
     ResponseNotFoundError,
@@ -26,7 +27,7 @@ def make_record(
     text: str = "hi",
     *,
     previous: str | None = None,
-    **references: str,
+    **references: str | None,
 ) -> StoredResponse:
     user = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
     answer = {
@@ -219,3 +220,44 @@ def test_records_from_a_newer_format_are_readable_and_garbage_is_refused() -> No
         StoredResponse.from_json(b'{"v":1,"id":"resp_1"}')
     with pytest.raises(ResponseStoreError, match="unreadable"):
         StoredResponse.from_json(b"\x00not json")
+
+
+async def test_stored_response_is_invisible_to_another_owner(bench: StoreBench) -> None:
+    store = await bench.make()
+    await store.put("resp_a", make_record("resp_a", "first", owner="token-1"))
+    await store.put("resp_b", make_record("resp_b", "second", previous="resp_a", owner="token-1"))
+
+    assert (await store.get("resp_b")).owner == "token-1"  # the owner round-trips
+    assert await store.get_visible("resp_b", "token-1") == await store.get("resp_b")
+    assert await store.get_visible("resp_b", "token-2") is None
+    assert await store.get_visible("resp_b", None) is None  # no-token scope is another scope
+    assert await store.get_visible("resp_b", EVERY_OWNER) is not None  # the admin hook
+    assert [r.id for r in await store.conversation("resp_b", owner="token-1")] == [
+        "resp_a",
+        "resp_b",
+    ]
+    with pytest.raises(ResponseNotFoundError):
+        await store.conversation("resp_b", owner="token-2")
+
+    assert await store.delete_visible("resp_b", "token-2") is False
+    assert await store.get("resp_b") is not None
+    assert await store.delete_visible("resp_b", "token-1") is True
+    assert await store.get("resp_b") is None
+
+
+async def test_conversation_refuses_an_ancestor_of_another_owner(bench: StoreBench) -> None:
+    store = await bench.make()
+    await store.put("resp_theirs", make_record("resp_theirs", owner="token-2"))
+    await store.put("resp_mine", make_record("resp_mine", previous="resp_theirs", owner="token-1"))
+    with pytest.raises(ResponseNotFoundError) as caught:
+        await store.conversation_items("resp_mine", owner="token-1")
+    assert caught.value.response_id == "resp_theirs"
+
+
+async def test_a_record_without_owner_is_visible_only_to_the_no_token_scope(
+    bench: StoreBench,
+) -> None:
+    store = await bench.make()
+    await store.put("resp_old", make_record("resp_old"))
+    assert await store.get_visible("resp_old", None) is not None
+    assert await store.get_visible("resp_old", "token-1") is None
