@@ -354,11 +354,7 @@ class ResponsesAPI:
         except ResponseStoreError as exc:
             raise StoreUnavailable(f"The response store is unavailable: {exc}") from None
         if record is None:
-            raise NotFound(
-                f"Response with id '{response_id}' not found.",
-                error_type="invalid_request_error",
-                param="response_id",
-            )
+            raise _not_found(response_id)
         return record
 
     def native(self, provider: str | None) -> bool:
@@ -462,11 +458,12 @@ class ResponsesAPI:
     async def delete(self, request: Request) -> Response:
         async def answer(ctx: RequestContext) -> Response:
             response_id = request.match_info["id"]
-            await self._get(response_id, owner_of(ctx))
             try:
-                await (await self.store()).delete(response_id)
+                deleted = await (await self.store()).delete_visible(response_id, owner_of(ctx))
             except ResponseStoreError as exc:
                 raise StoreUnavailable(f"The response store is unavailable: {exc}") from None
+            if not deleted:
+                raise _not_found(response_id)
             return _json({"id": response_id, "object": "response.deleted", "deleted": True})
 
         return await self._serve(request, "/v1/responses/{id}", answer)
@@ -501,6 +498,15 @@ class ResponsesAPI:
             response = error_response(DIALECT, err, ctx)
         self.gw.record(ctx)
         return response
+
+
+def _not_found(response_id: str) -> NotFound:
+    """What an unknown id, an expired one and another token's one all get."""
+    return NotFound(
+        f"Response with id '{response_id}' not found.",
+        error_type="invalid_request_error",
+        param="response_id",
+    )
 
 
 def owner_of(ctx: RequestContext) -> Owner:

@@ -7,6 +7,7 @@ the test starts its own redis-server there and watches the gateway pick it up wi
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -18,10 +19,18 @@ from pathlib import Path
 
 import aiohttp
 import openai
+import pytest
 import yaml
 from fakes.openai_upstream import rate_limited
 from fakes.ports import free_port
 from fakes.redis_server import RedisServer
+
+from apex_ai_proxy.state.config import ResponsesStoreConfig
+from apex_ai_proxy.state.responses_store import (
+    ResponseStoreUnavailableError,
+    StoredResponse,
+    open_store,
+)
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 STORE_DOWN_LOG = "responses store: Redis at"
@@ -127,6 +136,7 @@ async def test_gateway_starts_serves_chat_and_reconnects_when_redis_is_down_at_s
 
         chat = await client.chat.completions.with_raw_response.create(model="m", messages=MESSAGES)
         assert chat.headers["x-apex-provider"] == "ok"  # limited#0 answered 429: cooling now
+        calls = len(ok.requests)
         for _ in range(3):
             try:
                 await client.responses.create(model="m", input="keep me")
@@ -136,6 +146,7 @@ async def test_gateway_starts_serves_chat_and_reconnects_when_redis_is_down_at_s
                 assert "unreachable" in err.body["message"]
             else:
                 raise AssertionError("a stored response was accepted while Redis is down")
+        assert len(ok.requests) == calls  # refused before any upstream quota was spent
         unstored = await client.responses.create(model="m", input="just answer", store=False)
         assert unstored.output_text
 
@@ -171,4 +182,48 @@ async def test_gateway_starts_serves_chat_and_reconnects_when_redis_is_down_at_s
                 proc.kill()
                 await proc.wait()
         log.close()
+        await redis_server.stop()
+
+
+def small_record(response_id: str) -> StoredResponse:
+    return StoredResponse(
+        id=response_id,
+        created_at=1_760_000_000,
+        model="m",
+        input_items=[],
+        instructions=None,
+        response={"id": response_id},
+        output_items=[],
+    )
+
+
+async def test_redis_store_reconnects_after_an_outage_without_reopening(
+    tmp_path: Path, caplog
+) -> None:
+    caplog.set_level(logging.INFO, logger="apex_ai_proxy")
+    redis_server = await RedisServer(tmp_path / "redis").start()
+    config = ResponsesStoreConfig(
+        backend="redis", redis_url=redis_server.url, key_prefix="apex-test:reconnect:"
+    )
+    store = await open_store(config)
+    try:
+        await store.put("resp_1", small_record("resp_1"))
+        await redis_server.stop()
+        for _ in range(3):
+            with pytest.raises(ResponseStoreUnavailableError):
+                await store.get("resp_1")
+        assert store.reachable is False
+        assert caplog.text.count("is not answering") == 1  # once per outage, not per call
+
+        await redis_server.start()
+
+        async def back() -> bool:
+            return store.reachable
+
+        await until(back, "the store reconnects", timeout=15)
+        await store.put("resp_2", small_record("resp_2"))
+        assert await store.get("resp_2") == small_record("resp_2")
+        assert "answers again" in caplog.text
+    finally:
+        await store.close()
         await redis_server.stop()
