@@ -408,3 +408,21 @@ async def test_a_header_with_control_characters_is_refused_not_500(
     )
     assert status == 400, body
     assert recorder.seen == []
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        (f"{TYPE_HEADER}: {'x' * 20000}",),
+        (),  # with a 20 000-character host in the provider header below
+    ],
+)
+async def test_huge_passthrough_headers_are_400_without_echoing_them(
+    gateway, recorder, tmp_path: Path, extra: tuple[str, ...]
+) -> None:
+    gw = await gateway(config(tmp_path, recorder.port))
+    provider = f"http://127.0.0.1:{recorder.port}" if extra else f"http://{'h' * 20000}:1"
+    status, body = await raw_request(gw.base_url, head("GET /v1/models HTTP/1.1", provider, *extra))
+    assert status == 400
+    assert len(body) < 1000
+    assert recorder.seen == []

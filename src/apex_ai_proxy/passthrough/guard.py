@@ -151,7 +151,7 @@ def check_api_type(value: str | None) -> str | None:
     api_type = value.strip().lower()
     if api_type not in API_TYPES:
         raise InvalidPassthroughHeader(
-            f"{TYPE_HEADER} must be one of {', '.join(sorted(API_TYPES))}, got {value!r}"
+            f"{TYPE_HEADER} must be one of {', '.join(sorted(API_TYPES))}, got {value[:40]!r}"
         )
     return api_type
 
@@ -278,7 +278,7 @@ def _split_authority(authority: str, scheme: str) -> tuple[str, int]:
         raw_port = port_text if colon else None
     host = normalize_hostname(raw_host)
     if host is None:
-        raise InvalidPassthroughHeader(f"{PROVIDER_HEADER}: invalid host {raw_host!r}")
+        raise InvalidPassthroughHeader(f"{PROVIDER_HEADER}: invalid host {raw_host[:80]!r}")
     if raw_port is None:
         return host, 443 if scheme == "https" else 80
     if (
@@ -287,7 +287,7 @@ def _split_authority(authority: str, scheme: str) -> tuple[str, int]:
         or len(raw_port) > 5
         or not 1 <= int(raw_port) <= 65535
     ):
-        raise InvalidPassthroughHeader(f"{PROVIDER_HEADER}: invalid port {raw_port!r}")
+        raise InvalidPassthroughHeader(f"{PROVIDER_HEADER}: invalid port {raw_port[:10]!r}")
     return host, int(raw_port)
 
 
