@@ -108,7 +108,9 @@ async def everything_written(gw: Any, tmp_path: Path) -> dict[str, bytes]:
 def _rows_text(path: Path) -> bytes:
     conn = sqlite3.connect(path)
     try:
-        tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        tables = [
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        ]
         rows = [repr(conn.execute(f"SELECT * FROM {table}").fetchall()) for table in tables]
     finally:
         conn.close()

@@ -47,4 +47,3 @@ def leaked(secret: str, data: bytes | str) -> bool:
             return False
         text = unescaped
     return secret in text
-
