@@ -11,7 +11,15 @@ from pathlib import Path
 import orjson
 import pytest
 from fakes.careless_upstream import CarelessUpstream, Whole
-from secrets_support import ENDPOINTS, KEYS, SAME_DIALECT, config, everything_written, send
+from secrets_support import (
+    ENDPOINTS,
+    KEYS,
+    SAME_DIALECT,
+    TOKEN,
+    config,
+    everything_written,
+    send,
+)
 from spellings import leaked, spellings
 
 from apex_ai_proxy.telemetry import Redactor
@@ -86,5 +94,28 @@ async def test_a_key_the_upstream_echoes_escaped_reaches_no_answer_record_or_log
         assert any(record.get("raw") for record in records)  # raw capture was on
         assert_no_key_in(found)
         assert_no_key_in({"log": caplog.text.encode()})
+    finally:
+        await upstream.stop()
+
+
+async def test_a_key_a_client_writes_url_encoded_in_a_path_or_model_reaches_no_record(
+    gateway, tmp_path: Path
+) -> None:
+    upstream = await CarelessUpstream().start()
+    try:
+        gw = await gateway(config(upstream, tmp_path))
+        session = gw.http()
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        key = KEYS["openai"]
+        for spelling in ("literal", "url_dash", "url_every_char"):
+            spelled = spellings(key)[spelling]
+            async with session.get(f"/v1/nothing?key={spelled}", headers=auth) as response:
+                assert response.status == 404
+            chat = {"model": spelled, "messages": [{"role": "user", "content": "hi"}]}
+            async with session.post("/v1/chat/completions", json=chat, headers=auth) as response:
+                assert response.status == 404  # no such model
+        found = await everything_written(gw, tmp_path)
+        assert len(found["records.jsonl"].splitlines()) == 6
+        assert_no_key_in(found)
     finally:
         await upstream.stop()

@@ -34,6 +34,7 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from typing import Any
 
+from .metrics import ENDPOINTS as ROUTE_NAMES
 from .record import RawRecord, RequestRecord, _headers_to_dict
 
 REDACTED = "[REDACTED]"
@@ -111,7 +112,10 @@ class Redactor:
         pattern = self._pattern
         assert pattern is not None
         if "\\u" not in text and "\\/" not in text and "%" not in text:
-            return [m.span() for m in pattern.finditer(text)]
+            first = pattern.search(text)  # nearly always None: skip building the iterator
+            if first is None:
+                return []
+            return [m.span() for m in pattern.finditer(text, first.start())]
         decoded, where, escapes = _decode_escapes(text)
         spans = []
         for match in pattern.finditer(decoded):
@@ -162,7 +166,14 @@ class Redactor:
         """Redact `record` in place (it belongs to the telemetry pipeline now) and return it."""
         bound_fields(record)
         if self._pattern is not None:
-            record.endpoint = self.scrub(record.endpoint) or ""
+            if record.endpoint not in ROUTE_NAMES:  # a path the client wrote (404, passthrough)
+                record.endpoint = self.scrub(record.endpoint) or ""
+            requested = record.requested_model
+            clean = self.scrub(requested)
+            if clean is not requested:  # the other model names derive from it: scrub them too
+                record.requested_model = clean or ""
+                record.mapped_model = self.scrub(record.mapped_model) or ""
+                record.upstream_model = self.scrub(record.upstream_model) or ""
             record.error_message = self.scrub(record.error_message)
             for attempt in record.attempts:
                 attempt.reason = self.scrub(attempt.reason)
