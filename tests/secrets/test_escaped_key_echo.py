@@ -5,6 +5,7 @@ line, in any spelling."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -80,6 +81,7 @@ async def test_a_key_the_upstream_echoes_escaped_reaches_no_answer_record_or_log
                 # 401: the key is cooled down and listed in the 503; 400: the client's own
                 # mistake, relayed as it is (same dialect) or translated.
                 for status in (401, 400):
+                    await asyncio.sleep(0.005)  # the key's last cooldown (1 ms) is over
                     upstream.queue(Whole(status, body))
                     got, answer = await send(gw, endpoint, provider)
                     expected = 503 if status == 401 else 400
