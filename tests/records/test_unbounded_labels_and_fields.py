@@ -114,3 +114,22 @@ async def test_a_record_keeps_a_long_path_and_model_truncated(
     assert routed["requested_model"] == model[:256] + f"[truncated: {len(model)} chars]"
     assert routed["mapped_model"] == routed["requested_model"]
     assert routed["upstream_model"].endswith(f"[truncated: {len(model) - 6} chars]")
+
+
+async def test_a_raw_capture_keeps_a_long_user_agent_truncated(
+    gateway, fake_upstream, tmp_path: Path
+) -> None:
+    fake = await fake_upstream("alpha")
+    settings = config(tmp_path, fake)
+    settings["records"] = records_section(tmp_path, raw=True)
+    gw = await gateway(settings)
+    agent = "agent/" + "u" * LONG
+    chat = {"model": "chat-model", "messages": MESSAGES}
+    headers = {"Authorization": f"Bearer {TOKEN}", "User-Agent": agent}
+    async with gw.http().post("/v1/chat/completions", json=chat, headers=headers) as response:
+        assert response.status == 200
+
+    (record,) = await records(gw, tmp_path)
+    captured = {name.lower(): value for name, value in record["raw"]["request_headers"].items()}
+    kept = captured["user-agent"]
+    assert kept == agent[:1024] + f"[truncated: {len(agent)} chars]"

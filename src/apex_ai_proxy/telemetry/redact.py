@@ -29,6 +29,7 @@ request with a megabyte path costs the records what any other request does.
 
 from __future__ import annotations
 
+import itertools
 import re
 from bisect import bisect_right
 from collections.abc import Iterable
@@ -42,6 +43,8 @@ MIN_SECRET_LENGTH = 6
 FIELD_LIMIT = 256  # characters kept of a client-chosen short field (path, model, origin)
 MESSAGE_LIMIT = 2048  # characters kept of an error message or an attempt's reason
 DROPPED_FIELDS_LIMIT = 32  # names kept in `dropped_fields` (clients choose extra field names)
+HEADER_VALUE_LIMIT = 1024  # characters kept of a raw-captured header value (User-Agent, ...)
+HEADERS_LIMIT = 100  # raw-captured headers per message
 SENSITIVE_HEADERS = frozenset(
     name.lower()
     for name in (
@@ -128,8 +131,10 @@ class Redactor:
         if plain is None:
             return None
         return {
-            name: REDACTED if name.lower() in SENSITIVE_HEADERS else self.scrub(value)
-            for name, value in plain.items()
+            truncate(name, FIELD_LIMIT): REDACTED
+            if name.lower() in SENSITIVE_HEADERS
+            else truncate(self.scrub(value) or "", HEADER_VALUE_LIMIT)
+            for name, value in itertools.islice(plain.items(), HEADERS_LIMIT)
         }
 
     def redact_body(self, body: bytes | str | None) -> str | None:
