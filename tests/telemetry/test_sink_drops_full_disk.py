@@ -16,6 +16,7 @@ from records_helpers import build_record
 from apex_ai_proxy.telemetry import Attempt, Recorder, RecordsConfig
 from apex_ai_proxy.telemetry.config import HttpSinkConfig, JsonlSinkConfig, SqliteSinkConfig
 from apex_ai_proxy.telemetry.sinks import HttpSink, JsonlSink, Sink, SqliteSink
+from apex_ai_proxy.telemetry.sinks.drops import DropLog
 
 BURSTS = 5
 PER_BURST = 10
@@ -138,3 +139,21 @@ async def test_a_failing_log_service_drops_counted_at_once_and_summed_up_at_shut
     first, summary = log_lines(caplog, name)
     assert f"{total - PER_BURST} more record(s) dropped since" in summary
     assert "shutting down" in summary
+
+
+def test_a_long_burst_of_drops_is_summed_up_once_a_minute(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="apex_ai_proxy.telemetry")
+    now = [0.0]
+    drops = DropLog("sqlite-minute", clock=lambda: now[0])
+    for second in range(0, 150):  # a batch of 10 lost every second for 150 s
+        now[0] = float(second)
+        drops.dropped(10, "OperationalError: database or disk is full")
+    lines = [r.getMessage() for r in caplog.records if "sqlite-minute" in r.getMessage()]
+    assert len(lines) == 3  # the first drop, then at 60 s and 120 s
+    assert "dropped 10 record(s)" in lines[0] and "disk is full" in lines[0]
+    assert "600 more record(s) dropped since" in lines[1] and "still failing" in lines[1]
+    drops.recovered()
+    lines = [r.getMessage() for r in caplog.records if "sqlite-minute" in r.getMessage()]
+    assert len(lines) == 4 and "290 more record(s)" in lines[3] and "writing again" in lines[3]
