@@ -300,7 +300,7 @@ class Dispatcher:
         """`data` with every configured secret removed (in any escaping); `data` if none."""
         text = data.decode("utf-8", "surrogateescape")
         clean = self.scrub(text)
-        return data if clean == text else clean.encode("utf-8", "surrogateescape")
+        return data if clean is text else clean.encode("utf-8", "surrogateescape")
 
     async def _upstream_error(
         self,
