@@ -24,6 +24,7 @@ from apex_ai_proxy.errors import (
     GatewayError,
     UpstreamError,
     UpstreamUnavailable,
+    carries_error,
     upstream_error_message,
 )
 from apex_ai_proxy.health import HealthState
@@ -38,6 +39,7 @@ from apex_ai_proxy.relay import (
     RAW_CAPTURE_BYTES,
     ClientStream,
     SameDialectStream,
+    ScrubbedStream,
     StreamSink,
     client_sink,
     relay_stream,
@@ -279,7 +281,7 @@ class Dispatcher:
         auth: bool = False,
     ) -> None:
         attempt.latency_ms = (time.monotonic() - started) * 1000.0
-        attempt.reason = reason
+        attempt.reason = reason = self.scrub(reason)  # listed in the 503 the client may get
         self.health.on_failure(key.name, retry_after, rate_limited=rate_limited, auth=auth)
         failures.append(Failure(target.provider, status, reason, retry_after, rate_limited))
         return None
@@ -293,6 +295,12 @@ class Dispatcher:
         # The key in use is replaced even when short (the redactor skips very short secrets).
         text = self.scrub(text)
         return raw if text == original else text.encode("utf-8", "surrogateescape")
+
+    def _scrub_bytes(self, data: bytes) -> bytes:
+        """`data` with every configured secret removed (in any escaping); `data` if none."""
+        text = data.decode("utf-8", "surrogateescape")
+        clean = self.scrub(text)
+        return data if clean is text else clean.encode("utf-8", "surrogateescape")
 
     async def _upstream_error(
         self,
@@ -379,6 +387,10 @@ class Dispatcher:
             raw = translation.response(data)
         else:
             ctx.usage = usage_from_raw(upstream_dialect, raw)
+        if carries_error(raw):
+            # A 200 holding an error object may quote the key. Only such bodies are searched:
+            # one scan for the marker per answer, no decode of ordinary answers.
+            raw = self._scrub_bytes(raw)
         resp = Response(status=upstream.status, body=raw, content_type="application/json")
         ctx.bytes_out = len(raw)
         _with_gateway_headers(resp, ctx, target)
@@ -412,6 +424,7 @@ class Dispatcher:
             dialect = target.adapter.dialect
             strip_usage = dialect == "openai_chat" and not ctx.wants_usage
             stream = SameDialectStream(ctx.client_dialect, dialect, strip_usage)
+        stream = ScrubbedStream(stream, self._scrub_bytes)
         await relay_stream(sink, ctx, upstream, first, stream)
         return resp
 

@@ -162,6 +162,18 @@ def upstream_error_message(body: bytes, limit: int = 500) -> str:
     return body[:limit].decode("utf-8", "replace").strip()
 
 
+ERROR_MARKER = b'"error"'  # in every error object and error event of every dialect
+_NO_ERROR = (b'"error":null', b'"error": null')  # Responses objects always carry the field
+
+
+def carries_error(data: bytes) -> bool:
+    """Whether `data` (a JSON body, or SSE events) holds an error object or an error event.
+
+    One scan for the marker; the two scans for a null error only run when it is there."""
+    count = data.count(ERROR_MARKER)
+    return count > 0 and count > sum(data.count(null) for null in _NO_ERROR)
+
+
 def stream_error_frame(dialect: str, status: int, message: str) -> bytes:
     """The error event a client of `dialect` can parse when a stream fails after it started."""
     if dialect == "anthropic":

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.dialects.neutral import Usage
-from apex_ai_proxy.errors import stream_error_frame
+from apex_ai_proxy.errors import ERROR_MARKER, carries_error, stream_error_frame
 from apex_ai_proxy.http import ClientDisconnected, StreamResponse
 from apex_ai_proxy.upstream import CONNECTION_ERRORS, UpstreamResponse, describe_failure
 from apex_ai_proxy.usage import usage_from_stream
@@ -35,6 +35,7 @@ STREAM_END_MARKERS: dict[str, tuple[bytes, ...]] = {
 TAIL_BYTES = 8192
 TAIL_CHUNKS = 8  # the last chunks of a relayed stream, kept to read usage and the end marker
 RAW_CAPTURE_BYTES = 256 * 1024  # the recorder caps again (records.raw_body_limit_bytes)
+HELD_EVENT_BYTES = 64 * 1024  # an unfinished error event waits for its end up to this size
 
 
 class StreamSink(Protocol):
@@ -106,6 +107,63 @@ class SameDialectStream:
 
     def _tail(self) -> bytes:
         return b"".join(self._recent)[-TAIL_BYTES:]
+
+
+class ScrubbedStream:
+    """In front of any ClientStream: the events that carry an error are scrubbed of every
+    configured secret before the client (or a tap storing the answer) sees them.
+
+    Upstreams quote a rejected or exhausted key in mid-stream error events. An ordinary chunk
+    costs one method call and one `in` check for `"error"` (every dialect's error object and
+    error event holds it); only chunks with the marker are decoded and searched. An error event
+    cut by a chunk boundary after its marker waits for its end (up to HELD_EVENT_BYTES), so a
+    key split across two chunks is still seen whole. Not covered: a chunk boundary inside the
+    marker itself, which would need a join of every two chunks."""
+
+    __slots__ = ("inner", "scrub", "_held")
+
+    def __init__(self, inner: ClientStream, scrub: Callable[[bytes], bytes]) -> None:
+        self.inner = inner
+        self.scrub = scrub
+        self._held = b""
+
+    @property
+    def usage(self) -> Usage | None:
+        return self.inner.usage
+
+    @property
+    def truncated(self) -> bool:
+        return self.inner.truncated
+
+    def feed(self, chunk: bytes) -> bytes:
+        out = self.inner.feed(chunk)
+        if self._held:
+            out, self._held = self._held + out, b""
+        elif ERROR_MARKER not in out:
+            return out
+        end = _complete_events_end(out)
+        if end < len(out) and len(out) - end < HELD_EVENT_BYTES and ERROR_MARKER in out[end:]:
+            out, self._held = out[:end], out[end:]
+        return self._clean(out)
+
+    def finish(self) -> bytes:
+        return self._flush(self.inner.finish())
+
+    def error(self, status: int, message: str) -> bytes:
+        return self._flush(self.inner.error(status, message))
+
+    def _flush(self, rest: bytes) -> bytes:
+        out, self._held = self._held + rest, b""
+        return self._clean(out)
+
+    def _clean(self, data: bytes) -> bytes:
+        return self.scrub(data) if data and carries_error(data) else data
+
+
+def _complete_events_end(data: bytes) -> int:
+    """Where the last complete SSE event of `data` ends (0 when none is complete)."""
+    lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
+    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
 
 
 class UsageChunkStripper:

@@ -27,7 +27,12 @@ from apex_ai_proxy.pipeline import (
 )
 from apex_ai_proxy.responses_api import ResponsesAPI
 from apex_ai_proxy.routing import Router
-from apex_ai_proxy.telemetry import Recorder, render_metrics, set_keys_in_cooldown
+from apex_ai_proxy.telemetry import (
+    Recorder,
+    allow_label_values,
+    render_metrics,
+    set_keys_in_cooldown,
+)
 from apex_ai_proxy.upstream import UpstreamClient
 
 log = logging.getLogger("apex_ai_proxy")
@@ -42,6 +47,7 @@ class Gateway:
         self.max_body = config.server.max_body_bytes
         self.auth = Authenticator(config.gateway_tokens)
         self.router = Router(config)
+        allow_label_values(self.router.model_names(), self.router.adapters)  # metrics labels
         retry = config.retry
         # Cooldowns go in `health_table` when the launcher shares one between its workers.
         if health_table is None:

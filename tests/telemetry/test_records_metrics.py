@@ -13,6 +13,7 @@ from apex_ai_proxy.telemetry import (
     Attempt,
     Recorder,
     RecordsConfig,
+    allow_label_values,
     mark_process_dead,
     prepare_multiprocess_dir,
     render_metrics,
@@ -28,6 +29,7 @@ def value(name: str, **labels: str) -> float:
 
 
 async def test_a_submitted_record_is_in_every_series_when_the_metrics_render() -> None:
+    allow_label_values(["metrics-model"], ["anthropic", "openai", "azure"])  # as a config would
     labels = {"endpoint": "/v1/messages", "model": "metrics-model", "provider": "anthropic"}
     before = {
         "requests": value("apex_requests_total", **labels, status="200"),
@@ -106,6 +108,8 @@ def test_render_lists_the_series_in_prometheus_text_format() -> None:
 WORKER = """
 import sys
 from apex_ai_proxy.telemetry import RequestRecord, observe, render_metrics, set_keys_in_cooldown
+from apex_ai_proxy.telemetry import allow_label_values
+allow_label_values(["mp"], ["p"])
 observe(RequestRecord("r", "/v1/chat/completions", mapped_model="mp", provider="p", status=200))
 set_keys_in_cooldown("p", int(sys.argv[1]))
 sys.stdout.buffer.write(render_metrics()[0])

@@ -2,6 +2,7 @@
 
 The core uses:
 
+    allow_label_values(models, providers)   # the configured names metrics may use as labels
     recorder = Recorder(config.records, secrets=[...provider keys..., ...gateway tokens...])
     await recorder.start()                  # on app startup
     recorder.submit(RequestRecord(...))     # once per request, when the response is done
@@ -18,6 +19,7 @@ from .config import (
     StdoutSinkConfig,
 )
 from .metrics import (
+    allow_label_values,
     mark_process_dead,
     observe,
     prepare_multiprocess_dir,
@@ -30,6 +32,7 @@ from .redact import Redactor
 
 __all__ = [
     "Attempt",
+    "allow_label_values",
     "HttpSinkConfig",
     "JsonlSinkConfig",
     "RawRecord",

@@ -20,8 +20,18 @@ Series (prefix `apex_`):
     apex_keys_in_cooldown{provider}                         gauge, set by the core
     apex_records_dropped_total{stage}                       stage: "queue" or a sink name
 
-`model` is the mapped model name ("" → "none" when resolution failed), so a client sending
-random model names cannot blow up the label set.
+Every label value comes from a fixed set, so no client can grow the series (each costs memory
+for the life of the process, and bytes in every scrape): a 404's path, a random model name or
+`name#provider`, a mapping header or a passthrough origin all land on a few values.
+
+    endpoint   a gateway route name (ENDPOINTS), "passthrough", or "other"
+    model      a configured model name (the mapped model, without `#provider`), "none" when the
+               request never resolved one, or "other"
+    provider   a configured provider, "passthrough" (its origin is the client's choice), "none"
+               before one answered, or "other"
+
+The configured names are registered by the gateway at start-up (`allow_label_values`); before
+that, and for any name not registered, the value is "other".
 
 Multiprocess mode (`apex-ai-proxy serve --workers N`): prometheus_client decides at import time
 whether it writes to per-process files, so the launcher must, in the parent and BEFORE anything
@@ -57,12 +67,63 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
 TTFT_BUCKETS = (0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30)
 TOKEN_KINDS = ("prompt", "completion", "cached", "reasoning")
+ENDPOINTS = frozenset(
+    {
+        "/v1/chat/completions",
+        "/v1/messages",
+        "/v1/messages/count_tokens",
+        "/v1/embeddings",
+        "/v1/responses",
+        "/v1/responses/{id}",
+        "/v1/responses/{id}/input_items",
+        "/v1/responses/{id}/cancel",
+        "/v1/models",
+        "/metrics",
+        "/healthz",
+        "/readyz",
+    }
+)
+OTHER = "other"
+PASSTHROUGH = "passthrough"
 
 _metrics: SimpleNamespace | None = None
 # Label children by label values, per metric: `labels()` validates and locks on every call.
 _children: dict[str, dict[tuple[str, ...], Any]] = {}
 # Recorders whose queued records must be observed before the metrics are rendered.
 _pending_sources: weakref.WeakSet[Any] = weakref.WeakSet()
+# The configured model and provider names: the only values those labels take besides the fixed
+# ones. Grows only with configs (every Gateway in this process adds its own).
+_models: set[str] = set()
+_providers: set[str] = set()
+
+
+def allow_label_values(models: Iterable[str] = (), providers: Iterable[str] = ()) -> None:
+    """Register configured model and provider names as label values (the gateway, at start)."""
+    _models.update(models)
+    _providers.update(providers)
+
+
+def endpoint_label(record: RequestRecord) -> str:
+    if record.mode == PASSTHROUGH:
+        return PASSTHROUGH
+    return record.endpoint if record.endpoint in ENDPOINTS else OTHER
+
+
+def model_label(name: str) -> str:
+    if not name:
+        return "none"
+    if name in _models:
+        return name
+    bare = name.rpartition("#")[0]  # `name#provider`: the model is the part before the last #
+    return bare if bare in _models else OTHER
+
+
+def provider_label(name: str, mode: str = "routed") -> str:
+    if mode == PASSTHROUGH:
+        return PASSTHROUGH
+    if not name:
+        return "none"
+    return name if name in _providers else OTHER
 
 
 def prepare_multiprocess_dir(path: str | os.PathLike[str]) -> Path:
@@ -162,14 +223,13 @@ def observe_batch(records: Iterable[RequestRecord]) -> None:
     attempts: dict[tuple[str, str], int] = {}
     failovers: dict[str, int] = {}
     for record in records:
-        model = record.mapped_model or "none"
-        provider = record.provider or "none"
-        key = (record.endpoint, model, provider, record.status)
+        endpoint = endpoint_label(record)
+        model = model_label(record.mapped_model)
+        provider = provider_label(record.provider, record.mode)
+        key = (endpoint, model, provider, record.status)
         requests[key] = requests.get(key, 0) + 1
         if record.duration_ms is not None:
-            _child(m.duration, "duration", record.endpoint, model).observe(
-                record.duration_ms / 1000
-            )
+            _child(m.duration, "duration", endpoint, model).observe(record.duration_ms / 1000)
         if record.stream and record.ttft_ms is not None:
             _child(m.ttft, "ttft", model, provider).observe(record.ttft_ms / 1000)
         for kind, count in (
@@ -181,7 +241,7 @@ def observe_batch(records: Iterable[RequestRecord]) -> None:
             if count:
                 tokens[(model, provider, kind)] = tokens.get((model, provider, kind), 0) + count
         for attempt in record.attempts:
-            outcome = (attempt.provider or "none", attempt_outcome(attempt))
+            outcome = (provider_label(attempt.provider, record.mode), attempt_outcome(attempt))
             attempts[outcome] = attempts.get(outcome, 0) + 1
         if len(record.attempts) > 1:
             failovers[model] = failovers.get(model, 0) + len(record.attempts) - 1
@@ -211,7 +271,8 @@ def observe_before_render(source: Any) -> None:
 
 
 def set_keys_in_cooldown(provider: str, count: int) -> None:
-    """The core calls this when the number of cooling-down keys of `provider` changes."""
+    """The core calls this when the number of cooling-down keys of `provider` changes (a
+    configured provider: the caller's names are not clients' strings)."""
     _child(_get().cooldown, "cooldown", provider).set(count)
 
 

@@ -1,4 +1,4 @@
-"""Redaction of records before any sink sees them.
+r"""Redaction of records before any sink sees them, and of upstream text bound for a client.
 
 Two rules, applied by `Redactor.redact_record()`:
 
@@ -9,23 +9,42 @@ Two rules, applied by `Redactor.redact_record()`:
    "[REDACTED]" wherever it appears: other header values, request and response bodies, the error
    message and the attempts' reasons.
 
+A secret is found in every spelling an encoder may give it: each character literal, or JSON's
+`\uXXXX` (either case of hex), `/` also as `\/`, or URL percent-encoding `%XX`. Upstreams quote
+a rejected key back in any of these (PHP writes `\/`, some encoders escape `-`), so matching the
+literal bytes alone leaked it. Text without `\u`, `\/` or `%` (nearly all of it) takes the
+literal search: one compiled regex (escaped alternation, longest first), rebuilt only when the set
+of secrets changes. Text with escapes is decoded once into a copy, searched literally there, and
+each hit is mapped back to the span of the original it came from (an alternation of per-character
+escape groups costs ~250 ms per 64 KB in Python's regex engine; this costs a pass over the
+escapes). Secrets shorter than `MIN_SECRET_LENGTH` are ignored: replacing "abc" everywhere would
+destroy the record and protect nothing.
+
 Bodies are then capped at `body_limit` bytes; a capped body ends with a "[truncated: N bytes]"
-marker giving the original size. The secrets are matched by one compiled regex (escaped
-alternation, longest first), rebuilt only when the set of secrets changes. Secrets shorter than
-`MIN_SECRET_LENGTH` are ignored: replacing "abc" everywhere would destroy the record and
-protect nothing.
+marker giving the original size. The other fields a client chooses (the path it asked for, the
+model, the provider origin of a passthrough request, the dropped field names, error messages that
+quote its input) are cut to a few hundred characters with a "[truncated: N chars]" marker, so a
+request with a megabyte path costs the records what any other request does.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
+from bisect import bisect_right
 from collections.abc import Iterable
 from typing import Any
 
+from .metrics import ENDPOINTS as ROUTE_NAMES
 from .record import RawRecord, RequestRecord, _headers_to_dict
 
 REDACTED = "[REDACTED]"
 MIN_SECRET_LENGTH = 6
+FIELD_LIMIT = 256  # characters kept of a client-chosen short field (path, model, origin)
+MESSAGE_LIMIT = 2048  # characters kept of an error message or an attempt's reason
+DROPPED_FIELDS_LIMIT = 32  # names kept in `dropped_fields` (clients choose extra field names)
+HEADER_VALUE_LIMIT = 1024  # characters kept of a raw-captured header value (User-Agent, ...)
+HEADERS_LIMIT = 100  # raw-captured headers per message
 SENSITIVE_HEADERS = frozenset(
     name.lower()
     for name in (
@@ -39,6 +58,9 @@ SENSITIVE_HEADERS = frozenset(
         "Set-Cookie",
     )
 )
+# The escapes that may spell a secret's character: JSON `\uXXXX` and `\/`, URL `%XX`.
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\(/)|%([0-9a-fA-F]{2})")
+Span = tuple[int, int]
 
 
 class Redactor:
@@ -51,6 +73,11 @@ class Redactor:
         self._longest = 0
         self.set_secrets(secrets)
 
+    @property
+    def active(self) -> bool:
+        """True when there is any secret to look for."""
+        return self._pattern is not None
+
     def set_secrets(self, secrets: Iterable[str]) -> None:
         """Replace the set of secret strings. Cheap when the set did not change."""
         wanted = frozenset(s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH)
@@ -62,21 +89,52 @@ class Redactor:
             return
         ordered = sorted(wanted, key=len, reverse=True)  # a secret that prefixes another loses
         self._pattern = re.compile("|".join(map(re.escape, ordered)))
-        self._longest = len(ordered[0].encode())
+        # The longest spelling: every character as a 6-byte `\uXXXX` escape.
+        self._longest = 6 * len(ordered[0].encode())
 
     def scrub(self, text: str | None) -> str | None:
-        """Replace every configured secret inside `text`."""
+        """Replace every configured secret inside `text`, in whatever escaping it is written."""
         if text is None or self._pattern is None:
             return text
-        return self._pattern.sub(REDACTED, text)
+        spans = self._spans(text)
+        return _splice(text, spans, len(text)) if spans else text
+
+    def scrub_bytes(self, data: bytes) -> bytes:
+        """`scrub` for raw bytes (UTF-8, anything else kept byte for byte); `data` itself when
+        no secret is in it."""
+        if self._pattern is None:
+            return data
+        text = data.decode("utf-8", "surrogateescape")
+        spans = self._spans(text)
+        if not spans:
+            return data
+        return _splice(text, spans, len(text)).encode("utf-8", "surrogateescape")
+
+    def _spans(self, text: str) -> list[Span]:
+        """Where the secrets are in `text`: (start, end) pairs, in order, not overlapping."""
+        pattern = self._pattern
+        assert pattern is not None
+        if "\\u" not in text and "\\/" not in text and "%" not in text:
+            first = pattern.search(text)  # nearly always None: skip building the iterator
+            if first is None:
+                return []
+            return [m.span() for m in pattern.finditer(text, first.start())]
+        decoded, where, escapes = _decode_escapes(text)
+        spans = []
+        for match in pattern.finditer(decoded):
+            start, end = match.span()
+            spans.append((_original(start, where, escapes), _original_end(end, where, escapes)))
+        return spans
 
     def redact_headers(self, headers: Any) -> dict[str, str] | None:
         plain = _headers_to_dict(headers)
         if plain is None:
             return None
         return {
-            name: REDACTED if name.lower() in SENSITIVE_HEADERS else self.scrub(value)
-            for name, value in plain.items()
+            truncate(name, FIELD_LIMIT): REDACTED
+            if name.lower() in SENSITIVE_HEADERS
+            else truncate(self.scrub(value) or "", HEADER_VALUE_LIMIT)
+            for name, value in itertools.islice(plain.items(), HEADERS_LIMIT)
         }
 
     def redact_body(self, body: bytes | str | None) -> str | None:
@@ -98,17 +156,8 @@ class Redactor:
         text = data.decode("utf-8", errors="replace")
         if self._pattern is None:
             return text[:cut]
-        parts: list[str] = []
-        position = 0
-        for match in self._pattern.finditer(text):
-            if match.start() >= cut:
-                break
-            parts.append(text[position : match.start()])
-            parts.append(REDACTED)
-            position = match.end()
-        if position < cut:
-            parts.append(text[position:cut])
-        return "".join(parts)
+        spans = [span for span in self._spans(text) if span[0] < cut]
+        return _splice(text, spans, cut)
 
     def redact_raw(self, raw: RawRecord) -> RawRecord:
         return RawRecord(
@@ -120,10 +169,100 @@ class Redactor:
 
     def redact_record(self, record: RequestRecord) -> RequestRecord:
         """Redact `record` in place (it belongs to the telemetry pipeline now) and return it."""
+        bound_fields(record)
         if self._pattern is not None:
+            if record.endpoint not in ROUTE_NAMES:  # a path the client wrote (404, passthrough)
+                record.endpoint = self.scrub(record.endpoint) or ""
+            requested = record.requested_model
+            clean = self.scrub(requested)
+            if clean is not requested:  # the other model names derive from it: scrub them too
+                record.requested_model = clean or ""
+                record.mapped_model = self.scrub(record.mapped_model) or ""
+                record.upstream_model = self.scrub(record.upstream_model) or ""
             record.error_message = self.scrub(record.error_message)
             for attempt in record.attempts:
                 attempt.reason = self.scrub(attempt.reason)
         if record.raw is not None:
             record.raw = self.redact_raw(record.raw)
         return record
+
+
+def bound_fields(record: RequestRecord) -> None:
+    """Cut the fields a client chooses (or an upstream echoes) to a fixed size, in place."""
+    record.endpoint = truncate(record.endpoint, FIELD_LIMIT)
+    record.requested_model = truncate(record.requested_model, FIELD_LIMIT)
+    record.mapped_model = truncate(record.mapped_model, FIELD_LIMIT)
+    record.upstream_model = truncate(record.upstream_model, FIELD_LIMIT)
+    record.provider = truncate(record.provider, FIELD_LIMIT)
+    if record.error_message is not None:
+        record.error_message = truncate(record.error_message, MESSAGE_LIMIT)
+    for attempt in record.attempts:
+        if attempt.reason is not None:
+            attempt.reason = truncate(attempt.reason, MESSAGE_LIMIT)
+    dropped = record.dropped_fields
+    if len(dropped) > DROPPED_FIELDS_LIMIT or any(len(name) > FIELD_LIMIT for name in dropped):
+        kept = [truncate(name, FIELD_LIMIT) for name in dropped[:DROPPED_FIELDS_LIMIT]]
+        if len(dropped) > DROPPED_FIELDS_LIMIT:
+            kept.append(f"[+{len(dropped) - DROPPED_FIELDS_LIMIT} more]")
+        record.dropped_fields = kept
+
+
+def truncate(text: str, limit: int) -> str:
+    """`text`, or its first `limit` characters and a marker giving the original length."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}[truncated: {len(text)} chars]"
+
+
+def _decode_escapes(text: str) -> tuple[str, list[int], list[Span]]:
+    """`text` with every escape replaced by its character; the decoded positions of those
+    characters (ascending) and the span each escape had in `text`."""
+    parts: list[str] = []
+    where: list[int] = []
+    spans: list[Span] = []
+    last = 0
+    size = 0  # length of the decoded text so far
+    for match in _ESCAPE.finditer(text):
+        start, end = match.span()
+        hex4, slash, hex2 = match.groups()
+        parts.append(text[last:start])
+        parts.append(chr(int(hex4, 16)) if hex4 else slash or chr(int(hex2, 16)))
+        size += start - last
+        where.append(size)
+        spans.append((start, end))
+        size += 1
+        last = end
+    parts.append(text[last:])
+    return "".join(parts), where, spans
+
+
+def _original(position: int, where: list[int], spans: list[Span]) -> int:
+    """The position in the original text of the decoded character at `position`."""
+    index = bisect_right(where, position) - 1  # the last escape at or before `position`
+    if index < 0:
+        return position
+    if where[index] == position:
+        return spans[index][0]
+    return spans[index][1] + position - where[index] - 1
+
+
+def _original_end(end: int, where: list[int], spans: list[Span]) -> int:
+    """The original position just after the decoded character `end - 1`."""
+    last = end - 1
+    index = bisect_right(where, last) - 1
+    if index < 0:
+        return end
+    return spans[index][1] + last - where[index]
+
+
+def _splice(text: str, spans: list[Span], cut: int) -> str:
+    """The first `cut` characters of `text` with every span replaced by REDACTED whole."""
+    parts: list[str] = []
+    position = 0
+    for start, end in spans:
+        parts.append(text[position:start])
+        parts.append(REDACTED)
+        position = end
+    if position < cut:
+        parts.append(text[position:cut])
+    return "".join(parts)

@@ -14,6 +14,11 @@ bigger writes (one SQLite transaction per write costs far more than one row).
 Subclasses implement `write(batch)` (raise to signal failure; raise `SinkError(..,
 retryable=False)` when retrying cannot help) and optionally `open()`, `close()`, `maintain()`
 (called on start and then every `maintenance_interval` seconds, e.g. retention pruning).
+A full or read-only disk (ENOSPC, EDQUOT, EROFS, EFBIG, EACCES, EPERM; `retryable()` in each
+sink) is not retried: those batches are dropped at once, so the drop counter tells the truth
+while the outage lasts instead of after minutes of backoff, and newer records are not held
+behind a write that cannot succeed. Every drop is counted when it happens and logged once per
+burst with its real error (`drops.DropLog`).
 
 `ThreadedSink` adds a private single-thread executor for sinks that do blocking I/O (files,
 SQLite): all their I/O runs on that one thread, never on the event loop.
@@ -24,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import errno
 import logging
 import random
 from collections import deque
@@ -31,11 +37,16 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..record import RequestRecord
+from .drops import DropLog
 
 log = logging.getLogger("apex_ai_proxy.telemetry")
 T = TypeVar("T")
 Batch = list[RequestRecord]
 DropCallback = Callable[[str, int], None]
+# The storage is full or refuses writes: retrying within seconds cannot help.
+UNWRITABLE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EACCES, errno.EPERM}
+)
 
 
 class SinkError(Exception):
@@ -65,6 +76,7 @@ class Sink:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self.drop_log = DropLog(name)
 
     # --- what subclasses implement -------------------------------------------------------
 
@@ -86,6 +98,12 @@ class Sink:
     async def close(self) -> None:
         """Release resources. Called once by `stop()`, after the last write."""
 
+    def retryable(self, exc: Exception) -> bool:
+        """Whether a write that raised `exc` may succeed if tried again soon."""
+        if isinstance(exc, OSError) and exc.errno in UNWRITABLE_ERRNOS:
+            return False
+        return getattr(exc, "retryable", True)
+
     # --- the machinery --------------------------------------------------------------------
 
     @property
@@ -95,7 +113,8 @@ class Sink:
     def offer(self, batch: Batch) -> None:
         """Queue a batch for writing; drop it (counted) if the buffer has no room. Never blocks."""
         if self._closing or self._buffered + len(batch) > self.buffer_size:
-            self._drop(len(batch))
+            reason = "stopped" if self._closing else f"its buffer of {self.buffer_size} is full"
+            self._drop(len(batch), reason)
             return
         self._batches.append(self.prepare(batch))
         self._buffered += len(batch)
@@ -118,9 +137,10 @@ class Sink:
                     await self._task
             self._task = None
         if self._buffered:
-            self._drop(self._buffered)
+            self._drop(self._buffered, f"not written within the shutdown grace of {grace}s")
             self._batches.clear()
             self._buffered = 0
+        self.drop_log.close()
         try:
             await asyncio.wait_for(self.close(), max(grace, 1.0))
         except Exception:
@@ -175,21 +195,15 @@ class Sink:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                retryable = getattr(exc, "retryable", True)
-                if not retryable or attempt == self.max_retries:
-                    log.warning(
-                        "records sink %s: dropping %d records after %d attempt(s): %s",
-                        self.name,
-                        len(batch),
-                        attempt + 1,
-                        exc,
-                    )
-                    self._drop(len(batch))
+                if not self.retryable(exc) or attempt == self.max_retries:
+                    self._drop(len(batch), f"{_describe(exc)} (after {attempt + 1} attempt(s))")
                     return
                 delay = min(self.backoff_max, self.backoff_base * 2**attempt)
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
             else:
                 self.written += len(batch)
+                if self.drop_log.in_burst:
+                    self.drop_log.recovered()
                 return
 
     async def _maintain_safely(self) -> None:
@@ -198,10 +212,16 @@ class Sink:
         except Exception:
             log.exception("records sink %s: maintenance failed", self.name)
 
-    def _drop(self, count: int) -> None:
+    def _drop(self, count: int, reason: str) -> None:
+        """Count `count` lost records now (metrics too); the log hears of it once per burst."""
         self.dropped += count
         if self.on_drop is not None:
             self.on_drop(self.name, count)
+        self.drop_log.dropped(count, reason)
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 class ThreadedSink(Sink):

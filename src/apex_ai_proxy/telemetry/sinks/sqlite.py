@@ -27,6 +27,7 @@ inserts; the file itself does not shrink (no VACUUM on a live file).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import operator
@@ -87,6 +88,11 @@ ROWS_PER_INSERT = 256
 COALESCE = 5000
 MIN_WRITE_INTERVAL_S = 0.25
 WAL_CHECKPOINT_PAGES = 10_000
+# Full disk (or max_page_count), read-only file or folder, no permission: not retried (see
+# sinks.base); SQLITE_BUSY and the rest are.
+UNWRITABLE_CODES = frozenset(
+    {sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM}
+)
 
 
 def connect(path: str, busy_timeout_ms: int = 5000) -> sqlite3.Connection:
@@ -194,6 +200,12 @@ class SqliteSink(ThreadedSink):
     async def close(self) -> None:
         await self.in_thread(self._close)
 
+    def retryable(self, exc: Exception) -> bool:
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF in UNWRITABLE_CODES:
+            return False
+        return super().retryable(exc)
+
     # --- on the sink thread -------------------------------------------------------------
 
     def _open(self) -> None:
@@ -292,4 +304,10 @@ class _transaction:
         self.conn.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        elif self.conn.in_transaction:
+            # SQLite may have rolled back already (SQLITE_FULL can): a failing ROLLBACK must
+            # not replace the real error in the log.
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
