@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -130,3 +131,151 @@ def timeouts(total: float = 5.0, connect: float = 2.0, read: float = 2.0) -> Tim
 
 def ok(body: bytes = b"hello", extra: bytes = b"") -> bytes:
     return b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n%s\r\n%s" % (len(body), extra, body)
+
+
+# --- TLS: a throw-away CA and a server certificate -------------------------------------------
+
+
+@dataclass
+class Pki:
+    ca_file: str
+    cert_file: str
+    key_file: str
+
+
+def make_pki(folder) -> Pki:
+    """A CA and a certificate for localhost, api.example.test and 127.0.0.1, signed by it."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "apex test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), True
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    names = [
+        x509.DNSName("localhost"),
+        x509.DNSName("api.example.test"),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+    ]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .add_extension(x509.ExtendedKeyUsage([x509.OID_SERVER_AUTH]), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    paths = Pki(str(folder / "ca.pem"), str(folder / "cert.pem"), str(folder / "key.pem"))
+    with open(paths.ca_file, "wb") as f:
+        f.write(ca.public_bytes(pem))
+    with open(paths.cert_file, "wb") as f:
+        f.write(cert.public_bytes(pem))
+    with open(paths.key_file, "wb") as f:
+        f.write(
+            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        )
+    return paths
+
+
+def server_tls(pki: Pki, sni_seen: list) -> ssl.SSLContext:
+    """A server context that records the SNI each handshake carried (None without one)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.cert_file, pki.key_file)
+    context.sni_callback = lambda sock, name, ctx: sni_seen.append(name)
+    return context
+
+
+# --- an egress proxy: CONNECT tunnels and absolute-form forwarding -----------------------------
+
+
+@dataclass
+class CountingProxy:
+    """Every request head it received is kept in `heads`. Any host name is reached at
+    127.0.0.1 (the test's loopback upstream), so nothing resolves or leaves the machine.
+    `refuse` answers every request with that status instead."""
+
+    refuse: int | None = None
+    heads: list[Received] = field(default_factory=list)
+    server: asyncio.Server | None = None
+    port: int = 0
+    tasks: set = field(default_factory=set)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> CountingProxy:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        for task in self.tasks:
+            task.cancel()
+
+    async def _serve(self, reader, writer) -> None:
+        head = await read_request(reader)
+        if head is None:
+            writer.close()
+            return
+        self.heads.append(head)
+        if self.refuse is not None:
+            writer.write(b"HTTP/1.1 %d No\r\ncontent-length: 0\r\n\r\n" % self.refuse)
+            writer.close()
+            return
+        method, target, _ = head.request_line.decode().split(" ")
+        if method == "CONNECT":
+            port = int(target.rsplit(":", 1)[1])
+        else:
+            from urllib.parse import urlsplit
+
+            port = urlsplit(target).port or 80
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
+        if method == "CONNECT":
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        else:
+            up_writer.write(head.head + head.body)
+        for a, b in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.ensure_future(_pipe(a, b))
+            self.tasks.add(task)
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
