@@ -147,7 +147,7 @@ class Connection(asyncio.Protocol):
         if self.headers_seen:
             return  # a trailer field: dropped
         key = name.decode("latin-1")
-        text = value.decode("latin-1")
+        text = value.rstrip(b" \t").decode("latin-1")  # llhttp keeps trailing OWS (RFC: not)
         self.raw_headers.append((key, text))
         key = key.lower()
         previous = self.headers.get(key)
