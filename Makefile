@@ -25,5 +25,7 @@ lint: install
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
+# The bench extra holds the library stacks the baselines compare our HTTP layer with.
 bench: install
+	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m bench.run

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bench import stacks
+
 
 def _fmt(value: object, digits: int = 2) -> str:
     if value is None:
@@ -203,6 +205,7 @@ def render(results: dict) -> str:
         )
     if any("connections" in s for s in results["scenarios"].values()):
         parts += ["", wrk_table(results), *repeat_lines(results)]
+    parts += stacks.table(results, table)
     slow = slow_table(results)
     if slow:
         parts += [

@@ -5,6 +5,7 @@ Examples:
   python -m bench.run --scenarios chat_c50,chat_c1 --duration 5
   python -m bench.run --repeat 5 --scenarios chat_c50,chat_c50_records   # medians of 5 rounds
   python -m bench.run --direct-only                     # measure only the fake upstream
+  python -m bench.run --scenarios chat_c50,stream_c50,baselines   # our HTTP layer vs libraries
   BENCH_GATEWAY_CMD="python -m other_gateway --config {config} --port {port}" python -m bench.run
 """
 
@@ -20,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import checks, fixtures, report, slowload, tools
+from bench import checks, fixtures, report, slowload, stacks, tools
 from bench.gateway import (
     Gateway,
     GatewayError,
@@ -91,6 +92,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--direct-only", action="store_true", help="measure only the upstream, no gateway"
     )
     p.add_argument(
+        "--baselines",
+        default=os.environ.get("BENCH_BASELINES", stacks.DEFAULT),
+        help=f"minimal proxies run by the '{stacks.SCENARIO}' scenario, comma list of: "
+        f"{', '.join(stacks.STACKS)} (default {stacks.DEFAULT})",
+    )
+    p.add_argument(
         "--slow-streams", type=int, default=int(os.environ.get("BENCH_SLOW_STREAMS", 2000))
     )
     p.add_argument(
@@ -134,6 +141,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown:
         p.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(ALL_SCENARIOS)}")
     args.selected = names
+    try:
+        args.stacks = stacks.parse(args.baselines) if stacks.SCENARIO in names else []
+    except ValueError as exc:
+        p.error(str(exc))
     if args.repeat < 1 or args.slow_repeat < 1:
         p.error("--repeat and --slow-repeat must be at least 1")
     return args
@@ -183,6 +194,7 @@ class Bench:
         self.log = lambda msg: print(msg, flush=True)
         self.workdir = Path(tempfile.mkdtemp(prefix="apex-bench-"))
         self.startups: list[float] = []
+        self.starts = 0  # gateway and baseline processes started: names their config files
         self.idle_rss_mb: float | None = None
         self.results: dict = {"scenarios": {}}
 
@@ -231,16 +243,18 @@ class Bench:
 
     # --- gateway -----------------------------------------------------------------------------
 
-    def start_gateway(self, records: bool) -> Gateway:
-        db = self.workdir / f"records-{len(self.startups)}.db" if records else None
+    def start_gateway(self, records: bool, command: str | None = None) -> Gateway:
+        """The gateway, or with `command` a baseline proxy (its start is not the gateway's)."""
+        self.starts += 1
+        db = self.workdir / f"records-{self.starts}.db" if records else None
         config = write_config(
-            self.workdir / f"gateway-{len(self.startups)}.yaml",
+            self.workdir / f"gateway-{self.starts}.yaml",
             self.nginx.base,
             f"http://127.0.0.1:{self.slow_port}",
             db,
         )
         gw = Gateway(
-            self.args.gateway_cmd,
+            command or self.args.gateway_cmd,
             config,
             tools.free_port(),
             self.workdir,
@@ -249,6 +263,8 @@ class Bench:
             self.gateway_env,
         )
         ready = gw.start()
+        if command is not None:
+            return gw
         self.startups.append(ready)
         if self.idle_rss_mb is None:
             time.sleep(0.5)
@@ -278,11 +294,14 @@ class Bench:
                 ).to_dict()
         return done
 
-    def run_gateway(self, s: WrkScenario, direct: dict) -> dict:
-        """One measured gateway run: {"gateway": ..., "added_latency_ms": ...} (vs `direct`)."""
-        self.log(f"gateway  {s.name}: {s.title} for {self.args.duration:g} s")
+    def run_gateway(self, s: WrkScenario, direct: dict, stack: stacks.Stack | None = None) -> dict:
+        """One measured gateway run: {"gateway": ..., "added_latency_ms": ...} (vs `direct`).
+
+        With `stack`, the same run on that minimal proxy instead (not profiled)."""
+        who = f"baseline {stack.name}" if stack else "gateway "
+        self.log(f"{who} {s.name}: {s.title} for {self.args.duration:g} s")
         try:
-            gw = self.start_gateway(s.records)
+            gw = self.start_gateway(s.records, stack.command if stack else None)
         except GatewayError as exc:
             self.log(f"  gateway did not start: {exc}")
             return {"gateway": {"error": str(exc)}}
@@ -290,7 +309,7 @@ class Bench:
             check = checks.check(gw.base, s)
             if self.args.warmup > 0:
                 self.wrk(gw.base + s.gateway_path, s, self.args.warmup)
-            profiler = self.profiler(gw, s.name)
+            profiler = None if stack else self.profiler(gw, s.name)
             with RssSampler(gw.pid) as sampler, CpuMeter(gw.pid) as cpu:
                 result = self.wrk(gw.base + s.gateway_path, s, self.args.duration)
             result.extra = {
@@ -322,6 +341,27 @@ class Bench:
         output = self.args.output.parent / f"profile-{name}.txt"
         output.parent.mkdir(parents=True, exist_ok=True)
         return Profiler(gw.pid, output, self.args.duration)
+
+    # --- minimal proxies on each HTTP stack (bench/stacks.py) ----------------------------------
+
+    def baseline_scenarios(self) -> list[WrkScenario]:
+        if not self.args.stacks:
+            return []
+        return [s for s in WRK_SCENARIOS if s.name in stacks.MEASURED_ON]
+
+    def run_baselines(
+        self,
+        index: int,
+        directs: dict[tuple[str, int], dict],
+        baselines: list[stacks.Stack],
+        stack_runs: dict[str, dict[str, list[dict]]],
+    ) -> None:
+        """One round: every stack on every scenario, after the gateway's runs of that round."""
+        for stack in stacks.round_order(baselines, index):
+            for s in self.baseline_scenarios():
+                run = {"round": index + 1, "direct": directs[s.direct_key]}
+                run.update(self.run_gateway(s, run["direct"], stack))
+                stack_runs[stack.name][s.name].append(run)
 
     # --- slow streams --------------------------------------------------------------------------
 
@@ -392,12 +432,17 @@ class Bench:
         if slow and args.repeat > 1 and args.slow_repeat == 1:
             self.log("slow_streams: one run (about 25 s); --slow-repeat N runs it in N rounds")
         load_averages, orders = [], []
+        baselines = [] if args.direct_only else stacks.usable(args.stacks, self.log)
+        stack_runs: dict[str, dict[str, list[dict]]] = {
+            stack.name: {name: [] for name in stacks.MEASURED_ON} for stack in baselines
+        }
+        measured = wrk_scenarios + ([] if args.direct_only else self.baseline_scenarios())
         for index in range(rounds):
             if rounds > 1:
                 load_averages.append(tools.load_average())
                 self.log(f"--- round {index + 1}/{rounds} (load average {load_averages[-1]})")
-            if index < args.repeat and wrk_scenarios:
-                directs = self.run_direct(wrk_scenarios)
+            if index < args.repeat and measured:
+                directs = self.run_direct(measured)
                 orders.append(round_order([s.name for s in wrk_scenarios], index))
                 for name in orders[-1]:
                     s = by_name[name]
@@ -405,11 +450,14 @@ class Bench:
                     if not args.direct_only:
                         run.update(self.run_gateway(s, run["direct"]))
                     runs[name].append(run)
+                self.run_baselines(index, directs, baselines, stack_runs)
             if slow and index < args.slow_repeat:
                 runs[SLOW_SCENARIO].append({"round": index + 1, **self.run_slow()})
         for name, scenario_runs in runs.items():
             self.results["scenarios"][name].update(summarize(scenario_runs))
         self.results["comparisons"] = compare(runs)
+        if stacks.SCENARIO in args.selected and not args.direct_only:
+            self.results["baselines"] = stacks.section(args.stacks, stack_runs, summarize)
         if rounds > 1:
             self.results["meta"]["load_average_per_round"] = load_averages
             self.results["meta"]["order_per_round"] = orders

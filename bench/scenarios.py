@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import fixtures
+from bench import fixtures, stacks
 from bench.upstream import CHAT_PATH, STREAM_PATH
 
 OPENAI_HEADERS = {
@@ -81,7 +81,8 @@ WRK_SCENARIOS = [
     ),
 ]
 SLOW_SCENARIO = "slow_streams"
-ALL_SCENARIOS = [s.name for s in WRK_SCENARIOS] + [SLOW_SCENARIO]
+# `baselines`: the minimal proxies of bench/stacks.py on chat_c50 and stream_c50
+ALL_SCENARIOS = [s.name for s in WRK_SCENARIOS] + [SLOW_SCENARIO, stacks.SCENARIO]
 
 
 # --- targets ---------------------------------------------------------------------------------
@@ -194,6 +195,16 @@ TARGETS = [
         lambda r: _get(r, "startup", "ready_s_median"),
         lambda v: v <= 1.5,
         "s",
+    ),
+    *(
+        Target(
+            f"own HTTP layer vs fastest library, {name}",
+            f">= {stacks.RULE}x",
+            lambda r, name=name: stacks.ratio_of(r, name),
+            lambda v: v >= stacks.RULE,
+            "x",
+        )
+        for name in stacks.MEASURED_ON
     ),
     Target(
         "records on: throughput loss",

@@ -3,48 +3,32 @@
 It routes the bench config's models to their upstreams (OpenAI dialect only, no failover, no
 records) so that what remains is the cost of the HTTP stack. Run it through the benchmark:
 
-    BENCH_GATEWAY_CMD="{python} -m bench.baselines.aiohttp_proxy --config {config} --port {port}" \\
-        .venv/bin/python -m bench.run --scenarios chat_c50,stream_c50
+    python -m bench.run --scenarios baselines --baselines own_stack,aiohttp_proxy
 
-This is how the gateway's own HTTP layer (src/apex_ai_proxy/http/) was chosen.
+This is how the gateway's own HTTP layer (src/apex_ai_proxy/http/) was chosen. Not one of the
+three stacks of issue 11's rule (bench/stacks.py), but it can run beside them.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-
 import aiohttp
-import orjson
 import uvloop
 from aiohttp import web
 
-
-def load_routes(path: str) -> dict[str, tuple[str, str, str]]:
-    with open(path, encoding="utf-8") as file:
-        text = file.read()
-    config = json.loads(text[text.index("{") :])  # the bench writes JSON after a comment line
-    routes = {}
-    for alias, model in config["models"].items():
-        entry = model["providers"][0]
-        provider = config["providers"][entry["provider"]]
-        routes[alias] = (
-            provider["base_url"] + "/chat/completions",
-            provider["api_keys"][0],
-            entry["model"],
-        )
-    return routes
+from bench.baselines.common import Rejected, Route, load_routes, parse_args, rewrite
 
 
-def build_app(routes: dict[str, tuple[str, str, str]]) -> web.Application:
+def build_app(routes: dict[str, Route]) -> web.Application:
     async def chat(request: web.Request) -> web.StreamResponse:
-        body = orjson.loads(await request.read())
-        url, key, upstream_model = routes[body["model"]]
-        body["model"] = upstream_model
-        headers = {"content-type": "application/json", "authorization": f"Bearer {key}"}
+        try:
+            route, body, stream = rewrite(await request.read(), routes)
+        except Rejected as rejected:
+            return web.Response(
+                status=rejected.status, body=rejected.body, content_type="application/json"
+            )
         session: aiohttp.ClientSession = request.app["session"]
-        async with session.post(url, data=orjson.dumps(body), headers=headers) as upstream:
-            if not body.get("stream"):
+        async with session.post(route.url, data=body, headers=route.headers) as upstream:
+            if not stream:
                 return web.Response(body=await upstream.read(), content_type="application/json")
             response = web.StreamResponse()
             response.content_type = "text/event-stream"
@@ -72,11 +56,7 @@ def build_app(routes: dict[str, tuple[str, str, str]]) -> web.Application:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
+    args = parse_args(__doc__.splitlines()[0])
     uvloop.install()
     web.run_app(
         build_app(load_routes(args.config)),

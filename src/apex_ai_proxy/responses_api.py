@@ -18,6 +18,11 @@ Storing: with `store` (default true) the response is written under its id before
 the client: a non-streamed answer before it is sent; a stream when `response.created` passes
 (status in_progress), again when it ends (completed / incomplete / failed). `store: false`
 keeps nothing. Records name the upstream by provider and key *name*, never a secret.
+
+Scope: a stored response belongs to the gateway token that created it (its name is stored, not
+the token). Another token's GET, DELETE, input_items, cancel or previous_response_id gets what
+an unknown id gets (404; 400 for previous_response_id), so it cannot learn the id exists.
+Without gateway tokens everything is one scope.
 """
 
 from __future__ import annotations
@@ -48,9 +53,10 @@ from apex_ai_proxy.providers.base import ApiKey, Target
 from apex_ai_proxy.relay import StreamSink
 from apex_ai_proxy.routing import Route
 from apex_ai_proxy.sse import SSEEvent, SSEParser, encode_event
-from apex_ai_proxy.state.config import ResponsesStoreConfig
+from apex_ai_proxy.state.config import ResponsesStoreConfig, redacted_redis_url
 from apex_ai_proxy.state.responses_store import (
     ConversationError,
+    Owner,
     ResponseNotFoundError,
     ResponseStore,
     ResponseStoreError,
@@ -178,6 +184,7 @@ class StoreTap:
             provider=ctx.provider or None,
             key_name=ctx.attempts[-1].key_name if ctx.attempts else None,
             upstream_response_id=response["id"] if native and self.upstream_keeps_state else None,
+            owner=ctx.token_name,
         )
 
     async def body(self, ctx: RequestContext, raw: bytes) -> bytes:
@@ -318,6 +325,11 @@ class ResponsesAPI:
         if self.gw.config.responses_store is not None:
             await self.store()
 
+    @property
+    def reachable(self) -> bool:
+        """False while the configured store's backend (Redis) is down; for /readyz."""
+        return self._store is None or self._store.reachable
+
     async def close(self) -> None:
         if self._store is not None:
             await self._store.close()
@@ -336,17 +348,13 @@ class ResponsesAPI:
     async def put(self, record: StoredResponse) -> None:
         await (await self.store()).put(record.id, record)
 
-    async def _get(self, response_id: str) -> StoredResponse:
+    async def _get(self, response_id: str, owner: Owner) -> StoredResponse:
         try:
-            record = await (await self.store()).get(response_id)
+            record = await (await self.store()).get_visible(response_id, owner)
         except ResponseStoreError as exc:
             raise StoreUnavailable(f"The response store is unavailable: {exc}") from None
         if record is None:
-            raise NotFound(
-                f"Response with id '{response_id}' not found.",
-                error_type="invalid_request_error",
-                param="response_id",
-            )
+            raise _not_found(response_id)
         return record
 
     def native(self, provider: str | None) -> bool:
@@ -373,7 +381,13 @@ class ResponsesAPI:
     ) -> StreamResponse:
         keep = body.get("store") is not False
         previous_id = body.get("previous_response_id")
-        chain = await self._conversation(previous_id) if previous_id else []
+        if (keep or previous_id) and not self.reachable:  # say so before spending quota
+            raise StoreUnavailable(
+                f"The response store (Redis at {redacted_redis_url(self.config.redis_url)}) is "
+                "unreachable; the gateway is reconnecting in the background. Retry later, or "
+                "send store: false without previous_response_id for an answer that is not stored."
+            )
+        chain = await self._conversation(previous_id, owner_of(ctx)) if previous_id else []
         # Clients that keep their own history (store false, no previous id) pay for nothing here.
         own_items = normalize_input(body.get("input")) if keep or chain else []
         tap = StoreTap(self, body, own_items, previous_id, keep) if keep or previous_id else None
@@ -395,9 +409,9 @@ class ResponsesAPI:
             body["input"] = _history(chain) + own_items
         return await run(request, ctx, op, route, body, ctx.stream, {})
 
-    async def _conversation(self, previous_id: str) -> list[StoredResponse]:
+    async def _conversation(self, previous_id: str, owner: Owner) -> list[StoredResponse]:
         try:
-            return await (await self.store()).conversation(previous_id)
+            return await (await self.store()).conversation(previous_id, owner=owner)
         except ResponseNotFoundError as exc:
             via = (
                 ""
@@ -436,7 +450,7 @@ class ResponsesAPI:
                     "retrieve it without 'stream'.",
                     param="stream",
                 )
-            record = await self._get(request.match_info["id"])
+            record = await self._get(request.match_info["id"], owner_of(ctx))
             return _json(record.response)
 
         return await self._serve(request, "/v1/responses/{id}", answer)
@@ -444,18 +458,19 @@ class ResponsesAPI:
     async def delete(self, request: Request) -> Response:
         async def answer(ctx: RequestContext) -> Response:
             response_id = request.match_info["id"]
-            await self._get(response_id)
             try:
-                await (await self.store()).delete(response_id)
+                deleted = await (await self.store()).delete_visible(response_id, owner_of(ctx))
             except ResponseStoreError as exc:
                 raise StoreUnavailable(f"The response store is unavailable: {exc}") from None
+            if not deleted:
+                raise _not_found(response_id)
             return _json({"id": response_id, "object": "response.deleted", "deleted": True})
 
         return await self._serve(request, "/v1/responses/{id}", answer)
 
     async def input_items(self, request: Request) -> Response:
         async def answer(ctx: RequestContext) -> Response:
-            record = await self._get(request.match_info["id"])
+            record = await self._get(request.match_info["id"], owner_of(ctx))
             return _json(list_page(record.input_items, request.query))
 
         return await self._serve(request, "/v1/responses/{id}/input_items", answer)
@@ -463,7 +478,7 @@ class ResponsesAPI:
     async def cancel(self, request: Request) -> Response:
         async def answer(ctx: RequestContext) -> Response:
             response_id = request.match_info["id"]
-            await self._get(response_id)
+            await self._get(response_id, owner_of(ctx))
             raise BadRequest(
                 f"Response '{response_id}' cannot be cancelled: only background responses can "
                 "be, and this gateway does not run background responses.",
@@ -483,6 +498,21 @@ class ResponsesAPI:
             response = error_response(DIALECT, err, ctx)
         self.gw.record(ctx)
         return response
+
+
+def _not_found(response_id: str) -> NotFound:
+    """What an unknown id, an expired one and another token's one all get."""
+    return NotFound(
+        f"Response with id '{response_id}' not found.",
+        error_type="invalid_request_error",
+        param="response_id",
+    )
+
+
+def owner_of(ctx: RequestContext) -> Owner:
+    """Whose stored responses this request may see: its gateway token's name (None without
+    tokens). Hook for admin tokens (a later issue): return EVERY_OWNER for them."""
+    return ctx.token_name
 
 
 def _type_of(data: str) -> str | None:

@@ -116,7 +116,18 @@ class Gateway:
     async def readyz(self, request: Request) -> Response:
         if not self.ready:
             return json_response({"status": "starting"}, status=503)
-        return json_response({"status": "ready", "models": len(self.router.routes)})
+        body: dict[str, object] = {"status": "ready", "models": len(self.router.routes)}
+        # Redis down is 200 "degraded", not 503: every replica shares the one Redis, so a load
+        # balancer that pulls 503 replicas would take chat down everywhere for an outage that
+        # only stops stored responses and shared cooldowns.
+        down = [
+            name
+            for name, part in (("responses_store", self.responses), ("health", self.health_sync))
+            if part is not None and not part.reachable
+        ]
+        if down:
+            body |= {"status": "degraded", "redis": "unreachable", "unreachable": down}
+        return json_response(body)
 
     async def metrics(self, request: Request) -> Response:
         ctx = RequestContext.new("/metrics", "openai_chat")

@@ -4,7 +4,6 @@ backends, and a gateway restart between turns (SQLite)."""
 from __future__ import annotations
 
 import json
-import uuid
 
 import openai
 import pytest
@@ -24,23 +23,6 @@ from apex_ai_proxy.config import load_config_file
 from apex_ai_proxy.server import create_app
 from apex_ai_proxy.state.config import ResponsesStoreConfig
 from apex_ai_proxy.state.responses_store import open_store
-
-REDIS_URL = "redis://127.0.0.1:6379"
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def store_cfg(request, tmp_path):
-    if request.param == "redis":
-        import redis
-
-        try:
-            redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping()
-        except (redis.RedisError, OSError) as exc:
-            pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
-        return store_section(
-            tmp_path, "redis", redis_url=REDIS_URL, key_prefix=f"apex-test:{uuid.uuid4().hex}:"
-        )
-    return store_section(tmp_path)
 
 
 @pytest.fixture

@@ -46,7 +46,10 @@ async def test_two_stores_on_one_file_see_each_others_writes(tmp_path: Path) -> 
         await worker_a.put("resp_a", record("resp_a", "from a"))
         await worker_b.put("resp_b", record("resp_b", "from b", previous="resp_a"))
         assert await worker_b.get("resp_a") == record("resp_a", "from a")
-        assert [r.id for r in await worker_a.conversation("resp_b")] == ["resp_a", "resp_b"]
+        assert [r.id for r in await worker_a.conversation("resp_b", owner=None)] == [
+            "resp_a",
+            "resp_b",
+        ]
         assert await worker_b.delete("resp_a") is True
         assert await worker_a.get("resp_a") is None
     finally:

@@ -72,9 +72,20 @@ async def test_open_store_defaults_to_sqlite(tmp_path: Path) -> None:
         await store.close()
 
 
-async def test_unreachable_redis_fails_at_open_without_leaking_the_password() -> None:
+async def test_unreachable_redis_opens_degraded_without_leaking_the_password(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Redis down at start-up must not stop the gateway: the store opens, says why it cannot
+    # serve, and each call fails at once with the reason (a 503 for the client).
     config = ResponsesStoreConfig(backend="redis", redis_url="redis://:hunter2@127.0.0.1:1/0")
-    with pytest.raises(ResponseStoreUnavailableError, match="no Redis reachable at") as caught:
-        await open_store(config)
+    store = await open_store(config)
+    try:
+        assert store.reachable is False
+        with pytest.raises(ResponseStoreUnavailableError, match="is unreachable") as caught:
+            await store.get("resp_1")
+    finally:
+        await store.close()
     assert "redis://:***@127.0.0.1:1/0" in str(caught.value)
     assert "hunter2" not in str(caught.value)
+    assert "hunter2" not in caplog.text
+    assert "redis://:***@127.0.0.1:1/0" in caplog.text

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from apex_ai_proxy.state.responses_store import (
+    EVERY_OWNER,
     ConversationCycleError,
     ConversationTooDeepError,
     ResponseNotFoundError,
@@ -26,7 +27,7 @@ def make_record(
     text: str = "hi",
     *,
     previous: str | None = None,
-    **references: str,
+    **references: str | None,
 ) -> StoredResponse:
     user = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
     answer = {
@@ -110,10 +111,16 @@ async def test_conversation_walks_back_to_the_first_turn(bench: StoreBench) -> N
     await store.put("resp_b", make_record("resp_b", "two", previous="resp_a"))
     await store.put("resp_c", make_record("resp_c", "three", previous="resp_b"))
 
-    assert [r.id for r in await store.conversation("resp_c")] == ["resp_a", "resp_b", "resp_c"]
-    assert [r.id for r in await store.conversation("resp_a")] == ["resp_a"]
+    assert [r.id for r in await store.conversation("resp_c", owner=None)] == [
+        "resp_a",
+        "resp_b",
+        "resp_c",
+    ]
+    assert [r.id for r in await store.conversation("resp_a", owner=None)] == ["resp_a"]
 
-    texts = [item["content"][0]["text"] for item in await store.conversation_items("resp_c")]
+    texts = [
+        item["content"][0]["text"] for item in await store.conversation_items("resp_c", owner=None)
+    ]
     assert texts == ["one", "re: one", "two", "re: two", "three", "re: three"]
 
 
@@ -121,12 +128,12 @@ async def test_conversation_with_a_missing_link_names_it(bench: StoreBench) -> N
     store = await bench.make()
     await store.put("resp_b", make_record("resp_b", previous="resp_gone"))
     with pytest.raises(ResponseNotFoundError) as caught:
-        await store.conversation_items("resp_b")
+        await store.conversation_items("resp_b", owner=None)
     assert caught.value.response_id == "resp_gone"
     assert caught.value.requested_id == "resp_b"
 
     with pytest.raises(ResponseNotFoundError, match="'resp_never_stored' not found"):
-        await store.conversation("resp_never_stored")
+        await store.conversation("resp_never_stored", owner=None)
 
 
 async def test_conversation_stops_at_a_cycle(bench: StoreBench) -> None:
@@ -134,7 +141,7 @@ async def test_conversation_stops_at_a_cycle(bench: StoreBench) -> None:
     await store.put("resp_a", make_record("resp_a", previous="resp_b"))
     await store.put("resp_b", make_record("resp_b", previous="resp_a"))
     with pytest.raises(ConversationCycleError):
-        await store.conversation("resp_b")
+        await store.conversation("resp_b", owner=None)
 
 
 async def test_conversation_depth_is_bounded(bench: StoreBench) -> None:
@@ -143,9 +150,9 @@ async def test_conversation_depth_is_bounded(bench: StoreBench) -> None:
     for n in range(5):
         await store.put(f"resp_{n}", make_record(f"resp_{n}", previous=previous))
         previous = f"resp_{n}"
-    assert len(await store.conversation("resp_4", max_depth=5)) == 5
+    assert len(await store.conversation("resp_4", owner=None, max_depth=5)) == 5
     with pytest.raises(ConversationTooDeepError):
-        await store.conversation("resp_4", max_depth=4)
+        await store.conversation("resp_4", owner=None, max_depth=4)
 
 
 async def test_unicode_survives_the_round_trip(bench: StoreBench) -> None:
@@ -213,3 +220,44 @@ def test_records_from_a_newer_format_are_readable_and_garbage_is_refused() -> No
         StoredResponse.from_json(b'{"v":1,"id":"resp_1"}')
     with pytest.raises(ResponseStoreError, match="unreadable"):
         StoredResponse.from_json(b"\x00not json")
+
+
+async def test_stored_response_is_invisible_to_another_owner(bench: StoreBench) -> None:
+    store = await bench.make()
+    await store.put("resp_a", make_record("resp_a", "first", owner="token-1"))
+    await store.put("resp_b", make_record("resp_b", "second", previous="resp_a", owner="token-1"))
+
+    assert (await store.get("resp_b")).owner == "token-1"  # the owner round-trips
+    assert await store.get_visible("resp_b", "token-1") == await store.get("resp_b")
+    assert await store.get_visible("resp_b", "token-2") is None
+    assert await store.get_visible("resp_b", None) is None  # no-token scope is another scope
+    assert await store.get_visible("resp_b", EVERY_OWNER) is not None  # the admin hook
+    assert [r.id for r in await store.conversation("resp_b", owner="token-1")] == [
+        "resp_a",
+        "resp_b",
+    ]
+    with pytest.raises(ResponseNotFoundError):
+        await store.conversation("resp_b", owner="token-2")
+
+    assert await store.delete_visible("resp_b", "token-2") is False
+    assert await store.get("resp_b") is not None
+    assert await store.delete_visible("resp_b", "token-1") is True
+    assert await store.get("resp_b") is None
+
+
+async def test_conversation_refuses_an_ancestor_of_another_owner(bench: StoreBench) -> None:
+    store = await bench.make()
+    await store.put("resp_theirs", make_record("resp_theirs", owner="token-2"))
+    await store.put("resp_mine", make_record("resp_mine", previous="resp_theirs", owner="token-1"))
+    with pytest.raises(ResponseNotFoundError) as caught:
+        await store.conversation_items("resp_mine", owner="token-1")
+    assert caught.value.response_id == "resp_theirs"
+
+
+async def test_a_record_without_owner_is_visible_only_to_the_no_token_scope(
+    bench: StoreBench,
+) -> None:
+    store = await bench.make()
+    await store.put("resp_old", make_record("resp_old"))
+    assert await store.get_visible("resp_old", None) is not None
+    assert await store.get_visible("resp_old", "token-1") is None

@@ -16,8 +16,9 @@ which share its table. Replicas must share the config, since unit names ("provid
 from it. Remote changes are applied as they arrive: last writer wins, as between workers.
 
 Redis down or slow: the request path only stores the unit's latest state in a dict (bounded by
-the number of units) and sets an event. The tasks log once, retry, and publish what is pending
-when Redis answers again; meanwhile cooldowns keep working within this gateway.
+the number of units) and sets an event. The tasks log once, retry with backoff (also when Redis
+is down at start-up), and publish what is pending when Redis answers again; meanwhile cooldowns
+keep working within this gateway, and `reachable` (False) tells /readyz.
 """
 
 from __future__ import annotations
@@ -34,12 +35,10 @@ from redis.exceptions import RedisError
 from apex_ai_proxy.health.config import HealthConfig
 from apex_ai_proxy.health.state import HealthState, UnitHealth
 from apex_ai_proxy.state.config import redacted_redis_url
+from apex_ai_proxy.state.redis_client import Backoff, redis_client
 
 log = logging.getLogger("apex_ai_proxy")
 
-CONNECT_TIMEOUT_SECONDS = 2.0
-COMMAND_TIMEOUT_SECONDS = 5.0
-RETRY_SECONDS = 2.0
 POLL_SECONDS = 5.0  # the subscriber's longest wait for a message before looking again
 
 
@@ -61,17 +60,17 @@ class RedisHealthSync:
 
     def start(self) -> None:
         """Start the background tasks; returns at once, whether Redis answers or not."""
-        self._client = Redis.from_url(
-            self._url,
-            socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            socket_timeout=COMMAND_TIMEOUT_SECONDS,
-            health_check_interval=30,
-        )
+        self._client = redis_client(self._url, health_check_interval=30)
         self.health.on_change = self._changed
         self._tasks = [
             asyncio.create_task(self._publish_forever(), name="health-publish"),
             asyncio.create_task(self._subscribe_forever(), name="health-subscribe"),
         ]
+
+    @property
+    def reachable(self) -> bool:
+        """False from the first failed Redis call until one succeeds again."""
+        return not self._down
 
     async def close(self) -> None:
         self.health.on_change = None
@@ -94,6 +93,7 @@ class RedisHealthSync:
     # --- publishing ----------------------------------------------------------------------------
 
     async def _publish_forever(self) -> None:
+        backoff = Backoff()
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -104,9 +104,10 @@ class RedisHealthSync:
                 for name, state in batch.items():  # newer changes made meanwhile win
                     self._pending.setdefault(name, state)
                 self._trouble(exc)
-                await asyncio.sleep(RETRY_SECONDS)
+                await asyncio.sleep(backoff.next())
                 self._wake.set()
             else:
+                backoff.reset()
                 self._recovered()
 
     async def _publish(self, batch: dict[str, tuple[float, int, bool]]) -> None:
@@ -129,6 +130,7 @@ class RedisHealthSync:
 
     async def _subscribe_forever(self) -> None:
         assert self._client is not None
+        backoff = Backoff()
         while True:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
@@ -137,6 +139,7 @@ class RedisHealthSync:
                 for state in (await self._client.hgetall(self._units_key)).values():
                     self._apply(state)
                 self._recovered()
+                backoff.reset()
                 while True:
                     message = await pubsub.get_message(
                         ignore_subscribe_messages=True, timeout=POLL_SECONDS
@@ -148,7 +151,7 @@ class RedisHealthSync:
             finally:
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()
-            await asyncio.sleep(RETRY_SECONDS)
+            await asyncio.sleep(backoff.next())
 
     def _apply(self, raw: bytes) -> None:
         try:

@@ -3,10 +3,11 @@
 The core calls, per request carrying `X-APEX-AI-PROXY-PROVIDER`:
 
     api_type = check_api_type(request.headers.get(TYPE_HEADER))
+    check_method(request.method); check_request_target(request.raw_path_qs)  # 405 / 400
     target = await resolve_target(request.headers[PROVIDER_HEADER], config)
     result = await forward(request, body, target, client, api_type=api_type)
 
-and turns a `PassthroughError` from the first two into `refusal_response(exc, ...)`.
+and turns a `PassthroughError` from the checks into `refusal_response(exc, ...)`.
 """
 
 from .config import AllowEntry, PassthroughConfig
@@ -24,12 +25,15 @@ from .guard import (
     PROVIDER_HEADER,
     TYPE_HEADER,
     InvalidPassthroughHeader,
+    InvalidRequestTarget,
     PassthroughError,
     PassthroughRefused,
     PassthroughTarget,
     UpstreamUnavailable,
     address_refusal,
     check_api_type,
+    check_method,
+    check_request_target,
     parse_target,
     resolve_target,
 )
@@ -42,6 +46,7 @@ __all__ = [
     "ForwardOutcome",
     "ForwardResult",
     "InvalidPassthroughHeader",
+    "InvalidRequestTarget",
     "PassthroughClient",
     "PassthroughConfig",
     "PassthroughError",
@@ -51,6 +56,8 @@ __all__ = [
     "UpstreamUnavailable",
     "address_refusal",
     "check_api_type",
+    "check_method",
+    "check_request_target",
     "error_response",
     "forward",
     "parse_target",

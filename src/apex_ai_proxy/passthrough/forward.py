@@ -18,10 +18,13 @@ upstream does not compress an answer the client never asked to be compressed.
 from __future__ import annotations
 
 import contextvars
+import ipaddress
+import re
 import socket
 import ssl
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -32,7 +35,14 @@ from apex_ai_proxy.errors import error_body
 from apex_ai_proxy.http import Request, Response, StreamResponse
 
 from .config import PassthroughConfig
-from .guard import PassthroughError, PassthroughTarget
+from .guard import (
+    InvalidRequestTarget,
+    PassthroughError,
+    PassthroughRefused,
+    PassthroughTarget,
+    check_method,
+    check_request_target,
+)
 
 _PINNED: contextvars.ContextVar[dict[tuple[str, int], tuple[ResolveResult, ...]] | None] = (
     contextvars.ContextVar("apex_passthrough_pinned", default=None)
@@ -141,6 +151,7 @@ class ForwardOutcome:
     ttfb_ms: float | None = None  # until the upstream's status line and headers arrived
     duration_ms: float = 0.0
     error: str | None = None  # set when the relay failed or was cut short
+    dropped_credentials: list[str] = field(default_factory=list)  # header names, never values
 
 
 @dataclass(slots=True)
@@ -157,31 +168,45 @@ async def forward(
     *,
     api_type: str | None = None,
     request_id: str | None = None,
+    is_gateway_secret: Callable[[str], bool] | None = None,
 ) -> ForwardResult:
     """Send `body` with the client's method, path and query to `target`, relay the answer.
 
     `target` must come from `resolve_target` (its addresses are the only ones connected to).
     Never raises for upstream failures: before the first byte they become an error response
     (502, or 504 on timeout); after it the client connection is closed so the client sees a
-    truncated body, never a falsely complete one.
+    truncated body, never a falsely complete one. A method, target or header passthrough
+    does not relay is answered 4xx here too, whatever the caller checked before (defence in
+    depth: nothing reaches the network unless this function checked it).
+
+    `is_gateway_secret(value)` says whether a credential value is one of the gateway's own
+    tokens (or virtual keys): such headers are dropped, never sent upstream, and their names
+    listed in `outcome.dropped_credentials`.
     """
     started = time.perf_counter()
     outcome = ForwardOutcome(
         method=request.method,
-        upstream_url=target.url(request.path),
+        upstream_url=target.origin + target.base_path,
         api_type=api_type,
         request_bytes=len(body),
     )
-    if len(body) > client.config.max_body_bytes:
-        outcome.status, outcome.error = 413, "request body too large"
-        message = f"request body exceeds {client.config.max_body_bytes} bytes"
-        response = error_response(
-            413, message, "request_too_large", api_type=api_type, path=request.path
-        )
+    try:
+        check_method(request.method)
+        path, query = check_request_target(request.raw_path_qs)
+        outcome.upstream_url = target.url(path)
+        url = upstream_url(target, path, query)
+        headers, skip = upstream_headers(request.headers, is_gateway_secret, outcome)
+        if len(body) > client.config.max_body_bytes:
+            raise PassthroughError(
+                f"request body exceeds {client.config.max_body_bytes} bytes",
+                status=413,
+                code="request_too_large",
+            )
+    except PassthroughError as exc:
+        outcome.status, outcome.error = exc.status, exc.message
+        response = refusal_response(exc, api_type=api_type, path=request.path)
         return ForwardResult(response, outcome)
 
-    headers, skip = upstream_headers(request.headers)
-    url = URL(target.url(request.raw_path_qs), encoded=True)
     pin = _PINNED.set({(target.host, target.port): target.addresses})
     response: StreamResponse | None = None
     try:
@@ -229,8 +254,57 @@ async def forward(
     return ForwardResult(response, outcome)
 
 
-def upstream_headers(incoming) -> tuple[CIMultiDict[str], tuple[str, ...]]:
-    """Client headers minus gateway, hop-by-hop, Host, length and forwarding headers."""
+def upstream_url(target: PassthroughTarget, path: str, query: str) -> URL:
+    """The upstream URL from parsed parts, re-parsed and checked against `target`.
+
+    `path` and `query` come from `check_request_target`. The URL is never made by joining the
+    client's raw target to the origin: whatever the target holds, the connection goes to the
+    checked scheme, host and port, with no userinfo. `target` must carry the addresses
+    `resolve_target` checked; an IP-literal host must be one of them (aiohttp connects to a
+    literal without asking the pinned resolver).
+    """
+    if not target.addresses:
+        raise PassthroughRefused(f"{target.host!r} was not resolved and checked")
+    if _is_ip(target.host) and target.host not in {a["host"] for a in target.addresses}:
+        raise PassthroughRefused(f"{target.host!r} is not among its checked addresses")
+    built = URL.build(
+        scheme=target.scheme,
+        host=target.host,
+        port=target.port,
+        path=target.base_path + path,
+        query_string=query,
+        encoded=True,
+    )
+    url = URL(str(built), encoded=True)
+    if (
+        url.scheme != target.scheme
+        or url.host != target.host
+        or url.port != target.port
+        or url.user is not None
+        or url.password is not None
+        or url.raw_path != (target.base_path + path or "/")
+        or url.raw_query_string != query
+        or url.raw_fragment
+    ):
+        raise InvalidRequestTarget("the request target does not form a valid upstream URL")
+    return url
+
+
+# Headers that carry a credential: the client's own upstream key goes through, a gateway
+# token never does.
+_CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key"})
+# RFC 9110 token for names; values without controls other than tab (obs-text is allowed).
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE_BAD = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def upstream_headers(
+    incoming,
+    is_gateway_secret: Callable[[str], bool] | None = None,
+    outcome: ForwardOutcome | None = None,
+) -> tuple[CIMultiDict[str], tuple[str, ...]]:
+    """Client headers minus gateway, hop-by-hop, Host, length and forwarding headers, and
+    minus any credential header that holds a gateway token (named in `outcome`)."""
     listed = _connection_tokens(incoming)
     headers: CIMultiDict[str] = CIMultiDict()
     for name, value in incoming.items():
@@ -241,11 +315,42 @@ def upstream_headers(incoming) -> tuple[CIMultiDict[str], tuple[str, ...]]:
             or lname.startswith(("x-apex-ai-proxy-", "x-forwarded-", "proxy-"))
         ):
             continue
+        if not _HEADER_NAME.fullmatch(name) or _HEADER_VALUE_BAD.search(value):
+            raise InvalidRequestTarget(
+                f"header {name[:40]!r} has characters that cannot be relayed", code="invalid_header"
+            )
+        if (
+            is_gateway_secret is not None
+            and lname in _CREDENTIAL_HEADERS
+            and _holds_secret(lname, value, is_gateway_secret)
+        ):
+            if outcome is not None:
+                outcome.dropped_credentials.append(lname)
+            continue
         headers.add(name, value)
     if "accept-encoding" not in headers:
         headers["Accept-Encoding"] = "identity"
     skip = tuple(name for name in ("User-Agent", "Content-Type") if name not in headers)
     return headers, skip
+
+
+def _holds_secret(name: str, value: str, is_gateway_secret: Callable[[str], bool]) -> bool:
+    """Whether the header value is a gateway secret: the whole value, or for Authorization
+    the credential after its scheme (`Bearer <token>`, any scheme). Both are always checked
+    so that the time taken does not depend on the value's shape."""
+    value = value.strip()
+    scheme_free = value.partition(" ")[2].strip() if name == "authorization" else value
+    whole = is_gateway_secret(value)
+    after_scheme = is_gateway_secret(scheme_free)
+    return whole or after_scheme
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def copy_response_headers(upstream, into: list[tuple[str, str]]) -> None:

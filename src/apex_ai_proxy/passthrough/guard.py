@@ -5,11 +5,19 @@ Errors (each carries the HTTP status and a stable `code` for the error body):
     PassthroughError
      ├── PassthroughRefused            403  host not allowlisted, scheme, port, private address
      │    └── InvalidPassthroughHeader 400  malformed provider header, unknown API type
+     ├── InvalidRequestTarget          400  the request target is not a plain origin-form path
+     │                                      (405 for a method passthrough does not relay)
      └── UpstreamUnavailable           502  the host name does not resolve (504 on DNS timeout)
 
 The provider header is `[http://|https://]host[:port][/base/path]`. Without a scheme the
 gateway uses https; `http://` must be spelled out and is only accepted when the host's
 allowlist entry has `allow_http`. IPv6 literals are written in brackets: `[2001:db8::1]:8443`.
+
+The client's request target must be origin-form (`/path?query`): `check_request_target`
+refuses anything else, because the upstream URL is built from the checked target's parts and
+the client's path must never be able to name another authority (`@host:port`, `//host`,
+`http://host/`), escape the base path (`/../`, `%2F..%2F`) or smuggle bytes into the request
+line.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 from aiohttp.abc import ResolveResult
 
@@ -42,6 +51,13 @@ METADATA_ADDRESSES = frozenset(
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _BAD_CHARS = re.compile(r"[\x00-\x20\x7f@\\?#%]")
+PASSTHROUGH_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# RFC 3986 origin-form: path of pchar and '/', optional query of pchar, '/' and '?'. Escapes
+# must be complete; the query may also carry '[]' (as in `filter[name]=x`).
+_PCHAR = r"A-Za-z0-9\-._~!$&'()*+,;=:@"
+_ESCAPE = r"%[0-9A-Fa-f]{2}"
+_ORIGIN_FORM = re.compile(rf"/(?:[{_PCHAR}/]|{_ESCAPE})*(?:\?(?:[{_PCHAR}/?\[\]]|{_ESCAPE})*)?")
+_DECODED_PATH_BAD = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
 class PassthroughError(GatewayError):
@@ -60,6 +76,12 @@ class InvalidPassthroughHeader(PassthroughRefused):
     status = 400
     error_type = "invalid_request_error"
     code = "invalid_passthrough_header"
+
+
+class InvalidRequestTarget(PassthroughError):
+    status = 400
+    error_type = "invalid_request_error"
+    code = "invalid_request_target"
 
 
 class UpstreamUnavailable(PassthroughError):
@@ -82,9 +104,44 @@ class PassthroughTarget:
         port = "" if self.port == default else f":{self.port}"
         return f"{self.scheme}://{host}{port}"
 
-    def url(self, raw_path_qs: str) -> str:
-        """Upstream URL for the client's raw (still percent-encoded) path and query."""
-        return f"{self.origin}{self.base_path}{raw_path_qs}"
+    def url(self, path: str) -> str:
+        """Upstream URL for display and records: the origin, base path and a checked path."""
+        return f"{self.origin}{self.base_path}{path}"
+
+
+def check_method(method: str) -> str:
+    """Passthrough relays the ordinary API methods only (never CONNECT or TRACE)."""
+    if method not in PASSTHROUGH_METHODS:
+        raise InvalidRequestTarget(
+            f"passthrough does not relay {method[:20]!r} requests",
+            status=405,
+            code="method_not_allowed",
+        )
+    return method
+
+
+def check_request_target(raw_path_qs: str) -> tuple[str, str]:
+    """The client's origin-form target split into (path, query), both still percent-encoded.
+
+    Refused: anything not starting with a single '/' (absolute-form, authority-form, `*`,
+    `@host`, `//host`), characters outside RFC 3986 (no spaces, controls, '\\', '#',
+    non-ASCII), malformed percent escapes, and '.'/'..' segments even when encoded or split
+    by an encoded slash, which an upstream may decode before routing.
+    """
+    if _ORIGIN_FORM.fullmatch(raw_path_qs) is None or raw_path_qs.startswith("//"):
+        raise InvalidRequestTarget(
+            "passthrough needs an origin-form request target: a path starting with a single "
+            "'/', an optional '?query', RFC 3986 characters only, and no '#' fragment"
+        )
+    path, _, query = raw_path_qs.partition("?")
+    decoded = unquote(path, errors="replace") if "%" in path else path
+    if _DECODED_PATH_BAD.search(decoded):
+        raise InvalidRequestTarget(
+            "the request path must not encode control characters or a backslash"
+        )
+    if any(segment in (".", "..") for segment in decoded.split("/")):
+        raise InvalidRequestTarget("'.' and '..' path segments are not allowed in passthrough")
+    return path, query
 
 
 def check_api_type(value: str | None) -> str | None:
@@ -94,7 +151,7 @@ def check_api_type(value: str | None) -> str | None:
     api_type = value.strip().lower()
     if api_type not in API_TYPES:
         raise InvalidPassthroughHeader(
-            f"{TYPE_HEADER} must be one of {', '.join(sorted(API_TYPES))}, got {value!r}"
+            f"{TYPE_HEADER} must be one of {', '.join(sorted(API_TYPES))}, got {value[:40]!r}"
         )
     return api_type
 
@@ -221,7 +278,7 @@ def _split_authority(authority: str, scheme: str) -> tuple[str, int]:
         raw_port = port_text if colon else None
     host = normalize_hostname(raw_host)
     if host is None:
-        raise InvalidPassthroughHeader(f"{PROVIDER_HEADER}: invalid host {raw_host!r}")
+        raise InvalidPassthroughHeader(f"{PROVIDER_HEADER}: invalid host {raw_host[:80]!r}")
     if raw_port is None:
         return host, 443 if scheme == "https" else 80
     if (
@@ -230,7 +287,7 @@ def _split_authority(authority: str, scheme: str) -> tuple[str, int]:
         or len(raw_port) > 5
         or not 1 <= int(raw_port) <= 65535
     ):
-        raise InvalidPassthroughHeader(f"{PROVIDER_HEADER}: invalid port {raw_port!r}")
+        raise InvalidPassthroughHeader(f"{PROVIDER_HEADER}: invalid port {raw_port[:10]!r}")
     return host, int(raw_port)
 
 

@@ -1,11 +1,13 @@
 """The passthrough route: a request carrying X-APEX-AI-PROXY-PROVIDER, whatever its path.
 
-enabled? → gateway token (X-APEX-AI-PROXY-TOKEN unless `open`) → type → target (allowlist,
-address checks) → body (+ model mapping) → forward → record
+enabled? → gateway token (X-APEX-AI-PROXY-TOKEN unless `open`) → type → method and
+origin-form target → provider (allowlist, address checks) → body (+ model mapping) → forward
+(which checks method, target and headers again, and drops gateway tokens) → record
 """
 
 from __future__ import annotations
 
+import hmac
 from typing import TYPE_CHECKING
 
 import orjson
@@ -17,7 +19,15 @@ from apex_ai_proxy.pipeline import error_response, read_body
 
 from .config import PassthroughConfig
 from .forward import PassthroughClient, error_dialect, forward
-from .guard import PROVIDER_HEADER, TYPE_HEADER, PassthroughRefused, check_api_type, resolve_target
+from .guard import (
+    PROVIDER_HEADER,
+    TYPE_HEADER,
+    PassthroughRefused,
+    check_api_type,
+    check_method,
+    check_request_target,
+    resolve_target,
+)
 
 if TYPE_CHECKING:
     from apex_ai_proxy.server import Gateway
@@ -30,6 +40,7 @@ class Passthrough:
         self.gw = gw
         self.config = config
         self.client = PassthroughClient(config) if config.enabled else None
+        self._gateway_tokens = tuple(token.encode() for token in gw.config.gateway_tokens)
 
     async def close(self) -> None:
         if self.client is not None:
@@ -49,6 +60,8 @@ class Passthrough:
                 )
             if not self.config.open:
                 ctx.token_name = gw.auth.check(request, TOKEN_HEADER)
+            check_method(request.method)
+            check_request_target(request.raw_path_qs)
             target = await resolve_target(request.headers[PROVIDER_HEADER], self.config)
             ctx.provider = target.origin
             body = await self._read_body(request)
@@ -60,6 +73,7 @@ class Passthrough:
                 self.client,
                 api_type=ctx.passthrough_type,
                 request_id=ctx.request_id,
+                is_gateway_secret=self.is_gateway_token,
             )
         except GatewayError as err:
             response = error_response(ctx.client_dialect, err, ctx)
@@ -71,8 +85,22 @@ class Passthrough:
         ctx.ttfb_ms = outcome.ttfb_ms
         if outcome.error:
             ctx.error_type, ctx.error_message = "passthrough_error", outcome.error
+        for name in outcome.dropped_credentials:  # the record says a gateway token was held back
+            ctx.dropped_fields.append(f"header:{name}")
         gw.record(ctx)
         return result.response
+
+    def is_gateway_token(self, value: str) -> bool:
+        """Whether `value` is one of the gateway tokens. Compared with every token in constant
+        time, as the authenticator does: the time says nothing about which or how much matched."""
+        try:  # the server decodes header bytes as latin-1: this gives back the bytes sent
+            given = value.encode("latin-1")
+        except UnicodeEncodeError:
+            given = value.encode("utf-8", "surrogatepass")
+        found = False
+        for token in self._gateway_tokens:
+            found |= hmac.compare_digest(token, given)
+        return found
 
     async def _read_body(self, request: Request) -> bytes:
         return await read_body(request, min(self.config.max_body_bytes, self.gw.max_body))

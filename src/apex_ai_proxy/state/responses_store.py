@@ -4,6 +4,12 @@ One small async interface, `ResponseStore`, with one module per backend:
 `sqlite_responses.py` (embedded default, one file shared by every worker process) and
 `redis_responses.py` (shared by many replicas). `open_store(config)` picks one.
 
+Scope: each record names its `owner`, the configured NAME of the gateway token that created it
+(None when the gateway runs without tokens), never the token. The scoped reads (`get_visible`,
+`delete_visible`, `conversation`) treat another owner's record as missing, so a client cannot
+even learn that an id exists; `EVERY_OWNER` sees all (the hook for admin tokens). A record
+written before owners existed has owner None: visible only to a gateway without tokens.
+
 A record never holds a secret. `StoredResponse` names its upstream by reference only (provider
 name, key *name*, upstream response id); there is no field for an API key, and a reference that
 looks like a key is refused at construction.
@@ -34,13 +40,26 @@ if TYPE_CHECKING:
 #: Longest previous_response_id chain `conversation()` walks before giving up.
 MAX_CONVERSATION_DEPTH = 1000
 
-#: Serialized format version, written with every record.
-RECORD_FORMAT = 1
+#: Serialized format version, written with every record. 2: records name their `owner`.
+RECORD_FORMAT = 2
 
 # Prefixes of API keys and auth headers of the providers we speak to. A reference field that
 # starts with one of these is almost certainly a secret passed by mistake instead of a name.
 _SECRET_PREFIXES = ("sk-", "sk_", "AIza", "gsk_", "xai-", "hf_", "r8_", "Bearer ", "bearer ")
-_REFERENCE_FIELDS = ("provider", "key_name", "upstream_response_id")
+_REFERENCE_FIELDS = ("provider", "key_name", "upstream_response_id", "owner")
+
+
+class _EveryOwner:
+    def __repr__(self) -> str:
+        return "EVERY_OWNER"
+
+
+#: Pass as `owner` to see every record, whoever created it. Nothing passes it yet: it is the
+#: hook for admin tokens (a later issue adds `admin_tokens`).
+EVERY_OWNER = _EveryOwner()
+
+#: Who asks: a gateway token's name, None without gateway tokens, or EVERY_OWNER.
+Owner = str | None | _EveryOwner
 
 
 class ResponseStoreError(Exception):
@@ -84,7 +103,8 @@ class StoredResponse:
     `input_items` are this request's own input, already normalized to Responses item form;
     the history of earlier turns lives in the records `previous_response_id` points to.
     Upstream references are names, never secrets: `key_name` is the configured name of the
-    API key (e.g. "openai-eu-1"), not the key.
+    API key (e.g. "openai-eu-1"), not the key; `owner` is the NAME of the gateway token that
+    created the response (e.g. "token-2"), None when the gateway has no tokens.
     """
 
     id: str
@@ -98,6 +118,7 @@ class StoredResponse:
     provider: str | None = None
     key_name: str | None = None
     upstream_response_id: str | None = None
+    owner: str | None = None
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -135,8 +156,15 @@ _FIELD_NAMES = tuple(f.name for f in fields(StoredResponse))
 class ResponseStore(abc.ABC):
     """Async key-value store of `StoredResponse` by response id, with a retention TTL.
 
-    `put` inserts or replaces; expired records are invisible to `get` and `delete`.
+    `put` inserts or replaces; expired records are invisible to `get` and `delete`. `get` and
+    `delete` are the backend's unscoped primitives: the API serves clients through the scoped
+    `get_visible`, `delete_visible` and `conversation`.
     """
+
+    @property
+    def reachable(self) -> bool:
+        """False while the backend is known to be down (a shared backend reconnecting)."""
+        return True
 
     @abc.abstractmethod
     async def put(self, response_id: str, record: StoredResponse) -> None: ...
@@ -152,13 +180,26 @@ class ResponseStore(abc.ABC):
     async def close(self) -> None:
         """Release connections and threads. Idempotent; the store is unusable afterwards."""
 
-    async def conversation(
-        self, response_id: str, *, max_depth: int = MAX_CONVERSATION_DEPTH
-    ) -> list[StoredResponse]:
-        """The records from the first turn to `response_id`, oldest first.
+    async def get_visible(self, response_id: str, owner: Owner) -> StoredResponse | None:
+        """The record if `owner` may see it; another owner's record is None, as if missing."""
+        record = await self.get(response_id)
+        return record if record is not None and visible_to(record, owner) else None
 
-        Raises ResponseNotFoundError if any record of the chain is missing or expired: a
-        silently shortened history would change what the model sees.
+    async def delete_visible(self, response_id: str, owner: Owner) -> bool:
+        """Delete the record if `owner` may see it; True if there was one."""
+        # Check, then delete: ids are unique and a record's owner never changes, so nothing
+        # can slip in between.
+        if await self.get_visible(response_id, owner) is None:
+            return False
+        return await self.delete(response_id)
+
+    async def conversation(
+        self, response_id: str, *, owner: Owner, max_depth: int = MAX_CONVERSATION_DEPTH
+    ) -> list[StoredResponse]:
+        """The records from the first turn to `response_id`, oldest first, as `owner` sees them.
+
+        Raises ResponseNotFoundError if any record of the chain is missing, expired or not
+        visible to `owner`: a silently shortened history would change what the model sees.
         """
         chain: list[StoredResponse] = []
         seen: set[str] = set()
@@ -173,7 +214,7 @@ class ResponseStore(abc.ABC):
                     f"response {response_id!r} has more than {max_depth} previous responses"
                 )
             seen.add(next_id)
-            record = await self.get(next_id)
+            record = await self.get_visible(next_id, owner)
             if record is None:
                 raise ResponseNotFoundError(next_id, response_id)
             chain.append(record)
@@ -182,7 +223,7 @@ class ResponseStore(abc.ABC):
         return chain
 
     async def conversation_items(
-        self, response_id: str, *, max_depth: int = MAX_CONVERSATION_DEPTH
+        self, response_id: str, *, owner: Owner, max_depth: int = MAX_CONVERSATION_DEPTH
     ) -> list[dict[str, Any]]:
         """Every input and output item up to and including `response_id`, in order.
 
@@ -190,10 +231,15 @@ class ResponseStore(abc.ABC):
         input. Instructions are not part of it: as in OpenAI's API, they do not carry over.
         """
         items: list[dict[str, Any]] = []
-        for record in await self.conversation(response_id, max_depth=max_depth):
+        for record in await self.conversation(response_id, owner=owner, max_depth=max_depth):
             items.extend(record.input_items)
             items.extend(record.output_items)
         return items
+
+
+def visible_to(record: StoredResponse, owner: Owner) -> bool:
+    """Whether `owner` may read, continue or delete `record` (the one scoping rule)."""
+    return owner is EVERY_OWNER or record.owner == owner
 
 
 def check_record_id(response_id: str, record: StoredResponse) -> None:
@@ -221,6 +267,7 @@ async def open_store(config: ResponsesStoreConfig) -> ResponseStore:
 
 
 __all__ = [
+    "EVERY_OWNER",
     "MAX_CONVERSATION_DEPTH",
     "ConversationCycleError",
     "ConversationError",
@@ -232,5 +279,7 @@ __all__ = [
     "ResponseStoreUnavailableError",
     "StoredResponse",
     "check_record_id",
+    "Owner",
     "open_store",
+    "visible_to",
 ]
