@@ -264,6 +264,8 @@ class HttpClient:
         return pool, pool.target_prefix + target
 
     def _tls_context(self, options: ClientOptions) -> ssl.SSLContext:
+        if options.ssl_context is not None:
+            return options.ssl_context
         key = (options.ca_file, options.tls_verify)
         context = self._tls.get(key)
         if context is None:

@@ -40,9 +40,16 @@ class ClientOptions:
     max_connections: int = 100
     pool_timeout: float = 10.0
     idle_timeout: float = 30.0
+    ssl_context: ssl.SSLContext | None = None  # replaces ca_file and tls_verify when set
 
     def pool_key(self) -> tuple:
-        return (self.ca_file, self.tls_verify, self.proxy, self.max_connections)
+        return (
+            self.ca_file,
+            self.tls_verify,
+            self.proxy,
+            self.max_connections,
+            id(self.ssl_context),  # the options object holds it: the id is not recycled
+        )
 
 
 DEFAULT_OPTIONS = ClientOptions()
