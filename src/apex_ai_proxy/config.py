@@ -84,7 +84,8 @@ class ProviderConfig(_Strict):
     ca_file: str | None = None  # the only CA trusted for this provider (default: system store)
     tls_verify: bool = True  # false: certificates unchecked (warned about at start-up)
     proxy: str | None = None  # None: HTTPS_PROXY/HTTP_PROXY/NO_PROXY; "": none; or http://…
-    max_connections: int = Field(default=100, ge=1, le=100_000)  # per origin, per worker
+    # per origin and worker; streams last minutes, so far above a general client's 100
+    max_connections: int = Field(default=1024, ge=1, le=100_000)
     pool_timeout: float = Field(default=10.0, gt=0)  # waiting for a free connection
     idle_timeout: float = Field(default=30.0, gt=0)  # kept-alive connections closed after
     max_response_bytes: int = Field(default=64 * 1024 * 1024, gt=0)  # whole (non-stream) bodies

@@ -37,7 +37,7 @@ class ClientOptions:
     ca_file: str | None = None
     tls_verify: bool = True
     proxy: str | None = None
-    max_connections: int = 100
+    max_connections: int = 1024  # long-lived streams: far above a general client's 100
     pool_timeout: float = 10.0
     idle_timeout: float = 30.0
     ssl_context: ssl.SSLContext | None = None  # replaces ca_file and tls_verify when set
