@@ -79,3 +79,16 @@ async def test_header_with_line_break_or_nul_is_never_sent(header):
             await http.send("GET", upstream.url, [header], None, timeouts())
         await http.close()
     assert upstream.requests == []
+
+
+async def test_pinned_requests_with_client_chosen_paths_are_never_cached_per_url():
+    async with RawUpstream(lambda r: ok()) as upstream:
+        http = client()
+        for i in range(20):
+            url = f"http://pinned.test:{upstream.port}/{'p' * 1000}{i}"
+            response = await http.send("GET", url, {}, None, timeouts(), connect_to=["127.0.0.1"])
+            await response.read()
+        routes = len(http._routes)
+        await http.close()
+    assert routes == 0
+    assert upstream.connections == 1  # the connection is still kept alive and reused

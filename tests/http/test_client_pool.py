@@ -210,3 +210,18 @@ async def test_half_closed_idle_connection_is_not_reused():
         await asyncio.sleep(0.1)
     await http.close()
     server.close()
+
+
+async def test_extra_response_sent_with_the_answer_is_never_read_as_the_next_answer():
+    accepted = []
+
+    def respond(request):
+        accepted.append(request)
+        return ok(b"first") + ok(b"stale") if len(accepted) == 1 else ok(b"answered")
+
+    async with RawUpstream(respond) as upstream:
+        http = client()
+        for expected in (b"first", b"answered"):
+            response = await http.send("GET", upstream.url, {}, None, timeouts())
+            assert await response.read() == expected
+        await http.close()

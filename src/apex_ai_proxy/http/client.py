@@ -259,7 +259,9 @@ class HttpClient:
             tls = self._tls_context(options) if origin.scheme == "https" else None
             proxy = proxy_for(origin, options.proxy)
             pool = self._pools[pool_key] = Pool(origin, options, tls, proxy, pin)
-        if len(self._routes) < 10_000:  # URLs come from config (and model names): bound it
+        # Gateway URLs come from config (and model names): cached, bounded. Pinned requests
+        # (passthrough) carry client-chosen paths: never cached, or clients could fill it.
+        if pin is None and len(self._routes) < 10_000:
             self._routes[key] = (pool, pool.target_prefix + target)
         return pool, pool.target_prefix + target
 

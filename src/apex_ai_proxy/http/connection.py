@@ -102,7 +102,9 @@ class Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        if not self.in_use:  # an idle connection has nothing to say: it cannot be trusted
+        if not self.in_use or self.complete:
+            # Bytes nobody asked for (idle, or after the whole response): the upstream is
+            # confused or closing; never parse them as the answer to a later request.
             self.close()
             return
         self.received_any = True
@@ -154,6 +156,8 @@ class Connection(asyncio.Protocol):
         self.headers[key] = text if previous is None else f"{previous}, {text}"
 
     def on_headers_complete(self) -> None:
+        if self.complete:  # a second response in the same packet: not ours to read
+            raise UpstreamConnectionError("unsolicited response")
         status = self.parser.get_status_code()
         if 100 <= status < 200:
             # Interim (100 Continue, 103 Early Hints): forget it; llhttp reads the real one next.
