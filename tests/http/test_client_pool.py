@@ -172,7 +172,8 @@ async def test_idle_connection_sending_unsolicited_bytes_is_never_reused():
             writer.write(ok(b"first"))
             await writer.drain()
             await asyncio.sleep(0.05)
-            writer.write(ok(b"stale"))  # nobody asked: a confused upstream
+            # nobody asked: a confused upstream starts an answer it never finishes
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 500\r\n\r\nstale")
             await writer.drain()
         while await read_request(reader) is not None:
             writer.write(ok(b"answered"))
