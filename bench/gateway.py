@@ -38,7 +38,13 @@ def write_config(path: Path, nginx_base: str, slow_base: str, records_db: Path |
     """The gateway config: one provider per upstream path, one model per provider. JSON is YAML."""
 
     def provider(base_url: str) -> dict:
-        return {"kind": "openai", "base_url": base_url, "api_keys": [fixtures.UPSTREAM_KEY]}
+        # slow_streams holds 2,000 streams to one origin: above the default per-origin cap (1024)
+        return {
+            "kind": "openai",
+            "base_url": base_url,
+            "api_keys": [fixtures.UPSTREAM_KEY],
+            "max_connections": 8192,
+        }
 
     def model(name: str) -> dict:
         return {"providers": [{"provider": name, "model": fixtures.UPSTREAM_MODEL}]}

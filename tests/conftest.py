@@ -58,6 +58,18 @@ class Gateway:
             await session.close()
 
 
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "no_proxy", "all_proxy")
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake upstreams are on loopback: an HTTPS_PROXY in the developer's shell must not send
+    the suite's traffic elsewhere. Tests of proxies set what they need."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
 @pytest.fixture
 async def fake_upstream() -> AsyncIterator[Callable[..., Awaitable[FakeUpstream]]]:
     started: list[FakeUpstream] = []

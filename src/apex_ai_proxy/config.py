@@ -10,6 +10,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -79,6 +80,31 @@ class ProviderConfig(_Strict):
     # echo provider: pause between streamed tokens
     token_delay_ms: float = Field(default=0.0, ge=0)
     price: Price | None = None  # default price of this provider's models
+    # Upstream connections (see README "Upstream connections").
+    ca_file: str | None = None  # the only CA trusted for this provider (default: system store)
+    tls_verify: bool = True  # false: certificates unchecked (warned about at start-up)
+    proxy: str | None = None  # None: HTTPS_PROXY/HTTP_PROXY/NO_PROXY; "": none; or http://…
+    # per origin and worker; streams last minutes, so far above a general client's 100
+    max_connections: int = Field(default=1024, ge=1, le=100_000)
+    pool_timeout: float = Field(default=10.0, gt=0)  # waiting for a free connection
+    idle_timeout: float = Field(default=30.0, gt=0)  # kept-alive connections closed after
+    max_response_bytes: int = Field(default=64 * 1024 * 1024, gt=0)  # whole (non-stream) bodies
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy_usable(cls, proxy: str | None) -> str | None:
+        if proxy:
+            from apex_ai_proxy.http.connect import parse_proxy
+
+            parse_proxy(proxy)  # raises ValueError with a message that names no credential
+        return proxy
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_file_exists(cls, ca_file: str | None) -> str | None:
+        if ca_file is not None and not Path(ca_file).is_file():
+            raise ValueError(f"ca_file {ca_file!r} is not a readable file")
+        return ca_file
 
     def keys(self) -> list[str]:
         """The configured keys; empty ones (an unset `${VAR:-}`) are left out."""
@@ -154,6 +180,11 @@ class Config(_Strict):
                     found.append(
                         f"providers.{name}: no API key set; its routes are skipped until one is"
                     )
+            if not provider.tls_verify:
+                found.append(
+                    f"providers.{name}: tls_verify is false: TLS CERTIFICATES ARE NOT CHECKED, "
+                    "anyone on the network path can read and change this traffic and its keys"
+                )
         return found
 
     def secrets(self) -> list[str]:
@@ -161,6 +192,8 @@ class Config(_Strict):
         found = list(self.gateway_tokens)
         for provider in self.providers.values():
             found.extend(provider.keys())
+            if provider.proxy and "@" in provider.proxy:  # proxy credentials
+                found.append(unquote(urlsplit(provider.proxy).password or ""))
         for model in self.models.values():
             for entry in model.providers:
                 found.extend(entry.keys() or [])

@@ -84,8 +84,12 @@ async def _count_upstream(
         )
         started = time.monotonic()
         try:
-            upstream = await gw.client.send(upstream_request, gw.dispatcher.timeout_for(target))
-            raw = await upstream.read()
+            upstream = await gw.client.send(
+                upstream_request,
+                gw.dispatcher.timeout_for(target),
+                gw.dispatcher.options_for(target),
+            )
+            raw = await upstream.read(adapter.config.max_response_bytes)
         except CONNECTION_ERRORS:
             return None
         ctx.provider, ctx.upstream_model = target.provider, target.upstream_model

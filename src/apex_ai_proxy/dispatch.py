@@ -29,10 +29,12 @@ from apex_ai_proxy.errors import (
 )
 from apex_ai_proxy.health import HealthState
 from apex_ai_proxy.http import (
+    ClientOptions,
     Request,
     Response,
     StreamResponse,
     Timeouts,
+    UpstreamBodyTooLarge,
 )
 from apex_ai_proxy.providers.base import ApiKey, Target
 from apex_ai_proxy.relay import (
@@ -112,6 +114,7 @@ class Dispatcher:
         self.retry = retry
         self.failover_statuses = frozenset(retry.failover_statuses)
         self._timeouts: dict[int, Timeouts] = {}
+        self._options: dict[int, ClientOptions] = {}
 
     def timeout_for(self, target: Target) -> Timeouts:
         adapter = target.adapter
@@ -121,6 +124,22 @@ class Dispatcher:
             timeout = Timeouts(cfg.timeout, cfg.connect_timeout, cfg.read_timeout or cfg.timeout)
             self._timeouts[id(adapter)] = timeout
         return timeout
+
+    def options_for(self, target: Target) -> ClientOptions:
+        """TLS, proxy and pool settings of the target's provider: one object per adapter."""
+        adapter = target.adapter
+        options = self._options.get(id(adapter))
+        if options is None:
+            cfg = adapter.config
+            options = self._options[id(adapter)] = ClientOptions(
+                ca_file=cfg.ca_file,
+                tls_verify=cfg.tls_verify,
+                proxy=cfg.proxy,
+                max_connections=cfg.max_connections,
+                pool_timeout=cfg.pool_timeout,
+                idle_timeout=cfg.idle_timeout,
+            )
+        return options
 
     async def run(
         self,
@@ -199,7 +218,18 @@ class Dispatcher:
             )
             if not stream or op.kind != "chat":
                 try:
-                    raw = await upstream.read()
+                    raw = await upstream.read(target.adapter.config.max_response_bytes)
+                except UpstreamBodyTooLarge as exc:
+                    # Not a reason to fail over: the upstream answered, and another would most
+                    # likely answer the same (and be paid for it again). No cooldown either.
+                    attempt.reason = str(exc)
+                    raise GatewayError(
+                        "upstream answer too large: it exceeds this provider's "
+                        f"max_response_bytes ({target.adapter.config.max_response_bytes})",
+                        status=502,
+                        error_type="upstream_error",
+                        code="upstream_response_too_large",
+                    ) from None
                 except CONNECTION_ERRORS as exc:
                     return self._fail(
                         attempt,
@@ -264,7 +294,9 @@ class Dispatcher:
         # Client headers such as anthropic-beta only mean something to an upstream of the same dialect.
         passed = extra_headers if adapter.dialect == op.client_dialect else None
         return await self.client.send(
-            adapter.build(target, key, url, body, passed), self.timeout_for(target)
+            adapter.build(target, key, url, body, passed),
+            self.timeout_for(target),
+            self.options_for(target),
         )
 
     def _fail(
@@ -316,8 +348,8 @@ class Dispatcher:
     ) -> StreamResponse | None:
         status = upstream.status
         try:
-            raw = await upstream.read()
-        except CONNECTION_ERRORS:
+            raw = await upstream.read(target.adapter.config.max_response_bytes)
+        except CONNECTION_ERRORS:  # too large included: judged by its status alone
             raw = b""
         raw = self._without_secrets(raw, key)
         message = upstream_error_message(raw)

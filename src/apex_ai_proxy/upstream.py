@@ -11,6 +11,7 @@ from typing import Protocol
 
 from apex_ai_proxy.http import (
     ChunkConsumer,
+    ClientOptions,
     ClientResponse,
     HttpClient,
     Timeouts,
@@ -29,7 +30,8 @@ class UpstreamResponse(Protocol):
     status: int
     headers: Mapping[str, str]
 
-    async def read(self) -> bytes: ...
+    async def read(self, limit: int | None = None) -> bytes:
+        """The whole body; past `limit` bytes, UpstreamBodyTooLarge."""
 
     async def next_chunk(self) -> bytes | None:
         """The next body chunk, or None at the end."""
@@ -66,8 +68,10 @@ class UpstreamClient:
             await self.http.close()
             self.http = None
 
-    async def send(self, request: UpstreamRequest, timeouts: Timeouts) -> ClientResponse:
+    async def send(
+        self, request: UpstreamRequest, timeouts: Timeouts, options: ClientOptions
+    ) -> ClientResponse:
         assert self.http is not None, "UpstreamClient.start() was not awaited"
         return await self.http.send(
-            request.method, request.url, request.headers, request.body, timeouts
+            request.method, request.url, request.headers, request.body, timeouts, options=options
         )

@@ -462,11 +462,16 @@ async def test_connection_goes_to_the_pinned_address_with_the_host_name(upstream
     assert upstream.seen[-1]["path_qs"] == "/api/v1/models"
 
 
-async def test_passthrough_session_never_falls_back_to_system_dns(upstream):
+async def test_passthrough_client_never_falls_back_to_system_dns(upstream):
+    from apex_ai_proxy.passthrough.forward import upstream_url
+    from apex_ai_proxy.passthrough.guard import PassthroughRefused
+
     client = PassthroughClient(PassthroughConfig())
+    unchecked = PassthroughTarget("http", "localhost", upstream.port, "/api")
+    checked = pinned_target("localhost", upstream.port)
     try:
-        with pytest.raises(aiohttp.ClientConnectorError, match="not checked"):
-            await client.session.get(f"http://localhost:{upstream.port}/api/x")
+        with pytest.raises(PassthroughRefused, match="not resolved and checked"):
+            await client.send("GET", upstream_url(checked, "/x", ""), [], None, unchecked)
     finally:
         await client.close()
 

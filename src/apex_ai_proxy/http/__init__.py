@@ -2,10 +2,12 @@
 
 from apex_ai_proxy.http.client import (
     ChunkConsumer,
+    ClientOptions,
     ClientResponse,
     HttpClient,
     StableHeaders,
     Timeouts,
+    UpstreamBodyTooLarge,
     UpstreamConnectionError,
     UpstreamTimeout,
 )
@@ -22,6 +24,7 @@ from apex_ai_proxy.http.server import (
 __all__ = [
     "ChunkConsumer",
     "ClientDisconnected",
+    "ClientOptions",
     "ClientResponse",
     "HttpClient",
     "HttpServer",
@@ -31,6 +34,7 @@ __all__ = [
     "StableHeaders",
     "StreamResponse",
     "Timeouts",
+    "UpstreamBodyTooLarge",
     "UpstreamConnectionError",
     "UpstreamTimeout",
     "json_response",

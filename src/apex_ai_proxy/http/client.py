@@ -1,43 +1,57 @@
 """The upstream HTTP/1.1 client: one keep-alive pool per origin, httptools for parsing.
 
-Built for the gateway's one job, sending a prepared POST and relaying the answer, at the cost of
-a few tens of microseconds (a general-purpose client measured several times that; see
+Built for the gateway's one job, sending a prepared request and relaying the answer, at the cost
+of a few tens of microseconds (a general-purpose client measured several times that; see
 http/server.py). Bodies arrive as they come off the socket, with back-pressure when the reader
-is slower than the upstream.
+is slower than the upstream. Framing is in http/connection.py, pooling in http/pool.py, TLS,
+proxies and pinned addresses in http/connect.py.
 
-Failures are two exception types, both subclasses of the builtins the dispatcher already
-treats as "this upstream did not answer":
+Failures, all subclasses of the builtins the dispatcher already treats as "this upstream did not
+answer":
 
-    UpstreamConnectionError(ConnectionError)   refused, reset, closed early, malformed answer
-    UpstreamTimeout(TimeoutError)              connect, total or between-chunks timeout
+    UpstreamConnectionError(ConnectionError)   refused, reset, closed early, malformed answer,
+                                               TLS or proxy refusal
+        UpstreamBodyTooLarge                   a whole body read past its limit
+    UpstreamTimeout(TimeoutError)              connect, pool, total or between-chunks timeout
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-import httptools
+from apex_ai_proxy.http.connect import (
+    DEFAULT_OPTIONS,
+    ClientOptions,
+    proxy_for,
+    split_url,
+    tls_context,
+)
+from apex_ai_proxy.http.connection import (
+    ChunkConsumer,
+    Connection,
+    UpstreamBodyTooLarge,
+    UpstreamConnectionError,
+    UpstreamTimeout,
+)
+from apex_ai_proxy.http.pool import Pool
 
-_READ_HIGH_WATER = 1024 * 1024  # buffered response bytes before we stop reading the socket
-_MAX_IDLE_PER_ORIGIN = 256
+__all__ = [
+    "ChunkConsumer",
+    "ClientOptions",
+    "ClientResponse",
+    "HttpClient",
+    "StableHeaders",
+    "Timeouts",
+    "UpstreamBodyTooLarge",
+    "UpstreamConnectionError",
+    "UpstreamTimeout",
+]
 
-# Takes one body chunk as it comes off the socket; returns None, or an awaitable to finish
-# before the next chunk (what arrives meanwhile is buffered, up to the read high-water mark).
-ChunkConsumer = Callable[[bytes], "Awaitable[None] | None"]
-
-
-class UpstreamConnectionError(ConnectionError):
-    pass
-
-
-class UpstreamTimeout(TimeoutError):
-    pass
+# Request headers: a dict, or (for passthrough) name/value pairs with repeats.
+Headers = Mapping[str, str] | Sequence[tuple[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,238 +59,6 @@ class Timeouts:
     total: float
     connect: float
     read: float  # longest silence while waiting for headers or the next chunk
-
-
-@dataclass(frozen=True, slots=True)
-class _Origin:
-    scheme: str
-    host: str
-    port: int
-    host_header: str
-
-
-def _split_url(url: str) -> tuple[_Origin, bytes]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise UpstreamConnectionError(f"unsupported URL scheme {scheme!r}")
-    host = parts.hostname or ""
-    port = parts.port or (443 if scheme == "https" else 80)
-    default = 443 if scheme == "https" else 80
-    host_header = (f"[{host}]" if ":" in host else host) + ("" if port == default else f":{port}")
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return _Origin(scheme, host, port, host_header), target.encode("latin-1")
-
-
-class _Connection(asyncio.Protocol):
-    """One upstream connection; carries one request/response at a time."""
-
-    def __init__(self, pool: _Pool) -> None:
-        self.pool = pool
-        self.loop = asyncio.get_running_loop()
-        self.last_activity = self.loop.time()
-        self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
-        self.closed = False
-        self.reused = False
-        self.received_any = False
-        self.status = 0
-        self.headers: dict[str, str] = {}
-        self._header_name = ""
-        self.headers_done: asyncio.Future[None] | None = None
-        self.chunks: deque[bytes] = deque()
-        self.buffered = 0
-        self.complete = False
-        self.keep_alive = False
-        self.error: Exception | None = None
-        self.reading_paused = False
-        # the waiter's result is what a piped body's consumer asked to have awaited, if anything
-        self.waiter: asyncio.Future[Awaitable[None] | None] | None = None
-        self.consumer: ChunkConsumer | None = (
-            None  # set while a body is piped (ClientResponse.pipe)
-        )
-
-    def reset(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Ready for the next request on this connection (the parser resets by itself)."""
-        self.last_activity = loop.time()
-        self.received_any = False
-        self.status = 0
-        self.headers = {}
-        self.headers_done = loop.create_future()
-        self.chunks.clear()
-        self.buffered = 0
-        self.complete = False
-        self.keep_alive = False
-        self.error = None
-        self.waiter = None
-        self.consumer = None
-
-    # --- transport ---------------------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        self.received_any = True
-        self.last_activity = self.loop.time()
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self._fail(UpstreamConnectionError(f"malformed upstream response: {exc}"))
-            self.close()
-
-    def eof_received(self) -> bool | None:
-        return None  # let the transport close; connection_lost reports it
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.pool.forget(self)
-        if not self.complete:
-            if not self.received_any:
-                reason = "upstream closed the connection"
-            else:
-                reason = "upstream closed the connection mid-response"
-            self._fail(UpstreamConnectionError(reason))
-
-    # --- parser ------------------------------------------------------------------------------
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        previous = self.headers.get(key)
-        self.headers[key] = text if previous is None else f"{previous}, {text}"
-
-    def on_headers_complete(self) -> None:
-        self.status = self.parser.get_status_code()
-        future = self.headers_done
-        if future is not None and not future.done():
-            future.set_result(None)
-
-    def on_body(self, body: bytes) -> None:
-        if self.consumer is not None:
-            self._hand_over(body)
-            return
-        self.chunks.append(body)
-        self.buffered += len(body)
-        if (
-            self.buffered > _READ_HIGH_WATER
-            and not self.reading_paused
-            and self.transport is not None
-        ):
-            self.reading_paused = True
-            self.transport.pause_reading()
-        self._wake()
-
-    def on_message_complete(self) -> None:
-        # Read it now: once feed_data returns, the parser has reset and says False.
-        self.keep_alive = self.parser.should_keep_alive()
-        self.complete = True
-        self._wake()
-
-    # --- helpers -----------------------------------------------------------------------------
-
-    def _hand_over(self, body: bytes) -> None:
-        """Piping: give the chunk to the consumer right here, in the data callback."""
-        consumer = self.consumer
-        assert consumer is not None
-        try:
-            wait = consumer(body)
-        except BaseException as exc:  # e.g. the client went away: the pipe ends with it
-            self.consumer = None
-            self._fail(exc)
-            return
-        if wait is not None:
-            # The receiver needs a moment: buffer what else arrives (reading pauses at the high
-            # water mark, as for any buffered body) until the pipe has awaited it.
-            self.consumer = None
-            waiter = self.waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(wait)
-
-    def _wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _fail(self, exc: Exception) -> None:
-        if self.error is None:
-            self.error = exc
-        future = self.headers_done
-        if future is not None and not future.done():
-            future.set_exception(exc)
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(exc)
-
-    def take(self) -> bytes:
-        chunk = self.chunks.popleft()
-        self.buffered -= len(chunk)
-        if (
-            self.reading_paused
-            and self.buffered < _READ_HIGH_WATER // 2
-            and self.transport is not None
-        ):
-            self.reading_paused = False
-            self.transport.resume_reading()
-        return chunk
-
-    def close(self) -> None:
-        if not self.closed and self.transport is not None:
-            self.closed = True
-            self.transport.close()
-
-
-class _Pool:
-    """Idle keep-alive connections to one origin, most recently used first."""
-
-    def __init__(self, origin: _Origin, ssl_context: ssl.SSLContext | None) -> None:
-        self.origin = origin
-        self.ssl_context = ssl_context
-        self.idle: deque[_Connection] = deque()
-
-    async def acquire(self, timeout: float) -> _Connection:
-        while self.idle:
-            connection = self.idle.pop()
-            if (
-                not connection.closed
-                and connection.transport is not None
-                and not connection.transport.is_closing()
-            ):
-                connection.reused = True
-                return connection
-        return await self.open(timeout)
-
-    async def open(self, timeout: float) -> _Connection:
-        loop = asyncio.get_running_loop()
-        origin = self.origin
-        try:
-            async with asyncio.timeout(timeout):
-                _, connection = await loop.create_connection(
-                    lambda: _Connection(self),
-                    origin.host,
-                    origin.port,
-                    ssl=self.ssl_context if origin.scheme == "https" else None,
-                    server_hostname=origin.host if origin.scheme == "https" else None,
-                )
-        except TimeoutError:
-            raise UpstreamTimeout("connect timed out") from None
-        except OSError as exc:
-            raise UpstreamConnectionError(f"connection failed: {exc.strerror or exc}") from None
-        return connection
-
-    def release(self, connection: _Connection) -> None:
-        if connection.closed or len(self.idle) >= _MAX_IDLE_PER_ORIGIN:
-            connection.close()
-        else:
-            self.idle.append(connection)
-
-    def forget(self, connection: _Connection) -> None:
-        with contextlib.suppress(ValueError):
-            self.idle.remove(connection)
-
-    def close(self) -> None:
-        while self.idle:
-            self.idle.pop().close()
 
 
 class ClientResponse:
@@ -288,7 +70,9 @@ class ClientResponse:
 
     __slots__ = (
         "status",
+        "reason",
         "headers",
+        "raw_headers",
         "_connection",
         "_pool",
         "_timeouts",
@@ -299,10 +83,12 @@ class ClientResponse:
     )
 
     def __init__(
-        self, connection: _Connection, pool: _Pool, timeouts: Timeouts, deadline: float
+        self, connection: Connection, pool: Pool, timeouts: Timeouts, deadline: float
     ) -> None:
         self.status = connection.status
-        self.headers = connection.headers
+        self.reason = connection.reason
+        self.headers = connection.headers  # lower-case names, repeats joined with ", "
+        self.raw_headers = connection.raw_headers  # (name as sent, value) pairs, repeats kept
         self._connection = connection
         self._pool = pool
         self._timeouts = timeouts
@@ -363,11 +149,21 @@ class ClientResponse:
         else:
             self._arm()
 
-    async def read(self) -> bytes:
+    async def read(self, limit: int | None = None) -> bytes:
+        """The whole body. Past `limit` bytes, reading stops, the connection is closed and
+        UpstreamBodyTooLarge is raised (before the rest is ever buffered)."""
+        declared = self.headers.get("content-length") if limit is not None else None
+        if declared is not None and declared.isdigit() and int(declared) > limit:  # type: ignore[operator]
+            self.release()
+            raise UpstreamBodyTooLarge(f"upstream answer too large (over {limit} bytes)")
         parts = []
+        size = 0
         try:
             while (chunk := await self.next_chunk()) is not None:
                 parts.append(chunk)
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    raise UpstreamBodyTooLarge(f"upstream answer too large (over {limit} bytes)")
         except BaseException:
             self.release()
             raise
@@ -438,43 +234,79 @@ def _time_out(future: asyncio.Future[None], what: str) -> None:
 
 
 class HttpClient:
-    """The one pooled upstream client of a process."""
+    """The one pooled upstream client of a process.
+
+    TLS contexts (one per ca_file/verify setting) and proxy choices are made once per pool, so
+    the per-request cost is one dict lookup for the URL's pool and target."""
 
     def __init__(self) -> None:
-        self._pools: dict[str, tuple[_Pool, bytes]] = {}
-        self._origins: dict[tuple[str, str, int], _Pool] = {}
-        self._ssl_context: ssl.SSLContext | None = None
+        self._routes: dict[tuple, tuple[Pool, bytes]] = {}
+        self._pools: dict[tuple, Pool] = {}
+        self._tls: dict[tuple[str | None, bool], ssl.SSLContext] = {}
 
-    def _pool_for(self, url: str) -> tuple[_Pool, bytes]:
-        cached = self._pools.get(url)
+    def _route(
+        self, url: str, options: ClientOptions, connect_to: Sequence[str] | None
+    ) -> tuple[Pool, bytes]:
+        key = (url, options, connect_to if connect_to is None else tuple(connect_to))
+        cached = self._routes.get(key)
         if cached is not None:
             return cached
-        origin, target = _split_url(url)
-        key = (origin.scheme, origin.host, origin.port)
-        pool = self._origins.get(key)
+        origin, target = split_url(url)
+        pin = key[2]
+        pool_key = (origin.scheme, origin.host, origin.port, pin, options.pool_key())
+        pool = self._pools.get(pool_key)
         if pool is None:
-            if origin.scheme == "https" and self._ssl_context is None:
-                self._ssl_context = ssl.create_default_context()
-            pool = self._origins[key] = _Pool(origin, self._ssl_context)
-        if len(self._pools) < 10_000:  # URLs come from config (and model names): bound the cache
-            self._pools[url] = (pool, target)
-        return pool, target
+            tls = self._tls_context(options) if origin.scheme == "https" else None
+            proxy = proxy_for(origin, options.proxy)
+            pool = self._pools[pool_key] = Pool(origin, options, tls, proxy, pin)
+        # Gateway URLs come from config (and model names): cached, bounded. Pinned requests
+        # (passthrough) carry client-chosen paths: never cached, or clients could fill it.
+        if pin is None and len(self._routes) < 10_000:
+            self._routes[key] = (pool, pool.target_prefix + target)
+        return pool, pool.target_prefix + target
+
+    def _tls_context(self, options: ClientOptions) -> ssl.SSLContext:
+        if options.ssl_context is not None:
+            return options.ssl_context
+        key = (options.ca_file, options.tls_verify)
+        context = self._tls.get(key)
+        if context is None:
+            try:
+                context = self._tls[key] = tls_context(*key)
+            except (OSError, ssl.SSLError) as exc:
+                raise UpstreamConnectionError(f"TLS settings are not usable: {exc}") from None
+        return context
 
     async def send(
-        self, method: str, url: str, headers: dict[str, str], body: bytes | None, timeouts: Timeouts
+        self,
+        method: str,
+        url: str,
+        headers: Headers,
+        body: bytes | None,
+        timeouts: Timeouts,
+        *,
+        options: ClientOptions = DEFAULT_OPTIONS,
+        connect_to: Sequence[str] | None = None,
     ) -> ClientResponse:
-        pool, target = self._pool_for(url)
+        """Send one request; returns once the final response head arrived. Redirects are
+        never followed. `connect_to`: the only addresses to connect to, in order (checked by
+        the caller); the URL's host name still gives Host, SNI and the certificate check."""
+        pool, target = self._route(url, options, connect_to)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeouts.total
-        head = _request_head(method, target, pool.origin.host_header, headers, body)
+        head = _request_head(method, target, pool, headers, body)
+        head_request = method == "HEAD"
         for attempt in (0, 1):
-            connection = await pool.acquire(timeouts.connect)
-            connection.reset(loop)
+            # the retry always goes to a new connection: the idle ones may be as stale
+            connection = await pool.acquire(timeouts.connect, fresh=attempt == 1)
+            connection.reset(loop, head_request)
             connection.transport.write(head + body if body else head)  # type: ignore[union-attr]
             try:
                 await _wait(connection.headers_done, timeouts.read, deadline, "no response headers")  # type: ignore[arg-type]
             except UpstreamConnectionError:
-                # A kept-alive connection the upstream had just closed: retry once on a new one.
+                connection.close()
+                # A kept-alive connection the upstream had just closed or reset, before any
+                # byte of an answer: the request was not processed; retry once on a new one.
                 if attempt == 0 and connection.reused and not connection.received_any:
                     continue
                 raise
@@ -485,10 +317,10 @@ class HttpClient:
         raise UpstreamConnectionError("upstream closed the connection")  # pragma: no cover
 
     async def close(self) -> None:
-        for pool in self._origins.values():
+        for pool in self._pools.values():
             pool.close()
-        self._origins.clear()
         self._pools.clear()
+        self._routes.clear()
 
 
 class StableHeaders(dict):
@@ -499,20 +331,26 @@ class StableHeaders(dict):
     __slots__ = ()
 
 
+_UNSAFE = frozenset("\r\n\0")
+_UNSAFE_NAME = frozenset("\r\n\0 \t:")
+
 # id -> (the dict itself, so its id cannot be recycled while the entry lives; its encoding)
 _encoded_headers: dict[int, tuple[dict[str, str], bytes]] = {}
 
 
-def _encode_headers(headers: dict[str, str]) -> bytes:
+def _encode_headers(headers: Headers) -> bytes:
     stable = type(headers) is StableHeaders
     if stable:
         cached = _encoded_headers.get(id(headers))
         if cached is not None and cached[0] is headers:
             return cached[1]
+    pairs: Iterable[tuple[str, str]] = (
+        headers.items() if isinstance(headers, Mapping) else headers  # type: ignore[assignment]
+    )
     lines = []
-    for name, value in headers.items():
-        if "\r" in value or "\n" in value:
-            raise UpstreamConnectionError(f"header {name!r} contains a line break")
+    for name, value in pairs:
+        if _UNSAFE.intersection(value) or _UNSAFE_NAME.intersection(name) or not name:
+            raise UpstreamConnectionError(f"header {name[:40]!r} has a forbidden character")
         lines.append(f"{name}: {value}\r\n".encode("latin-1", "replace"))
     encoded = b"".join(lines)
     if stable and len(_encoded_headers) < 4096:
@@ -521,12 +359,20 @@ def _encode_headers(headers: dict[str, str]) -> bytes:
 
 
 def _request_head(
-    method: str, target: bytes, host: str, headers: dict[str, str], body: bytes | None
+    method: str, target: bytes, pool: Pool, headers: Headers, body: bytes | None
 ) -> bytes:
-    return b"%s %s HTTP/1.1\r\nhost: %s\r\n%scontent-length: %d\r\n\r\n" % (
-        method.encode(),
+    if body is None and method in _NO_BODY_METHODS:
+        length = b""  # RFC 9110 §8.6: no Content-Length where no body is defined or sent
+    else:
+        length = b"content-length: %d\r\n" % (len(body) if body else 0)
+    return b"%s %s HTTP/1.1\r\nhost: %s\r\n%s%s%s\r\n" % (
+        method.encode("latin-1"),
         target,
-        host.encode("latin-1"),
+        pool.origin.host_header.encode("latin-1"),
+        pool.extra_head,
         _encode_headers(headers),
-        len(body) if body else 0,
+        length,
     )
+
+
+_NO_BODY_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"})

@@ -2,37 +2,40 @@
 
 Connection pinning: `resolve_target` resolves and checks every address of the upstream host.
 The connection must go to exactly those addresses, never to a second DNS answer (rebinding).
-`PassthroughClient` owns one pooled `aiohttp.ClientSession` whose connector has DNS caching off
-and a `PinnedResolver`: the resolver answers only from a per-request map held in a context
-variable that `forward` sets around the upstream call, and fails for any host not pinned there.
-So there is one pool (keep-alive kept across requests, no connector per host), concurrent
-requests cannot see each other's pins, and nothing can reach an address that was not checked.
-A kept-alive connection is reused only for the same host name and port, and was opened to an
-address that passed the same check. TLS SNI, certificate checks and `Host` use the host name.
+`PassthroughClient` sends through the gateway's own `HttpClient` with `connect_to` set to the
+checked addresses: it connects to one of them, in order, and never resolves the name itself.
+A kept-alive connection is reused only for the same host name, port and checked addresses.
+TLS SNI, certificate checks and `Host` use the host name. No proxy is used (environment
+proxies included), redirects are relayed, never followed.
 
-The session does not decompress (`auto_decompress=False`): bytes and `Content-Encoding` are
-relayed as received. If the client sent no `Accept-Encoding`, `identity` is sent so that the
-upstream does not compress an answer the client never asked to be compressed.
+Nothing is decompressed: bytes and `Content-Encoding` are relayed as received. If the client
+sent no `Accept-Encoding`, `identity` is sent so that the upstream does not compress an answer
+the client never asked to be compressed.
 """
 
 from __future__ import annotations
 
-import contextvars
 import ipaddress
 import re
-import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-
-import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
-from multidict import CIMultiDict
-from yarl import URL
+from typing import NamedTuple
+from urllib.parse import urlsplit
 
 from apex_ai_proxy.errors import error_body
-from apex_ai_proxy.http import Request, Response, StreamResponse
+from apex_ai_proxy.http import (
+    ClientOptions,
+    ClientResponse,
+    HttpClient,
+    Request,
+    Response,
+    StreamResponse,
+    Timeouts,
+    UpstreamConnectionError,
+    UpstreamTimeout,
+)
 
 from .config import PassthroughConfig
 from .guard import (
@@ -42,10 +45,6 @@ from .guard import (
     PassthroughTarget,
     check_method,
     check_request_target,
-)
-
-_PINNED: contextvars.ContextVar[dict[tuple[str, int], tuple[ResolveResult, ...]] | None] = (
-    contextvars.ContextVar("apex_passthrough_pinned", default=None)
 )
 
 HOP_BY_HOP = frozenset(
@@ -74,28 +73,9 @@ _REQUEST_DROP = HOP_BY_HOP | {
 _RESPONSE_DROP = HOP_BY_HOP
 
 
-class PinnedResolver(AbstractResolver):
-    """Answers only with the addresses `forward` pinned for the current request."""
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        pinned = _PINNED.get()
-        results = pinned.get((host, port)) if pinned else None
-        if not results:
-            raise socket.gaierror(
-                socket.EAI_NONAME, f"passthrough: {host}:{port} was not checked before connecting"
-            )
-        if family in (socket.AF_INET, socket.AF_INET6):
-            return [r for r in results if r["family"] == family]
-        return list(results)
-
-    async def close(self) -> None:
-        return None
-
-
 class PassthroughClient:
-    """The passthrough connection pool. Create once per process; `await close()` on shutdown."""
+    """The passthrough connection pool: the gateway's `HttpClient`, pinned to checked addresses.
+    Create once per process; `await close()` on shutdown."""
 
     def __init__(
         self,
@@ -105,37 +85,40 @@ class PassthroughClient:
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.config = config
-        self._limit = connection_limit
-        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
-        self._session: aiohttp.ClientSession | None = None
+        self._http = HttpClient()
+        # proxy "": never an environment proxy (the connection goes to a checked address)
+        self._options = ClientOptions(
+            proxy="", max_connections=connection_limit, ssl_context=ssl_context
+        )
+        # no total limit: a relayed stream may last; silence is limited by `timeout`
+        self._timeouts = Timeouts(
+            total=24 * 3600.0, connect=config.connect_timeout, read=config.timeout
+        )
 
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                resolver=PinnedResolver(),
-                use_dns_cache=False,
-                ssl=self._ssl,
-                limit=self._limit,
-                keepalive_timeout=30,
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                auto_decompress=False,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                timeout=aiohttp.ClientTimeout(
-                    total=None,
-                    sock_connect=self.config.connect_timeout,
-                    sock_read=self.config.timeout,
-                ),
-                trust_env=False,
-            )
-        return self._session
+    async def send(
+        self,
+        method: str,
+        url: UpstreamURL,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+        target: PassthroughTarget,
+    ) -> ClientResponse:
+        """Send to one of `target`'s checked addresses, never to anything else."""
+        addresses = [a["host"] for a in target.addresses]
+        if not addresses:
+            raise PassthroughRefused(f"{target.host!r} was not resolved and checked")
+        return await self._http.send(
+            method,
+            url.text,
+            headers,
+            body,
+            self._timeouts,
+            options=self._options,
+            connect_to=addresses,
+        )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
 
 @dataclass(slots=True)
@@ -195,7 +178,7 @@ async def forward(
         path, query = check_request_target(request.raw_path_qs)
         outcome.upstream_url = target.url(path)
         url = upstream_url(target, path, query)
-        headers, skip = upstream_headers(request.headers, is_gateway_secret, outcome)
+        headers = upstream_headers(request.headers, is_gateway_secret, outcome)
         if len(body) > client.config.max_body_bytes:
             raise PassthroughError(
                 f"request body exceeds {client.config.max_body_bytes} bytes",
@@ -207,32 +190,26 @@ async def forward(
         response = refusal_response(exc, api_type=api_type, path=request.path)
         return ForwardResult(response, outcome)
 
-    pin = _PINNED.set({(target.host, target.port): target.addresses})
     response: StreamResponse | None = None
+    upstream: ClientResponse | None = None
     try:
-        async with client.session.request(
-            request.method,
-            url,
-            data=body or None,
-            headers=headers,
-            skip_auto_headers=skip,
-            allow_redirects=False,
-        ) as upstream:
-            outcome.ttfb_ms = (time.perf_counter() - started) * 1000
-            outcome.status = upstream.status
-            response = StreamResponse(status=upstream.status, reason=upstream.reason)
-            copy_response_headers(upstream.headers, response.raw_headers)
-            if request_id is not None:
-                response.raw_headers.append(("x-request-id", request_id))
-            try:
-                await response.prepare(request)
-                async for chunk in upstream.content.iter_any():
-                    await response.write(chunk)
-                    outcome.response_bytes += len(chunk)
-                await response.write_eof()
-            except ConnectionResetError:  # only our writes to the client raise it here
-                outcome.error = "client disconnected"
-    except (aiohttp.ClientError, TimeoutError) as exc:
+        upstream = await client.send(request.method, url, headers, body or None, target)
+        outcome.ttfb_ms = (time.perf_counter() - started) * 1000
+        outcome.status = upstream.status
+        response = StreamResponse(status=upstream.status, reason=upstream.reason)
+        copy_response_headers(upstream.raw_headers, response.raw_headers)
+        if request_id is not None:
+            response.raw_headers.append(("x-request-id", request_id))
+        try:
+            await response.prepare(request)
+            while (chunk := await upstream.next_chunk()) is not None:
+                await response.write(chunk)
+                outcome.response_bytes += len(chunk)
+            await response.write_eof()
+        except ConnectionResetError:  # only our writes to the client raise it here
+            outcome.error = "client disconnected"
+            upstream.release()
+    except (UpstreamConnectionError, UpstreamTimeout) as exc:
         timed_out = isinstance(exc, TimeoutError)
         if response is None:
             status = 504 if timed_out else 502
@@ -248,34 +225,62 @@ async def forward(
         else:
             outcome.error = f"upstream stream cut short: {_describe(exc)}"
             request.close_connection()
+    except BaseException:
+        if upstream is not None:
+            upstream.release()  # e.g. cancelled: the connection cannot be reused
+        raise
     finally:
-        _PINNED.reset(pin)
         outcome.duration_ms = (time.perf_counter() - started) * 1000
     return ForwardResult(response, outcome)
 
 
-def upstream_url(target: PassthroughTarget, path: str, query: str) -> URL:
+class UpstreamURL(NamedTuple):
+    """An upstream URL as sent (`text`) and as it parses back."""
+
+    text: str
+    scheme: str
+    host: str | None
+    port: int | None
+    user: str | None
+    password: str | None
+    raw_path: str
+    raw_query_string: str
+    raw_fragment: str
+
+
+def upstream_url(target: PassthroughTarget, path: str, query: str) -> UpstreamURL:
     """The upstream URL from parsed parts, re-parsed and checked against `target`.
 
     `path` and `query` come from `check_request_target`. The URL is never made by joining the
     client's raw target to the origin: whatever the target holds, the connection goes to the
     checked scheme, host and port, with no userinfo. `target` must carry the addresses
-    `resolve_target` checked; an IP-literal host must be one of them (aiohttp connects to a
-    literal without asking the pinned resolver).
+    `resolve_target` checked; an IP-literal host must be one of them.
     """
     if not target.addresses:
         raise PassthroughRefused(f"{target.host!r} was not resolved and checked")
     if _is_ip(target.host) and target.host not in {a["host"] for a in target.addresses}:
         raise PassthroughRefused(f"{target.host!r} is not among its checked addresses")
-    built = URL.build(
-        scheme=target.scheme,
-        host=target.host,
-        port=target.port,
-        path=target.base_path + path,
-        query_string=query,
-        encoded=True,
-    )
-    url = URL(str(built), encoded=True)
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    text = f"{target.scheme}://{host}:{target.port}{target.base_path + path or '/'}"
+    if query:
+        text += "?" + query
+    try:
+        parts = urlsplit(text)
+        url = UpstreamURL(
+            text,
+            parts.scheme,
+            parts.hostname,
+            parts.port,
+            parts.username,
+            parts.password,
+            parts.path,
+            parts.query,
+            parts.fragment,
+        )
+    except ValueError:
+        raise InvalidRequestTarget(
+            "the request target does not form a valid upstream URL"
+        ) from None
     if (
         url.scheme != target.scheme
         or url.host != target.host
@@ -302,11 +307,11 @@ def upstream_headers(
     incoming,
     is_gateway_secret: Callable[[str], bool] | None = None,
     outcome: ForwardOutcome | None = None,
-) -> tuple[CIMultiDict[str], tuple[str, ...]]:
+) -> list[tuple[str, str]]:
     """Client headers minus gateway, hop-by-hop, Host, length and forwarding headers, and
     minus any credential header that holds a gateway token (named in `outcome`)."""
-    listed = _connection_tokens(incoming)
-    headers: CIMultiDict[str] = CIMultiDict()
+    listed = _connection_tokens(incoming.items())
+    headers: list[tuple[str, str]] = []
     for name, value in incoming.items():
         lname = name.lower()
         if (
@@ -327,11 +332,10 @@ def upstream_headers(
             if outcome is not None:
                 outcome.dropped_credentials.append(lname)
             continue
-        headers.add(name, value)
-    if "accept-encoding" not in headers:
-        headers["Accept-Encoding"] = "identity"
-    skip = tuple(name for name in ("User-Agent", "Content-Type") if name not in headers)
-    return headers, skip
+        headers.append((name, value))
+    if "accept-encoding" not in incoming:
+        headers.append(("Accept-Encoding", "identity"))
+    return headers
 
 
 def _holds_secret(name: str, value: str, is_gateway_secret: Callable[[str], bool]) -> bool:
@@ -353,27 +357,25 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def copy_response_headers(upstream, into: list[tuple[str, str]]) -> None:
+def copy_response_headers(upstream: list[tuple[str, str]], into: list[tuple[str, str]]) -> None:
     listed = _connection_tokens(upstream)
-    for name, value in upstream.items():
+    for name, value in upstream:
         lname = name.lower()
         if lname in _RESPONSE_DROP or lname in listed or lname.startswith("proxy-"):
             continue
         into.append((name, value))
 
 
-def _connection_tokens(headers) -> frozenset[str]:
-    if hasattr(headers, "getall"):  # the upstream's (multi-valued) headers
-        values = headers.getall("Connection", ())
-    else:  # the client's: one value per name, repeats already joined
-        values = [headers["connection"]] if "connection" in headers else []
+def _connection_tokens(pairs: Iterable[tuple[str, str]]) -> frozenset[str]:
+    """The header names a `Connection` header lists (they are hop-by-hop too)."""
+    values = [v for name, v in pairs if name.lower() == "connection"]
     return frozenset(t.strip().lower() for v in values for t in v.split(",") if t.strip())
 
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timeout"
-    return type(exc).__name__
+    return str(exc) or type(exc).__name__  # the client's messages carry no URL or credential
 
 
 # --- error bodies -------------------------------------------------------------------------

@@ -27,13 +27,24 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass, field
+from typing import TypedDict
 from urllib.parse import unquote
-
-from aiohttp.abc import ResolveResult
 
 from apex_ai_proxy.errors import GatewayError
 
 from .config import AllowEntry, PassthroughConfig, normalize_hostname
+
+
+class ResolveResult(TypedDict):
+    """One checked address of a passthrough host (the shape aiohttp's resolver used)."""
+
+    hostname: str
+    host: str  # the IP address connected to
+    port: int
+    family: int
+    proto: int
+    flags: int
+
 
 PROVIDER_HEADER = "X-APEX-AI-PROXY-PROVIDER"
 TYPE_HEADER = "X-APEX-AI-PROXY-TYPE"

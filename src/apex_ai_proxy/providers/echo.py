@@ -34,7 +34,7 @@ class LocalResponse:
         self._chunks = chunks
         self._done = False
 
-    async def read(self) -> bytes:
+    async def read(self, limit: int | None = None) -> bytes:  # local: nothing to cap
         if self._body is not None:
             return self._body
         parts = []

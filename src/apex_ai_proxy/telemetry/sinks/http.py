@@ -10,22 +10,34 @@ with `Authorization: Bearer {token}` when a token is configured. Raw captures (o
 post fails after the structured one succeeded, the retry sends both again; `request_id` is the
 deduplication key.
 
-The sink owns a small aiohttp session of its own rather than the upstream pool, so a stuck log
-service can never take connections from model traffic.
+The sink owns an `HttpClient` of its own (the gateway's client, a pool apart from the upstream
+one, at most 4 connections), so a stuck log service can never take connections from model
+traffic. Proxies come from the environment (HTTPS_PROXY/HTTP_PROXY/NO_PROXY), as upstreams' do.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 import orjson
+
+from apex_ai_proxy.http import (
+    ClientOptions,
+    HttpClient,
+    Timeouts,
+    UpstreamBodyTooLarge,
+    UpstreamConnectionError,
+    UpstreamTimeout,
+)
 
 from ..config import HttpSinkConfig
 from .base import Batch, Sink, SinkError
 
 RETRYABLE_STATUS = frozenset({408, 429})
+_OPTIONS = ClientOptions(max_connections=4)
+_MAX_ANSWER = 1024 * 1024  # the service's answer is read (to reuse the connection), not kept
 
 
 class HttpSink(Sink):
@@ -37,16 +49,15 @@ class HttpSink(Sink):
         base = f"{config.base_url.rstrip('/')}/projects/{quote(config.project, safe='')}/logstores/"
         self.url = base + quote(config.logstore, safe="")
         self.raw_url = base + quote(config.raw_logstore, safe="") if config.raw_logstore else None
-        self._headers = {"Content-Type": "application/json"}
+        self._headers = {"content-type": "application/json"}
         if config.token is not None:
-            self._headers["Authorization"] = f"Bearer {config.token.get_secret_value()}"
-        self._session: aiohttp.ClientSession | None = None
+            self._headers["authorization"] = f"Bearer {config.token.get_secret_value()}"
+        timeout = config.timeout_s
+        self._timeouts = Timeouts(total=timeout, connect=timeout, read=timeout)
+        self._client: HttpClient | None = None
 
     async def open(self) -> None:
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
-            connector=aiohttp.TCPConnector(limit=4),
-        )
+        self._client = HttpClient()
 
     async def write(self, batch: Batch) -> None:
         await self._post(self.url, [record.to_dict() for record in batch])
@@ -56,18 +67,22 @@ class HttpSink(Sink):
                 await self._post(self.raw_url, raws)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     async def _post(self, url: str, logs: list[dict[str, Any]]) -> None:
-        assert self._session is not None, "HttpSink.start() was not called"
+        assert self._client is not None, "HttpSink.start() was not called"
         body = orjson.dumps({"logs": logs})
         try:
-            async with self._session.post(url, data=body, headers=self._headers) as response:
-                if response.status < 300:
-                    return
-                retryable = response.status >= 500 or response.status in RETRYABLE_STATUS
-                raise SinkError(f"{url} answered {response.status}", retryable=retryable)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            response = await self._client.send(
+                "POST", url, self._headers, body, self._timeouts, options=_OPTIONS
+            )
+            with contextlib.suppress(UpstreamBodyTooLarge):  # its status says enough
+                await response.read(_MAX_ANSWER)
+        except (UpstreamConnectionError, UpstreamTimeout) as exc:
             raise SinkError(f"{url}: {type(exc).__name__}: {exc}") from exc
+        if response.status < 300:
+            return
+        retryable = response.status >= 500 or response.status in RETRYABLE_STATUS
+        raise SinkError(f"{url} answered {response.status}", retryable=retryable)
