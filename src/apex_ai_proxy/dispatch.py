@@ -139,6 +139,12 @@ class Dispatcher:
             if attempts_left == 0:
                 break
             attempts_left -= 1
+            if request.disconnected:  # nobody will read the answer: spend no upstream quota
+                raise GatewayError(
+                    "The client closed the connection before the answer; no upstream was called.",
+                    status=499,
+                    error_type="client_disconnected",
+                )
             translation = self._translation(op, target, body, ctx, translation_cache)
             upstream_body = self._upstream_body(op, target, body, stream, translation)
             response = await self._attempt(

@@ -15,8 +15,10 @@ from apex_ai_proxy.http.server import (
     PathRouter,
     Request,
     Response,
+    ServerLimits,
     StreamResponse,
     json_response,
+    protocol_error,
 )
 
 __all__ = [
@@ -28,10 +30,12 @@ __all__ = [
     "Request",
     "Response",
     "PathRouter",
+    "ServerLimits",
     "StableHeaders",
     "StreamResponse",
     "Timeouts",
     "UpstreamConnectionError",
     "UpstreamTimeout",
     "json_response",
+    "protocol_error",
 ]
