@@ -40,6 +40,7 @@ log = logging.getLogger("apex_ai_proxy.http")
 
 IDLE, HEAD, BODY = 0, 1, 2
 NEVER = float("inf")
+PIPELINE_HARD_FACTOR = 64  # requests one read may queue: this many times max_pipelined
 
 
 class _Refused(Exception):
@@ -130,6 +131,7 @@ class HttpProtocol(asyncio.Protocol):
         for request in (self._current, self._request, *self._pending):
             if isinstance(request, Request):
                 request.disconnected = True
+        self._pending.clear()  # nobody will read their answers
 
     def data_received(self, data: bytes) -> None:
         if self._dead:
@@ -286,11 +288,14 @@ class HttpProtocol(asyncio.Protocol):
             self._start(request)
             return
         pending = self._pending
-        if len(pending) >= self.limits.max_pipelined:
-            # More than the queue holds arrived in one read: answer those queued, then close.
+        limit = self.limits.max_pipelined
+        # Reading pauses once `limit` requests wait, but httptools cannot stop in the middle of
+        # a read: what one read holds is queued too, up to a hard cap; past it, those queued are
+        # answered and the connection closes (a pipelining client retries the rest).
+        if len(pending) >= limit * PIPELINE_HARD_FACTOR:
             raise _Refused(None)
         pending.append(request)
-        if len(pending) >= self.limits.max_pipelined:
+        if len(pending) >= limit:
             self._pause_reading()
 
     # --- running handlers --------------------------------------------------------------------

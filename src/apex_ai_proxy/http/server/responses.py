@@ -192,7 +192,8 @@ def protocol_error(status: int, message: str, path: str = "") -> Response:
     """An error the server answers itself (400/408/413/414/431/501/505), in the client's API
     shape: Anthropic's for /v1/messages, OpenAI's for everything else."""
     if path.startswith("/v1/messages"):
-        body = anthropic_error_body(status, message)
+        # 501/505 are about the request too: not Anthropic's api_error (a fault of theirs).
+        body = anthropic_error_body(status if status < 500 else 400, message)
     else:
         code = "request_too_large" if status == 413 else None
         body = openai_error_body(message, "invalid_request_error", code)
