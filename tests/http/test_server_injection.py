@@ -44,7 +44,7 @@ def _assert_only_safe_headers(raw: bytes) -> None:
 
 async def test_response_header_with_crlf_or_nul_is_never_written(echo_server):
     server = await echo_server(answer=_with_bad_headers)
-    raw = await exchange(server.port, b"GET /x HTTP/1.1\r\nconnection: close\r\n\r\n")
+    raw = await exchange(server.port, b"GET /x HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n")
     _assert_only_safe_headers(raw)
 
 
@@ -57,7 +57,7 @@ async def test_stream_response_header_with_crlf_is_never_written(echo_server):
 
     server = await echo_server()
     server.server.not_found = stream
-    raw = await exchange(server.port, b"GET /x HTTP/1.1\r\nconnection: close\r\n\r\n")
+    raw = await exchange(server.port, b"GET /x HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n")
     _assert_only_safe_headers(raw)
     assert parse_responses(raw)[0].body == b"data"
 
@@ -67,7 +67,7 @@ async def test_model_name_with_crlf_never_becomes_a_response_header(gateway, fak
     gw = await gateway(config({"e": openai_provider(up)}, {}))
     body = orjson.dumps({"model": "m\r\nx-injected: yes#e", "messages": MESSAGES})
     request = (
-        b"POST /v1/chat/completions HTTP/1.1\r\ncontent-type: application/json\r\n"
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: a\r\ncontent-type: application/json\r\n"
         b"connection: close\r\ncontent-length: %d\r\n\r\n%b" % (len(body), body)
     )
     raw = await exchange(int(gw.base_url.rsplit(":", 1)[1]), request)

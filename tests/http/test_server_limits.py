@@ -66,7 +66,9 @@ async def test_header_bytes_over_the_limit_get_431(echo_server):
 async def test_200kb_request_line_gets_414_promptly(echo_server):
     server = await echo_server()
     started = time.monotonic()
-    answer = await exchange(server.port, b"GET /" + b"a" * 200_000 + b" HTTP/1.1\r\n\r\n", wait=5)
+    answer = await exchange(
+        server.port, b"GET /" + b"a" * 200_000 + b" HTTP/1.1\r\nhost: a\r\n\r\n", wait=5
+    )
     [reply] = parse_responses(answer)
     assert reply.status == 414
     assert reply.header("connection") == "close"
@@ -77,15 +79,17 @@ async def test_200kb_request_line_gets_414_promptly(echo_server):
 async def test_target_at_the_limit_is_served(echo_server):
     server = await echo_server(limits=ServerLimits(max_target=100))
     target = b"/" + b"a" * 99
-    ok = await exchange(server.port, b"GET " + target + b" HTTP/1.1\r\nconnection: close\r\n\r\n")
+    ok = await exchange(
+        server.port, b"GET " + target + b" HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n"
+    )
     assert statuses(ok) == [200]
-    long = await exchange(server.port, b"GET " + target + b"a HTTP/1.1\r\n\r\n")
+    long = await exchange(server.port, b"GET " + target + b"a HTTP/1.1\r\nhost: a\r\n\r\n")
     assert statuses(long) == [414]
 
 
 async def test_declared_body_over_max_body_gets_413_and_close(echo_server):
     server = await echo_server(limits=ServerLimits(max_body=10), answer=_too_large_or_ok)
-    request = b"POST /x HTTP/1.1\r\ncontent-length: 11\r\n\r\n" + b"a" * 11
+    request = b"POST /x HTTP/1.1\r\nhost: a\r\ncontent-length: 11\r\n\r\n" + b"a" * 11
     [reply] = parse_responses(await exchange(server.port, request))
     assert reply.status == 413
     assert reply.header("connection") == "close"
@@ -93,7 +97,7 @@ async def test_declared_body_over_max_body_gets_413_and_close(echo_server):
 
 async def test_chunked_body_over_max_body_gets_413_and_close(echo_server):
     server = await echo_server(limits=ServerLimits(max_body=10), answer=_too_large_or_ok)
-    request = b"POST /x HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n6\r\naaaaaa\r\n6\r\naaaaaa\r\n0\r\n\r\n"
+    request = b"POST /x HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n6\r\naaaaaa\r\n6\r\naaaaaa\r\n0\r\n\r\n"
     [reply] = parse_responses(await exchange(server.port, request))
     assert reply.status == 413
     assert reply.header("connection") == "close"

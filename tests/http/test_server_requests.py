@@ -17,7 +17,8 @@ async def _one(server, request: bytes):
 async def test_absolute_form_target_is_reduced_to_its_path_and_query(echo_server):
     server = await echo_server()
     reply = await _one(
-        server, b"GET http://example.com:8080/v1/models?a=1 HTTP/1.1\r\nconnection: close\r\n\r\n"
+        server,
+        b"GET http://example.com:8080/v1/models?a=1 HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
     )
     assert reply.status == 200
     assert reply.json()["target"] == "/v1/models?a=1"
@@ -26,13 +27,15 @@ async def test_absolute_form_target_is_reduced_to_its_path_and_query(echo_server
 
 async def test_absolute_form_without_a_path_becomes_slash(echo_server):
     server = await echo_server()
-    reply = await _one(server, b"GET http://example.com?q HTTP/1.1\r\nconnection: close\r\n\r\n")
+    reply = await _one(
+        server, b"GET http://example.com?q HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n"
+    )
     assert reply.json()["target"] == "/?q"
 
 
 async def test_absolute_form_with_userinfo_is_400(echo_server):
     server = await echo_server()
-    reply = await _one(server, b"GET http://u:p@example.com/ HTTP/1.1\r\n\r\n")
+    reply = await _one(server, b"GET http://u:p@example.com/ HTTP/1.1\r\nhost: a\r\n\r\n")
     assert reply.status == 400
     assert server.calls == []
 
@@ -118,8 +121,8 @@ async def test_http_1_0_is_answered_and_closed(echo_server):
 async def test_content_length_with_transfer_encoding_is_refused(echo_server):
     server = await echo_server()
     request = (
-        b"POST /x HTTP/1.1\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n"
-        b"0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n"
+        b"POST /x HTTP/1.1\r\nhost: a\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n"
+        b"0\r\n\r\nGET /smuggled HTTP/1.1\r\nhost: a\r\n\r\n"
     )
     assert statuses(await exchange(server.port, request)) == [400]
     assert server.calls == []
@@ -127,7 +130,7 @@ async def test_content_length_with_transfer_encoding_is_refused(echo_server):
 
 async def test_differing_duplicate_content_length_is_refused(echo_server):
     server = await echo_server()
-    request = b"POST /x HTTP/1.1\r\ncontent-length: 3\r\ncontent-length: 5\r\n\r\nabcde"
+    request = b"POST /x HTTP/1.1\r\nhost: a\r\ncontent-length: 3\r\ncontent-length: 5\r\n\r\nabcde"
     assert statuses(await exchange(server.port, request)) == [400]
     assert server.calls == []
 
@@ -135,29 +138,35 @@ async def test_differing_duplicate_content_length_is_refused(echo_server):
 async def test_invalid_chunk_size_is_refused(echo_server):
     server = await echo_server()
     for size in (b"zz", b"-1", b"0x5", b"ffffffffffffffffff"):
-        request = b"POST /x HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n" + size + b"\r\nabc\r\n"
+        request = (
+            b"POST /x HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n"
+            + size
+            + b"\r\nabc\r\n"
+        )
         assert statuses(await exchange(server.port, request)) == [400], size
     assert server.calls == []
 
 
 async def test_obs_fold_header_is_refused(echo_server):
     server = await echo_server()
-    request = b"GET /x HTTP/1.1\r\nx-a: one\r\n two\r\n\r\n"
+    request = b"GET /x HTTP/1.1\r\nhost: a\r\nx-a: one\r\n two\r\n\r\n"
     assert statuses(await exchange(server.port, request)) == [400]
     assert server.calls == []
 
 
 async def test_transfer_encoding_other_than_chunked_is_refused(echo_server):
     server = await echo_server()
-    request = b"POST /x HTTP/1.1\r\ntransfer-encoding: gzip\r\n\r\nabc"
-    assert statuses(await exchange(server.port, request)) == [400]
+    for coding in (b"gzip", b"gzip, chunked", b"chunked, gzip", b"chunked, chunked"):
+        request = b"POST /x HTTP/1.1\r\nhost: a\r\ntransfer-encoding: " + coding
+        request += b"\r\n\r\n0\r\n\r\n"
+        assert statuses(await exchange(server.port, request)) in ([400], [501]), coding
     assert server.calls == []
 
 
 async def test_chunked_body_with_extensions_and_trailers_is_read(echo_server):
     server = await echo_server()
     request = (
-        b"POST /x HTTP/1.1\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+        b"POST /x HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
         b"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nx-trailer: t\r\n\r\n"
     )
     reply = await _one(server, request)
@@ -184,3 +193,30 @@ async def test_protocol_errors_on_v1_messages_use_the_anthropic_error_shape(echo
     body = reply.json()
     assert body["type"] == "error"
     assert body["error"]["type"] == "invalid_request_error"
+
+
+async def test_head_answer_has_a_length_but_no_body(echo_server):
+    server = await echo_server()
+    raw = await exchange(server.port, b"HEAD /x HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n")
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"content-length: " in head
+    assert rest == b""
+
+
+async def test_trailer_fields_are_not_merged_into_the_request_headers(echo_server):
+    server = await echo_server()
+    request = (
+        b"POST /x HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+        b"1\r\na\r\n0\r\nauthorization: Bearer smuggled\r\n\r\n"
+    )
+    reply = await _one(server, request)
+    assert reply.status == 200
+    assert "authorization" not in reply.json()["headers"]
+
+
+async def test_connect_with_an_origin_form_target_gets_501_without_running_a_handler(echo_server):
+    server = await echo_server()
+    reply = await _one(server, b"CONNECT / HTTP/1.1\r\nhost: a\r\ncontent-length: 1\r\n\r\nx")
+    assert reply.status == 501
+    assert server.calls == []

@@ -42,7 +42,7 @@ async def test_half_sent_head_then_silence_gets_408_and_close(echo_server):
 
 async def test_head_sent_a_byte_at_a_time_is_bounded_by_the_header_timeout(echo_server):
     server = await echo_server(limits=FAST)
-    dribble = [bytes([b]) for b in b"GET /x HTTP/1.1\r\nx-slow: " + b"a" * 100]
+    dribble = [bytes([b]) for b in b"GET /x HTTP/1.1\r\nhost: a\r\nx-slow: " + b"a" * 100]
     received, elapsed = await _timed(server.port, dribble, pause=0.05)
     assert statuses(received) == [408]
     assert elapsed < 2.5  # 100+ bytes at 50 ms each would take over 5 s
@@ -57,7 +57,7 @@ async def test_connection_that_sends_nothing_is_closed_quietly(echo_server):
 
 async def test_body_that_stops_half_way_gets_408_and_close(echo_server):
     server = await echo_server(limits=FAST)
-    head = b"POST /x HTTP/1.1\r\ncontent-length: 100\r\n\r\n"
+    head = b"POST /x HTTP/1.1\r\nhost: a\r\ncontent-length: 100\r\n\r\n"
     received, elapsed = await _timed(server.port, [head + b"a" * 50])
     [reply] = parse_responses(received)
     assert reply.status == 408
@@ -68,7 +68,7 @@ async def test_body_that_stops_half_way_gets_408_and_close(echo_server):
 
 async def test_slow_body_with_steady_reads_is_not_timed_out(echo_server):
     server = await echo_server(limits=FAST)
-    head = b"POST /x HTTP/1.1\r\ncontent-length: 10\r\nconnection: close\r\n\r\n"
+    head = b"POST /x HTTP/1.1\r\nhost: a\r\ncontent-length: 10\r\nconnection: close\r\n\r\n"
     parts = [head] + [b"a"] * 10  # 10 reads 0.15 s apart: 1.5 s in all, never 0.4 s silent
     received, _ = await _timed(server.port, parts, pause=0.15)
     assert statuses(received) == [200]
@@ -83,6 +83,6 @@ async def test_idle_keep_alive_connection_is_closed(echo_server):
 
 async def test_a_slow_handler_is_not_timed_out(echo_server):
     server = await echo_server(limits=FAST, delay=1.0)
-    request = b"GET /x HTTP/1.1\r\nconnection: close\r\n\r\n"
+    request = b"GET /x HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n"
     received = await exchange(server.port, request)
     assert statuses(received) == [200]

@@ -196,8 +196,11 @@ class HttpProtocol(asyncio.Protocol):
             or self._header_bytes > limits.max_header_bytes
         ):
             raise _Refused(self._error(431, "Request header fields are too large."))
+        if self._phase != HEAD:  # a chunked body's trailer: counted, never merged into headers
+            return
         key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
+        # llhttp drops the leading whitespace of a value, not the trailing (RFC 9110 §5.5: both).
+        text = value.rstrip(b" \t").decode("latin-1")
         headers = self._headers
         previous = dict.get(headers, key)
         if previous is None:
@@ -245,6 +248,13 @@ class HttpProtocol(asyncio.Protocol):
                 raise _Refused(self._error(400, "The request line has no HTTP version."))
             raise _Refused(self._error(505, "Only HTTP/1.0 and HTTP/1.1 are supported."))
         headers = self._headers
+        if version == "1.1" and (
+            dict.get(headers, "host") is None or (self._multi is not None and "host" in self._multi)
+        ):  # RFC 9112 §3.2: a MUST, and what tells a proxy's requests apart from ours
+            raise _Refused(self._error(400, "HTTP/1.1 requests need exactly one Host header."))
+        coding = dict.get(headers, "transfer-encoding")
+        if coding is not None and coding.lower() != "chunked":  # RFC 9112 §6.1: 501
+            raise _Refused(self._error(501, "Only Transfer-Encoding: chunked is supported."))
         upgrade = dict.get(headers, "upgrade")
         if upgrade is not None and "upgrade" in dict.get(headers, "connection", "").lower():
             raise _Refused(self._error(501, "Protocol upgrades are not supported."))
@@ -333,7 +343,8 @@ class HttpProtocol(asyncio.Protocol):
             else:  # a stream response never started: send it as a whole (empty) answer
                 self.write(Response.encode(response, self.keep_alive))
         else:
-            self.write(response.encode(self.keep_alive and not server.closing))
+            keep = self.keep_alive and not server.closing
+            self.write(response.encode(keep, head_only=request.method == "HEAD"))
         self.streaming = False
         self._current = None
         if not self.keep_alive or server.closing:

@@ -99,10 +99,10 @@ def origin_form(method: str, target: str) -> str:
     (`http://host/p?q`, §3.2.2) reduced to its path and query. Raises BadTarget for the
     asterisk-form (`*`, the caller answers OPTIONS itself), the authority-form of CONNECT
     and anything else."""
+    if method == "CONNECT":  # whatever its target: a tunnel is never opened here
+        raise BadTarget(501, "CONNECT is not supported: this server is not a forward proxy.")
     if target[:1] == "/":
         return target
-    if method == "CONNECT":
-        raise BadTarget(501, "CONNECT is not supported: this server is not a forward proxy.")
     if target == "*":
         raise BadTarget(400, "The request target '*' is only valid with OPTIONS.")
     scheme, sep, rest = target.partition("://")

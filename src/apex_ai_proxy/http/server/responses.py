@@ -177,11 +177,13 @@ class Response:
         )
         return head.encode("latin-1", "replace")
 
-    def encode(self, keep_alive: bool) -> bytes:
+    def encode(self, keep_alive: bool, head_only: bool = False) -> bytes:
+        """The whole answer; `head_only` for HEAD requests (the length, but no body)."""
         extra = f"content-length: {len(self.body)}\r\n"
         if not keep_alive:
             extra += "connection: close\r\n"
-        return self._head(extra + "\r\n") + self.body
+        head = self._head(extra + "\r\n")
+        return head if head_only else head + self.body
 
 
 def json_response(data: Any, status: int = 200) -> Response:
