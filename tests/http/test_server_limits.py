@@ -118,3 +118,21 @@ def _too_large_or_ok(request):
     if request.too_large:
         return protocol_error(413, "too large")
     return json_response({"ok": True})
+
+
+async def test_server_limits_come_from_the_config(gateway):
+    gw = await gateway(
+        {
+            "providers": {"echo": {"kind": "echo"}},
+            "models": {"echo": {"providers": [{"provider": "echo"}]}},
+            "server": {"max_target_bytes": 64, "max_header_count": 5, "header_timeout_s": 0.3},
+        }
+    )
+    port = int(gw.base_url.rsplit(":", 1)[1])
+    long_target = b"GET /" + b"a" * 64 + b" HTTP/1.1\r\nhost: a\r\n\r\n"
+    assert statuses(await exchange(port, long_target)) == [414]
+    headers = b"".join(b"x-%d: v\r\n" % i for i in range(5))
+    assert statuses(await exchange(port, GET + headers + b"\r\n")) == [431]
+    started = time.monotonic()
+    assert statuses(await exchange(port, GET)) == [408]
+    assert time.monotonic() - started < 2

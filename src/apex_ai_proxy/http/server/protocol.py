@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING
 
 import httptools
 
-from .request import BadTarget, Headers, Request, origin_form
+from .request import Headers, Refusal, Request, check_head, origin_form
 from .responses import (
     CONTINUE,
     ClientDisconnected,
     Response,
     StreamResponse,
-    json_response,
+    internal_error,
     protocol_error,
 )
 
@@ -224,7 +224,7 @@ class HttpProtocol(asyncio.Protocol):
             for key, values in self._multi.items():
                 dict.__setitem__(headers, key, ", ".join(values))
         parser = self.parser
-        method = self._check_head(parser)
+        method = parser.get_method().decode("ascii")
         request = Request(method, self._path(method), headers, self)
         request.keep_alive = parser.should_keep_alive()
         self._request = request
@@ -240,34 +240,16 @@ class HttpProtocol(asyncio.Protocol):
                 if refusal is not None:
                     raise _Refused(refusal)
 
-    def _check_head(self, parser: httptools.HttpRequestParser) -> str:
-        """The method, once the version and the Upgrade header are acceptable."""
-        version = parser.get_http_version()
-        if version != "1.1" and version != "1.0":
-            if version == "0.9":  # no version at all: `GET /`
-                raise _Refused(self._error(400, "The request line has no HTTP version."))
-            raise _Refused(self._error(505, "Only HTTP/1.0 and HTTP/1.1 are supported."))
-        headers = self._headers
-        if version == "1.1" and (
-            dict.get(headers, "host") is None or (self._multi is not None and "host" in self._multi)
-        ):  # RFC 9112 §3.2: a MUST, and what tells a proxy's requests apart from ours
-            raise _Refused(self._error(400, "HTTP/1.1 requests need exactly one Host header."))
-        coding = dict.get(headers, "transfer-encoding")
-        if coding is not None and coding.lower() != "chunked":  # RFC 9112 §6.1: 501
-            raise _Refused(self._error(501, "Only Transfer-Encoding: chunked is supported."))
-        upgrade = dict.get(headers, "upgrade")
-        if upgrade is not None and "upgrade" in dict.get(headers, "connection", "").lower():
-            raise _Refused(self._error(501, "Protocol upgrades are not supported."))
-        return parser.get_method().decode("ascii")
-
     def _path(self, method: str) -> str:
+        """The request's origin-form path, once its head is acceptable (request.py says what is)."""
         target = self._url.decode("latin-1")
         try:
-            return origin_form(method, target)
-        except BadTarget as bad:
+            check_head(self.parser.get_http_version(), self._headers, self._multi)
             if method == "OPTIONS" and target == "*":
-                raise _Refused(_options_star()) from None
-            raise _Refused(self._error(bad.status, bad.message)) from None
+                raise _Refused(_options_star())
+            return origin_form(method, target)
+        except Refusal as refusal:
+            raise _Refused(self._error(refusal.status, refusal.message)) from None
 
     def on_body(self, body: bytes) -> None:
         self.deadline = self.server.clock + self.limits.body_timeout
@@ -326,17 +308,7 @@ class HttpProtocol(asyncio.Protocol):
             if self.streaming:  # the answer had started: only a cut connection tells the client
                 self.close()
                 return
-            response = json_response(
-                {
-                    "error": {
-                        "message": "Internal gateway error.",
-                        "type": "server_error",
-                        "param": None,
-                        "code": None,
-                    }
-                },
-                500,
-            )
+            response = internal_error()
         if isinstance(response, StreamResponse):
             if response.prepared:
                 await response.write_eof()

@@ -85,8 +85,8 @@ class Request:
         self._protocol.close()
 
 
-class BadTarget(Exception):
-    """The request target is not one this server serves: `status` says how to answer."""
+class Refusal(Exception):
+    """The request is not one this server serves: `status` says how to answer."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -96,19 +96,37 @@ class BadTarget(Exception):
 
 def origin_form(method: str, target: str) -> str:
     """The path and query of `target` (RFC 9112 §3.2): origin-form as it is, absolute-form
-    (`http://host/p?q`, §3.2.2) reduced to its path and query. Raises BadTarget for the
+    (`http://host/p?q`, §3.2.2) reduced to its path and query. Raises Refusal for the
     asterisk-form (`*`, the caller answers OPTIONS itself), the authority-form of CONNECT
     and anything else."""
     if method == "CONNECT":  # whatever its target: a tunnel is never opened here
-        raise BadTarget(501, "CONNECT is not supported: this server is not a forward proxy.")
+        raise Refusal(501, "CONNECT is not supported: this server is not a forward proxy.")
     if target[:1] == "/":
         return target
     if target == "*":
-        raise BadTarget(400, "The request target '*' is only valid with OPTIONS.")
+        raise Refusal(400, "The request target '*' is only valid with OPTIONS.")
     scheme, sep, rest = target.partition("://")
     if sep and scheme.lower() in ("http", "https"):
         cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
         authority, path_qs = rest[:cut], rest[cut:]
         if authority and "@" not in authority:  # userinfo is deprecated: RFC 9110 §4.2.4
             return path_qs if path_qs[:1] == "/" else "/" + path_qs
-    raise BadTarget(400, "The request target must be a path such as /v1/chat/completions.")
+    raise Refusal(400, "The request target must be a path such as /v1/chat/completions.")
+
+
+def check_head(version: str, headers: dict[str, str], repeated: dict | None) -> None:
+    """Raises Refusal unless the version, Host, Transfer-Encoding and Upgrade are acceptable.
+    `headers` are the lower-case names; `repeated` the names that came more than once."""
+    if version != "1.1" and version != "1.0":
+        if version == "0.9":  # no version at all: `GET /`
+            raise Refusal(400, "The request line has no HTTP version.")
+        raise Refusal(505, "Only HTTP/1.0 and HTTP/1.1 are supported.")
+    get = dict.get
+    if version == "1.1" and (get(headers, "host") is None or (repeated and "host" in repeated)):
+        # RFC 9112 §3.2: a MUST.
+        raise Refusal(400, "HTTP/1.1 requests need exactly one Host header.")
+    coding = get(headers, "transfer-encoding")
+    if coding is not None and coding.lower() != "chunked":  # RFC 9112 §6.1: 501
+        raise Refusal(501, "Only Transfer-Encoding: chunked is supported.")
+    if get(headers, "upgrade") is not None and "upgrade" in get(headers, "connection", "").lower():
+        raise Refusal(501, "Protocol upgrades are not supported.")

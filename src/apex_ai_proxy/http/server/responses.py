@@ -202,6 +202,15 @@ def protocol_error(status: int, message: str, path: str = "") -> Response:
     return Response(status, body, content_type="application/json")
 
 
+def internal_error() -> Response:
+    """A handler failed: the client learns only that (the log has the traceback)."""
+    return Response(
+        500,
+        openai_error_body("Internal gateway error.", "server_error"),
+        content_type="application/json",
+    )
+
+
 class StreamResponse(Response):
     """A response sent as it is produced, with chunked transfer encoding.
 
