@@ -140,6 +140,14 @@ class ModelConfig(_Strict):
 class ServerConfig(_Strict):
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     shutdown_grace_s: float = Field(default=30.0, ge=0)
+    # What one client connection may cost (apex_ai_proxy.http.ServerLimits).
+    max_target_bytes: int = Field(default=8 * 1024, gt=0)
+    max_header_count: int = Field(default=100, gt=0)
+    max_header_bytes: int = Field(default=64 * 1024, gt=0)
+    max_pipelined: int = Field(default=16, gt=0)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    keep_alive_timeout_s: float = Field(default=60.0, gt=0)
 
 
 class Config(_Strict):

@@ -8,6 +8,7 @@ the client's dialect.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -156,10 +157,19 @@ class Dispatcher:
         ctx.wants_usage = isinstance(options, dict) and options.get("include_usage") is True
         attempts_left = self.retry.max_attempts
         translation_cache: dict[str, Translation | None] = {}
+        # One turn of the loop before the first upstream call: a close or half-close that came
+        # right behind the request is read now, and `request.disconnected` says so.
+        await asyncio.sleep(0)
         for target, key in self.balancer.candidates(route):
             if attempts_left == 0:
                 break
             attempts_left -= 1
+            if request.disconnected:  # nobody will read the answer: spend no upstream quota
+                raise GatewayError(
+                    "The client closed the connection before the answer; no upstream was called.",
+                    status=499,
+                    error_type="client_disconnected",
+                )
             translation = self._translation(op, target, body, ctx, translation_cache)
             upstream_body = self._upstream_body(op, target, body, stream, translation)
             response = await self._attempt(

@@ -12,13 +12,26 @@ from apex_ai_proxy.config import Config
 from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.count_tokens import make_count_tokens_handler
 from apex_ai_proxy.dispatch import Dispatcher, Operation
-from apex_ai_proxy.errors import BadRequest, GatewayError, MethodNotAllowed, NotFound
+from apex_ai_proxy.errors import (
+    BadRequest,
+    GatewayError,
+    MethodNotAllowed,
+    NotFound,
+    error_body,
+)
 from apex_ai_proxy.health import CooldownTable, HealthState, unit_names
-from apex_ai_proxy.http import HttpServer, PathRouter, Request, Response, json_response
+from apex_ai_proxy.http import (
+    HttpServer,
+    PathRouter,
+    Request,
+    Response,
+    ServerLimits,
+    json_response,
+)
 from apex_ai_proxy.http.server import Handler
 from apex_ai_proxy.mapping import MAPPING_HEADER, MappingError, map_model, parse_mapping
 from apex_ai_proxy.passthrough import PROVIDER_HEADER
-from apex_ai_proxy.passthrough.handler import Passthrough
+from apex_ai_proxy.passthrough.handler import TOKEN_HEADER, Passthrough
 from apex_ai_proxy.pipeline import (
     error_response,
     make_model_handler,
@@ -229,12 +242,33 @@ class App:
             router.add(path, methods)
         self.server = HttpServer(
             router,
-            max_body=config.server.max_body_bytes,
             not_found=_not_found,
             method_not_allowed=_method_not_allowed,
             before_route=self._passthrough,
+            early_check=self._before_continue,
+            limits=server_limits(config),
             app=self,
         )
+
+    def _before_continue(self, request: Request) -> Response | None:
+        """Before `100 Continue`: is the client allowed to send its body? The gateway token is
+        checked as the handler will check it (passthrough's own header, none for probes)."""
+        gw = self.gateway
+        if dict.__contains__(request.headers, PROVIDER_HEADER_LOWER):
+            passthrough = gw.passthrough
+            if passthrough.client is None or passthrough.config.open:
+                return None  # the handler answers (disabled) or needs no token
+            header: str | None = TOKEN_HEADER
+        elif request.path in ("/healthz", "/readyz"):
+            return None
+        else:
+            header = None
+        try:
+            gw.auth.check(request, header)
+        except GatewayError as err:
+            body = error_body(_dialect_of_path(request.path), err)
+            return Response(err.status, body, content_type="application/json")
+        return None
 
     def _passthrough(self, request: Request):
         """A request naming a passthrough upstream goes there, whatever its path and method."""
@@ -256,6 +290,20 @@ class App:
             grace = self.gateway.config.server.shutdown_grace_s
         await self.server.shutdown(grace)
         await self.gateway.stop()
+
+
+def server_limits(config: Config) -> ServerLimits:
+    server = config.server
+    return ServerLimits(
+        max_body=server.max_body_bytes,
+        max_target=server.max_target_bytes,
+        max_header_count=server.max_header_count,
+        max_header_bytes=server.max_header_bytes,
+        max_pipelined=server.max_pipelined,
+        header_timeout=server.header_timeout_s,
+        body_timeout=server.body_timeout_s,
+        keep_alive_timeout=server.keep_alive_timeout_s,
+    )
 
 
 def create_app(config: Config, health_table: CooldownTable | None = None) -> App:

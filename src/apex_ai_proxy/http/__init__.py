@@ -17,8 +17,10 @@ from apex_ai_proxy.http.server import (
     PathRouter,
     Request,
     Response,
+    ServerLimits,
     StreamResponse,
     json_response,
+    protocol_error,
 )
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "Request",
     "Response",
     "PathRouter",
+    "ServerLimits",
     "StableHeaders",
     "StreamResponse",
     "Timeouts",
@@ -38,4 +41,5 @@ __all__ = [
     "UpstreamConnectionError",
     "UpstreamTimeout",
     "json_response",
+    "protocol_error",
 ]

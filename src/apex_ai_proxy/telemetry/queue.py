@@ -162,8 +162,12 @@ class Recorder:
     async def _drain_loop(self) -> None:
         interval = self.config.flush_interval_s
         while True:
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancel that arrives as the
+            # event is set (CPython gh-86296), and `stop()` then waits on this loop forever
+            # (issue 10 #7: SIGTERM after load never exited).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._batch_ready.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._batch_ready.wait()
             self._batch_ready.clear()
             while self._queue:
                 try:

@@ -1,0 +1,441 @@
+"""One client connection: parse requests with httptools, run each handler in order, write answers.
+
+Per connection the state is explicit: the parser phase (idle, head, body) with its deadline, the
+request being parsed, the handler running, and the queue of pipelined requests behind it.
+
+    idle ──first byte──► head ──headers done──► body ──message done──► idle (handler runs/queued)
+      │ keep-alive timeout   │ header timeout        │ body timeout (silence between reads)
+      ▼                      ▼                       ▼
+    close                  408 + close             408 + close
+
+A request the server refuses (limits, bad target or version, CONNECT, Upgrade, an early check
+before `100 Continue`) is answered from here, in the client's API shape, and never reaches a
+handler; the connection then closes. If an earlier answer is still being written, the refusal
+waits its turn in the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING
+
+import httptools
+
+from .request import Headers, Refusal, Request, check_head, origin_form
+from .responses import (
+    CONTINUE,
+    ClientDisconnected,
+    Response,
+    StreamResponse,
+    internal_error,
+    protocol_error,
+)
+
+if TYPE_CHECKING:
+    from .listener import HttpServer
+
+log = logging.getLogger("apex_ai_proxy.http")
+
+IDLE, HEAD, BODY = 0, 1, 2
+NEVER = float("inf")
+PIPELINE_HARD_FACTOR = 64  # requests one read may queue: this many times max_pipelined
+
+
+class _Refused(Exception):
+    """Raised in a parser callback: stop parsing, answer `response` (None: just close)."""
+
+    def __init__(self, response: Response | None) -> None:
+        super().__init__()
+        self.response = response
+
+
+class HttpProtocol(asyncio.Protocol):
+    __slots__ = (
+        "server",
+        "limits",
+        "transport",
+        "parser",
+        "closed",
+        "paused",
+        "keep_alive",
+        "streaming",
+        "deadline",
+        "_phase",
+        "_dead",
+        "_headers",
+        "_multi",
+        "_url",
+        "_header_count",
+        "_header_bytes",
+        "_head_raw",
+        "_request",
+        "_body",
+        "_body_size",
+        "_too_large",
+        "_current",
+        "_pending",
+        "_reading_paused",
+        "_continue_due",
+        "_drain_waiter",
+    )
+
+    def __init__(self, server: HttpServer) -> None:
+        self.server = server
+        self.limits = server.limits
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.closed = False
+        self.paused = False  # writing: the client reads slower than we write
+        self.keep_alive = True  # of the answer being written
+        self.streaming = False  # a StreamResponse has sent its head on this connection
+        self.deadline = NEVER  # when the current phase times out (server clock)
+        self._phase = IDLE
+        self._dead = False  # no more requests are read on this connection
+        self._headers = Headers()
+        self._multi: dict[str, list[str]] | None = None  # repeated header names
+        self._url = b""
+        self._header_count = self._header_bytes = self._head_raw = 0
+        self._request: Request | None = None  # head complete, body still coming
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._too_large = False
+        self._current: Request | None = None  # its handler is running
+        self._pending: deque[Request | Response | None] = deque()
+        self._reading_paused = False
+        self._continue_due: Request | None = None
+        self._drain_waiter: asyncio.Future[None] | None = None
+
+    # --- transport callbacks -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.server.connections.add(self)
+        # Nothing received yet: a connection that never says anything is closed quietly.
+        self.deadline = self.server.clock + self.limits.header_timeout
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server.connections.discard(self)
+        self._mark_gone()
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(ClientDisconnected("client connection closed"))
+
+    def eof_received(self) -> None:
+        # A half-close counts as gone: the answer may never be read, spend nothing on it.
+        self._mark_gone()
+
+    def _mark_gone(self) -> None:
+        for request in (self._current, self._request, *self._pending):
+            if isinstance(request, Request):
+                request.disconnected = True
+        self._pending.clear()  # nobody will read their answers
+
+    def data_received(self, data: bytes) -> None:
+        if self._dead:
+            return
+        was_in_head = self._phase == HEAD
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            if isinstance(cause, _Refused):
+                self._refuse(cause.response)
+            elif not self._dead:
+                log.error("error in the HTTP parser callbacks", exc_info=cause)
+                self._refuse(self._error(400, "Malformed HTTP request."))
+        except httptools.HttpParserUpgrade:
+            self._refuse(self._error(501, "Protocol upgrades are not supported."))
+        except httptools.HttpParserError:
+            # After a request that said `connection: close` nothing more is read.
+            if not self._dead:
+                self._refuse(self._error(400, "Malformed HTTP request."))
+        else:
+            # httptools buffers a header line until it is complete: bound what it may hold.
+            if was_in_head and self._phase == HEAD:
+                self._head_raw += len(data)
+                limits = self.limits
+                if self._head_raw > limits.max_header_bytes + limits.max_target:
+                    self._refuse(self._error(431, "Request header fields are too large."))
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # --- parser callbacks --------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._phase = HEAD
+        self.deadline = self.server.clock + self.limits.header_timeout
+        self._headers = Headers()
+        self._multi = None
+        self._url = b""
+        self._header_count = self._header_bytes = self._head_raw = 0
+        self._body = []
+        self._body_size = 0
+        self._too_large = False
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > self.limits.max_target:
+            raise _Refused(self._error(414, "The request target is too long."))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        self._header_bytes += len(name) + len(value) + 4
+        limits = self.limits
+        if (
+            self._header_count > limits.max_header_count
+            or self._header_bytes > limits.max_header_bytes
+        ):
+            raise _Refused(self._error(431, "Request header fields are too large."))
+        if self._phase != HEAD:  # a chunked body's trailer: counted, never merged into headers
+            return
+        key = name.decode("latin-1").lower()
+        # llhttp drops the leading whitespace of a value, not the trailing (RFC 9110 §5.5: both).
+        text = value.rstrip(b" \t").decode("latin-1")
+        headers = self._headers
+        previous = dict.get(headers, key)
+        if previous is None:
+            dict.__setitem__(headers, key, text)
+            return
+        # Repeats are joined once the head is complete: joining as they come is quadratic.
+        multi = self._multi
+        if multi is None:
+            multi = self._multi = {}
+        if key in multi:
+            multi[key].append(text)
+        else:
+            multi[key] = [previous, text]
+
+    def on_headers_complete(self) -> None:
+        self._phase = BODY
+        server = self.server
+        self.deadline = server.clock + self.limits.body_timeout
+        headers = self._headers
+        if self._multi is not None:
+            for key, values in self._multi.items():
+                dict.__setitem__(headers, key, ", ".join(values))
+        parser = self.parser
+        method = parser.get_method().decode("ascii")
+        request = Request(method, self._path(method), headers, self)
+        request.keep_alive = parser.should_keep_alive()
+        self._request = request
+        length = dict.get(headers, "content-length")
+        if length is not None and length.isdigit() and int(length) > self.limits.max_body:
+            self._too_large = True
+        expect = dict.get(headers, "expect")
+        if expect is not None and expect.lower() == "100-continue" and length != "0":
+            if self._current is not None or self._pending:
+                self._continue_due = request  # answered when its turn comes
+            else:
+                refusal = self._check_continue(request)
+                if refusal is not None:
+                    raise _Refused(refusal)
+
+    def _path(self, method: str) -> str:
+        """The request's origin-form path, once its head is acceptable (request.py says what is)."""
+        target = self._url.decode("latin-1")
+        try:
+            check_head(self.parser.get_http_version(), self._headers, self._multi)
+            if method == "OPTIONS" and target == "*":
+                raise _Refused(_options_star())
+            return origin_form(method, target)
+        except Refusal as refusal:
+            raise _Refused(self._error(refusal.status, refusal.message)) from None
+
+    def on_body(self, body: bytes) -> None:
+        self.deadline = self.server.clock + self.limits.body_timeout
+        if self._too_large:
+            return
+        self._body_size += len(body)
+        if self._body_size > self.limits.max_body:
+            self._too_large = True
+            self._body = []
+            return
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        self._phase = IDLE
+        self.deadline = NEVER  # until its answer is written
+        request = self._request
+        self._request = None
+        if request is None:  # pragma: no cover - httptools always completes the head first
+            raise _Refused(self._error(400, "Malformed HTTP request."))
+        body = self._body
+        request.body = body[0] if len(body) == 1 else b"".join(body)
+        request.too_large = self._too_large
+        if self._too_large:
+            request.keep_alive = False
+        if not request.keep_alive:
+            self._dead = True  # nothing after a request that closes the connection is read
+        if self._current is None:
+            self._start(request)
+            return
+        pending = self._pending
+        limit = self.limits.max_pipelined
+        # Reading pauses once `limit` requests wait, but httptools cannot stop in the middle of
+        # a read: what one read holds is queued too, up to a hard cap; past it, those queued are
+        # answered and the connection closes (a pipelining client retries the rest).
+        if len(pending) >= limit * PIPELINE_HARD_FACTOR:
+            raise _Refused(None)
+        pending.append(request)
+        if len(pending) >= limit:
+            self._pause_reading()
+
+    # --- running handlers --------------------------------------------------------------------
+
+    def _start(self, request: Request) -> None:
+        self._current = request
+        self.keep_alive = request.keep_alive
+        task = asyncio.get_running_loop().create_task(self._run(request))
+        self.server.tasks.add(task)
+        task.add_done_callback(self.server.tasks.discard)
+
+    async def _run(self, request: Request) -> None:
+        server = self.server
+        try:
+            response = await server.dispatch(request)
+        except Exception:  # a bug must not kill the connection silently or leak a traceback
+            log.exception("unhandled error in %s %s", request.method, request.path)
+            if self.streaming:  # the answer had started: only a cut connection tells the client
+                self.close()
+                return
+            response = internal_error()
+        if isinstance(response, StreamResponse):
+            if response.prepared:
+                await response.write_eof()
+            else:  # a stream response never started: send it as a whole (empty) answer
+                self.write(Response.encode(response, self.keep_alive))
+        else:
+            keep = self.keep_alive and not server.closing
+            self.write(response.encode(keep, head_only=request.method == "HEAD"))
+        self.streaming = False
+        self._current = None
+        if not self.keep_alive or server.closing:
+            self.close()
+            return
+        self._next()
+
+    def _next(self) -> None:
+        """The answer is written: start the next queued request, or wait for one."""
+        pending = self._pending
+        if pending:
+            item = pending.popleft()
+            if self._reading_paused and len(pending) < self.limits.max_pipelined:
+                self._resume_reading()
+            if isinstance(item, Request):
+                self._start(item)
+                return
+            if item is not None:  # a refusal queued behind earlier answers
+                self.write(item.encode(False))
+            self.close()
+            return
+        due = self._continue_due
+        if due is not None:
+            self._continue_due = None
+            refusal = self._check_continue(due)
+            if refusal is not None:
+                self._refuse(refusal)
+                return
+        if self._phase == IDLE:
+            self.deadline = self.server.clock + self.limits.keep_alive_timeout
+
+    def _check_continue(self, request: Request) -> Response | None:
+        """Send `100 Continue`, unless the request is over the size limit or the server's early
+        check (authentication) refuses it: then that answer, and the body is never read."""
+        if self._too_large:
+            return protocol_error(
+                413,
+                f"Request body is over the limit of {self.limits.max_body} bytes.",
+                request.path,
+            )
+        early = self.server.early_check
+        if early is not None:
+            refusal = early(request)
+            if refusal is not None:
+                return refusal
+        if self.parser.get_http_version() == "1.1":  # HTTP/1.0 clients do not know 100
+            self.write(CONTINUE)
+        return None
+
+    # --- timeouts, refusals, writing ------------------------------------------------------------
+
+    def _error(self, status: int, message: str) -> Response:
+        """A protocol error for the request being parsed (its path picks the API shape)."""
+        return protocol_error(status, message, self._url[:16].decode("latin-1"))
+
+    def expire(self) -> None:
+        """The deadline passed (called by the server's ticker)."""
+        if self._phase == IDLE:
+            if self._current is None and not self._pending:
+                self.close()  # idle keep-alive, or a connection that never sent anything
+            return
+        if self._phase == HEAD:
+            self._refuse(self._error(408, "The request head was not received in time."))
+        else:
+            self._refuse(self._error(408, "The request body stopped arriving."))
+
+    def _refuse(self, response: Response | None) -> None:
+        """Answer `response` (None: nothing) and close, after any answer still being written."""
+        self._dead = True
+        self._phase = IDLE
+        self.deadline = NEVER
+        if self._current is not None:
+            self._pending.append(response)
+            self._pause_reading()
+            return
+        if response is not None:
+            self.write(response.encode(False))
+        self.close()
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and self.transport is not None and not self.closed:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused and self.transport is not None and not self.closed:
+            self._reading_paused = False
+            self.transport.resume_reading()
+
+    def write(self, data: bytes) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.write(data)
+
+    async def drain(self) -> None:
+        if not self.paused:
+            return
+        if self.closed:
+            raise ClientDisconnected("client connection closed")
+        waiter = self._drain_waiter
+        if waiter is None or waiter.done():
+            waiter = self._drain_waiter = asyncio.get_running_loop().create_future()
+        await waiter
+
+    def close(self) -> None:
+        if not self.closed and self.transport is not None:
+            self.closed = True
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Close now, without waiting for buffered bytes to reach a client that reads nothing."""
+        if self.transport is not None:
+            self.closed = True
+            self.transport.abort()
+
+    def close_if_idle(self) -> None:
+        if self._current is None and self._phase == IDLE:
+            self.close()
+
+
+def _options_star() -> Response:
+    """`OPTIONS *` asks about the server itself (RFC 9110 §9.3.7)."""
+    return Response(200, headers={"allow": "GET, HEAD, POST, DELETE, OPTIONS"})
