@@ -8,6 +8,7 @@ the client's dialect.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,10 +20,12 @@ import orjson
 from apex_ai_proxy.balancer import Balancer
 from apex_ai_proxy.config import RetryConfig
 from apex_ai_proxy.context import RequestContext
+from apex_ai_proxy.dialects.base import dumps
 from apex_ai_proxy.errors import (
     AllRateLimited,
     GatewayError,
     UpstreamError,
+    UpstreamInvalid,
     UpstreamUnavailable,
     upstream_error_message,
 )
@@ -232,9 +235,19 @@ class Dispatcher:
                     "stream closed before any data",
                     started,
                 )
+            stream_in: ClientStream | None = None
+            if translation is not None:
+                stream_in = translation.stream()
+                try:
+                    stream_in.prime(first)
+                except UpstreamInvalid as exc:
+                    upstream.release()
+                    return self._fail(
+                        attempt, failures, target, key, upstream.status, exc.message, started
+                    )
             self.health.on_success(key.name, ttfb)
             attempt.latency_ms = ttfb * 1000.0
-            return await self._relay_stream(request, ctx, op, target, first, upstream, translation)
+            return await self._relay_stream(request, ctx, op, target, first, upstream, stream_in)
         finally:
             unit.in_flight -= 1
 
@@ -372,12 +385,14 @@ class Dispatcher:
             try:
                 data = orjson.loads(raw)
             except orjson.JSONDecodeError:
-                raise UpstreamUnavailable(
-                    f"Upstream {target.provider} answered with invalid JSON."
-                ) from None
+                data = None
+            if not isinstance(data, dict):
+                raise _invalid_answer(target)
             ctx.usage = usage_from_body(upstream_dialect, data)
-            raw = translation.response(data)
+            raw = translation.response(data, target.provider)
         else:
+            if _OBJECT_START.match(raw) is None:  # every API answers an object; relayed unread
+                raise _invalid_answer(target)
             ctx.usage = usage_from_raw(upstream_dialect, raw)
         resp = Response(status=upstream.status, body=raw, content_type="application/json")
         ctx.bytes_out = len(raw)
@@ -394,7 +409,7 @@ class Dispatcher:
         target: Target,
         first: bytes,
         upstream: UpstreamResponse,
-        translation: Translation | None,
+        stream: ClientStream | None,
     ) -> StreamResponse:
         resp = StreamResponse(status=200)
         resp.content_type = "text/event-stream"
@@ -405,13 +420,12 @@ class Dispatcher:
         sink = client_sink(resp, ctx)
         if op.tap is not None:
             sink = op.tap.stream(sink, ctx)
-        stream: ClientStream
-        if translation is not None:
-            stream = translation.stream()
-        else:
+        if stream is None:
             dialect = target.adapter.dialect
             strip_usage = dialect == "openai_chat" and not ctx.wants_usage
             stream = SameDialectStream(ctx.client_dialect, dialect, strip_usage)
+        else:
+            first = b""  # primed: the stream holds the first chunk's translation
         await relay_stream(sink, ctx, upstream, first, stream)
         return resp
 
@@ -449,11 +463,11 @@ class Dispatcher:
             data = dict(body)
             if op.kind == "embeddings":
                 data["model"] = target.upstream_model
-                return orjson.dumps(data)
+                return dumps(data)
         if adapter.local and translation is None:
             data["model"] = target.upstream_model
-            return orjson.dumps(data)
-        return orjson.dumps(adapter.prepare_chat_body(data, target.upstream_model, stream))
+            return dumps(data)
+        return dumps(adapter.prepare_chat_body(data, target.upstream_model, stream))
 
     def _exhausted(self, route: Route, failures: list[Failure]) -> GatewayError:
         now = time.monotonic()
@@ -484,6 +498,15 @@ class Dispatcher:
         return UpstreamUnavailable(
             message, headers={"retry-after": str(wait)} if not failures else {}
         )
+
+
+_OBJECT_START = re.compile(rb"[ \t\r\n]*\{")
+
+
+def _invalid_answer(target: Target) -> UpstreamInvalid:
+    return UpstreamInvalid(
+        f"Upstream {target.provider} answered with something other than a JSON object."
+    )
 
 
 def _with_gateway_headers(

@@ -43,7 +43,12 @@ from apex_ai_proxy.errors import (
     stream_error_frame,
 )
 from apex_ai_proxy.http import Request, Response, StreamResponse
-from apex_ai_proxy.pipeline import accept_model_request, error_response
+from apex_ai_proxy.pipeline import (
+    accept_model_request,
+    error_response,
+    internal_error,
+    stream_started,
+)
 from apex_ai_proxy.providers.base import ApiKey, Target
 from apex_ai_proxy.relay import StreamSink
 from apex_ai_proxy.routing import Route
@@ -365,6 +370,10 @@ class ResponsesAPI:
             ctx.status = response.status
         except GatewayError as err:
             response = error_response(DIALECT, err, ctx)
+        except Exception as exc:
+            if stream_started(ctx):
+                raise
+            response = internal_error(DIALECT, ctx, exc)
         gw.record(ctx)
         return response
 
