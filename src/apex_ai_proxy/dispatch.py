@@ -356,7 +356,8 @@ class Dispatcher:
         self.health.on_success(key.name, time.monotonic() - started)
         ctx.provider, ctx.upstream_model = target.provider, target.upstream_model
         same_dialect = translation is None
-        if same_dialect and op.kind == "chat" or op.kind == "embeddings":
+        relayable = _OBJECT_START.match(raw) is not None  # not an HTML page or a plain text
+        if relayable and (same_dialect and op.kind == "chat" or op.kind == "embeddings"):
             resp = Response(status=status, body=raw, content_type="application/json")
             ctx.error_type, ctx.error_message = "upstream_error", message
             _with_gateway_headers(resp, ctx, target)
