@@ -23,7 +23,12 @@ from fakes.openai_upstream import FakeUpstream
 from fakes.responses_upstream import FakeResponsesUpstream
 
 TOKEN = "client-token"
-KINDS = {"openai_chat": "openai", "anthropic": "anthropic", "gemini": "gemini", "responses": "responses"}
+KINDS = {
+    "openai_chat": "openai",
+    "anthropic": "anthropic",
+    "gemini": "gemini",
+    "responses": "responses",
+}
 MODELS = {dialect: f"m-{dialect}" for dialect in KINDS}
 # Failures cool a key down for a millisecond only: the fuzzing must keep reaching the upstreams.
 QUICK_RETRY = {"max_attempts": 1, "cooldown_base_s": 0.001, "cooldown_max_s": 0.001}
@@ -61,9 +66,7 @@ def gateway_config(base_urls: dict[str, str], tmp: Any) -> dict[str, Any]:
     return {
         "gateway_tokens": [TOKEN],
         "providers": providers,
-        "models": {
-            MODELS[d]: {"providers": [{"provider": d, "model": f"up-{d}"}]} for d in KINDS
-        },
+        "models": {MODELS[d]: {"providers": [{"provider": d, "model": f"up-{d}"}]} for d in KINDS},
         "retry": QUICK_RETRY,
         "responses_store": {"backend": "sqlite", "path": str(tmp / "responses.db")},
         "records": {"sinks": [{"type": "sqlite", "path": str(tmp / "records.db")}]},

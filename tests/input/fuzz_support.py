@@ -1,12 +1,12 @@
 """Valid request bodies per schema, one-path mutations of them, and the dialect shape checks.
 
-    BODIES[endpoint]           a rich valid body for each model endpoint (tools, images, tool
-                               results, options), the seed every mutation starts from
-    paths(body)                every JSON path in a body, e.g. ("messages", 2, "content", 0)
-    mutated(draw, body)        the body with one to three paths set to another JSON value
-                               (wrong type, control characters, huge number, deep nesting…)
-                               or removed
-    assert_error_shape(...)    the body is an error in the endpoint's dialect, with a message
+BODIES[endpoint]           a rich valid body for each model endpoint (tools, images, tool
+                           results, options), the seed every mutation starts from
+paths(body)                every JSON path in a body, e.g. ("messages", 2, "content", 0)
+mutated(draw, body)        the body with one to three paths set to another JSON value
+                           (wrong type, control characters, huge number, deep nesting…)
+                           or removed
+assert_error_shape(...)    the body is an error in the endpoint's dialect, with a message
 """
 
 from __future__ import annotations
@@ -68,7 +68,10 @@ MESSAGES = {
             "role": "user",
             "content": [
                 {"type": "text", "text": "Weather?"},
-                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
+                {
+                    "type": "image",
+                    "source": {"type": "base64", "media_type": "image/png", "data": PNG},
+                },
                 {"type": "document", "source": {"type": "text", "data": "notes"}, "title": "n"},
             ],
         },
@@ -115,7 +118,9 @@ RESPONSES = {
         {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
         {"type": "reasoning", "summary": [{"type": "summary_text", "text": "hm"}]},
     ],
-    "tools": [{"type": "function", "name": "get_weather", "description": "W", "parameters": SCHEMA}],
+    "tools": [
+        {"type": "function", "name": "get_weather", "description": "W", "parameters": SCHEMA}
+    ],
     "tool_choice": {"type": "function", "name": "get_weather"},
     "text": {"format": {"type": "json_schema", "name": "w", "schema": SCHEMA}},
     "reasoning": {"effort": "low", "summary": "auto"},
@@ -145,7 +150,11 @@ def paths(value: Any, prefix: Path = ()) -> list[Path]:
     """Every path below `value` (not the root itself)."""
     found: list[Path] = []
     items = (
-        value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
     )
     for key, child in items:
         found.append(prefix + (key,))

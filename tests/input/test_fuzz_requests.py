@@ -22,7 +22,12 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-CHAT_ENDPOINTS = ("/v1/chat/completions", "/v1/messages", "/v1/messages/count_tokens", "/v1/responses")
+CHAT_ENDPOINTS = (
+    "/v1/chat/completions",
+    "/v1/messages",
+    "/v1/messages/count_tokens",
+    "/v1/responses",
+)
 
 
 async def _check(fuzz_gateway, endpoint: str, body: dict) -> None:
@@ -36,7 +41,9 @@ async def _check(fuzz_gateway, endpoint: str, body: dict) -> None:
 @pytest.mark.parametrize("upstream", sorted(MODELS))
 @FUZZ
 @given(data=st.data())
-async def test_wrongly_typed_request_fields_never_give_a_500(fuzz_gateway, endpoint, upstream, data):
+async def test_wrongly_typed_request_fields_never_give_a_500(
+    fuzz_gateway, endpoint, upstream, data
+):
     seed = {**BODIES[endpoint], "model": MODELS[upstream]}
     body = data.draw(mutated(seed), label="body")
     await _check(fuzz_gateway, endpoint, body)

@@ -80,6 +80,7 @@ class Dialect:
 # --- helpers ---------------------------------------------------------------------------------
 
 TRUNCATED = "upstream stream ended before the response was complete"
+NOT_AN_OBJECT = "upstream sent a stream event that is not a JSON object"
 
 
 def new_id(prefix: str) -> str:
