@@ -86,6 +86,7 @@ class Failure:
     reason: str
     retry_after: float | None = None
     rate_limited: bool = False
+    invalid: bool = False  # answered 2xx with something that is not its API's answer
 
 
 @dataclass(slots=True)
@@ -211,10 +212,22 @@ class Dispatcher:
                         describe_failure(exc),
                         started,
                     )
+                try:
+                    answer = self._whole_response(ctx, op, target, raw, upstream, translation)
+                except UpstreamInvalid as exc:  # a broken upstream: the next one may answer
+                    return self._fail(
+                        attempt,
+                        failures,
+                        target,
+                        key,
+                        upstream.status,
+                        exc.message,
+                        started,
+                        invalid=True,
+                    )
                 self.health.on_success(key.name, ttfb)
                 attempt.latency_ms = (time.monotonic() - started) * 1000.0
                 ctx.ttfb_ms = ctx.elapsed_ms()
-                answer = self._whole_response(ctx, op, target, raw, upstream, translation)
                 if op.tap is not None:
                     answer.body = await op.tap.body(ctx, answer.body)  # type: ignore[arg-type]
                     ctx.bytes_out = len(answer.body)  # type: ignore[arg-type]
@@ -243,7 +256,14 @@ class Dispatcher:
                 except UpstreamInvalid as exc:
                     upstream.release()
                     return self._fail(
-                        attempt, failures, target, key, upstream.status, exc.message, started
+                        attempt,
+                        failures,
+                        target,
+                        key,
+                        upstream.status,
+                        exc.message,
+                        started,
+                        invalid=True,
                     )
             self.health.on_success(key.name, ttfb)
             attempt.latency_ms = ttfb * 1000.0
@@ -290,11 +310,14 @@ class Dispatcher:
         retry_after: float | None = None,
         rate_limited: bool = False,
         auth: bool = False,
+        invalid: bool = False,
     ) -> None:
         attempt.latency_ms = (time.monotonic() - started) * 1000.0
         attempt.reason = reason
         self.health.on_failure(key.name, retry_after, rate_limited=rate_limited, auth=auth)
-        failures.append(Failure(target.provider, status, reason, retry_after, rate_limited))
+        failures.append(
+            Failure(target.provider, status, reason, retry_after, rate_limited, invalid)
+        )
         return None
 
     def _without_secrets(self, raw: bytes, key: ApiKey) -> bytes:
@@ -492,6 +515,8 @@ class Dispatcher:
             message = f"No upstream could serve model '{route.name}' after {len(failures)} attempt(s): {listed}"
         if all_rate_limited:
             return AllRateLimited(message, headers={"retry-after": str(wait)})
+        if failures and all(f.invalid for f in failures):
+            return UpstreamInvalid(message)
         statuses = {f.status for f in failures}
         if len(statuses) == 1 and (status := statuses.pop()) == 529:
             # Every upstream was overloaded: 529 keeps that meaning for Anthropic clients.

@@ -9,6 +9,7 @@ Module scope keeps the property-based tests fast: hundreds of requests share one
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,8 @@ from fakes.anthropic_upstream import FakeAnthropic
 from fakes.gemini_upstream import FakeGemini
 from fakes.openai_upstream import FakeUpstream
 from fakes.responses_upstream import FakeResponsesUpstream
+from fuzz_support import BODIES
+from upstream_shapes import ShapeUpstream
 
 TOKEN = "client-token"
 KINDS = {
@@ -38,6 +41,7 @@ QUICK_RETRY = {"max_attempts": 1, "cooldown_base_s": 0.001, "cooldown_max_s": 0.
 class FuzzGateway:
     base_url: str
     session: aiohttp.ClientSession
+    app: Any
 
     async def post(self, path: str, body: Any, **kw: Any) -> tuple[int, bytes, dict[str, str]]:
         data = body if isinstance(body, bytes) else None
@@ -49,7 +53,7 @@ class FuzzGateway:
             timeout=aiohttp.ClientTimeout(total=10),
             **kw,
         ) as resp:
-            return resp.status, await resp.read(), dict(resp.headers)
+            return resp.status, await resp.read(), {k.lower(): v for k, v in resp.headers.items()}
 
 
 def gateway_config(base_urls: dict[str, str], tmp: Any) -> dict[str, Any]:
@@ -99,8 +103,40 @@ async def fuzz_gateway(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
     tmp = tmp_path_factory.mktemp("fuzz")
     app, base_url = await start_gateway(gateway_config(base_urls, tmp), tmp)
     session = aiohttp.ClientSession()
-    yield FuzzGateway(base_url, session)
+    yield FuzzGateway(base_url, session, app)
     await session.close()
     await app.stop(grace=1.0)
     for fake in (openai_fake, anthropic_fake, gemini_fake, responses_fake):
         await fake.stop()
+
+
+class Shapes:
+    """A gateway whose every provider (one per dialect) is the same ShapeUpstream."""
+
+    def __init__(self, base_url: str, upstream: ShapeUpstream, session: aiohttp.ClientSession):
+        self.base_url, self.upstream, self.session = base_url, upstream, session
+
+    async def ask(
+        self, endpoint: str, dialect: str, stream: bool, model: str | None = None
+    ) -> tuple[int, bytes]:
+        body = {**BODIES[endpoint], "model": model or MODELS[dialect], "stream": stream}
+        async with self.session.post(
+            self.base_url + endpoint,
+            data=json.dumps(body),
+            headers={"authorization": f"Bearer {TOKEN}", "content-type": "application/json"},
+            timeout=aiohttp.ClientTimeout(total=10),  # a hung client fails the test
+        ) as resp:
+            return resp.status, await resp.read()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def shapes(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shapes]:
+    upstream = await ShapeUpstream().start()
+    tmp = tmp_path_factory.mktemp("shapes")
+    app, base_url = await start_gateway(
+        gateway_config(dict.fromkeys(MODELS, upstream.base_url), tmp), tmp
+    )
+    async with aiohttp.ClientSession() as session:
+        yield Shapes(base_url, upstream, session)
+    await app.stop(grace=1.0)
+    await upstream.stop()

@@ -9,22 +9,24 @@ started) an error event, and never wait forever.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
-import pytest_asyncio
-from conftest import MODELS, TOKEN, gateway_config, start_gateway
-from fuzz_support import BODIES, assert_error_shape, mutated
+from conftest import MODELS
+from fuzz_support import assert_error_shape, mutated
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from upstream_shapes import ANSWERS, STREAM_ENDS, STREAMS, ShapeUpstream, sse
+from upstream_shapes import ANSWERS, STREAM_ENDS, STREAMS, sse
 
 CLIENTS = ("/v1/chat/completions", "/v1/messages", "/v1/responses")
 ERROR_MARKERS = {
     "/v1/chat/completions": b'data: {"error"',
     "/v1/messages": b"event: error",
     "/v1/responses": b"response.failed",
+}
+SAME_DIALECT = {
+    "openai_chat": "/v1/chat/completions",
+    "anthropic": "/v1/messages",
+    "responses": "/v1/responses",
 }
 FUZZ = settings(
     max_examples=25,
@@ -38,34 +40,6 @@ ANY_JSON = st.recursive(
     ),
     max_leaves=8,
 )
-
-
-class Shapes:
-    def __init__(self, base_url: str, upstream: ShapeUpstream, session: aiohttp.ClientSession):
-        self.base_url, self.upstream, self.session = base_url, upstream, session
-
-    async def ask(self, endpoint: str, dialect: str, stream: bool) -> tuple[int, bytes]:
-        body = {**BODIES[endpoint], "model": MODELS[dialect], "stream": stream}
-        async with self.session.post(
-            self.base_url + endpoint,
-            data=json.dumps(body),
-            headers={"authorization": f"Bearer {TOKEN}", "content-type": "application/json"},
-            timeout=aiohttp.ClientTimeout(total=10),  # a hung client fails the test
-        ) as resp:
-            return resp.status, await resp.read()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def shapes(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shapes]:
-    upstream = await ShapeUpstream().start()
-    tmp = tmp_path_factory.mktemp("shapes")
-    app, base_url = await start_gateway(
-        gateway_config(dict.fromkeys(MODELS, upstream.base_url), tmp), tmp
-    )
-    async with aiohttp.ClientSession() as session:
-        yield Shapes(base_url, upstream, session)
-    await app.stop(grace=1.0)
-    await upstream.stop()
 
 
 def _answer_bodies(dialect: str) -> st.SearchStrategy:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from apex_ai_proxy.dialects.base import expect, new_id, normalize_arguments, opt, split_data_url
+from apex_ai_proxy.dialects.base import (
+    expect,
+    json_text,
+    new_id,
+    normalize_arguments,
+    opt,
+    split_data_url,
+)
 from apex_ai_proxy.dialects.neutral import (
     FilePart,
     ImagePart,
@@ -115,7 +120,7 @@ def _decode_tool_calls(calls: Any, where: str) -> list[ToolCallPart]:
         name = expect(function.get("name"), str, f"{at}.function.name")
         arguments = function.get("arguments")
         if arguments is not None and not isinstance(arguments, str):
-            arguments = orjson.dumps(arguments).decode()  # tolerate hosts that send an object
+            arguments = json_text(arguments)  # tolerate hosts that send an object
         extra = opt(call, "extra_content", dict, f"{at}.extra_content") or {}
         google = opt(extra, "google", dict, f"{at}.extra_content.google") or {}
         signature = opt(
