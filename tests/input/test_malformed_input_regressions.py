@@ -177,3 +177,11 @@ async def test_upstream_stream_array_before_the_first_byte_fails_over(gateway, f
         assert b"[DONE]" in raw and b'"error"' not in raw
     finally:
         await broken.stop()
+
+
+async def test_stored_response_with_a_list_as_item_type_is_400(fuzz_gateway):
+    body = {**BODIES["/v1/responses"], "model": MODELS["responses"], "store": True}
+    body["input"] = [{"type": ["message"], "role": "user", "content": "hi"}]
+    status, answer, _ = await _post(fuzz_gateway, "/v1/responses", body)
+    assert status == 400
+    assert answer["error"]["param"] == "input[0].type"
