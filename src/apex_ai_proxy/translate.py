@@ -21,7 +21,15 @@ log = logging.getLogger("apex_ai_proxy.translate")
 # What reading an upstream answer of an unexpected shape raises: the decoders check the shapes
 # the gateway relies on (UpstreamInvalid), and are lenient elsewhere; anything they missed
 # still makes a 502 "invalid answer" (logged with its traceback), never a 500.
-MALFORMED = (GatewayError, TypeError, AttributeError, KeyError, IndexError, ValueError)
+MALFORMED = (
+    GatewayError,
+    TypeError,
+    AttributeError,
+    KeyError,
+    IndexError,
+    ValueError,
+    RecursionError,
+)
 INVALID_EVENT = "upstream sent a stream event of the wrong shape"
 
 
@@ -44,7 +52,7 @@ class Translation:
         try:
             neutral = self.upstream.decode_response(data)
             return orjson.dumps(self.client.encode_response(neutral, self.neutral))
-        except (*MALFORMED, RecursionError) as exc:
+        except MALFORMED as exc:
             log.warning("unreadable answer from %s", provider, exc_info=exc)
             raise UpstreamInvalid(
                 f"Upstream {provider} answered with a body of the wrong shape."
@@ -92,7 +100,7 @@ class StreamTranslation:
         whose stream is malformed from the start can still be failed over (UpstreamInvalid)."""
         try:
             self._pending = b"".join([self._event(sse) for sse in self.parser.feed(first)])
-        except (*MALFORMED, RecursionError) as exc:
+        except MALFORMED as exc:
             log.warning("unreadable first stream event", exc_info=exc)
             raise UpstreamInvalid(INVALID_EVENT) from None
 
@@ -103,7 +111,7 @@ class StreamTranslation:
         for sse in self.parser.feed(chunk):
             try:
                 out += self._event(sse)
-            except (*MALFORMED, RecursionError) as exc:
+            except MALFORMED as exc:
                 log.warning("unreadable stream event", exc_info=exc)
                 self.broken = self.errored = True
                 return out + self.encoder.error(502, INVALID_EVENT)
@@ -117,7 +125,7 @@ class StreamTranslation:
             for sse in self.parser.flush():
                 out += self._event(sse)
             out += self._encode(self.decoder.finish())
-        except (*MALFORMED, RecursionError) as exc:
+        except MALFORMED as exc:
             log.warning("unreadable stream event", exc_info=exc)
             return out + self.encoder.error(502, INVALID_EVENT) + self.encoder.finish()
         if not self.stopped and not self.errored:
