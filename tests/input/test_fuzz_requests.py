@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import MODELS
 from fuzz_support import BODIES, assert_error_shape, mutated
+from gateway_support import MODELS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import MODELS
 from fuzz_support import assert_error_shape, mutated
+from gateway_support import MODELS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from upstream_shapes import ANSWERS, STREAM_ENDS, STREAMS, sse

@@ -9,8 +9,8 @@ from typing import Any
 
 import aiohttp
 import orjson
-from conftest import MODELS, TOKEN
 from fuzz_support import BODIES, CHAT, MESSAGES, assert_error_shape
+from gateway_support import MODELS, TOKEN
 from upstream_shapes import STREAMS, sse
 
 
