@@ -1,9 +1,9 @@
 """Gateways for the malformed-input tests: config, start-up and small clients.
 
-    MODELS[dialect]             the alias served by that dialect's upstream: "m-openai_chat",
-                                "m-anthropic", "m-gemini", "m-responses"
-    FuzzGateway.post(...)       (status, body, lower-cased headers) of one POST
-    Shapes.ask(...)             (status, body) of a model endpoint's seed body, streamed or not
+MODELS[dialect]             the alias served by that dialect's upstream: "m-openai_chat",
+                            "m-anthropic", "m-gemini", "m-responses"
+FuzzGateway.post(...)       (status, body, lower-cased headers) of one POST
+Shapes.ask(...)             (status, body) of a model endpoint's seed body, streamed or not
 """
 
 from __future__ import annotations
