@@ -14,9 +14,16 @@ import orjson
 
 from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.dialects import estimate_tokens, get_dialect
+from apex_ai_proxy.dialects.base import dumps
 from apex_ai_proxy.errors import GatewayError
 from apex_ai_proxy.http import Request, Response
-from apex_ai_proxy.pipeline import error_response, read_json_body, require_model, validate_chat
+from apex_ai_proxy.pipeline import (
+    error_response,
+    internal_error,
+    read_json_body,
+    require_model,
+    validate_chat,
+)
 from apex_ai_proxy.upstream import CONNECTION_ERRORS
 
 if TYPE_CHECKING:
@@ -52,6 +59,8 @@ def make_count_tokens_handler(gw: Gateway):
             ctx.status = 200
         except GatewayError as err:
             resp = error_response("anthropic", err, ctx)
+        except Exception as exc:
+            resp = internal_error("anthropic", ctx, exc)
         gw.record(ctx)
         return resp
 
@@ -79,7 +88,7 @@ async def _count_upstream(
             target,
             key,
             adapter.count_tokens_url(adapter.base_for(target)),
-            orjson.dumps(payload),
+            dumps(payload),
             headers,
         )
         started = time.monotonic()

@@ -9,6 +9,7 @@ the client's dialect.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,10 +21,12 @@ import orjson
 from apex_ai_proxy.balancer import Balancer
 from apex_ai_proxy.config import RetryConfig
 from apex_ai_proxy.context import RequestContext
+from apex_ai_proxy.dialects.base import dumps
 from apex_ai_proxy.errors import (
     AllRateLimited,
     GatewayError,
     UpstreamError,
+    UpstreamInvalid,
     UpstreamUnavailable,
     carries_error,
     upstream_error_message,
@@ -88,6 +91,7 @@ class Failure:
     reason: str
     retry_after: float | None = None
     rate_limited: bool = False
+    invalid: bool = False  # answered 2xx with something that is not its API's answer
 
 
 @dataclass(slots=True)
@@ -250,10 +254,22 @@ class Dispatcher:
                         describe_failure(exc),
                         started,
                     )
+                try:
+                    answer = self._whole_response(ctx, op, target, raw, upstream, translation)
+                except UpstreamInvalid as exc:  # a broken upstream: the next one may answer
+                    return self._fail(
+                        attempt,
+                        failures,
+                        target,
+                        key,
+                        upstream.status,
+                        exc.message,
+                        started,
+                        invalid=True,
+                    )
                 self.health.on_success(key.name, ttfb)
                 attempt.latency_ms = (time.monotonic() - started) * 1000.0
                 ctx.ttfb_ms = ctx.elapsed_ms()
-                answer = self._whole_response(ctx, op, target, raw, upstream, translation)
                 if op.tap is not None:
                     answer.body = await op.tap.body(ctx, answer.body)  # type: ignore[arg-type]
                     ctx.bytes_out = len(answer.body)  # type: ignore[arg-type]
@@ -274,9 +290,26 @@ class Dispatcher:
                     "stream closed before any data",
                     started,
                 )
+            stream_in: ClientStream | None = None
+            if translation is not None:
+                stream_in = translation.stream()
+                try:
+                    stream_in.prime(first)
+                except UpstreamInvalid as exc:
+                    upstream.release()
+                    return self._fail(
+                        attempt,
+                        failures,
+                        target,
+                        key,
+                        upstream.status,
+                        exc.message,
+                        started,
+                        invalid=True,
+                    )
             self.health.on_success(key.name, ttfb)
             attempt.latency_ms = ttfb * 1000.0
-            return await self._relay_stream(request, ctx, op, target, first, upstream, translation)
+            return await self._relay_stream(request, ctx, op, target, first, upstream, stream_in)
         finally:
             unit.in_flight -= 1
 
@@ -321,11 +354,14 @@ class Dispatcher:
         retry_after: float | None = None,
         rate_limited: bool = False,
         auth: bool = False,
+        invalid: bool = False,
     ) -> None:
         attempt.latency_ms = (time.monotonic() - started) * 1000.0
         attempt.reason = reason = self.scrub(reason)  # listed in the 503 the client may get
         self.health.on_failure(key.name, retry_after, rate_limited=rate_limited, auth=auth)
-        failures.append(Failure(target.provider, status, reason, retry_after, rate_limited))
+        failures.append(
+            Failure(target.provider, status, reason, retry_after, rate_limited, invalid)
+        )
         return None
 
     def _without_secrets(self, raw: bytes, key: ApiKey) -> bytes:
@@ -393,7 +429,8 @@ class Dispatcher:
         self.health.on_success(key.name, time.monotonic() - started)
         ctx.provider, ctx.upstream_model = target.provider, target.upstream_model
         same_dialect = translation is None
-        if same_dialect and op.kind == "chat" or op.kind == "embeddings":
+        relayable = _OBJECT_START.match(raw) is not None  # not an HTML page or a plain text
+        if relayable and (same_dialect and op.kind == "chat" or op.kind == "embeddings"):
             resp = Response(status=status, body=raw, content_type="application/json")
             ctx.error_type, ctx.error_message = "upstream_error", message
             _with_gateway_headers(resp, ctx, target)
@@ -422,12 +459,14 @@ class Dispatcher:
             try:
                 data = orjson.loads(raw)
             except orjson.JSONDecodeError:
-                raise UpstreamUnavailable(
-                    f"Upstream {target.provider} answered with invalid JSON."
-                ) from None
+                data = None
+            if not isinstance(data, dict):
+                raise _invalid_answer(target)
             ctx.usage = usage_from_body(upstream_dialect, data)
-            raw = translation.response(data)
+            raw = translation.response(data, target.provider)
         else:
+            if _OBJECT_START.match(raw) is None:  # every API answers an object; relayed unread
+                raise _invalid_answer(target)
             ctx.usage = usage_from_raw(upstream_dialect, raw)
         if carries_error(raw):
             # A 200 holding an error object may quote the key. Only such bodies are searched:
@@ -448,7 +487,7 @@ class Dispatcher:
         target: Target,
         first: bytes,
         upstream: UpstreamResponse,
-        translation: Translation | None,
+        stream: ClientStream | None,
     ) -> StreamResponse:
         resp = StreamResponse(status=200)
         resp.content_type = "text/event-stream"
@@ -459,13 +498,12 @@ class Dispatcher:
         sink = client_sink(resp, ctx)
         if op.tap is not None:
             sink = op.tap.stream(sink, ctx)
-        stream: ClientStream
-        if translation is not None:
-            stream = translation.stream()
-        else:
+        if stream is None:
             dialect = target.adapter.dialect
             strip_usage = dialect == "openai_chat" and not ctx.wants_usage
             stream = SameDialectStream(ctx.client_dialect, dialect, strip_usage)
+        else:
+            first = b""  # primed: the stream holds the first chunk's translation
         stream = ScrubbedStream(stream, self._scrub_bytes)
         await relay_stream(sink, ctx, upstream, first, stream)
         return resp
@@ -504,11 +542,11 @@ class Dispatcher:
             data = dict(body)
             if op.kind == "embeddings":
                 data["model"] = target.upstream_model
-                return orjson.dumps(data)
+                return dumps(data)
         if adapter.local and translation is None:
             data["model"] = target.upstream_model
-            return orjson.dumps(data)
-        return orjson.dumps(adapter.prepare_chat_body(data, target.upstream_model, stream))
+            return dumps(data)
+        return dumps(adapter.prepare_chat_body(data, target.upstream_model, stream))
 
     def _exhausted(self, route: Route, failures: list[Failure]) -> GatewayError:
         now = time.monotonic()
@@ -532,6 +570,8 @@ class Dispatcher:
             message = f"No upstream could serve model '{route.name}' after {len(failures)} attempt(s): {listed}"
         if all_rate_limited:
             return AllRateLimited(message, headers={"retry-after": str(wait)})
+        if failures and all(f.invalid for f in failures):
+            return UpstreamInvalid(message)
         statuses = {f.status for f in failures}
         if len(statuses) == 1 and (status := statuses.pop()) == 529:
             # Every upstream was overloaded: 529 keeps that meaning for Anthropic clients.
@@ -539,6 +579,15 @@ class Dispatcher:
         return UpstreamUnavailable(
             message, headers={"retry-after": str(wait)} if not failures else {}
         )
+
+
+_OBJECT_START = re.compile(rb"[ \t\r\n]*\{")
+
+
+def _invalid_answer(target: Target) -> UpstreamInvalid:
+    return UpstreamInvalid(
+        f"Upstream {target.provider} answered with something other than a JSON object."
+    )
 
 
 def _with_gateway_headers(

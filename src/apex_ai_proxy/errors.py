@@ -9,6 +9,7 @@
     ├── PayloadTooLarge (413)
     ├── AllRateLimited (429)     every candidate rate-limited; carries Retry-After
     ├── UpstreamUnavailable (503) every candidate failed or cooling down
+    ├── UpstreamInvalid (502)    an upstream's 2xx answer is not what its API returns
     └── UpstreamError (any)      an upstream's own client error, relayed with its status
 
 Messages tell the person what to fix; they never contain an API key, a full upstream URL with
@@ -90,6 +91,12 @@ class UpstreamUnavailable(GatewayError):
     status = 503
     error_type = "service_unavailable"
     code = "upstream_unavailable"
+
+
+class UpstreamInvalid(GatewayError):
+    status = 502
+    error_type = "api_error"
+    code = "upstream_invalid_answer"
 
 
 class UpstreamError(GatewayError):

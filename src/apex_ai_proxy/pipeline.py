@@ -7,7 +7,9 @@ One function per client endpoint shape; everything else is delegated to the modu
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import orjson
@@ -16,14 +18,19 @@ from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.dispatch import Operation
 from apex_ai_proxy.errors import BadRequest, GatewayError, PayloadTooLarge, error_body
 from apex_ai_proxy.http import Request, Response, StreamResponse
+from apex_ai_proxy.routing import Route
 from apex_ai_proxy.telemetry.record import RawRecord
 
 if TYPE_CHECKING:
-    from apex_ai_proxy.routing import Route
+    from apex_ai_proxy.providers.base import Target
     from apex_ai_proxy.server import Gateway
+
+log = logging.getLogger("apex_ai_proxy.pipeline")
 
 # Headers of the client passed on to upstreams that speak the same dialect.
 ANTHROPIC_PASS_HEADERS = ("anthropic-beta", "anthropic-version")
+# Model names end up in headers (x-apex-model), records and metric labels: printable and short.
+MAX_MODEL_LENGTH = 256
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -56,6 +63,12 @@ def require_model(body: dict) -> str:
         raise BadRequest("Missing required field 'model'.", param="model")
     if not isinstance(model, str) or not model.strip():
         raise BadRequest("Field 'model' must be a non-empty string.", param="model")
+    if len(model) > MAX_MODEL_LENGTH:
+        raise BadRequest(
+            f"Field 'model' is longer than {MAX_MODEL_LENGTH} characters.", param="model"
+        )
+    if not model.isprintable():  # CR, LF, NUL, other control and separator characters
+        raise BadRequest("Field 'model' must not contain control characters.", param="model")
     return model
 
 
@@ -71,8 +84,49 @@ def validate_chat(body: dict) -> None:
 
 
 def validate_embeddings(body: dict) -> None:
-    if "input" not in body:
+    value = body.get("input")
+    if value is None:
         raise BadRequest("Missing required field 'input'.", param="input")
+    if not isinstance(value, str | list) or not value:
+        raise BadRequest(
+            "Field 'input' must be a non-empty string or array (of strings or token arrays).",
+            param="input",
+        )
+
+
+def embeddings_route(route: Route) -> Route:
+    """`route` without the targets that cannot embed; a 400 when none can."""
+    targets = [t for t in route.targets if _embeds(t)]
+    if not targets:
+        raise BadRequest(
+            f"Model '{route.name}' does not support embeddings; use an OpenAI-compatible model.",
+            param="model",
+        )
+    if len(targets) == len(route.targets):
+        return route
+    return replace(route, targets=targets)
+
+
+def _embeds(target: Target) -> bool:
+    adapter = target.adapter
+    return adapter.embeddings_url(adapter.base_for(target), target.upstream_model) is not None
+
+
+def internal_error(dialect: str, ctx: RequestContext, exc: Exception) -> Response:
+    """The last resort: a bug answered with a 500 in the client's dialect, logged once with its
+    traceback. Bad input must never get here; the request id ties the answer to the log."""
+    log.error("unexpected error in %s (request %s)", ctx.endpoint, ctx.request_id, exc_info=exc)
+    err = GatewayError(
+        f"Internal gateway error (request {ctx.request_id}); it is logged, please report it.",
+        code="internal_error",
+    )
+    return error_response(dialect, err, ctx)
+
+
+def stream_started(ctx: RequestContext) -> bool:
+    """A streamed answer has sent its head (the dispatcher sets ttfb_ms right after): too late
+    for an error response, only cutting the connection tells the client."""
+    return ctx.stream and ctx.ttfb_ms is not None
 
 
 def error_response(dialect: str, err: GatewayError, ctx: RequestContext) -> Response:
@@ -117,12 +171,18 @@ def make_model_handler(
         ctx = RequestContext.new(endpoint, op.client_dialect)
         try:
             body, route = await accept_model_request(gw, request, ctx, validate)
+            if op.kind == "embeddings":
+                route = embeddings_route(route)
             stream = ctx.stream = body.get("stream") is True and op.kind == "chat"
             extra = _pass_headers(request) if op.client_dialect == "anthropic" else {}
             response = await gw.dispatcher.run(request, ctx, op, route, body, stream, extra)
             ctx.status = response.status
         except GatewayError as err:
             response = error_response(op.client_dialect, err, ctx)
+        except Exception as exc:
+            if stream_started(ctx):
+                raise
+            response = internal_error(op.client_dialect, ctx, exc)
         gw.record(ctx)
         return response
 

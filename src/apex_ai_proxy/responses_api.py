@@ -48,7 +48,12 @@ from apex_ai_proxy.errors import (
     stream_error_frame,
 )
 from apex_ai_proxy.http import Request, Response, StreamResponse
-from apex_ai_proxy.pipeline import accept_model_request, error_response
+from apex_ai_proxy.pipeline import (
+    accept_model_request,
+    error_response,
+    internal_error,
+    stream_started,
+)
 from apex_ai_proxy.providers.base import ApiKey, Target
 from apex_ai_proxy.relay import StreamSink
 from apex_ai_proxy.routing import Route
@@ -117,8 +122,13 @@ def _validate(body: dict) -> None:
     items = body.get("input")
     if items is not None and not isinstance(items, str | list):
         raise BadRequest("Field 'input' must be a string or an array of items.", param="input")
-    if isinstance(items, list) and not all(isinstance(i, dict) for i in items):
-        raise BadRequest("Every item of 'input' must be an object.", param="input")
+    if isinstance(items, list):
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise BadRequest("Every item of 'input' must be an object.", param="input")
+            kind = item.get("type")
+            if kind is not None and not isinstance(kind, str):  # it picks a stored id's prefix
+                raise BadRequest(f"'input[{i}].type' must be a string.", param=f"input[{i}].type")
     for key in ("stream", "store"):
         if body.get(key) is not None and not isinstance(body[key], bool):
             raise BadRequest(f"Field '{key}' must be a boolean.", param=key)
@@ -373,6 +383,10 @@ class ResponsesAPI:
             ctx.status = response.status
         except GatewayError as err:
             response = error_response(DIALECT, err, ctx)
+        except Exception as exc:
+            if stream_started(ctx):
+                raise
+            response = internal_error(DIALECT, ctx, exc)
         gw.record(ctx)
         return response
 

@@ -80,18 +80,28 @@ class Dialect:
 # --- helpers ---------------------------------------------------------------------------------
 
 TRUNCATED = "upstream stream ended before the response was complete"
+NOT_AN_OBJECT = "upstream sent a stream event that is not a JSON object"
 
 
 def new_id(prefix: str) -> str:
     return prefix + secrets.token_hex(12)
 
 
+MAX_JSON_DEPTH = 254  # orjson writes no deeper (it reads up to 1024 levels)
+
+
 def dumps(value: Any) -> bytes:
-    return orjson.dumps(value)
+    """JSON of something a client sent, re-encoded: a 400 when it nests too deep to write."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        raise BadRequest(
+            f"The request nests JSON deeper than {MAX_JSON_DEPTH} levels; flatten it."
+        ) from None
 
 
 def json_text(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    return dumps(value).decode()
 
 
 def parse_arguments(text: str | None) -> dict:
@@ -114,21 +124,48 @@ def require(body: dict, key: str, kind: type | tuple[type, ...], where: str | No
     value = body.get(key)
     if value is None:
         raise BadRequest(f"'{where or key}' is required", param=where or key)
-    if not isinstance(value, kind):
-        raise BadRequest(f"'{where or key}' has the wrong type", param=where or key)
-    return value
+    return expect(value, kind, where or key)
 
 
 def expect(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
-    if not isinstance(value, kind):
-        names = " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
-        raise BadRequest(f"'{where}' must be {_article(names)}", param=where)
-    return value
+    """`value` when it is of `kind`, else a 400 naming the field's path."""
+    if isinstance(value, kind) and (
+        type(value) is not bool or kind is bool or (isinstance(kind, tuple) and bool in kind)
+    ):
+        return value  # (True is an int to Python, not to JSON)
+    raise BadRequest(f"'{where}' must be {_described(kind)}", param=where)
 
 
-def _article(names: str) -> str:
-    words = {"dict": "an object", "list": "an array", "str": "a string", "int": "an integer"}
-    return " or ".join(words.get(n, n) for n in names.split(" or "))
+def opt(obj: dict, key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    """`obj[key]` when absent or null (None) or of `kind`; a 400 naming `where` otherwise.
+
+    What a decoder puts in the neutral form goes through here (or `expect`): encoders can then
+    trust the types, and a wrong type is the client's 400, never a crash further on."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    return expect(value, kind, where)
+
+
+_WORDS = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+}
+
+
+def _described(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    words = [_WORDS.get(k, k.__name__) for k in kinds if not (k is int and float in kinds)]
+    return " or ".join(dict.fromkeys(words))
+
+
+def count_of(value: Any) -> int:
+    """A token count from an upstream: a non-negative integer, anything else 0."""
+    return value if type(value) is int and value > 0 else 0
 
 
 def optional_number(body: dict, key: str) -> float | None:

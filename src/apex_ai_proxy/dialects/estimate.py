@@ -9,8 +9,7 @@ Rule, chosen to over- rather than under-estimate English and code:
 
 from __future__ import annotations
 
-import orjson
-
+from apex_ai_proxy.dialects.base import dumps
 from apex_ai_proxy.dialects.neutral import (
     FilePart,
     ImagePart,
@@ -49,5 +48,5 @@ def estimate_tokens(req: NeutralRequest) -> int:
     for tool in req.tools:
         chars += len(tool.name) + len(tool.description or "")
         if tool.parameters:
-            chars += len(orjson.dumps(tool.parameters))
+            chars += len(dumps(tool.parameters))
     return -(-chars // CHARS_PER_TOKEN) + extra

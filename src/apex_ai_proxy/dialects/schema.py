@@ -54,7 +54,10 @@ MAX_REF_DEPTH = 8
 def gemini_schema(schema: Any) -> dict:
     if not isinstance(schema, dict):
         return {"type": "object", "properties": {}}
-    defs = {**schema.get("definitions", {}), **schema.get("$defs", {})}
+    defs: dict = {}
+    for key in ("definitions", "$defs"):
+        if isinstance(schema.get(key), dict):  # a client's schema: anything may be anywhere
+            defs.update(schema[key])
     return _clean(schema, defs, 0)
 
 
@@ -109,7 +112,8 @@ def _clean(schema: Any, defs: dict, depth: int) -> dict:
     if out.get("properties") == {}:
         del out["properties"]  # Gemini rejects an object schema with empty properties
     if isinstance(out.get("required"), list) and isinstance(out.get("properties"), dict):
-        out["required"] = [name for name in out["required"] if name in out["properties"]]
+        names = out["properties"]
+        out["required"] = [n for n in out["required"] if isinstance(n, str) and n in names]
     return out
 
 

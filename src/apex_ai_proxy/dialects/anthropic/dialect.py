@@ -34,6 +34,7 @@ from apex_ai_proxy.dialects.base import (
     StreamDecoder,
     StreamEncoder,
     new_id,
+    opt,
     optional_int,
     optional_number,
     stop_list,
@@ -90,7 +91,8 @@ class AnthropicDialect(Dialect):
         output = body.get("output_config")
         fmt = output.get("format") if isinstance(output, dict) else body.get("output_format")
         if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-            req.response_format = ResponseFormat("json_schema", fmt.get("schema"))
+            schema = opt(fmt, "schema", dict, "output_config.format.schema")
+            req.response_format = ResponseFormat("json_schema", schema)
         req.extra = {k: v for k, v in body.items() if k not in KNOWN_FIELDS}
         return req
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from apex_ai_proxy.dialects.base import expect, json_text, normalize_arguments
+from apex_ai_proxy.dialects.base import expect, json_text, normalize_arguments, opt
 from apex_ai_proxy.dialects.neutral import (
     FilePart,
     ImagePart,
@@ -26,39 +26,68 @@ def _decode_source(block: dict, at: str) -> dict:
     return expect(block.get("source"), dict, f"{at}.source")
 
 
+def _decode_image(source: dict, cache: dict | None, at: str) -> ImagePart | FilePart:
+    kind = source.get("type")
+    if kind == "url":
+        return ImagePart(url=expect(source.get("url"), str, f"{at}.url"), cache_control=cache)
+    if kind == "base64":
+        media_type = opt(source, "media_type", str, f"{at}.media_type")
+        return ImagePart(
+            media_type, expect(source.get("data"), str, f"{at}.data"), cache_control=cache
+        )
+    return FilePart(file_id=opt(source, "file_id", str, f"{at}.file_id"), cache_control=cache)
+
+
+def _decode_document(block: dict, source: dict, cache: dict | None, at: str) -> FilePart:
+    title = opt(block, "title", str, f"{at}.title")
+    kind = source.get("type")
+    at = f"{at}.source"
+    if kind == "text":
+        text = opt(source, "data", str, f"{at}.data") or ""
+        data = base64.b64encode(text.encode()).decode()
+        return FilePart("text/plain", data, filename=title, cache_control=cache)
+    if kind == "url":
+        url = expect(source.get("url"), str, f"{at}.url")
+        return FilePart(url=url, filename=title, cache_control=cache)
+    if kind == "file":
+        file_id = expect(source.get("file_id"), str, f"{at}.file_id")
+        return FilePart(file_id=file_id, filename=title, cache_control=cache)
+    return FilePart(
+        opt(source, "media_type", str, f"{at}.media_type"),
+        opt(source, "data", str, f"{at}.data"),
+        filename=title,
+        cache_control=cache,
+    )
+
+
+def _decode_tool_result(req: NeutralRequest, block: dict, at: str) -> ToolResultPart:
+    content = block.get("content")
+    if content is None:
+        parts = []
+    elif isinstance(content, str):
+        parts = [TextPart(content)]
+    else:
+        expect(content, list, f"{at}.content")
+        parts = [_decode_block(req, b, f"{at}.content[{i}]") for i, b in enumerate(content)]
+    return ToolResultPart(
+        expect(block.get("tool_use_id"), str, f"{at}.tool_use_id"),
+        [p for p in parts if isinstance(p, TextPart | ImagePart | FilePart)],
+        bool(block.get("is_error")),
+    )
+
+
 def _decode_block(req: NeutralRequest, block: Any, at: str) -> Any:
     if isinstance(block, str):
         return TextPart(block)
     expect(block, dict, at)
     kind = block.get("type")
-    cache = block.get("cache_control")
+    cache = opt(block, "cache_control", dict, f"{at}.cache_control")
     if kind == "text":
         return TextPart(expect(block.get("text"), str, f"{at}.text"), cache)
     if kind == "image":
-        source = _decode_source(block, at)
-        if source.get("type") == "url":
-            return ImagePart(url=source.get("url"), cache_control=cache)
-        if source.get("type") == "base64":
-            return ImagePart(source.get("media_type"), source.get("data"), cache_control=cache)
-        return FilePart(file_id=source.get("file_id"), cache_control=cache)
+        return _decode_image(_decode_source(block, at), cache, f"{at}.source")
     if kind == "document":
-        source = _decode_source(block, at)
-        stype = source.get("type")
-        if stype == "text":
-            data = base64.b64encode(str(source.get("data") or "").encode()).decode()
-            return FilePart("text/plain", data, filename=block.get("title"), cache_control=cache)
-        if stype == "url":
-            return FilePart(url=source.get("url"), filename=block.get("title"), cache_control=cache)
-        if stype == "file":
-            return FilePart(
-                file_id=source.get("file_id"), filename=block.get("title"), cache_control=cache
-            )
-        return FilePart(
-            source.get("media_type"),
-            source.get("data"),
-            filename=block.get("title"),
-            cache_control=cache,
-        )
+        return _decode_document(block, _decode_source(block, at), cache, at)
     if kind == "tool_use":
         name = expect(block.get("name"), str, f"{at}.name")
         arguments = json_text(block.get("input") or {})
@@ -66,25 +95,13 @@ def _decode_block(req: NeutralRequest, block: Any, at: str) -> Any:
             expect(block.get("id"), str, f"{at}.id"), name, normalize_arguments(arguments)
         )
     if kind == "tool_result":
-        content = block.get("content")
-        parts = (
-            []
-            if content is None
-            else [
-                _decode_block(req, b, f"{at}.content")
-                for b in ([content] if isinstance(content, str) else content)
-            ]
-        )
-        return ToolResultPart(
-            expect(block.get("tool_use_id"), str, f"{at}.tool_use_id"),
-            [p for p in parts if isinstance(p, TextPart | ImagePart | FilePart)],
-            bool(block.get("is_error")),
-        )
+        return _decode_tool_result(req, block, at)
     if kind == "thinking":
-        return ReasoningPart(str(block.get("thinking") or ""), block.get("signature"))
+        text = opt(block, "thinking", str, f"{at}.thinking") or ""
+        return ReasoningPart(text, opt(block, "signature", str, f"{at}.signature"))
     if kind == "redacted_thinking":
-        return ReasoningPart(redacted=block.get("data"))
-    req.drop(f"messages[].content.{kind}")
+        return ReasoningPart(redacted=opt(block, "data", str, f"{at}.data"))
+    req.drop(f"messages[].content.{kind if isinstance(kind, str) else 'unknown'}")
     return None
 
 
@@ -137,7 +154,8 @@ def _decode_system(req: NeutralRequest, system: Any) -> None:
         expect(block, dict, f"system[{i}]")
         req.system.append(
             TextPart(
-                expect(block.get("text"), str, f"system[{i}].text"), block.get("cache_control")
+                expect(block.get("text"), str, f"system[{i}].text"),
+                opt(block, "cache_control", dict, f"system[{i}].cache_control"),
             )
         )
 
@@ -150,13 +168,14 @@ def _decode_tools(req: NeutralRequest, tools: Any) -> None:
         if tool.get("type") not in (None, "custom"):
             req.tools.append(ToolSpec(name, raw=tool, raw_dialect="anthropic"))
             continue
+        at = f"tools[{i}]"
         req.tools.append(
             ToolSpec(
                 name,
-                tool.get("description"),
-                tool.get("input_schema"),
-                tool.get("strict"),
-                tool.get("cache_control"),
+                opt(tool, "description", str, f"{at}.description"),
+                opt(tool, "input_schema", dict, f"{at}.input_schema"),
+                opt(tool, "strict", bool, f"{at}.strict"),
+                opt(tool, "cache_control", dict, f"{at}.cache_control"),
             )
         )
 
@@ -167,29 +186,28 @@ def _decode_tool_choice(req: NeutralRequest, value: Any) -> None:
     expect(value, dict, "tool_choice")
     kind = value.get("type")
     modes = {"auto": "auto", "any": "required", "none": "none", "tool": "tool"}
-    if kind not in modes:
+    if not isinstance(kind, str) or kind not in modes:
         raise BadRequest(
             "'tool_choice.type' must be auto, any, tool or none", param="tool_choice.type"
         )
-    req.tool_choice = ToolChoice(modes[kind], value.get("name") if kind == "tool" else None)
-    if value.get("disable_parallel_tool_use") is not None:
-        req.parallel_tool_calls = not value["disable_parallel_tool_use"]
+    name = expect(value.get("name"), str, "tool_choice.name") if kind == "tool" else None
+    req.tool_choice = ToolChoice(modes[kind], name)
+    disable = opt(value, "disable_parallel_tool_use", bool, "tool_choice.disable_parallel_tool_use")
+    if disable is not None:
+        req.parallel_tool_calls = not disable
 
 
 def _decode_thinking(req: NeutralRequest, body: dict) -> None:
     thinking = body.get("thinking")
+    output = body.get("output_config")
     effort = (
-        (body.get("output_config") or {}).get("effort")
-        if isinstance(body.get("output_config"), dict)
-        else None
+        opt(output, "effort", str, "output_config.effort") if isinstance(output, dict) else None
     )
     if isinstance(thinking, dict):
         kind = thinking.get("type")
         if kind == "enabled":
-            budget = thinking.get("budget_tokens")
-            req.reasoning = Reasoning(
-                "enabled", effort, budget if isinstance(budget, int) else None, True
-            )
+            budget = opt(thinking, "budget_tokens", int, "thinking.budget_tokens")
+            req.reasoning = Reasoning("enabled", effort, budget, True)
         elif kind == "adaptive":
             req.reasoning = Reasoning("adaptive", effort, include_thoughts=True)
         elif kind == "disabled":

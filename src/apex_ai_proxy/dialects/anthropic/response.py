@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apex_ai_proxy.dialects.base import parse_arguments
+from apex_ai_proxy.dialects.base import count_of, parse_arguments
 from apex_ai_proxy.dialects.neutral import (
     NeutralRequest,
     ReasoningPart,
@@ -36,12 +36,13 @@ NEUTRAL_TO_STOP = {
 def decode_usage(usage: Any) -> Usage | None:
     if not isinstance(usage, dict):
         return None
-    cached = usage.get("cache_read_input_tokens") or 0
-    created = usage.get("cache_creation_input_tokens") or 0
-    thinking = (usage.get("output_tokens_details") or {}).get("thinking_tokens") or 0
+    cached = count_of(usage.get("cache_read_input_tokens"))
+    created = count_of(usage.get("cache_creation_input_tokens"))
+    details = usage.get("output_tokens_details")
+    thinking = count_of(details.get("thinking_tokens")) if isinstance(details, dict) else 0
     return Usage(
-        (usage.get("input_tokens") or 0) + cached + created,
-        usage.get("output_tokens") or 0,
+        count_of(usage.get("input_tokens")) + cached + created,
+        count_of(usage.get("output_tokens")),
         cached,
         created,
         thinking,

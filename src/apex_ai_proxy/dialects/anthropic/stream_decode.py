@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from apex_ai_proxy.dialects.anthropic.response import STOP_TO_NEUTRAL, decode_usage, encode_usage
-from apex_ai_proxy.dialects.base import TRUNCATED, StreamDecoder, new_id
+from apex_ai_proxy.dialects.base import NOT_AN_OBJECT, TRUNCATED, StreamDecoder, new_id
 from apex_ai_proxy.dialects.neutral import (
     ErrorEvent,
     NeutralEvent,
@@ -19,6 +19,7 @@ from apex_ai_proxy.dialects.neutral import (
     Usage,
     UsageEvent,
 )
+from apex_ai_proxy.errors import UpstreamInvalid
 from apex_ai_proxy.sse import SSEEvent
 
 ERROR_STATUS = {
@@ -45,12 +46,14 @@ class AnthropicStreamDecoder(StreamDecoder):
         self.stopped = False
 
     def feed(self, ev: SSEEvent) -> list[NeutralEvent]:
+        if not ev.data:
+            return []
         try:
-            data = orjson.loads(ev.data) if ev.data else None
+            data = orjson.loads(ev.data)
         except orjson.JSONDecodeError:
             return []
         if not isinstance(data, dict):
-            return []
+            raise UpstreamInvalid(NOT_AN_OBJECT)
         kind = data.get("type") or ev.event
         handler = getattr(self, f"_on_{kind}", None)
         return handler(data) if handler else []

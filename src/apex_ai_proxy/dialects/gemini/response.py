@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apex_ai_proxy.dialects.base import parse_arguments
+from apex_ai_proxy.dialects.base import count_of, parse_arguments
 from apex_ai_proxy.dialects.neutral import (
     NeutralRequest,
     ReasoningPart,
@@ -42,10 +42,10 @@ NEUTRAL_TO_FINISH = {
 def decode_usage(meta: Any) -> Usage | None:
     if not isinstance(meta, dict):
         return None
-    thoughts = meta.get("thoughtsTokenCount") or 0
-    prompt = (meta.get("promptTokenCount") or 0) + (meta.get("toolUsePromptTokenCount") or 0)
-    output = (meta.get("candidatesTokenCount") or 0) + thoughts
-    return Usage(prompt, output, meta.get("cachedContentTokenCount") or 0, 0, thoughts)
+    thoughts = count_of(meta.get("thoughtsTokenCount"))
+    prompt = count_of(meta.get("promptTokenCount")) + count_of(meta.get("toolUsePromptTokenCount"))
+    output = count_of(meta.get("candidatesTokenCount")) + thoughts
+    return Usage(prompt, output, count_of(meta.get("cachedContentTokenCount")), 0, thoughts)
 
 
 def encode_usage(usage: Usage) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from apex_ai_proxy.dialects.base import TRUNCATED, StreamDecoder, json_text, new_id
+from apex_ai_proxy.dialects.base import NOT_AN_OBJECT, TRUNCATED, StreamDecoder, json_text, new_id
 from apex_ai_proxy.dialects.gemini.response import _finish, decode_usage
 from apex_ai_proxy.dialects.neutral import (
     ErrorEvent,
@@ -18,6 +18,7 @@ from apex_ai_proxy.dialects.neutral import (
     ToolCallStart,
     UsageEvent,
 )
+from apex_ai_proxy.errors import UpstreamInvalid
 from apex_ai_proxy.sse import SSEEvent
 
 
@@ -28,14 +29,16 @@ class GeminiStreamDecoder(StreamDecoder):
         self.calls = 0
 
     def feed(self, ev: SSEEvent) -> list[NeutralEvent]:
+        if not ev.data:
+            return []
         try:
-            chunk = orjson.loads(ev.data) if ev.data else None
+            chunk = orjson.loads(ev.data)
         except orjson.JSONDecodeError:
             return []
         if isinstance(chunk, list) and chunk:
             chunk = chunk[0]
         if not isinstance(chunk, dict):
-            return []
+            raise UpstreamInvalid(NOT_AN_OBJECT)
         if isinstance(chunk.get("error"), dict):
             self.stopped = True
             error = chunk["error"]

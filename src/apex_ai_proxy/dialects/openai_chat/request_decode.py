@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from apex_ai_proxy.dialects.base import expect, new_id, normalize_arguments, split_data_url
+from apex_ai_proxy.dialects.base import (
+    expect,
+    json_text,
+    new_id,
+    normalize_arguments,
+    opt,
+    split_data_url,
+)
 from apex_ai_proxy.dialects.neutral import (
     FilePart,
     ImagePart,
@@ -23,6 +28,33 @@ from apex_ai_proxy.dialects.neutral import (
 from apex_ai_proxy.errors import BadRequest
 
 
+def _decode_image(item: dict, at: str) -> ImagePart:
+    image = item.get("image_url")
+    url = image.get("url") if isinstance(image, dict) else image
+    expect(url, str, f"{at}.image_url.url")
+    detail = (
+        opt(image, "detail", str, f"{at}.image_url.detail") if isinstance(image, dict) else None
+    )
+    cache = opt(item, "cache_control", dict, f"{at}.cache_control")
+    inline = split_data_url(url)
+    if inline:
+        return ImagePart(inline[0], inline[1], detail=detail, cache_control=cache)
+    return ImagePart(url=url, detail=detail, cache_control=cache)
+
+
+def _decode_file(item: dict, at: str) -> FilePart:
+    at = f"{at}.file"
+    file = expect(item.get("file"), dict, at)
+    file_data = opt(file, "file_data", str, f"{at}.file_data")
+    inline = split_data_url(file_data or "")
+    return FilePart(
+        media_type=inline[0] if inline else None,
+        data=inline[1] if inline else file_data,
+        file_id=opt(file, "file_id", str, f"{at}.file_id"),
+        filename=opt(file, "filename", str, f"{at}.filename"),
+    )
+
+
 def _decode_parts(content: Any, where: str) -> list:
     if content is None:
         return []
@@ -35,44 +67,26 @@ def _decode_parts(content: Any, where: str) -> list:
         expect(item, dict, at)
         kind = item.get("type")
         if kind == "text":
-            parts.append(
-                TextPart(expect(item.get("text"), str, f"{at}.text"), item.get("cache_control"))
-            )
+            text = expect(item.get("text"), str, f"{at}.text")
+            parts.append(TextPart(text, opt(item, "cache_control", dict, f"{at}.cache_control")))
         elif kind == "refusal":
             parts.append(TextPart(str(item.get("refusal") or "")))
         elif kind == "image_url":
-            image = item.get("image_url")
-            url = image.get("url") if isinstance(image, dict) else image
-            expect(url, str, f"{at}.image_url.url")
-            detail = image.get("detail") if isinstance(image, dict) else None
-            inline = split_data_url(url)
-            if inline:
-                parts.append(
-                    ImagePart(
-                        inline[0], inline[1], detail=detail, cache_control=item.get("cache_control")
-                    )
-                )
-            else:
-                parts.append(
-                    ImagePart(url=url, detail=detail, cache_control=item.get("cache_control"))
-                )
+            parts.append(_decode_image(item, at))
         elif kind == "file":
-            file = expect(item.get("file"), dict, f"{at}.file")
-            inline = split_data_url(file.get("file_data") or "")
-            parts.append(
-                FilePart(
-                    media_type=inline[0] if inline else None,
-                    data=inline[1] if inline else file.get("file_data"),
-                    file_id=file.get("file_id"),
-                    filename=file.get("filename"),
-                )
-            )
+            parts.append(_decode_file(item, at))
         else:
             raise BadRequest(f"'{at}.type' {kind!r} is not supported", param=f"{at}.type")
     return parts
 
 
+def _text_of(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def _decode_reasoning(message: dict) -> list[ReasoningPart]:
+    """Reasoning an assistant turn carries back (OpenRouter details, DeepSeek content…);
+    lenient: what is not a string is left out."""
     details = message.get("reasoning_details")
     if isinstance(details, list) and details:
         parts = []
@@ -80,11 +94,12 @@ def _decode_reasoning(message: dict) -> list[ReasoningPart]:
             if not isinstance(d, dict):
                 continue
             if d.get("type") == "reasoning.encrypted":
-                parts.append(ReasoningPart(redacted=d.get("data")))
+                parts.append(ReasoningPart(redacted=_text_of(d.get("data")) or None))
             elif d.get("type") == "reasoning.summary":
-                parts.append(ReasoningPart(summary=[d.get("summary") or ""]))
+                parts.append(ReasoningPart(summary=[_text_of(d.get("summary"))]))
             else:
-                parts.append(ReasoningPart(d.get("text") or "", d.get("signature")))
+                signature = _text_of(d.get("signature")) or None
+                parts.append(ReasoningPart(_text_of(d.get("text")), signature))
         return parts
     text = message.get("reasoning_content")
     if not isinstance(text, str):
@@ -105,16 +120,14 @@ def _decode_tool_calls(calls: Any, where: str) -> list[ToolCallPart]:
         name = expect(function.get("name"), str, f"{at}.function.name")
         arguments = function.get("arguments")
         if arguments is not None and not isinstance(arguments, str):
-            arguments = orjson.dumps(arguments).decode()  # tolerate hosts that send an object
-        google = (call.get("extra_content") or {}).get("google") or {}
-        parts.append(
-            ToolCallPart(
-                call.get("id") or new_id("call_"),
-                name,
-                normalize_arguments(arguments),
-                google.get("thought_signature"),
-            )
+            arguments = json_text(arguments)  # tolerate hosts that send an object
+        extra = opt(call, "extra_content", dict, f"{at}.extra_content") or {}
+        google = opt(extra, "google", dict, f"{at}.extra_content.google") or {}
+        signature = opt(
+            google, "thought_signature", str, f"{at}.extra_content.google.thought_signature"
         )
+        call_id = opt(call, "id", str, f"{at}.id") or new_id("call_")
+        parts.append(ToolCallPart(call_id, name, normalize_arguments(arguments), signature))
     return parts
 
 
@@ -142,7 +155,7 @@ def _decode_messages(req: NeutralRequest, messages: list) -> None:
                 Message(
                     "user",
                     _decode_parts(message.get("content"), f"{at}.content"),
-                    message.get("name"),
+                    opt(message, "name", str, f"{at}.name"),
                 )
             )
         elif role == "assistant":
@@ -154,7 +167,9 @@ def _decode_messages(req: NeutralRequest, messages: list) -> None:
                 calls = _decode_tool_calls(message["tool_calls"], f"{at}.tool_calls")
                 call_names.update((c.id, c.name) for c in calls)
                 parts += calls
-            req.messages.append(Message("assistant", parts, message.get("name")))
+            req.messages.append(
+                Message("assistant", parts, opt(message, "name", str, f"{at}.name"))
+            )
         elif role == "tool":
             call_id = expect(message.get("tool_call_id"), str, f"{at}.tool_call_id")
             content = _decode_parts(message.get("content"), f"{at}.content")
@@ -176,13 +191,14 @@ def _decode_tools(req: NeutralRequest, tools: Any) -> None:
             req.tools.append(ToolSpec(str(tool.get("type")), raw=tool, raw_dialect="openai_chat"))
             continue
         function = expect(tool.get("function"), dict, f"{at}.function")
+        at = f"{at}.function"
         req.tools.append(
             ToolSpec(
-                expect(function.get("name"), str, f"{at}.function.name"),
-                function.get("description"),
-                function.get("parameters"),
-                function.get("strict"),
-                tool.get("cache_control"),
+                expect(function.get("name"), str, f"{at}.name"),
+                opt(function, "description", str, f"{at}.description"),
+                opt(function, "parameters", dict, f"{at}.parameters"),
+                opt(function, "strict", bool, f"{at}.strict"),
+                opt(tool, "cache_control", dict, f"tools[{i}].cache_control"),
             )
         )
 
@@ -190,14 +206,23 @@ def _decode_tools(req: NeutralRequest, tools: Any) -> None:
 def _decode_tool_choice(value: Any) -> ToolChoice | None:
     if value is None:
         return None
-    if value in ("auto", "none", "required"):
-        return ToolChoice(value)
+    if isinstance(value, str) and value in ("auto", "none", "required"):
+        return ToolChoice(value)  # type: ignore[arg-type]
     if isinstance(value, dict):
-        name = (value.get("function") or {}).get("name")
-        if isinstance(name, str):
-            return ToolChoice("tool", name)
+        function = opt(value, "function", dict, "tool_choice.function")
+        if function is not None:
+            return ToolChoice(
+                "tool", expect(function.get("name"), str, "tool_choice.function.name")
+            )
         if value.get("type") == "allowed_tools":
-            return ToolChoice((value.get("allowed_tools") or {}).get("mode", "auto"))
+            allowed = opt(value, "allowed_tools", dict, "tool_choice.allowed_tools") or {}
+            mode = allowed.get("mode", "auto")
+            if mode not in ("auto", "required"):
+                raise BadRequest(
+                    "'tool_choice.allowed_tools.mode' must be auto or required",
+                    param="tool_choice.allowed_tools.mode",
+                )
+            return ToolChoice(mode)
     raise BadRequest(
         "'tool_choice' must be auto, none, required or a named function", param="tool_choice"
     )
@@ -210,8 +235,12 @@ def _decode_response_format(value: Any) -> ResponseFormat | None:
     kind = value.get("type")
     if kind == "json_schema":
         spec = expect(value.get("json_schema"), dict, "response_format.json_schema")
+        at = "response_format.json_schema"
         return ResponseFormat(
-            "json_schema", spec.get("schema"), spec.get("name"), spec.get("strict")
+            "json_schema",
+            opt(spec, "schema", dict, f"{at}.schema"),
+            opt(spec, "name", str, f"{at}.name"),
+            opt(spec, "strict", bool, f"{at}.strict"),
         )
     if kind in ("json_object", "text"):
         return ResponseFormat(kind)

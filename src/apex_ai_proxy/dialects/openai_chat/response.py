@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from apex_ai_proxy.dialects.base import count_of
 from apex_ai_proxy.dialects.neutral import StopReason, Usage
 
 FINISH_TO_NEUTRAL: dict[str, StopReason] = {
@@ -26,12 +27,22 @@ NEUTRAL_TO_FINISH = {
 def decode_usage(usage: Any) -> Usage | None:
     if not isinstance(usage, dict):
         return None
-    prompt = usage.get("prompt_tokens") or 0
-    details = usage.get("prompt_tokens_details") or {}
-    cached = details.get("cached_tokens") or usage.get("prompt_cache_hit_tokens") or 0
-    completion = usage.get("completion_tokens") or 0
-    reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
-    return Usage(prompt, completion, cached, details.get("cache_write_tokens") or 0, reasoning)
+    details = _object(usage.get("prompt_tokens_details"))
+    cached = count_of(details.get("cached_tokens")) or count_of(
+        usage.get("prompt_cache_hit_tokens")
+    )
+    reasoning = count_of(_object(usage.get("completion_tokens_details")).get("reasoning_tokens"))
+    return Usage(
+        count_of(usage.get("prompt_tokens")),
+        count_of(usage.get("completion_tokens")),
+        cached,
+        count_of(details.get("cache_write_tokens")),
+        reasoning,
+    )
+
+
+def _object(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def encode_usage(usage: Usage) -> dict:

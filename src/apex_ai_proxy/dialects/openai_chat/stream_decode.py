@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from apex_ai_proxy.dialects.base import TRUNCATED, StreamDecoder, new_id
+from apex_ai_proxy.dialects.base import NOT_AN_OBJECT, TRUNCATED, StreamDecoder, new_id
 from apex_ai_proxy.dialects.neutral import (
     ErrorEvent,
     NeutralEvent,
@@ -20,6 +20,7 @@ from apex_ai_proxy.dialects.neutral import (
     UsageEvent,
 )
 from apex_ai_proxy.dialects.openai_chat.response import FINISH_TO_NEUTRAL, decode_usage
+from apex_ai_proxy.errors import UpstreamInvalid
 from apex_ai_proxy.sse import SSEEvent
 
 _PLAIN_DELTA = frozenset({"role", "content"})
@@ -41,7 +42,7 @@ class OpenAIChatStreamDecoder(StreamDecoder):
         except orjson.JSONDecodeError:
             return []
         if not isinstance(chunk, dict):
-            return []
+            raise UpstreamInvalid(NOT_AN_OBJECT)
         if chunk.get("error"):
             return [_error_event(chunk["error"])]
         out: list[NeutralEvent] = []

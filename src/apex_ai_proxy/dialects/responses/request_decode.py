@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apex_ai_proxy.dialects.base import expect, json_text, normalize_arguments, split_data_url
+from apex_ai_proxy.dialects.base import expect, json_text, normalize_arguments, opt, split_data_url
 from apex_ai_proxy.dialects.neutral import (
     FilePart,
     ImagePart,
@@ -39,46 +39,43 @@ def _decode_content(content: Any, where: str, req: NeutralRequest) -> list:
         elif kind == "refusal":
             parts.append(TextPart(str(item.get("refusal") or "")))
         elif kind == "input_image":
-            url = item.get("image_url")
-            inline = split_data_url(url) if isinstance(url, str) else None
-            if inline:
-                parts.append(ImagePart(inline[0], inline[1], detail=item.get("detail")))
-            elif isinstance(url, str):
-                parts.append(ImagePart(url=url, detail=item.get("detail")))
-            elif isinstance(item.get("file_id"), str):
-                parts.append(FilePart(file_id=item["file_id"], media_type="image/*"))
-            else:
-                raise BadRequest(f"'{at}' needs image_url or file_id", param=at)
+            parts.append(_decode_image(item, at))
         elif kind == "input_file":
-            parts.append(_decode_file(item))
+            parts.append(_decode_file(item, at))
         else:
-            req.drop(f"{where}[].{kind}")
+            req.drop(f"{where}[].{kind if isinstance(kind, str) else 'unknown'}")
     return parts
 
 
-def _decode_file(item: dict) -> FilePart:
-    file_data = item.get("file_data")
-    inline = split_data_url(file_data) if isinstance(file_data, str) else None
+def _decode_image(item: dict, at: str) -> ImagePart | FilePart:
+    url = opt(item, "image_url", str, f"{at}.image_url")
+    detail = opt(item, "detail", str, f"{at}.detail")
+    file_id = opt(item, "file_id", str, f"{at}.file_id")
+    inline = split_data_url(url) if url is not None else None
+    if inline:
+        return ImagePart(inline[0], inline[1], detail=detail)
+    if url is not None:
+        return ImagePart(url=url, detail=detail)
+    if file_id is not None:
+        return FilePart(file_id=file_id, media_type="image/*")
+    raise BadRequest(f"'{at}' needs image_url or file_id", param=at)
+
+
+def _decode_file(item: dict, at: str) -> FilePart:
+    file_data = opt(item, "file_data", str, f"{at}.file_data")
+    inline = split_data_url(file_data) if file_data is not None else None
     return FilePart(
         media_type=inline[0] if inline else None,
         data=inline[1] if inline else file_data,
-        url=item.get("file_url"),
-        file_id=item.get("file_id"),
-        filename=item.get("filename"),
+        url=opt(item, "file_url", str, f"{at}.file_url"),
+        file_id=opt(item, "file_id", str, f"{at}.file_id"),
+        filename=opt(item, "filename", str, f"{at}.filename"),
     )
 
 
 def _decode_reasoning_item(item: dict) -> ReasoningPart:
-    summary = [
-        s.get("text") or ""
-        for s in item.get("summary") or []
-        if isinstance(s, dict) and isinstance(s.get("text"), str)
-    ]
-    content = [
-        c.get("text") or ""
-        for c in item.get("content") or []
-        if isinstance(c, dict) and isinstance(c.get("text"), str)
-    ]
+    summary = _texts(item.get("summary"))
+    content = _texts(item.get("content"))
     part = ReasoningPart(
         text="".join(content) if content else "".join(summary),
         summary=summary,
@@ -87,6 +84,14 @@ def _decode_reasoning_item(item: dict) -> ReasoningPart:
     if isinstance(item.get("encrypted_content"), str):
         _read_token(part, item["encrypted_content"])
     return part
+
+
+def _texts(entries: Any) -> list[str]:
+    """The `text` of each entry of a reasoning item's summary or content; lenient (the items
+    come back from an earlier answer): what is not text is left out."""
+    if not isinstance(entries, list):
+        return []
+    return [e["text"] for e in entries if isinstance(e, dict) and isinstance(e.get("text"), str)]
 
 
 def _decode_output(value: Any, where: str, req: NeutralRequest) -> list:
@@ -141,7 +146,7 @@ class _InputDecoder:
             if self.call_signature is None:
                 self._append("assistant", _decode_reasoning_item(item))
         else:
-            self.req.drop(f"input[].{kind}")
+            self.req.drop(f"input[].{kind if isinstance(kind, str) else 'unknown'}")
 
     def _message(self, item: dict, at: str) -> None:
         role = item.get("role")
@@ -176,9 +181,9 @@ def _decode_tools(req: NeutralRequest, tools: Any) -> None:
         req.tools.append(
             ToolSpec(
                 expect(tool.get("name"), str, f"{at}.name"),
-                tool.get("description"),
-                tool.get("parameters"),
-                tool.get("strict"),
+                opt(tool, "description", str, f"{at}.description"),
+                opt(tool, "parameters", dict, f"{at}.parameters"),
+                opt(tool, "strict", bool, f"{at}.strict"),
             )
         )
 
@@ -186,8 +191,8 @@ def _decode_tools(req: NeutralRequest, tools: Any) -> None:
 def _decode_tool_choice(req: NeutralRequest, value: Any) -> ToolChoice | None:
     if value is None:
         return None
-    if value in ("auto", "none", "required"):
-        return ToolChoice(value)
+    if isinstance(value, str) and value in ("auto", "none", "required"):
+        return ToolChoice(value)  # type: ignore[arg-type]
     if isinstance(value, dict):
         kind = value.get("type")
         if kind == "function" and isinstance(value.get("name"), str):
@@ -195,7 +200,7 @@ def _decode_tool_choice(req: NeutralRequest, value: Any) -> ToolChoice | None:
         if kind == "allowed_tools":
             mode = value.get("mode")
             return ToolChoice(mode if mode in ("auto", "required") else "auto")
-        req.drop(f"tool_choice.{kind}")
+        req.drop(f"tool_choice.{kind if isinstance(kind, str) else 'unknown'}")
         return ToolChoice("auto")
     raise BadRequest(
         "'tool_choice' must be auto, none, required or a tool object", param="tool_choice"
@@ -210,7 +215,13 @@ def _decode_text_format(value: Any) -> ResponseFormat | None:
         return None
     kind = fmt.get("type")
     if kind == "json_schema":
-        return ResponseFormat("json_schema", fmt.get("schema"), fmt.get("name"), fmt.get("strict"))
+        at = "text.format"
+        return ResponseFormat(
+            "json_schema",
+            opt(fmt, "schema", dict, f"{at}.schema"),
+            opt(fmt, "name", str, f"{at}.name"),
+            opt(fmt, "strict", bool, f"{at}.strict"),
+        )
     if kind == "json_object":
         return ResponseFormat("json_object")
     return None

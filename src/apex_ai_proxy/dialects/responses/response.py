@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from apex_ai_proxy.dialects.base import normalize_arguments
+from apex_ai_proxy.dialects.base import count_of, normalize_arguments
 from apex_ai_proxy.dialects.estimate import estimate_tokens
 from apex_ai_proxy.dialects.neutral import (
     NeutralRequest,
@@ -84,13 +84,17 @@ def encode_usage(usage: Usage) -> dict:
 def decode_usage(value: Any) -> Usage | None:
     if not isinstance(value, dict):
         return None
-    details_in = value.get("input_tokens_details") or {}
-    details_out = value.get("output_tokens_details") or {}
+    details_in = value.get("input_tokens_details")
+    details_out = value.get("output_tokens_details")
     return Usage(
-        input_tokens=value.get("input_tokens") or 0,
-        output_tokens=value.get("output_tokens") or 0,
-        cached_tokens=details_in.get("cached_tokens") or 0,
-        reasoning_tokens=details_out.get("reasoning_tokens") or 0,
+        input_tokens=count_of(value.get("input_tokens")),
+        output_tokens=count_of(value.get("output_tokens")),
+        cached_tokens=count_of(details_in.get("cached_tokens"))
+        if isinstance(details_in, dict)
+        else 0,
+        reasoning_tokens=count_of(details_out.get("reasoning_tokens"))
+        if isinstance(details_out, dict)
+        else 0,
     )
 
 

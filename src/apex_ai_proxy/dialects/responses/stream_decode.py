@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from apex_ai_proxy.dialects.base import TRUNCATED, StreamDecoder
+from apex_ai_proxy.dialects.base import NOT_AN_OBJECT, TRUNCATED, StreamDecoder
 from apex_ai_proxy.dialects.neutral import (
     ErrorEvent,
     NeutralEvent,
@@ -20,6 +20,7 @@ from apex_ai_proxy.dialects.neutral import (
 from apex_ai_proxy.dialects.responses.ids import gateway_id
 from apex_ai_proxy.dialects.responses.request_decode import _decode_reasoning_item
 from apex_ai_proxy.dialects.responses.response import decode_usage, stop_reason_of
+from apex_ai_proxy.errors import UpstreamInvalid
 from apex_ai_proxy.sse import SSEEvent
 
 
@@ -39,7 +40,7 @@ class ResponsesStreamDecoder(StreamDecoder):
         except orjson.JSONDecodeError:
             return []
         if not isinstance(data, dict):
-            return []
+            raise UpstreamInvalid(NOT_AN_OBJECT)
         kind = data.get("type") or ev.event or ""
         out: list[NeutralEvent] = []
         if kind == "response.created" or (not self.started and kind.startswith("response.")):
