@@ -10,9 +10,10 @@ Two rules, applied by `Redactor.redact_record()`:
    message and the attempts' reasons.
 
 A secret is found in every spelling an encoder may give it: each character literal, or JSON's
-`\uXXXX` (either case of hex), `/` also as `\/`, or URL percent-encoding `%XX`. Upstreams quote
-a rejected key back in any of these (PHP writes `\/`, some encoders escape `-`), so matching the
-literal bytes alone leaked it. Text without `\u`, `\/` or `%` (nearly all of it) takes the
+`\uXXXX` (either case of hex), `/` also as `\/`, or URL percent-encoding `%XX`, each also
+escaped again any number of times (`\\u002d`, `\\\/`, `%252D`: a body nested as a string).
+Upstreams quote a rejected key back in any of these (PHP writes `\/`, some encoders escape
+`-`), so matching the literal bytes alone leaked it. Text without `\u`, `\/` or `%` (nearly all of it) takes the
 literal search: one compiled regex (escaped alternation, longest first), rebuilt only when the set
 of secrets changes. Text with escapes is decoded once into a copy, searched literally there, and
 each hit is mapped back to the span of the original it came from (an alternation of per-character
@@ -58,8 +59,11 @@ SENSITIVE_HEADERS = frozenset(
         "Set-Cookie",
     )
 )
-# The escapes that may spell a secret's character: JSON `\uXXXX` and `\/`, URL `%XX`.
-_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\(/)|%([0-9a-fA-F]{2})")
+# The escapes that may spell a secret's character: JSON `\uXXXX` and `\/`, URL `%XX`. Each
+# counts however often it was escaped again: a router that wraps the provider's body as a JSON
+# string writes `\\u002d` and `\\\/`, a URL quoted inside a URL `%252D`. Any run of
+# backslashes (and any `%25` chain) is one escape of the character after it.
+_ESCAPE = re.compile(r"\\+u([0-9a-fA-F]{4})|\\+(/)|%(?:25)*([0-9a-fA-F]{2})")
 Span = tuple[int, int]
 
 
