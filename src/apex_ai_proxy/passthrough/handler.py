@@ -25,6 +25,7 @@ from .guard import (
     PassthroughRefused,
     check_api_type,
     check_method,
+    check_no_stray_token,
     check_request_target,
     resolve_target,
 )
@@ -61,7 +62,8 @@ class Passthrough:
             if not self.config.open:
                 ctx.token_name = gw.auth.check(request, TOKEN_HEADER)
             check_method(request.method)
-            check_request_target(request.raw_path_qs)
+            _, query = check_request_target(request.raw_path_qs)
+            check_no_stray_token(request.headers, query, self.is_gateway_token)
             target = await resolve_target(request.headers[PROVIDER_HEADER], self.config)
             ctx.provider = target.origin
             body = await self._read_body(request)
