@@ -162,10 +162,29 @@ class Config(_Strict):
         found = list(self.gateway_tokens)
         for provider in self.providers.values():
             found.extend(provider.keys())
+            found.extend(_header_credentials(provider.headers))
         for model in self.models.values():
             for entry in model.providers:
                 found.extend(entry.keys() or [])
         return [s for s in found if s]
+
+
+# A configured header whose name says it carries a credential (cf-aig-authorization,
+# Helicone-Auth, Ocp-Apim-Subscription-Key, X-Portkey-Api-Key): its value is as secret as an API
+# key. Other headers (anthropic-beta, OpenAI-Organization) are not: redacting a date or an org id
+# everywhere it appears would only spoil the records.
+_CREDENTIAL_HEADER_NAME = re.compile(r"auth|key|token|secret|password|signature", re.IGNORECASE)
+
+
+def _header_credentials(headers: dict[str, str]) -> list[str]:
+    """The credential values among configured headers, without an auth scheme (`Bearer x` → x:
+    the upstream may quote the credential alone)."""
+    found = []
+    for name, value in headers.items():
+        if _CREDENTIAL_HEADER_NAME.search(name):
+            scheme, _, credential = value.strip().partition(" ")
+            found.append(credential.strip() if credential.strip() else scheme)
+    return found
 
 
 # --- loading ---------------------------------------------------------------------------------
