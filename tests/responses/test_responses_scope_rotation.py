@@ -11,6 +11,7 @@ import pytest
 from responses_support import ToolCallingChatUpstream, chat_provider, responses_config
 
 ALICE, BOB = "tok-alice-7f3a", "tok-bob-91c2"
+REDIS_URL = "redis://127.0.0.1:6379"
 
 
 @pytest.fixture
@@ -40,3 +41,55 @@ async def test_removing_a_gateway_token_does_not_hand_its_stored_responses_to_an
     after = await gateway(responses_config(providers, models, store, gateway_tokens=[BOB]))
     with pytest.raises(openai.NotFoundError):
         await after.openai(BOB).responses.retrieve(alices.id)
+
+
+@pytest.fixture
+def shared_redis_prefix():
+    import uuid
+
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping()
+    except (redis.RedisError, OSError) as exc:
+        pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
+    prefix = f"apex-test:{uuid.uuid4().hex}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+async def test_an_id_naming_a_nested_key_prefix_does_not_read_another_gateways_response(
+    gateway, chat_fake, shared_redis_prefix: str
+) -> None:
+    """Two gateways share one Redis, one prefix nested in the other (`apex:responses:` and
+    `apex:responses:staging:`). The id `staging:<id>` made the first read the second's key."""
+    providers, models = {"oa": chat_provider(chat_fake)}, {"m": ["oa"]}
+
+    def store(prefix: str) -> dict:
+        return {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": prefix}
+
+    prod = await gateway(
+        responses_config(providers, models, store(shared_redis_prefix), gateway_tokens=[ALICE])
+    )
+    staging = await gateway(
+        responses_config(
+            providers, models, store(shared_redis_prefix + "staging:"), gateway_tokens=[BOB]
+        )
+    )
+    bobs = await staging.openai(BOB).responses.create(model="m", input="staging secrets")
+    alice = prod.openai(ALICE)
+    with pytest.raises(openai.NotFoundError):
+        await alice.responses.retrieve(f"staging:{bobs.id}")
+    with pytest.raises(openai.NotFoundError):
+        await alice.responses.input_items.list(f"staging:{bobs.id}")
+    with pytest.raises(openai.BadRequestError):
+        await alice.responses.create(
+            model="m", input="go on", previous_response_id=f"staging:{bobs.id}"
+        )
+    with pytest.raises(openai.NotFoundError):
+        await alice.responses.delete(f"staging:{bobs.id}")
+    assert (await staging.openai(BOB).responses.retrieve(bobs.id)).id == bobs.id
