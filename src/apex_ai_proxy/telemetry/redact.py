@@ -33,10 +33,9 @@ from __future__ import annotations
 import itertools
 import re
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from .metrics import ENDPOINTS as ROUTE_NAMES
 from .record import RawRecord, RequestRecord, _headers_to_dict
 
 REDACTED = "[REDACTED]"
@@ -173,36 +172,37 @@ class Redactor:
 
     def redact_record(self, record: RequestRecord) -> RequestRecord:
         """Redact `record` in place (it belongs to the telemetry pipeline now) and return it."""
-        bound_fields(record)
-        if self._pattern is not None:
-            if record.endpoint not in ROUTE_NAMES:  # a path the client wrote (404, passthrough)
-                record.endpoint = self.scrub(record.endpoint) or ""
-            requested = record.requested_model
-            clean = self.scrub(requested)
-            if clean is not requested:  # the other model names derive from it: scrub them too
-                record.requested_model = clean or ""
-                record.mapped_model = self.scrub(record.mapped_model) or ""
-                record.upstream_model = self.scrub(record.upstream_model) or ""
-            record.error_message = self.scrub(record.error_message)
-            for attempt in record.attempts:
-                attempt.reason = self.scrub(attempt.reason)
+        bound_fields(record, truncate if self._pattern is None else self.scrub_cut)
         if record.raw is not None:
             record.raw = self.redact_raw(record.raw)
         return record
 
+    def scrub_cut(self, text: str, limit: int) -> str:
+        """`truncate(scrub(text), limit)`, with the secrets found before the cut: cut first, a
+        secret straddling the cut would lose its tail and its head would stay. Only a window
+        one secret spelling past the cut is searched, so a megabyte field costs no more than a
+        short one."""
+        if len(text) <= limit:
+            return self.scrub(text) or ""
+        head = text[: limit + 2 * self._longest]
+        spans = [span for span in self._spans(head) if span[0] < limit]
+        return f"{_splice(head, spans, limit)}[truncated: {len(text)} chars]"
 
-def bound_fields(record: RequestRecord) -> None:
-    """Cut the fields a client chooses (or an upstream echoes) to a fixed size, in place."""
-    record.endpoint = truncate(record.endpoint, FIELD_LIMIT)
-    record.requested_model = truncate(record.requested_model, FIELD_LIMIT)
-    record.mapped_model = truncate(record.mapped_model, FIELD_LIMIT)
-    record.upstream_model = truncate(record.upstream_model, FIELD_LIMIT)
+
+def bound_fields(record: RequestRecord, cut: Callable[[str, int], str] | None = None) -> None:
+    """Cut the fields a client chooses (or an upstream echoes) to a fixed size, in place, with
+    `cut` (default `truncate`; the redactor's also scrubs them)."""
+    cut = cut or truncate
+    record.endpoint = cut(record.endpoint, FIELD_LIMIT)
+    record.requested_model = cut(record.requested_model, FIELD_LIMIT)
+    record.mapped_model = cut(record.mapped_model, FIELD_LIMIT)
+    record.upstream_model = cut(record.upstream_model, FIELD_LIMIT)
     record.provider = truncate(record.provider, FIELD_LIMIT)
     if record.error_message is not None:
-        record.error_message = truncate(record.error_message, MESSAGE_LIMIT)
+        record.error_message = cut(record.error_message, MESSAGE_LIMIT)
     for attempt in record.attempts:
         if attempt.reason is not None:
-            attempt.reason = truncate(attempt.reason, MESSAGE_LIMIT)
+            attempt.reason = cut(attempt.reason, MESSAGE_LIMIT)
     dropped = record.dropped_fields
     if len(dropped) > DROPPED_FIELDS_LIMIT or any(len(name) > FIELD_LIMIT for name in dropped):
         kept = [truncate(name, FIELD_LIMIT) for name in dropped[:DROPPED_FIELDS_LIMIT]]
