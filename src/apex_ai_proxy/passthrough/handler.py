@@ -42,6 +42,9 @@ class Passthrough:
         self.config = config
         self.client = PassthroughClient(config) if config.enabled else None
         self._gateway_tokens = tuple(token.encode() for token in gw.config.gateway_tokens)
+        # in characters, and in bytes (header values arrive as latin-1: one char per byte)
+        tokens = gw.config.gateway_tokens
+        self._token_lengths = frozenset(len(t) for t in tokens) | {len(t.encode()) for t in tokens}
 
     async def close(self) -> None:
         if self.client is not None:
@@ -63,7 +66,7 @@ class Passthrough:
                 ctx.token_name = gw.auth.check(request, TOKEN_HEADER)
             check_method(request.method)
             _, query = check_request_target(request.raw_path_qs)
-            check_no_stray_token(request.headers, query, self.is_gateway_token)
+            check_no_stray_token(request.headers, query, self.is_gateway_token, self._token_lengths)
             target = await resolve_target(request.headers[PROVIDER_HEADER], self.config)
             ctx.provider = target.origin
             body = await self._read_body(request)
