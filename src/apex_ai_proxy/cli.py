@@ -10,6 +10,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sqlite3
 import sys
 from typing import TYPE_CHECKING
 
@@ -176,6 +177,51 @@ def _status_filter(value: str | None) -> int | str | None:
     return int(value) if value and value.isdigit() else value
 
 
+def _status_arg(value: str) -> str:
+    """--status: 429, 4xx or error; anything else is a usage error, not a traceback."""
+    text = value.strip().lower()
+    if text == "error" or (text.isascii() and text.isdigit() and len(text) == 3):
+        return text
+    if len(text) == 3 and text[0] in "12345" and text[1:] == "xx":
+        return text
+    raise argparse.ArgumentTypeError(
+        f"expected a status (429), a class (4xx) or 'error', got {value[:40]!r}"
+    )
+
+
+def _since_arg(value: str) -> str:
+    """--since: checked here so a typo is a usage error, not a traceback."""
+    from apex_ai_proxy.telemetry.query import parse_since
+
+    try:
+        start = parse_since(value)
+    except ValueError:
+        start = None
+    if start is None or start != start:  # NaN
+        raise argparse.ArgumentTypeError(
+            f"expected 90s, 15m, 2h, 7d or epoch seconds, got {value[:40]!r}"
+        )
+    return value
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of at least 1, got {value[:40]!r}"
+        )
+    return number
+
+
+def _unreadable(db: str, exc: sqlite3.Error) -> int:
+    """A file that is not a records database (or a damaged one): say so, exit 1."""
+    print(f"apex-ai-proxy: cannot read records from {db}: {exc}", file=sys.stderr)
+    return 1
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     from apex_ai_proxy.telemetry import query
 
@@ -184,23 +230,25 @@ def cmd_logs(args: argparse.Namespace) -> int:
     if not os.path.exists(db):
         print(f"apex-ai-proxy: no records yet ({db} does not exist)", file=sys.stderr)
         return 1
-    if args.follow:
-        try:
+    try:
+        if args.follow:
             for record in query.follow_records(
                 db, model=args.model, provider=args.provider, status=status, backlog=args.limit
             ):
                 print(query.format_records_table([record]).splitlines()[-1], flush=True)
-        except KeyboardInterrupt:
             return 0
+        records = query.recent_records(
+            db,
+            model=args.model,
+            provider=args.provider,
+            status=status,
+            since=args.since,
+            limit=args.limit,
+        )
+    except KeyboardInterrupt:
         return 0
-    records = query.recent_records(
-        db,
-        model=args.model,
-        provider=args.provider,
-        status=status,
-        since=args.since,
-        limit=args.limit,
-    )
+    except sqlite3.Error as exc:
+        return _unreadable(db, exc)
     print(query.format_records_table(records))
     return 0
 
@@ -212,7 +260,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if not os.path.exists(db):
         print(f"apex-ai-proxy: no records yet ({db} does not exist)", file=sys.stderr)
         return 1
-    print(query.format_stats_table(query.stats(db, since=args.since)))
+    try:
+        rows = query.stats(db, since=args.since)
+    except sqlite3.Error as exc:
+        return _unreadable(db, exc)
+    print(query.format_stats_table(rows))
     return 0
 
 
@@ -238,13 +290,17 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--config")
         cmd.add_argument("--db", help="records SQLite file (default: the config's sqlite sink)")
         cmd.add_argument(
-            "--since", help="only records newer than this: 90s, 15m, 2h, 7d or epoch seconds"
+            "--since",
+            type=_since_arg,
+            help="only records newer than this: 90s, 15m, 2h, 7d or epoch seconds",
         )
         if name == "logs":
             cmd.add_argument("--model")
             cmd.add_argument("--provider")
-            cmd.add_argument("--status", help="a status (429), a class (4xx) or 'error'")
-            cmd.add_argument("--limit", type=int, default=50)
+            cmd.add_argument(
+                "--status", type=_status_arg, help="a status (429), a class (4xx) or 'error'"
+            )
+            cmd.add_argument("--limit", type=_positive_int, default=50)
             cmd.add_argument(
                 "--follow", "-f", action="store_true", help="keep printing new records"
             )

@@ -33,7 +33,8 @@ class ConfigError(Exception):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # allow_inf_nan=False: `timeout: 1e400` is inf, a timeout (or grace) that never ends.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 class RetryConfig(_Strict):
@@ -202,10 +203,29 @@ class Config(_Strict):
             found.extend(provider.keys())
             if provider.proxy and "@" in provider.proxy:  # proxy credentials
                 found.append(unquote(urlsplit(provider.proxy).password or ""))
+            found.extend(_header_credentials(provider.headers))
         for model in self.models.values():
             for entry in model.providers:
                 found.extend(entry.keys() or [])
         return [s for s in found if s]
+
+
+# A configured header whose name says it carries a credential (cf-aig-authorization,
+# Helicone-Auth, Ocp-Apim-Subscription-Key, X-Portkey-Api-Key): its value is as secret as an API
+# key. Other headers (anthropic-beta, OpenAI-Organization) are not: redacting a date or an org id
+# everywhere it appears would only spoil the records.
+_CREDENTIAL_HEADER_NAME = re.compile(r"auth|key|token|secret|password|signature", re.IGNORECASE)
+
+
+def _header_credentials(headers: dict[str, str]) -> list[str]:
+    """The credential values among configured headers, without an auth scheme (`Bearer x` → x:
+    the upstream may quote the credential alone)."""
+    found = []
+    for name, value in headers.items():
+        if _CREDENTIAL_HEADER_NAME.search(name):
+            scheme, _, credential = value.strip().partition(" ")
+            found.append(credential.strip() if credential.strip() else scheme)
+    return found
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -235,6 +255,38 @@ def substitute_env(value: Any, env: dict[str, str], path: str, problems: list[st
     if isinstance(value, list):
         return [substitute_env(v, env, f"{path}[{i}]", problems) for i, v in enumerate(value)]
     return value
+
+
+# A real config has hundreds of values. YAML aliases repeat an anchor without copying it, so
+# nine lines of anchors (a "billion laughs") expand to 9**9 values that every walk would visit.
+MAX_CONFIG_VALUES = 100_000
+
+
+def _too_many_values(raw: Any, limit: int) -> bool:
+    """Whether the tree holds more than `limit` values, counting each alias expansion; stops
+    counting at the limit."""
+    pending, seen = [raw], 0
+    while pending:
+        value = pending.pop()
+        seen += 1
+        if seen > limit:
+            return True
+        if isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
+
+
+def _yaml_problem(path: str | Path, exc: yaml.YAMLError) -> str:
+    """Where and what, without PyYAML's quote of the offending line: that line may hold a key."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    what = ": ".join(
+        part for part in (getattr(exc, "context", None), getattr(exc, "problem", None)) if part
+    )
+    return f"{path}: invalid YAML{where}: {what or type(exc).__name__}"
 
 
 def _error_path(loc: tuple[Any, ...]) -> str:
@@ -284,6 +336,13 @@ def parse_config(raw: Any, env: dict[str, str] | None = None, source: str = "") 
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(["(top level): expected a mapping of settings"])
+    if _too_many_values(raw, MAX_CONFIG_VALUES):
+        raise ConfigError(
+            [
+                f"(top level): the config expands to more than {MAX_CONFIG_VALUES} values "
+                "(YAML aliases repeating anchors?)"
+            ]
+        )
     problems: list[str] = []
     data = substitute_env(raw, env, "", problems)
     problems.extend(_unknown_providers(data))
@@ -307,9 +366,11 @@ def load_config_file(path: str | Path, env: dict[str, str] | None = None) -> Con
         raise ConfigError([f"{path}: cannot read config file ({exc.strerror})"]) from None
     try:
         raw = yaml.safe_load(text)
+        return parse_config(raw, env, source=str(path))
     except yaml.YAMLError as exc:
-        raise ConfigError([f"{path}: invalid YAML: {exc}"]) from None
-    return parse_config(raw, env, source=str(path))
+        raise ConfigError([_yaml_problem(path, exc)]) from None
+    except RecursionError:  # PyYAML and the walks recurse once per level of nesting
+        raise ConfigError([f"{path}: values are nested too deeply"]) from None
 
 
 # Providers the gateway configures by itself from well-known environment variables.

@@ -2,7 +2,7 @@
 path and dialect, with scripted raw bytes. It quotes keys back in whatever escaping a test
 writes, which the well-behaved fakes never do.
 
-    Whole(status, body)          one body with that status (application/json)
+    Whole(status, body)          one body with that status (application/json), `headers` added
     Events(chunks, pause=0.02)   200 text/event-stream, each chunk its own write (and TCP
                                  segment: the fake waits `pause` between them), so a test can
                                  cut an event, or a key, across two chunks
@@ -24,6 +24,7 @@ from aiohttp import web
 class Whole:
     status: int
     body: bytes
+    headers: tuple[tuple[str, str], ...] = ()  # extra response headers (Content-Encoding, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +75,12 @@ class CarelessUpstream:
         )
         answer = self.script.popleft() if self.script else self.default
         if isinstance(answer, Whole):
-            return web.Response(
+            response = web.Response(
                 status=answer.status, body=answer.body, content_type="application/json"
             )
+            for name, value in answer.headers:
+                response.headers[name] = value
+            return response
         response = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         for chunk in answer.chunks:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 
 import orjson
@@ -162,8 +163,11 @@ class RedisHealthSync:
             rate_limited = bool(state["r"])
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return  # not a state this module wrote: ignore it
-        if origin == self.table.origin or name not in self.table:
-            return
+        if origin == self.table.origin or name not in self.table or not math.isfinite(end):
+            return  # NaN would cool the key down for good, inf likewise
+        # A replica whose clock runs ahead (or anything that can PUBLISH here) may say "days":
+        # no cooldown from elsewhere outlasts the longest this gateway would set itself.
+        end = min(end, time.time() + self.health.longest_cooldown_s) if end else 0.0
         unit = self.health.unit(name)
         unit.failures = failures
         unit.rate_limited = rate_limited

@@ -26,8 +26,9 @@ import asyncio
 import ipaddress
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import Any, TypedDict
 from urllib.parse import unquote
 
 from apex_ai_proxy.errors import GatewayError
@@ -153,6 +154,54 @@ def check_request_target(raw_path_qs: str) -> tuple[str, str]:
     if any(segment in (".", "..") for segment in decoded.split("/")):
         raise InvalidRequestTarget("'.' and '..' path segments are not allowed in passthrough")
     return path, query
+
+
+# Headers whose whole value (or, for Authorization, the credential after its scheme) being a
+# gateway token makes `forward()` drop the header: those are left to it.
+_DROPPED_WHEN_TOKEN = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key"})
+# What separates a credential from its neighbours in a header value or a query string.
+_CREDENTIAL_SEPARATORS = re.compile(r"[\s,;=&]+")
+
+
+def check_no_stray_token(
+    headers: Any, query: str, is_token: Callable[[str], bool], lengths: frozenset[int]
+) -> None:
+    """Refuse a gateway token the client put where `forward()` would relay it: the query
+    string (Gemini's `?key=`, percent-encoded or not), a second Authorization header, a tab
+    after `Bearer`, any other header. The client meant to authenticate; the upstream must
+    never see it, and silently cutting it out of a query would change the request."""
+    if not lengths:
+        return
+    if query and _holds_token(unquote(query), is_token, lengths):
+        raise InvalidRequestTarget(
+            "the gateway token is in the query string; it is never sent upstream: remove it",
+            code="gateway_token_upstream",
+        )
+    for name, value in headers.items():
+        lname = name.lower()
+        if lname.startswith("x-apex-ai-proxy-") or not _holds_token(value, is_token, lengths):
+            continue
+        if lname in _DROPPED_WHEN_TOKEN:
+            stripped = value.strip()
+            credential = stripped.partition(" ")[2].strip() if lname == "authorization" else ""
+            if is_token(stripped) or is_token(credential):
+                continue  # forward() drops this header and records that it did
+        raise InvalidRequestTarget(
+            f"the gateway token is in header {name[:40]!r}; it is never sent upstream: "
+            "send it only in X-APEX-AI-PROXY-TOKEN",
+            code="gateway_token_upstream",
+        )
+
+
+def _holds_token(text: str, is_token: Callable[[str], bool], lengths: frozenset[int]) -> bool:
+    """Whether one of the separated parts of `text` is a gateway token. Only parts as long as
+    a token are compared (in constant time, every one): a header of thousands of short parts
+    costs a split, not thousands of comparisons."""
+    found = False
+    for part in _CREDENTIAL_SEPARATORS.split(text):
+        if len(part) in lengths:
+            found |= is_token(part)
+    return found
 
 
 def check_api_type(value: str | None) -> str | None:

@@ -25,6 +25,7 @@ from .guard import (
     PassthroughRefused,
     check_api_type,
     check_method,
+    check_no_stray_token,
     check_request_target,
     resolve_target,
 )
@@ -41,6 +42,9 @@ class Passthrough:
         self.config = config
         self.client = PassthroughClient(config) if config.enabled else None
         self._gateway_tokens = tuple(token.encode() for token in gw.config.gateway_tokens)
+        # in characters, and in bytes (header values arrive as latin-1: one char per byte)
+        tokens = gw.config.gateway_tokens
+        self._token_lengths = frozenset(len(t) for t in tokens) | {len(t.encode()) for t in tokens}
 
     async def close(self) -> None:
         if self.client is not None:
@@ -61,7 +65,8 @@ class Passthrough:
             if not self.config.open:
                 ctx.token_name = gw.auth.check(request, TOKEN_HEADER)
             check_method(request.method)
-            check_request_target(request.raw_path_qs)
+            _, query = check_request_target(request.raw_path_qs)
+            check_no_stray_token(request.headers, query, self.is_gateway_token, self._token_lengths)
             target = await resolve_target(request.headers[PROVIDER_HEADER], self.config)
             ctx.provider = target.origin
             body = await self._read_body(request)

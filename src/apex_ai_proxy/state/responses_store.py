@@ -181,9 +181,15 @@ class ResponseStore(abc.ABC):
         """Release connections and threads. Idempotent; the store is unusable afterwards."""
 
     async def get_visible(self, response_id: str, owner: Owner) -> StoredResponse | None:
-        """The record if `owner` may see it; another owner's record is None, as if missing."""
+        """The record if `owner` may see it; another owner's record is None, as if missing.
+
+        A record whose own id is not `response_id` is missing too: with two gateways sharing a
+        Redis under nested prefixes (`apex:responses:` and `apex:responses:staging:`), the id
+        `staging:resp_x` names the other gateway's key."""
         record = await self.get(response_id)
-        return record if record is not None and visible_to(record, owner) else None
+        if record is None or record.id != response_id or not visible_to(record, owner):
+            return None
+        return record
 
     async def delete_visible(self, response_id: str, owner: Owner) -> bool:
         """Delete the record if `owner` may see it; True if there was one."""

@@ -10,9 +10,10 @@ Two rules, applied by `Redactor.redact_record()`:
    message and the attempts' reasons.
 
 A secret is found in every spelling an encoder may give it: each character literal, or JSON's
-`\uXXXX` (either case of hex), `/` also as `\/`, or URL percent-encoding `%XX`. Upstreams quote
-a rejected key back in any of these (PHP writes `\/`, some encoders escape `-`), so matching the
-literal bytes alone leaked it. Text without `\u`, `\/` or `%` (nearly all of it) takes the
+`\uXXXX` (either case of hex), `/` also as `\/`, or URL percent-encoding `%XX`, each also
+escaped again any number of times (`\\u002d`, `\\\/`, `%252D`: a body nested as a string).
+Upstreams quote a rejected key back in any of these (PHP writes `\/`, some encoders escape
+`-`), so matching the literal bytes alone leaked it. Text without `\u`, `\/` or `%` (nearly all of it) takes the
 literal search: one compiled regex (escaped alternation, longest first), rebuilt only when the set
 of secrets changes. Text with escapes is decoded once into a copy, searched literally there, and
 each hit is mapped back to the span of the original it came from (an alternation of per-character
@@ -32,10 +33,9 @@ from __future__ import annotations
 import itertools
 import re
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from .metrics import ENDPOINTS as ROUTE_NAMES
 from .record import RawRecord, RequestRecord, _headers_to_dict
 
 REDACTED = "[REDACTED]"
@@ -58,8 +58,11 @@ SENSITIVE_HEADERS = frozenset(
         "Set-Cookie",
     )
 )
-# The escapes that may spell a secret's character: JSON `\uXXXX` and `\/`, URL `%XX`.
-_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\(/)|%([0-9a-fA-F]{2})")
+# The escapes that may spell a secret's character: JSON `\uXXXX` and `\/`, URL `%XX`. Each
+# counts however often it was escaped again: a router that wraps the provider's body as a JSON
+# string writes `\\u002d` and `\\\/`, a URL quoted inside a URL `%252D`. Any run of
+# backslashes (and any `%25` chain) is one escape of the character after it.
+_ESCAPE = re.compile(r"\\+u([0-9a-fA-F]{4})|\\+(/)|%(?:25)*([0-9a-fA-F]{2})")
 Span = tuple[int, int]
 
 
@@ -169,36 +172,37 @@ class Redactor:
 
     def redact_record(self, record: RequestRecord) -> RequestRecord:
         """Redact `record` in place (it belongs to the telemetry pipeline now) and return it."""
-        bound_fields(record)
-        if self._pattern is not None:
-            if record.endpoint not in ROUTE_NAMES:  # a path the client wrote (404, passthrough)
-                record.endpoint = self.scrub(record.endpoint) or ""
-            requested = record.requested_model
-            clean = self.scrub(requested)
-            if clean is not requested:  # the other model names derive from it: scrub them too
-                record.requested_model = clean or ""
-                record.mapped_model = self.scrub(record.mapped_model) or ""
-                record.upstream_model = self.scrub(record.upstream_model) or ""
-            record.error_message = self.scrub(record.error_message)
-            for attempt in record.attempts:
-                attempt.reason = self.scrub(attempt.reason)
+        bound_fields(record, truncate if self._pattern is None else self.scrub_cut)
         if record.raw is not None:
             record.raw = self.redact_raw(record.raw)
         return record
 
+    def scrub_cut(self, text: str, limit: int) -> str:
+        """`truncate(scrub(text), limit)`, with the secrets found before the cut: cut first, a
+        secret straddling the cut would lose its tail and its head would stay. Only a window
+        one secret spelling past the cut is searched, so a megabyte field costs no more than a
+        short one."""
+        if len(text) <= limit:
+            return self.scrub(text) or ""
+        head = text[: limit + 2 * self._longest]
+        spans = [span for span in self._spans(head) if span[0] < limit]
+        return f"{_splice(head, spans, limit)}[truncated: {len(text)} chars]"
 
-def bound_fields(record: RequestRecord) -> None:
-    """Cut the fields a client chooses (or an upstream echoes) to a fixed size, in place."""
-    record.endpoint = truncate(record.endpoint, FIELD_LIMIT)
-    record.requested_model = truncate(record.requested_model, FIELD_LIMIT)
-    record.mapped_model = truncate(record.mapped_model, FIELD_LIMIT)
-    record.upstream_model = truncate(record.upstream_model, FIELD_LIMIT)
+
+def bound_fields(record: RequestRecord, cut: Callable[[str, int], str] | None = None) -> None:
+    """Cut the fields a client chooses (or an upstream echoes) to a fixed size, in place, with
+    `cut` (default `truncate`; the redactor's also scrubs them)."""
+    cut = cut or truncate
+    record.endpoint = cut(record.endpoint, FIELD_LIMIT)
+    record.requested_model = cut(record.requested_model, FIELD_LIMIT)
+    record.mapped_model = cut(record.mapped_model, FIELD_LIMIT)
+    record.upstream_model = cut(record.upstream_model, FIELD_LIMIT)
     record.provider = truncate(record.provider, FIELD_LIMIT)
     if record.error_message is not None:
-        record.error_message = truncate(record.error_message, MESSAGE_LIMIT)
+        record.error_message = cut(record.error_message, MESSAGE_LIMIT)
     for attempt in record.attempts:
         if attempt.reason is not None:
-            attempt.reason = truncate(attempt.reason, MESSAGE_LIMIT)
+            attempt.reason = cut(attempt.reason, MESSAGE_LIMIT)
     dropped = record.dropped_fields
     if len(dropped) > DROPPED_FIELDS_LIMIT or any(len(name) > FIELD_LIMIT for name in dropped):
         kept = [truncate(name, FIELD_LIMIT) for name in dropped[:DROPPED_FIELDS_LIMIT]]
