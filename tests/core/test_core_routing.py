@@ -185,6 +185,17 @@ async def test_client_credential_never_reaches_upstream(gateway, fake_upstream):
         assert "x-api-key" not in req.headers
 
 
+async def test_upstreams_are_asked_for_identity_encoded_answers(gateway, fake_upstream):
+    """Without Accept-Encoding an upstream may compress (RFC 9110 12.5.3): a gzip error body
+    would be relayed unreadable and could not be searched for a quoted key."""
+    up = await fake_upstream("up")
+    gw = await gateway(config({"oa": openai_provider(up, "sk-provider")}, {"m": model("oa")}))
+    client = gw.openai()
+    await chat(client, "m")
+    await stream_text(client, "m")
+    assert [r.headers.get("accept-encoding") for r in up.requests] == ["identity", "identity"]
+
+
 async def test_client_bearer_not_forwarded_without_gateway_tokens(gateway, fake_upstream):
     up = await fake_upstream("up")
     gw = await gateway(config({"oa": openai_provider(up, "sk-provider")}, {"m": model("oa")}))

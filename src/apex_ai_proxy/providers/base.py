@@ -60,6 +60,8 @@ class ProviderAdapter:
         self._headers_by_key: dict[str, dict[str, str]] = {}
         self.static_headers = {
             "content-type": "application/json",
+            # Compressed answers could not be read for usage or searched for quoted secrets.
+            "accept-encoding": "identity",
             **{k.lower(): v for k, v in config.headers.items()},
         }
 
