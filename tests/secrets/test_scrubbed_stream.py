@@ -72,9 +72,10 @@ def test_a_marker_cut_in_an_event_too_long_to_hold_is_still_found() -> None:
 
 @pytest.mark.parametrize("cut", [i + 1 for i, byte in enumerate(CHUNK) if byte == ord('"')])
 def test_an_ordinary_event_cut_after_a_quote_arrives_whole_and_unchanged(cut: int) -> None:
+    stop = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'  # not a cut stream
     stream = scrubbed_stream()
-    out = stream.feed(CHUNK[:cut]) + stream.feed(CHUNK[cut:]) + stream.finish()
-    assert out == CHUNK
+    out = stream.feed(CHUNK[:cut]) + stream.feed(CHUNK[cut:]) + stream.feed(stop)
+    assert out + stream.finish() == CHUNK + stop
 
 
 @pytest.mark.parametrize(
