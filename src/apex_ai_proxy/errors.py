@@ -18,6 +18,8 @@ secrets or a stack trace.
 
 from __future__ import annotations
 
+import re
+
 import orjson
 
 
@@ -169,16 +171,26 @@ def upstream_error_message(body: bytes, limit: int = 500) -> str:
     return body[:limit].decode("utf-8", "replace").strip()
 
 
-ERROR_MARKER = b'"error"'  # in every error object and error event of every dialect
-_NO_ERROR = (b'"error":null', b'"error": null')  # Responses objects always carry the field
+# In every error object and error event of every dialect. Without its closing quote it also
+# finds `"errors":[…]` (Cloudflare-style answers) and `"error_…"` fields, which quote keys too.
+ERROR_MARKER = b'"error'
+# What follows a marker that holds no error: Responses objects always carry `"error":null`,
+# Cloudflare-style answers say `"errors":[]` when all went well.
+_NO_ERROR = re.compile(rb's?"\s*:\s*(?:null|\[\s*\])')
 
 
 def carries_error(data: bytes) -> bool:
     """Whether `data` (a JSON body, or SSE events) holds an error object or an error event.
 
-    One scan for the marker; the two scans for a null error only run when it is there."""
-    count = data.count(ERROR_MARKER)
-    return count > 0 and count > sum(data.count(null) for null in _NO_ERROR)
+    One scan for the marker, which nearly every answer lacks; when it is there, a short match
+    where each marker ends tells an empty `"error":null` / `"errors":[]` from a real error."""
+    at = data.find(ERROR_MARKER)
+    while at >= 0:
+        at += len(ERROR_MARKER)
+        if _NO_ERROR.match(data, at) is None:
+            return True
+        at = data.find(ERROR_MARKER, at)
+    return False
 
 
 def stream_error_frame(dialect: str, status: int, message: str) -> bytes:

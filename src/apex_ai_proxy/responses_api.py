@@ -194,7 +194,7 @@ class StoreTap:
             provider=ctx.provider or None,
             key_name=ctx.attempts[-1].key_name if ctx.attempts else None,
             upstream_response_id=response["id"] if native and self.upstream_keeps_state else None,
-            owner=ctx.token_name,
+            owner=self.api.owner_of(ctx),
         )
 
     async def body(self, ctx: RequestContext, raw: bytes) -> bytes:
@@ -358,6 +358,12 @@ class ResponsesAPI:
     async def put(self, record: StoredResponse) -> None:
         await (await self.store()).put(record.id, record)
 
+    def owner_of(self, ctx: RequestContext) -> Owner:
+        """Whose stored responses this request may see and stores: its gateway token's owner
+        fingerprint, stable when tokens are removed or reordered (None without tokens). Hook
+        for admin tokens (a later issue): return EVERY_OWNER for them."""
+        return self.gw.auth.owner(ctx.token_name)
+
     async def _get(self, response_id: str, owner: Owner) -> StoredResponse:
         try:
             record = await (await self.store()).get_visible(response_id, owner)
@@ -401,7 +407,7 @@ class ResponsesAPI:
                 "unreachable; the gateway is reconnecting in the background. Retry later, or "
                 "send store: false without previous_response_id for an answer that is not stored."
             )
-        chain = await self._conversation(previous_id, owner_of(ctx)) if previous_id else []
+        chain = await self._conversation(previous_id, self.owner_of(ctx)) if previous_id else []
         # Clients that keep their own history (store false, no previous id) pay for nothing here.
         own_items = normalize_input(body.get("input")) if keep or chain else []
         tap = StoreTap(self, body, own_items, previous_id, keep) if keep or previous_id else None
@@ -464,7 +470,7 @@ class ResponsesAPI:
                     "retrieve it without 'stream'.",
                     param="stream",
                 )
-            record = await self._get(request.match_info["id"], owner_of(ctx))
+            record = await self._get(request.match_info["id"], self.owner_of(ctx))
             return _json(record.response)
 
         return await self._serve(request, "/v1/responses/{id}", answer)
@@ -473,7 +479,7 @@ class ResponsesAPI:
         async def answer(ctx: RequestContext) -> Response:
             response_id = request.match_info["id"]
             try:
-                deleted = await (await self.store()).delete_visible(response_id, owner_of(ctx))
+                deleted = await (await self.store()).delete_visible(response_id, self.owner_of(ctx))
             except ResponseStoreError as exc:
                 raise StoreUnavailable(f"The response store is unavailable: {exc}") from None
             if not deleted:
@@ -484,7 +490,7 @@ class ResponsesAPI:
 
     async def input_items(self, request: Request) -> Response:
         async def answer(ctx: RequestContext) -> Response:
-            record = await self._get(request.match_info["id"], owner_of(ctx))
+            record = await self._get(request.match_info["id"], self.owner_of(ctx))
             return _json(list_page(record.input_items, request.query))
 
         return await self._serve(request, "/v1/responses/{id}/input_items", answer)
@@ -492,7 +498,7 @@ class ResponsesAPI:
     async def cancel(self, request: Request) -> Response:
         async def answer(ctx: RequestContext) -> Response:
             response_id = request.match_info["id"]
-            await self._get(response_id, owner_of(ctx))
+            await self._get(response_id, self.owner_of(ctx))
             raise BadRequest(
                 f"Response '{response_id}' cannot be cancelled: only background responses can "
                 "be, and this gateway does not run background responses.",
@@ -521,12 +527,6 @@ def _not_found(response_id: str) -> NotFound:
         error_type="invalid_request_error",
         param="response_id",
     )
-
-
-def owner_of(ctx: RequestContext) -> Owner:
-    """Whose stored responses this request may see: its gateway token's name (None without
-    tokens). Hook for admin tokens (a later issue): return EVERY_OWNER for them."""
-    return ctx.token_name
 
 
 def _type_of(data: str) -> str | None:

@@ -10,6 +10,7 @@ import openai
 import pytest
 from responses_support import ToolCallingChatUpstream, chat_provider, responses_config
 
+from apex_ai_proxy.auth import token_owner
 from apex_ai_proxy.state.config import ResponsesStoreConfig
 from apex_ai_proxy.state.responses_store import StoredResponse, open_store
 
@@ -84,7 +85,8 @@ async def test_stored_response_names_its_token_never_the_token_itself(gateway, c
         record = await store.get(mine.id)
     finally:
         await store.close()
-    assert record.owner == "token-1"
+    # Owned by the token's fingerprint, not its name or position ("token-1").
+    assert record.owner == token_owner(TOKENS[0]) and record.owner.startswith("tok_")
     assert TOKENS[0].encode() not in record.to_json()
     db_bytes = b"".join(p.read_bytes() for p in tmp_path.glob("responses.db*"))
     assert TOKENS[0].encode() not in db_bytes
@@ -115,7 +117,21 @@ async def test_response_stored_before_scoping_is_hidden_once_tokens_are_on(
     assert (await open_gw.openai().responses.retrieve("resp_legacy")).id == "resp_legacy"
 
 
-def legacy_record(response_id: str) -> StoredResponse:
+async def test_response_owned_by_a_token_position_is_hidden_once_owners_are_fingerprints(
+    gateway, chat_fake, store_cfg
+):
+    # The first scoped builds (never released) owned records by position ("token-1"): which
+    # token that was cannot be known once tokens change, so nobody sees them with tokens on.
+    store = await open_store(ResponsesStoreConfig(**store_cfg))
+    try:
+        await store.put("resp_positional", legacy_record("resp_positional", owner="token-1"))
+    finally:
+        await store.close()
+    gw, alice, _ = await two_clients(gateway, chat_fake, store_cfg)
+    await not_found_body(alice.responses.retrieve("resp_positional"))
+
+
+def legacy_record(response_id: str, owner: str | None = None) -> StoredResponse:
     response = {"id": response_id, "object": "response", "status": "completed", "model": "m"}
     response |= {"created_at": 1_760_000_000, "output": []}
     return StoredResponse(
@@ -126,4 +142,5 @@ def legacy_record(response_id: str) -> StoredResponse:
         instructions=None,
         response=response,
         output_items=[],
+        owner=owner,
     )

@@ -1,6 +1,7 @@
-"""Probe of the item-11 fix: the owner of a stored response is the gateway token's position in
-`gateway_tokens` ("token-1"), so an operator who removes or reorders tokens hands every stored
-response to whichever token now sits at that position (for the 30-day TTL)."""
+"""Probe of the item-11 fix: the owner of a stored response was the gateway token's position in
+`gateway_tokens` ("token-1"), so an operator who removed or reordered tokens handed every stored
+response to whichever token then sat at that position (for the 30-day TTL). It is now a
+fingerprint of the token itself."""
 
 from __future__ import annotations
 
@@ -21,13 +22,6 @@ async def chat_fake():
     await fake.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding: stored responses are owned by the token's position ('token-1'), so after "
-    "a token is removed or the list reordered another token reads them (fix in auth.py / "
-    "responses_api.owner_of: own by a stable fingerprint of the token, e.g. a truncated "
-    "HMAC-SHA256, or by an explicit name given in the config)",
-)
 async def test_removing_a_gateway_token_does_not_hand_its_stored_responses_to_another(
     gateway, chat_fake, tmp_path: Path
 ) -> None:
@@ -41,6 +35,21 @@ async def test_removing_a_gateway_token_does_not_hand_its_stored_responses_to_an
     after = await gateway(responses_config(providers, models, store, gateway_tokens=[BOB]))
     with pytest.raises(openai.NotFoundError):
         await after.openai(BOB).responses.retrieve(alices.id)
+
+
+async def test_reordering_gateway_tokens_keeps_each_tokens_stored_responses(
+    gateway, chat_fake, tmp_path: Path
+) -> None:
+    store = {"backend": "sqlite", "path": str(tmp_path / "responses.db")}
+    providers, models = {"oa": chat_provider(chat_fake)}, {"m": ["oa"]}
+    before = await gateway(responses_config(providers, models, store, gateway_tokens=[ALICE, BOB]))
+    alices = await before.openai(ALICE).responses.create(model="m", input="alice's secret plan")
+    await before.app.stop(grace=1.0)
+
+    after = await gateway(responses_config(providers, models, store, gateway_tokens=[BOB, ALICE]))
+    with pytest.raises(openai.NotFoundError):
+        await after.openai(BOB).responses.retrieve(alices.id)
+    assert (await after.openai(ALICE).responses.retrieve(alices.id)).id == alices.id
 
 
 @pytest.fixture

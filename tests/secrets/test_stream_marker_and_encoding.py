@@ -1,6 +1,6 @@
-"""Probe of the item-3/4 fixes where the scrub cannot see the key: a stream chunk boundary
-inside the `"error"` marker itself (the documented limit), an error object spelled `"errors"`,
-and an error body the upstream gzip-compressed although nobody asked it to."""
+"""Probe of the item-3/4 fixes where the scrub could not see the key: a stream chunk boundary
+inside the `"error"` marker itself, an error object spelled `"errors"`, and an error body the
+upstream gzip-compressed although nobody asked it to."""
 
 from __future__ import annotations
 
@@ -26,12 +26,6 @@ def _gunzipped(data: bytes) -> bytes:
         return data
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding: ScrubbedStream looks for the marker per chunk only; a boundary inside "
-    '`"error"` passes both halves unscrubbed (fix in relay.py: also test the last 6 bytes of '
-    "the previous chunk joined with the first 6 of this one)",
-)
 @pytest.mark.parametrize("cut", range(1, 7))
 async def test_a_chunk_boundary_inside_the_error_marker_leaks_no_key(
     gateway, tmp_path: Path, cut: int
@@ -59,12 +53,6 @@ async def test_a_chunk_boundary_inside_the_error_marker_leaks_no_key(
         await upstream.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='finding: carries_error() only knows `"error"`; a 200 body or event holding '
-    '`"errors":[...]` (Cloudflare style) is relayed unscrubbed (fix in errors.py carries_error: '
-    "look for b'\"error' without the closing quote)",
-)
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
 async def test_an_errors_list_in_a_200_answer_leaks_no_key(
     gateway, tmp_path: Path, stream: bool

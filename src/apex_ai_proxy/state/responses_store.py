@@ -4,11 +4,14 @@ One small async interface, `ResponseStore`, with one module per backend:
 `sqlite_responses.py` (embedded default, one file shared by every worker process) and
 `redis_responses.py` (shared by many replicas). `open_store(config)` picks one.
 
-Scope: each record names its `owner`, the configured NAME of the gateway token that created it
-(None when the gateway runs without tokens), never the token. The scoped reads (`get_visible`,
-`delete_visible`, `conversation`) treat another owner's record as missing, so a client cannot
-even learn that an id exists; `EVERY_OWNER` sees all (the hook for admin tokens). A record
-written before owners existed has owner None: visible only to a gateway without tokens.
+Scope: each record names its `owner`, a fingerprint of the gateway token that created it
+(`auth.token_owner`, "tok_…"; None when the gateway runs without tokens), never the token, and
+not its position name ("token-1"), which would hand the records to another token once tokens
+are removed or reordered. The scoped reads (`get_visible`, `delete_visible`, `conversation`)
+treat another owner's record as missing, so a client cannot even learn that an id exists;
+`EVERY_OWNER` sees all (the hook for admin tokens). A record written before owners existed has
+owner None: visible only to a gateway without tokens. A record owned by a position name (the
+first scoped builds, never released) matches no token: invisible while tokens are on.
 
 A record never holds a secret. `StoredResponse` names its upstream by reference only (provider
 name, key *name*, upstream response id); there is no field for an API key, and a reference that
@@ -103,8 +106,8 @@ class StoredResponse:
     `input_items` are this request's own input, already normalized to Responses item form;
     the history of earlier turns lives in the records `previous_response_id` points to.
     Upstream references are names, never secrets: `key_name` is the configured name of the
-    API key (e.g. "openai-eu-1"), not the key; `owner` is the NAME of the gateway token that
-    created the response (e.g. "token-2"), None when the gateway has no tokens.
+    API key (e.g. "openai-eu-1"), not the key; `owner` is the fingerprint of the gateway token
+    that created the response ("tok_…", see `auth.token_owner`), None without gateway tokens.
     """
 
     id: str
