@@ -95,8 +95,7 @@ async def _count_upstream(
         try:
             upstream = await gw.client.send(
                 upstream_request,
-                gw.dispatcher.timeout_for(target),
-                gw.dispatcher.options_for(target),
+                *gw.dispatcher.settings_for(target),
             )
             raw = await upstream.read(adapter.config.max_response_bytes)
         except CONNECTION_ERRORS:

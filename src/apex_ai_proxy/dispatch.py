@@ -118,33 +118,27 @@ class Dispatcher:
         self.balancer = balancer
         self.retry = retry
         self.failover_statuses = frozenset(retry.failover_statuses)
-        self._timeouts: dict[int, Timeouts] = {}
-        self._options: dict[int, ClientOptions] = {}
+        self._settings: dict[int, tuple[Timeouts, ClientOptions]] = {}
 
-    def timeout_for(self, target: Target) -> Timeouts:
+    def settings_for(self, target: Target) -> tuple[Timeouts, ClientOptions]:
+        """Timeouts and TLS, proxy and pool settings of the target's provider, built once per
+        adapter (the client keys its pools by the options object's identity)."""
         adapter = target.adapter
-        timeout = self._timeouts.get(id(adapter))
-        if timeout is None:
+        settings = self._settings.get(id(adapter))
+        if settings is None:
             cfg = adapter.config
-            timeout = Timeouts(cfg.timeout, cfg.connect_timeout, cfg.read_timeout or cfg.timeout)
-            self._timeouts[id(adapter)] = timeout
-        return timeout
-
-    def options_for(self, target: Target) -> ClientOptions:
-        """TLS, proxy and pool settings of the target's provider: one object per adapter."""
-        adapter = target.adapter
-        options = self._options.get(id(adapter))
-        if options is None:
-            cfg = adapter.config
-            options = self._options[id(adapter)] = ClientOptions(
-                ca_file=cfg.ca_file,
-                tls_verify=cfg.tls_verify,
-                proxy=cfg.proxy,
-                max_connections=cfg.max_connections,
-                pool_timeout=cfg.pool_timeout,
-                idle_timeout=cfg.idle_timeout,
+            settings = self._settings[id(adapter)] = (
+                Timeouts(cfg.timeout, cfg.connect_timeout, cfg.read_timeout or cfg.timeout),
+                ClientOptions(
+                    ca_file=cfg.ca_file,
+                    tls_verify=cfg.tls_verify,
+                    proxy=cfg.proxy,
+                    max_connections=cfg.max_connections,
+                    pool_timeout=cfg.pool_timeout,
+                    idle_timeout=cfg.idle_timeout,
+                ),
             )
-        return options
+        return settings
 
     async def run(
         self,
@@ -337,9 +331,7 @@ class Dispatcher:
         # Client headers such as anthropic-beta only mean something to an upstream of the same dialect.
         passed = extra_headers if adapter.dialect == op.client_dialect else None
         return await self.client.send(
-            adapter.build(target, key, url, body, passed),
-            self.timeout_for(target),
-            self.options_for(target),
+            adapter.build(target, key, url, body, passed), *self.settings_for(target)
         )
 
     def _fail(
@@ -368,11 +360,11 @@ class Dispatcher:
         """An upstream's error body with every configured secret removed: upstreams sometimes
         quote the key they were given ("Incorrect API key provided: …"), and the body may be
         relayed to the client as it is."""
-        original = raw.decode("utf-8", "surrogateescape")
-        text = original.replace(key.secret, REDACTED) if key.secret else original
         # The key in use is replaced even when short (the redactor skips very short secrets).
-        text = self.scrub(text)
-        return raw if text == original else text.encode("utf-8", "surrogateescape")
+        secret = key.secret.encode("utf-8", "surrogateescape") if key.secret else b""
+        if secret and secret in raw:
+            raw = raw.replace(secret, REDACTED.encode())
+        return self._scrub_bytes(raw)
 
     def _scrub_bytes(self, data: bytes) -> bytes:
         """`data` with every configured secret removed (in any escaping); `data` if none."""
