@@ -37,7 +37,7 @@ from apex_ai_proxy.dialects.responses.request_encode import (
     encode_tool_choice,
     encode_tools,
 )
-from apex_ai_proxy.dialects.responses.response import (
+from apex_ai_proxy.dialects.responses.response_object import (
     ECHO_FIELDS,
     ResponsesRequest,
     decode_usage,

@@ -19,7 +19,7 @@ from apex_ai_proxy.dialects.neutral import (
 )
 from apex_ai_proxy.dialects.responses.ids import gateway_id
 from apex_ai_proxy.dialects.responses.request_decode import decode_reasoning_item
-from apex_ai_proxy.dialects.responses.response import decode_usage, stop_reason_of
+from apex_ai_proxy.dialects.responses.response_object import decode_usage, stop_reason_of
 from apex_ai_proxy.errors import UpstreamInvalid
 from apex_ai_proxy.sse import SSEEvent
 

@@ -1,5 +1,8 @@
-"""Response objects: the shell repeating the request's settings, output items, status
-and usage."""
+"""The Responses API's Response object (a whole answer): the shell repeating the request's
+settings, output items, status and usage.
+
+Named `response_object` rather than `response`: in this package "responses" is the API, so the
+module says which thing it builds."""
 
 from __future__ import annotations
 
