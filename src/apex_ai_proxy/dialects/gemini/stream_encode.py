@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from apex_ai_proxy.dialects.base import StreamEncoder, dumps, new_id, parse_arguments
-from apex_ai_proxy.dialects.gemini.response import NEUTRAL_TO_FINISH, _call_part, encode_usage
+from apex_ai_proxy.dialects.gemini.response import NEUTRAL_TO_FINISH, call_part, encode_usage
 from apex_ai_proxy.dialects.neutral import (
     ErrorEvent,
     NeutralEvent,
@@ -82,7 +82,7 @@ class GeminiStreamEncoder(StreamEncoder):
         elif isinstance(ev, ToolCallEnd) and ev.index in self.calls:
             call_id, name, signature, arguments = self.calls.pop(ev.index)
             return self._chunk(
-                [_call_part(self.req, call_id, name, parse_arguments(arguments), signature)]
+                [call_part(self.req, call_id, name, parse_arguments(arguments), signature)]
             )
         elif isinstance(ev, UsageEvent):
             self.usage = ev.usage
