@@ -1,0 +1,97 @@
+"""Ledgers for the key-pool tests: every contract test runs on the local and the Redis ledger.
+
+Redis tests use REDIS_URL (default redis://127.0.0.1:6379) and are skipped, with the reason,
+when no server answers. Each test has its own key prefix and deletes its keys afterwards.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+import redis
+from redis.asyncio import Redis
+
+from apex_ai_proxy.keypool.ledger import LocalLedger
+from apex_ai_proxy.keypool.redis_ledger import RedisLedger
+from apex_ai_proxy.keypool.state import Policy
+from apex_ai_proxy.state.config import redacted_redis_url
+
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379"
+
+
+@functools.cache
+def redis_skip_reason() -> str | None:
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        return f"no Redis reachable at {redacted_redis_url(REDIS_URL)} ({exc})"
+    finally:
+        client.close()
+    return None
+
+
+LedgerFactory = Callable[..., Awaitable[LocalLedger | RedisLedger]]
+
+
+async def _clean(prefix: str) -> None:
+    raw = Redis.from_url(REDIS_URL)
+    keys = [key async for key in raw.scan_iter(match=f"{prefix}*")]
+    if keys:
+        await raw.delete(*keys)
+    await raw.aclose()
+
+
+def _unique_prefix() -> str:
+    return f"apex-test:keypool:{uuid.uuid4().hex}:"
+
+
+@pytest.fixture
+async def redis_ledgers() -> AsyncIterator[LedgerFactory]:
+    """Makes Redis ledgers sharing one prefix of this test alone: as many replicas as a test
+    wants. Their keys are deleted afterwards."""
+    if reason := redis_skip_reason():
+        pytest.skip(reason)
+    prefix = _unique_prefix()
+    opened: list[RedisLedger] = []
+
+    async def make(policy: Policy | None = None) -> RedisLedger:
+        ledger = RedisLedger(REDIS_URL, prefix, policy or Policy())
+        opened.append(ledger)
+        return ledger
+
+    make.prefix = prefix  # type: ignore[attr-defined]
+    yield make
+    for ledger in opened:
+        await ledger.close()
+    await _clean(prefix)
+
+
+@pytest.fixture(params=["local", "redis"])
+async def make_ledger(request: pytest.FixtureRequest) -> AsyncIterator[LedgerFactory]:
+    """One backend per run of the test; the Redis one skips without a Redis."""
+    if request.param == "local":
+
+        async def make_local(policy: Policy | None = None) -> LocalLedger:
+            return LocalLedger(policy or Policy())
+
+        yield make_local
+        return
+    if reason := redis_skip_reason():
+        pytest.skip(reason)
+    prefix = _unique_prefix()
+    opened: list[RedisLedger] = []
+
+    async def make_redis(policy: Policy | None = None) -> RedisLedger:
+        ledger = RedisLedger(REDIS_URL, prefix, policy or Policy())
+        opened.append(ledger)
+        return ledger
+
+    yield make_redis
+    for ledger in opened:
+        await ledger.close()
+    await _clean(prefix)
