@@ -65,6 +65,7 @@ async def redis_ledgers() -> AsyncIterator[LedgerFactory]:
         return ledger
 
     make.prefix = prefix  # type: ignore[attr-defined]
+    make.url = REDIS_URL  # type: ignore[attr-defined]
     yield make
     for ledger in opened:
         await ledger.close()
