@@ -134,7 +134,9 @@ async def test_5xx_never_marks_a_key_out_of_quota_in_the_ledger(make_ledger):
     # Only the fifth fault in the window takes the key out, as degraded, for the policy's
     # cooldown: not for the upstream's Retry-After, and never as out of quota.
     now = time.time()
-    status = await ledger.record("p#0|m", read_signal(None, {"retry-after": "600"}, b"", now, utc_reset))
+    status = await ledger.record(
+        "p#0|m", read_signal(None, {"retry-after": "600"}, b"", now, utc_reset)
+    )
     assert status.state is KeyState.DEGRADED
     assert status.until == pytest.approx(now + 30, abs=1)
 

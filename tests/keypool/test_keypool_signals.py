@@ -54,7 +54,10 @@ def gemini_429(quota_id: str, retry_delay: str = "39s") -> bytes:
                         "@type": "type.googleapis.com/google.rpc.Help",
                         "links": [{"description": "quotas", "url": "https://ai.google.dev"}],
                     },
-                    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay},
+                    {
+                        "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                        "retryDelay": retry_delay,
+                    },
                 ],
             }
         }
@@ -175,8 +178,11 @@ def test_openai_insufficient_quota_waits_for_the_daily_reset():
     [
         (401, b'{"error":{"code":"invalid_api_key"}}'),
         (403, b"forbidden"),
-        (400, b'{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.",'
-         b'"status":"INVALID_ARGUMENT","details":[{"reason":"API_KEY_INVALID"}]}}'),
+        (
+            400,
+            b'{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.",'
+            b'"status":"INVALID_ARGUMENT","details":[{"reason":"API_KEY_INVALID"}]}}',
+        ),
     ],
 )
 def test_rejected_keys_are_invalid(status, body):

@@ -25,22 +25,39 @@ from apex_ai_proxy.keypool.signals import (
 
 NOW = 1_764_637_200.0
 
-HEADER_NAMES = [
-    f"x-ratelimit-{part}-{kind}"
-    for part in ("limit", "remaining", "reset")
-    for kind in ("requests", "tokens")
-] + [
-    f"anthropic-ratelimit-{kind}-{part}"
-    for kind in ("requests", "tokens", "input-tokens", "output-tokens")
-    for part in ("limit", "remaining", "reset")
-] + ["retry-after", "Retry-After", "X-RATELIMIT-RESET-TOKENS"]
+HEADER_NAMES = (
+    [
+        f"x-ratelimit-{part}-{kind}"
+        for part in ("limit", "remaining", "reset")
+        for kind in ("requests", "tokens")
+    ]
+    + [
+        f"anthropic-ratelimit-{kind}-{part}"
+        for kind in ("requests", "tokens", "input-tokens", "output-tokens")
+        for part in ("limit", "remaining", "reset")
+    ]
+    + ["retry-after", "Retry-After", "X-RATELIMIT-RESET-TOKENS"]
+)
 
 header_values = st.one_of(
     st.text(max_size=80),
     st.sampled_from(
-        ["0", "-1", "1e400", "nan", "inf", "6m0s", "9999999999h", "0.0000001ms",
-         "9999-12-31T23:59:59Z", "0001-01-01T00:00:00+00:00", "2026-12-02T01:00:00",
-         "Wed, 21 Oct 2015 07:28:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT", "99999999999999999"]
+        [
+            "0",
+            "-1",
+            "1e400",
+            "nan",
+            "inf",
+            "6m0s",
+            "9999999999h",
+            "0.0000001ms",
+            "9999-12-31T23:59:59Z",
+            "0001-01-01T00:00:00+00:00",
+            "2026-12-02T01:00:00",
+            "Wed, 21 Oct 2015 07:28:00 GMT",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+            "99999999999999999",
+        ]
     ),
     st.integers(min_value=-(10**30), max_value=10**30).map(str),
 )
@@ -67,8 +84,12 @@ details = st.lists(
         st.fixed_dictionaries(
             {
                 "@type": st.sampled_from(
-                    ["type.googleapis.com/google.rpc.QuotaFailure",
-                     "type.googleapis.com/google.rpc.RetryInfo", 5, None]
+                    [
+                        "type.googleapis.com/google.rpc.QuotaFailure",
+                        "type.googleapis.com/google.rpc.RetryInfo",
+                        5,
+                        None,
+                    ]
                 ),
                 "violations": st.one_of(
                     json_values,
@@ -81,7 +102,9 @@ details = st.lists(
     max_size=4,
 )
 gemini_bodies = st.builds(
-    lambda d, wrap: orjson.dumps([{"error": {"details": d}}] if wrap else {"error": {"details": d}}),
+    lambda d, wrap: orjson.dumps(
+        [{"error": {"details": d}}] if wrap else {"error": {"details": d}}
+    ),
     details,
     st.booleans(),
 )

@@ -242,7 +242,13 @@ class RedisLedger:
             await self.local.settle(reservation, used_tokens)
             return
         delta = -reservation.tokens if used_tokens is None else used_tokens - reservation.tokens
-        args = [reservation.bucket, reservation.day, delta, int(used_tokens is None), reservation.id]
+        args = [
+            reservation.bucket,
+            reservation.day,
+            delta,
+            int(used_tokens is None),
+            reservation.id,
+        ]
 
         async def remote() -> None:
             await self._settle(keys=[self._usage_key(reservation.unit)], args=args)
