@@ -67,10 +67,30 @@ async def test_a_garbled_stored_state_reads_as_ok(redis_ledgers):
             f"{redis_ledgers.prefix}s:p#0|m",
             mapping={"state": "on-fire", "until": "tomorrow", "recent": "x:y,,:"},
         )
-        await raw.pexpire(f"{redis_ledgers.prefix}s:p#0|m", 60_000)
+        await raw.hset(
+            f"{redis_ledgers.prefix}s:p#1|m", mapping={"state": "invalid", "until": "inf"}
+        )
     finally:
         await raw.aclose()
     assert (await ledger.status("p#0|m")).state is KeyState.OK
+    assert (await ledger.status("p#1|m")).state is KeyState.OK
+    # The script reads the raw value; a refusal still never promises a time past the horizon.
+    refused = await ledger.reserve([cand("p#1|m")], 1)
+    assert isinstance(refused, Refusal)
+    assert refused.retry_at <= time.time() + 26 * 3600
+    assert ledger.fallbacks == 0
+
+
+async def test_absurd_token_counts_stay_exact_in_redis(redis_ledgers):
+    """An estimate of 10**20 tokens (a hostile max_tokens) is clamped, not sent to HINCRBY as
+    "1e+20", which Redis would refuse, sending every request to the local fallback."""
+    ledger = await redis_ledgers()
+    key = cand("p#0|m", tpd=10**12)
+    first = await ledger.reserve([key], 10**20)
+    assert isinstance(first, Reservation) and first.backend == "redis"
+    await ledger.settle(first, 10**30)
+    assert isinstance(await ledger.reserve([key], 1), Refusal)  # the day's tokens are spent
+    assert ledger.fallbacks == 0
 
 
 async def test_a_reservation_is_one_evalsha(tmp_path):

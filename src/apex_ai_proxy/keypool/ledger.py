@@ -27,6 +27,7 @@ from apex_ai_proxy.keypool.config import Limits
 from apex_ai_proxy.keypool.limits import (
     bucket_frees_at,
     bucket_of,
+    clamp_tokens,
     day_window,
     limit_vector,
     oldest_live_bucket,
@@ -95,6 +96,18 @@ def new_reservation_id() -> str:
     return f"{_ID_PREFIX}{next(_ids):x}"
 
 
+def clamp_lease(lease_s: float) -> float:
+    return min(max(float(lease_s), 0.001), 86_400.0) if lease_s == lease_s else DEFAULT_LEASE_S
+
+
+def settle_delta(reservation: Reservation, used_tokens: int | None) -> int:
+    """What settling adds to the reserved tokens: the real count minus the estimate, or the
+    whole estimate back when the request was never sent."""
+    if used_tokens is None:
+        return -reservation.tokens
+    return clamp_tokens(used_tokens) - reservation.tokens
+
+
 @dataclass(slots=True)
 class _Usage:
     minute_requests: dict[int, int] = field(default_factory=dict)  # bucket → count
@@ -122,7 +135,8 @@ class LocalLedger:
         self, candidates: Sequence[Candidate], tokens: int, lease_s: float = DEFAULT_LEASE_S
     ) -> Reservation | Refusal:
         now = self.clock()
-        tokens = max(int(tokens), 0)
+        tokens = clamp_tokens(tokens)
+        lease_s = clamp_lease(lease_s)
         earliest, first_reason = float("inf"), ""
         for candidate in candidates:
             blocked, reason = self._blocked(candidate, tokens, now)
@@ -182,7 +196,7 @@ class LocalLedger:
         if usage is None:
             return
         usage.leases.pop(reservation.id, None)
-        delta = -reservation.tokens if used_tokens is None else used_tokens - reservation.tokens
+        delta = settle_delta(reservation, used_tokens)
         if reservation.bucket in usage.minute_tokens:
             usage.minute_tokens[reservation.bucket] += delta
             if used_tokens is None:

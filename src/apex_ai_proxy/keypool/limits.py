@@ -13,7 +13,7 @@ import functools
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from apex_ai_proxy.keypool.config import Limits
+from apex_ai_proxy.keypool.config import MAX_LIMIT, Limits
 
 MINUTE_S = 60
 BUCKET_S = 5
@@ -42,9 +42,24 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+#: The current day per time zone: day_window runs on every reservation, datetime math does not.
+_current_day: dict[str, tuple[int, float]] = {}
+
+
 def day_window(now: float, timezone: str | None) -> tuple[int, float]:
     """(start, end) of the calendar day holding `now` (epoch seconds) in `timezone`."""
-    zone = _zone(timezone or DEFAULT_TIMEZONE)
+    name = timezone or DEFAULT_TIMEZONE
+    known = _current_day.get(name)
+    if known is not None and known[0] <= now < known[1]:
+        return known
+    window = _compute_day(now, name)
+    if len(_current_day) < 256:  # zones come from the config: a handful
+        _current_day[name] = window
+    return window
+
+
+def _compute_day(now: float, timezone: str) -> tuple[int, float]:
+    zone = _zone(timezone)
     local = datetime.fromtimestamp(now, zone)
     start = local.replace(hour=0, minute=0, second=0, microsecond=0)
     # Adding a day to the aware local midnight and normalising keeps DST days 23 or 25 hours.
@@ -55,6 +70,12 @@ def day_window(now: float, timezone: str | None) -> tuple[int, float]:
 
 def next_daily_reset(now: float, timezone: str | None) -> float:
     return day_window(now, timezone)[1]
+
+
+def clamp_tokens(tokens: int) -> int:
+    """A token count the ledgers can add exactly (Lua numbers are doubles printed with 14
+    significant digits)."""
+    return min(max(int(tokens), 0), MAX_LIMIT)
 
 
 def limit_vector(limits: Limits) -> tuple[int, int, int, int, int]:

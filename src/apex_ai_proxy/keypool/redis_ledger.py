@@ -22,6 +22,7 @@ request a connect attempt.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
@@ -35,10 +36,12 @@ from apex_ai_proxy.keypool.ledger import (
     LocalLedger,
     Refusal,
     Reservation,
+    clamp_lease,
     new_reservation_id,
+    settle_delta,
 )
-from apex_ai_proxy.keypool.limits import BUCKET_S, MINUTE_S, day_window
-from apex_ai_proxy.keypool.signals import Signal, Verdict
+from apex_ai_proxy.keypool.limits import BUCKET_S, MINUTE_S, clamp_tokens, day_window
+from apex_ai_proxy.keypool.signals import MAX_HORIZON_S, Signal, Verdict
 from apex_ai_proxy.keypool.state import DEFAULT_POLICY, OK_STATUS, KeyState, KeyStatus, Policy
 from apex_ai_proxy.keypool.state import transition as next_status
 from apex_ai_proxy.state.config import redacted_redis_url
@@ -189,7 +192,8 @@ class RedisLedger:
     async def reserve(
         self, candidates: Sequence[Candidate], tokens: int, lease_s: float = DEFAULT_LEASE_S
     ) -> Reservation | Refusal:
-        tokens = max(int(tokens), 0)
+        tokens = clamp_tokens(tokens)
+        lease_s = clamp_lease(lease_s)
         if not candidates:
             return Refusal(time.time(), "no_candidates")
 
@@ -199,7 +203,11 @@ class RedisLedger:
             reply = await self._reserve(keys=keys, args=args)
             index = int(reply[0])
             if index == 0:
-                return Refusal(float(reply[1]), _text(reply[2]))
+                now = time.time()
+                retry_at = float(reply[1])
+                if not now <= retry_at <= now + MAX_HORIZON_S:  # the past, too far, or nan
+                    retry_at = now if not retry_at > now else now + MAX_HORIZON_S
+                return Refusal(retry_at, _text(reply[2]))
             chosen = candidates[index - 1]
             return Reservation(
                 chosen.unit,
@@ -241,7 +249,7 @@ class RedisLedger:
         if reservation.backend != self.backend:
             await self.local.settle(reservation, used_tokens)
             return
-        delta = -reservation.tokens if used_tokens is None else used_tokens - reservation.tokens
+        delta = settle_delta(reservation, used_tokens)
         args = [
             reservation.bucket,
             reservation.day,
@@ -354,5 +362,7 @@ def _decode(raw: dict[bytes, bytes]) -> KeyStatus:
             if when
         )
     except (ValueError, UnicodeDecodeError):
+        return OK_STATUS
+    if not math.isfinite(until) or not all(math.isfinite(when) for when, _ in recent):
         return OK_STATUS
     return KeyStatus(state, until, fields.get("reason", "")[:64], recent)
