@@ -152,29 +152,45 @@ def _relevant_headers(headers) -> dict[str, str]:
     return found
 
 
+def _names(pattern: str, kind: str) -> tuple[str, str, str]:
+    return tuple(pattern.format(kind=kind, part=part) for part in ("limit", "remaining", "reset"))
+
+
+_OPENAI = {k: _names("x-ratelimit-{part}-{kind}", k) for k in ("requests", "tokens")}
+_ANTHROPIC = {
+    k: _names("anthropic-ratelimit-{kind}-{part}", k)
+    for k in ("requests", "tokens", "input-tokens", "output-tokens")
+}
+
+
 def _openai_windows(found: dict[str, str], now: float) -> tuple[Window | None, Window | None]:
     def window(kind: str) -> Window | None:
-        limit = parse_count(found.get(f"x-ratelimit-limit-{kind}"))
-        remaining = parse_count(found.get(f"x-ratelimit-remaining-{kind}"))
-        reset = _after(now, parse_duration(found.get(f"x-ratelimit-reset-{kind}")))
+        limit_name, remaining_name, reset_name = _OPENAI[kind]
+        limit = parse_count(found.get(limit_name))
+        remaining = parse_count(found.get(remaining_name))
+        reset = _after(now, parse_duration(found.get(reset_name)))
         if limit is None and remaining is None and reset is None:
             return None
         return Window(limit, remaining, reset)
 
+    if not found:
+        return None, None
     return window("requests"), window("tokens")
 
 
 def _anthropic_windows(found: dict[str, str], now: float) -> tuple[Window | None, Window | None]:
     def window(kind: str) -> Window | None:
-        prefix = f"anthropic-ratelimit-{kind}-"
-        limit = parse_count(found.get(prefix + "limit"))
-        remaining = parse_count(found.get(prefix + "remaining"))
-        reset = parse_rfc3339(found.get(prefix + "reset"))
+        limit_name, remaining_name, reset_name = _ANTHROPIC[kind]
+        limit = parse_count(found.get(limit_name))
+        remaining = parse_count(found.get(remaining_name))
+        reset = parse_rfc3339(found.get(reset_name))
         reset = None if reset is None else _clamp(reset, now)
         if limit is None and remaining is None and reset is None:
             return None
         return Window(limit, remaining, reset)
 
+    if not found:
+        return None, None
     token_windows = [w for k in ("tokens", "input-tokens", "output-tokens") if (w := window(k))]
     # The tightest token window decides (the least remaining).
     tokens = min(
