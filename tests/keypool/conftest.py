@@ -6,6 +6,7 @@ when no server answers. Each test has its own key prefix and deletes its keys af
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import uuid
@@ -38,25 +39,13 @@ def redis_skip_reason() -> str | None:
 LedgerFactory = Callable[..., Awaitable[LocalLedger | RedisLedger]]
 
 
-async def _clean(prefix: str) -> None:
-    raw = Redis.from_url(REDIS_URL)
-    keys = [key async for key in raw.scan_iter(match=f"{prefix}*")]
-    if keys:
-        await raw.delete(*keys)
-    await raw.aclose()
-
-
-def _unique_prefix() -> str:
-    return f"apex-test:keypool:{uuid.uuid4().hex}:"
-
-
-@pytest.fixture
-async def redis_ledgers() -> AsyncIterator[LedgerFactory]:
-    """Makes Redis ledgers sharing one prefix of this test alone: as many replicas as a test
-    wants. Their keys are deleted afterwards."""
+@contextlib.asynccontextmanager
+async def _redis_factory() -> AsyncIterator[LedgerFactory]:
+    """Makes Redis ledgers sharing one prefix of this test alone (replicas of one gateway);
+    closes them and deletes their keys afterwards."""
     if reason := redis_skip_reason():
         pytest.skip(reason)
-    prefix = _unique_prefix()
+    prefix = f"apex-test:keypool:{uuid.uuid4().hex}:"
     opened: list[RedisLedger] = []
 
     async def make(policy: Policy | None = None) -> RedisLedger:
@@ -66,10 +55,22 @@ async def redis_ledgers() -> AsyncIterator[LedgerFactory]:
 
     make.prefix = prefix  # type: ignore[attr-defined]
     make.url = REDIS_URL  # type: ignore[attr-defined]
-    yield make
-    for ledger in opened:
-        await ledger.close()
-    await _clean(prefix)
+    try:
+        yield make
+    finally:
+        for ledger in opened:
+            await ledger.close()
+        raw = Redis.from_url(REDIS_URL)
+        keys = [key async for key in raw.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await raw.delete(*keys)
+        await raw.aclose()
+
+
+@pytest.fixture
+async def redis_ledgers() -> AsyncIterator[LedgerFactory]:
+    async with _redis_factory() as make:
+        yield make
 
 
 @pytest.fixture(params=["local", "redis"])
@@ -82,17 +83,5 @@ async def make_ledger(request: pytest.FixtureRequest) -> AsyncIterator[LedgerFac
 
         yield make_local
         return
-    if reason := redis_skip_reason():
-        pytest.skip(reason)
-    prefix = _unique_prefix()
-    opened: list[RedisLedger] = []
-
-    async def make_redis(policy: Policy | None = None) -> RedisLedger:
-        ledger = RedisLedger(REDIS_URL, prefix, policy or Policy())
-        opened.append(ledger)
-        return ledger
-
-    yield make_redis
-    for ledger in opened:
-        await ledger.close()
-    await _clean(prefix)
+    async with _redis_factory() as make:
+        yield make
