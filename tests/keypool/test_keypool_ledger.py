@@ -169,3 +169,20 @@ async def test_no_candidates_is_a_refusal_not_an_error(make_ledger):
     ledger = await make_ledger()
     refused = await ledger.reserve([], 1)
     assert isinstance(refused, Refusal) and refused.reason == "no_candidates"
+
+
+async def test_the_pool_view_shows_use_remaining_and_state_per_unit(make_ledger):
+    ledger = await make_ledger()
+    busy = cand("p#0|m", rpm=5, tpd=1000, max_parallel=3)
+    spent = cand("p#1|m")
+    first = await ledger.reserve([busy], 100)
+    await ledger.reserve([busy], 50)
+    await ledger.settle(first, 120)
+    await ledger.record("p#1|m", read_signal(401, {}, b"", time.time(), utc_reset))
+    views = {v.unit: v for v in await ledger.snapshot([busy, spent])}
+    view = views["p#0|m"]
+    assert (view.state, view.minute_requests, view.day_tokens, view.in_flight) == ("ok", 2, 170, 1)
+    assert view.remaining == {"rpm": 3, "tpd": 830, "max_parallel": 2}
+    other = views["p#1|m"]
+    assert (other.state, other.reason, other.minute_requests) == ("invalid", "invalid_key", 0)
+    assert other.until > time.time() and other.remaining == {}

@@ -19,7 +19,14 @@ from typing import Any
 
 from apex_ai_proxy.keypool.config import Limits, StateConfig, resolve_limits
 from apex_ai_proxy.keypool.headroom import Choice, HeadroomView
-from apex_ai_proxy.keypool.ledger import Candidate, Ledger, LocalLedger, Refusal, Reservation
+from apex_ai_proxy.keypool.ledger import (
+    Candidate,
+    Ledger,
+    LocalLedger,
+    Refusal,
+    Reservation,
+    UnitView,
+)
 from apex_ai_proxy.keypool.signals import Signal, Verdict, read_signal
 from apex_ai_proxy.keypool.state import KeyState, KeyStatus, Policy
 
@@ -37,6 +44,7 @@ __all__ = [
     "Reservation",
     "Signal",
     "StateConfig",
+    "UnitView",
     "Verdict",
     "effective_state",
     "open_ledger",

@@ -74,6 +74,42 @@ class Refusal:
     reason: str  # the bucket or state that refused the first candidate: rpm, rpd, invalid, …
 
 
+@dataclass(frozen=True, slots=True)
+class UnitView:
+    """One key × model as `apex-ai-proxy pool` and the admin endpoint show it (no key material:
+    the unit is a key's name)."""
+
+    unit: str
+    state: str
+    reason: str
+    until: float  # epoch seconds; 0 when ok
+    minute_requests: int
+    minute_tokens: int
+    day_requests: int
+    day_tokens: int
+    in_flight: int  # parallel slots held (counted only where max_parallel is set)
+    remaining: dict[str, int]  # per configured limit ("rpm", "rpd", …): what is left of it
+
+
+def unit_view(
+    c: Candidate, status: KeyStatus, counts: tuple[int, int, int, int, int], now: float
+) -> UnitView:
+    """A view from the counts (minute requests, minute tokens, day requests, day tokens,
+    in flight) either backend read."""
+    used = dict(zip(("rpm", "tpm", "rpd", "tpd", "max_parallel"), counts, strict=True))
+    limits = dict(zip(("rpm", "rpd", "tpm", "tpd", "max_parallel"), c.limits, strict=True))
+    remaining = {name: max(limit - used[name], 0) for name, limit in limits.items() if limit}
+    out = not status.available(now)
+    return UnitView(
+        c.unit,
+        status.state.value if out else KeyState.OK.value,
+        status.reason if out else "",
+        status.until if out else 0.0,
+        *counts,
+        remaining,
+    )
+
+
 class Ledger(Protocol):
     async def reserve(
         self, candidates: Sequence[Candidate], tokens: int, lease_s: float = DEFAULT_LEASE_S
@@ -84,6 +120,8 @@ class Ledger(Protocol):
     async def record(self, unit: str, signal: Signal) -> KeyStatus: ...
 
     async def status(self, unit: str) -> KeyStatus: ...
+
+    async def snapshot(self, candidates: Sequence[Candidate]) -> list[UnitView]: ...
 
     async def close(self) -> None: ...
 
@@ -214,6 +252,24 @@ class LocalLedger:
 
     async def status(self, unit: str) -> KeyStatus:
         return self._status.get(unit, OK_STATUS)
+
+    async def snapshot(self, candidates: Sequence[Candidate]) -> list[UnitView]:
+        now = self.clock()
+        views = []
+        for c in candidates:
+            usage = self._usage.get(c.unit)
+            counts = (0, 0, 0, 0, 0)
+            if usage is not None:
+                _prune(usage, now, c.timezone)
+                counts = (
+                    sum(usage.minute_requests.values()),
+                    sum(usage.minute_tokens.values()),
+                    usage.day_requests,
+                    usage.day_tokens,
+                    len(usage.leases),
+                )
+            views.append(unit_view(c, self._status.get(c.unit, OK_STATUS), counts, now))
+        return views
 
     async def close(self) -> None:
         return None

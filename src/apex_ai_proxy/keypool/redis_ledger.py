@@ -36,11 +36,19 @@ from apex_ai_proxy.keypool.ledger import (
     LocalLedger,
     Refusal,
     Reservation,
+    UnitView,
     clamp_lease,
     new_reservation_id,
     settle_delta,
+    unit_view,
 )
-from apex_ai_proxy.keypool.limits import BUCKET_S, MINUTE_S, clamp_tokens, day_window
+from apex_ai_proxy.keypool.limits import (
+    BUCKET_S,
+    MINUTE_S,
+    clamp_tokens,
+    day_window,
+    oldest_live_bucket,
+)
 from apex_ai_proxy.keypool.signals import MAX_HORIZON_S, Signal, Verdict
 from apex_ai_proxy.keypool.state import DEFAULT_POLICY, OK_STATUS, KeyState, KeyStatus, Policy
 from apex_ai_proxy.keypool.state import transition as next_status
@@ -301,6 +309,24 @@ class RedisLedger:
 
         return await self._guarded(remote, lambda: self.local.status(unit))
 
+    async def snapshot(self, candidates: Sequence[Candidate]) -> list[UnitView]:
+        """Read-only, one pipelined round trip for all units; stale fields are left to the
+        reservation script to drop."""
+
+        async def remote() -> list[UnitView]:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for c in candidates:
+                    pipe.hgetall(self._usage_key(c.unit))
+                    pipe.hgetall(self._status_key(c.unit))
+                replies = await pipe.execute()
+            now = time.time()
+            return [
+                unit_view(c, _decode(replies[2 * i + 1]), _counts(replies[2 * i], c, now), now)
+                for i, c in enumerate(candidates)
+            ]
+
+        return await self._guarded(remote, lambda: self.local.snapshot(candidates))
+
     async def close(self) -> None:
         await self.redis.aclose()
 
@@ -329,6 +355,31 @@ class RedisLedger:
             self._backoff.reset()
             log.info("key pool: Redis at %s answers again; quotas shared", self._where)
         return result
+
+
+def _counts(raw: dict[bytes, bytes], c: Candidate, now: float) -> tuple[int, int, int, int, int]:
+    """(minute requests, minute tokens, day requests, day tokens, in flight) from a usage hash,
+    read the way the reservation script reads it."""
+    oldest, day = oldest_live_bucket(now), str(day_window(now, c.timezone)[0])
+    minute_requests = minute_tokens = day_requests = day_tokens = in_flight = 0
+    for name, value in raw.items():
+        kind, _, rest = name.decode(errors="replace").partition(":")
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        if kind in ("m", "t") and rest.lstrip("-").isdigit() and int(rest) >= oldest:
+            if kind == "m":
+                minute_requests += int(number)
+            else:
+                minute_tokens += int(number)
+        elif kind == "r" and rest == day:
+            day_requests = int(number)
+        elif kind == "u" and rest == day:
+            day_tokens = int(number)
+        elif kind == "p" and number > now:
+            in_flight += 1
+    return minute_requests, minute_tokens, day_requests, day_tokens, in_flight
 
 
 def _clean(status: KeyStatus) -> bool:
