@@ -13,9 +13,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import orjson
+
 from apex_ai_proxy.balancer import Balancer
 from apex_ai_proxy.config import RetryConfig
 from apex_ai_proxy.context import RequestContext
+from apex_ai_proxy.dialects.base import dumps
 from apex_ai_proxy.dispatch.answers import start_stream, whole_response
 from apex_ai_proxy.dispatch.failures import Call, Cooldown, Failure
 from apex_ai_proxy.dispatch.operation import Operation
@@ -199,6 +202,109 @@ class Dispatcher:
             adapter.build(target, call.key, url, call.body, passed),
             *self.settings_for(target),
         )
+
+    # --- count_tokens ----------------------------------------------------------------------------
+
+    async def count_tokens(
+        self,
+        request: Request,
+        ctx: RequestContext,
+        route: Route,
+        body: dict,
+        extra_headers: dict[str, str],
+    ) -> int | None:
+        """The input tokens of Anthropic Messages `body`, counted by the route's first Anthropic
+        upstream that can; None when none could (the endpoint then estimates).
+
+        Walks the candidates as `run` does, with the same classification and cooldown: a 429,
+        a 5xx or an unreachable upstream cools the key down and the next one is asked; 401/403
+        cool the key down for long. Any other 4xx (an upstream without the endpoint, a body it
+        will not count) ends the walk: another upstream would most likely answer the same.
+        """
+        failures: list[Failure] = []
+        attempts_left = self.retry.max_attempts
+        for target, key in self.balancer.candidates(route):
+            adapter = target.adapter
+            count_url = getattr(adapter, "count_tokens_url", None)
+            if adapter.dialect != "anthropic" or count_url is None:
+                continue
+            if attempts_left == 0:
+                break
+            attempts_left -= 1
+            if request.disconnected:
+                raise _client_gone()
+            payload = dict(body)
+            payload["model"] = target.upstream_model
+            payload.pop("stream", None)
+            payload.pop("max_tokens", None)
+            call = Call(
+                target,
+                key,
+                dumps(payload),
+                None,
+                Attempt(target.provider, key.name, target.upstream_model),
+                failures,
+            )
+            upstream_request = adapter.build(
+                target, key, count_url(adapter.base_for(target)), call.body, extra_headers or None
+            )
+            count = await self._count(ctx, call, upstream_request)
+            if count is not _NEXT:
+                return count  # type: ignore[return-value]
+        return None
+
+    async def _count(self, ctx: RequestContext, call: Call, upstream_request) -> object:
+        """One count_tokens attempt: the count, None to give up, or _NEXT to fail over."""
+        target, key, attempt = call.target, call.key, call.record
+        ctx.attempts.append(attempt)
+        unit = self.health.unit(key.name)
+        unit.in_flight += 1
+        started = call.started = time.monotonic()
+        try:
+            try:
+                upstream = await self.client.send(upstream_request, *self.settings_for(target))
+            except CONNECTION_ERRORS as exc:
+                self.cooldown.fail(call, status=None, reason=describe_failure(exc))
+                return _NEXT
+            attempt.status = status = upstream.status
+            if status >= 400:
+                raw, message = await self.cooldown.read_error(call, upstream)
+                if self.cooldown.failed_over(call, status, message, upstream.headers):
+                    return _NEXT
+                attempt.latency_ms = (time.monotonic() - started) * 1000.0
+                attempt.reason = message
+                self.health.on_success(key.name, time.monotonic() - started)
+                return None
+            try:
+                raw = await upstream.read(target.adapter.config.max_response_bytes)
+            except CONNECTION_ERRORS as exc:  # too large included
+                self.cooldown.fail(call, status=status, reason=describe_failure(exc))
+                return _NEXT
+            count = _input_tokens(raw)
+            if count is None:
+                reason = f"Upstream {target.provider} answered count_tokens without input_tokens."
+                self.cooldown.fail(call, status=status, reason=reason, invalid=True)
+                return _NEXT
+            elapsed = time.monotonic() - started
+            self.health.on_success(key.name, elapsed)
+            attempt.latency_ms = elapsed * 1000.0
+            ctx.provider, ctx.upstream_model = target.provider, target.upstream_model
+            ctx.ttfb_ms = elapsed * 1000.0
+            return count
+        finally:
+            unit.in_flight -= 1
+
+
+_NEXT = object()  # a count_tokens attempt failed over: ask the next candidate
+
+
+def _input_tokens(raw: bytes) -> int | None:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    count = data.get("input_tokens") if isinstance(data, dict) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
 def _client_gone() -> GatewayError:
