@@ -10,7 +10,7 @@ settings.py    per-provider timeouts and client options
 operation.py   what the client asked for (Operation) and the ClientTap that sees the answer
 """
 
-from apex_ai_proxy.dispatch.dispatcher import Dispatcher, Job
+from apex_ai_proxy.dispatch.dispatcher import Dispatcher
 from apex_ai_proxy.dispatch.failures import Call, Cooldown, Failure, parse_retry_after
 from apex_ai_proxy.dispatch.operation import ClientTap, Operation
 
@@ -20,7 +20,6 @@ __all__ = [
     "Cooldown",
     "Dispatcher",
     "Failure",
-    "Job",
     "Operation",
     "parse_retry_after",
 ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import orjson
 
@@ -39,17 +38,6 @@ from apex_ai_proxy.upstream import (
 )
 
 
-@dataclass(slots=True)
-class Job:
-    """One client request being dispatched: what all of its attempts share."""
-
-    request: Request
-    ctx: RequestContext
-    op: Operation
-    stream: bool
-    extra_headers: dict[str, str]
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -65,6 +53,7 @@ class Dispatcher:
         self.retry = retry
         self.cooldown = Cooldown(health, retry.failover_statuses, scrub)
         self.settings_for = ProviderSettings().for_target
+        self._scrub_bytes = self.cooldown.scrub_bytes  # bound once: passed on every answer
 
     async def run(
         self,
@@ -81,7 +70,6 @@ class Dispatcher:
         ctx.wants_usage = isinstance(options, dict) and options.get("include_usage") is True
         attempts_left = self.retry.max_attempts
         translation_cache: dict[str, Translation | None] = {}
-        job = Job(request, ctx, op, stream, extra_headers)
         # One turn of the loop before the first upstream call: a close or half-close that came
         # right behind the request is read now, and `request.disconnected` says so.
         await asyncio.sleep(0)
@@ -97,27 +85,40 @@ class Dispatcher:
                 key,
                 upstream_body(op, target, body, stream, translation),
                 translation,
+                stream,
                 Attempt(target.provider, key.name, target.upstream_model),
                 failures,
             )
-            response = await self._attempt(job, call)
+            response = await self._attempt(
+                call, request=request, ctx=ctx, op=op, extra_headers=extra_headers
+            )
             if response is not None:
                 return response
         raise self.cooldown.exhausted(route, failures)
 
     # --- one attempt ---------------------------------------------------------------------------
 
-    async def _attempt(self, job: Job, call: Call) -> StreamResponse | None:
-        ctx, op, target, key, translation = job.ctx, job.op, call.target, call.key, call.translation
-        cooldown = self.cooldown
+    async def _attempt(
+        self,
+        call: Call,
+        *,
+        request: Request,
+        ctx: RequestContext,
+        op: Operation,
+        extra_headers: dict[str, str],
+    ) -> StreamResponse | None:
+        target = call.target
+        key = call.key
+        translation = call.translation
         attempt = call.record
+        cooldown = self.cooldown
         ctx.attempts.append(attempt)
         unit = self.health.unit(key.name)
         unit.in_flight += 1
         started = call.started = time.monotonic()
         try:
             try:
-                upstream = await self._send(job, call)
+                upstream = await self._send(call, op, extra_headers)
             except CONNECTION_ERRORS as exc:
                 return cooldown.fail(call, status=None, reason=describe_failure(exc))
             attempt.status = upstream.status
@@ -129,7 +130,7 @@ class Dispatcher:
                 target.upstream_model,
                 target.price,
             )
-            if not job.stream or op.kind != "chat":
+            if not call.stream or op.kind != "chat":
                 try:
                     raw = await upstream.read(target.adapter.config.max_response_bytes)
                 except UpstreamBodyTooLarge as exc:
@@ -147,7 +148,7 @@ class Dispatcher:
                     return cooldown.fail(call, status=upstream.status, reason=describe_failure(exc))
                 try:
                     answer = whole_response(
-                        ctx, op, target, raw, upstream, translation, cooldown.scrub_bytes
+                        ctx, op, target, raw, upstream, translation, self._scrub_bytes
                     )
                 except UpstreamInvalid as exc:  # a broken upstream: the next one may answer
                     return cooldown.fail(
@@ -181,22 +182,24 @@ class Dispatcher:
             self.health.on_success(key.name, ttfb)
             attempt.latency_ms = ttfb * 1000.0
             return await start_stream(
-                job.request, ctx, op, target, first, upstream, stream_in, cooldown.scrub_bytes
+                request, ctx, op, target, first, upstream, stream_in, self._scrub_bytes
             )
         finally:
             unit.in_flight -= 1
 
-    def _send(self, job: Job, call: Call) -> Awaitable[UpstreamResponse]:
-        target, op = call.target, job.op
+    def _send(
+        self, call: Call, op: Operation, extra_headers: dict[str, str]
+    ) -> Awaitable[UpstreamResponse]:
+        target = call.target
         adapter = target.adapter
         base = adapter.base_for(target)
         if op.kind == "embeddings":
             url = adapter.embeddings_url(base, target.upstream_model)
         else:
-            url = adapter.chat_url(base, target.upstream_model, job.stream)
+            url = adapter.chat_url(base, target.upstream_model, call.stream)
         assert url is not None
         # Client headers such as anthropic-beta only mean something to an upstream of the same dialect.
-        passed = job.extra_headers if adapter.dialect == op.client_dialect else None
+        passed = extra_headers if adapter.dialect == op.client_dialect else None
         return adapter.send(
             self.client,
             adapter.build(target, call.key, url, call.body, passed),
@@ -242,6 +245,7 @@ class Dispatcher:
                 key,
                 dumps(payload),
                 None,
+                False,
                 Attempt(target.provider, key.name, target.upstream_model),
                 failures,
             )

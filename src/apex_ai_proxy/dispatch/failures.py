@@ -53,6 +53,7 @@ class Call:
     key: ApiKey
     body: bytes
     translation: Translation | None
+    stream: bool
     record: Attempt
     failures: list[Failure]  # the request's, shared by its attempts
     started: float = 0.0
