@@ -26,6 +26,7 @@ from apex_ai_proxy.dispatch.settings import ProviderSettings
 from apex_ai_proxy.errors import GatewayError, UpstreamInvalid
 from apex_ai_proxy.health import HealthState
 from apex_ai_proxy.http import Request, StreamResponse, UpstreamBodyTooLarge
+from apex_ai_proxy.providers.base import UpstreamRequest
 from apex_ai_proxy.relay import ClientStream
 from apex_ai_proxy.routing import Route
 from apex_ai_proxy.telemetry.record import Attempt
@@ -252,13 +253,16 @@ class Dispatcher:
             upstream_request = adapter.build(
                 target, key, count_url(adapter.base_for(target)), call.body, extra_headers or None
             )
-            count = await self._count(ctx, call, upstream_request)
-            if count is not _NEXT:
-                return count  # type: ignore[return-value]
+            done, count = await self._count(ctx, call, upstream_request)
+            if done:
+                return count
         return None
 
-    async def _count(self, ctx: RequestContext, call: Call, upstream_request) -> object:
-        """One count_tokens attempt: the count, None to give up, or _NEXT to fail over."""
+    async def _count(
+        self, ctx: RequestContext, call: Call, upstream_request: UpstreamRequest
+    ) -> tuple[bool, int | None]:
+        """One count_tokens attempt: (True, the count or None to give up), or (False, None)
+        after failing over."""
         target, key, attempt = call.target, call.key, call.record
         ctx.attempts.append(attempt)
         unit = self.health.unit(key.name)
@@ -266,40 +270,42 @@ class Dispatcher:
         started = call.started = time.monotonic()
         try:
             try:
-                upstream = await self.client.send(upstream_request, *self.settings_for(target))
+                upstream = await target.adapter.send(
+                    self.client, upstream_request, *self.settings_for(target)
+                )
             except CONNECTION_ERRORS as exc:
                 self.cooldown.fail(call, status=None, reason=describe_failure(exc))
-                return _NEXT
+                return _FAILED_OVER
             attempt.status = status = upstream.status
             if status >= 400:
-                raw, message = await self.cooldown.read_error(call, upstream)
+                _, message = await self.cooldown.read_error(call, upstream)
                 if self.cooldown.failed_over(call, status, message, upstream.headers):
-                    return _NEXT
+                    return _FAILED_OVER
                 attempt.latency_ms = (time.monotonic() - started) * 1000.0
                 attempt.reason = message
                 self.health.on_success(key.name, time.monotonic() - started)
-                return None
+                return True, None
             try:
                 raw = await upstream.read(target.adapter.config.max_response_bytes)
             except CONNECTION_ERRORS as exc:  # too large included
                 self.cooldown.fail(call, status=status, reason=describe_failure(exc))
-                return _NEXT
+                return _FAILED_OVER
             count = _input_tokens(raw)
             if count is None:
                 reason = f"Upstream {target.provider} answered count_tokens without input_tokens."
                 self.cooldown.fail(call, status=status, reason=reason, invalid=True)
-                return _NEXT
+                return _FAILED_OVER
             elapsed = time.monotonic() - started
             self.health.on_success(key.name, elapsed)
             attempt.latency_ms = elapsed * 1000.0
             ctx.provider, ctx.upstream_model = target.provider, target.upstream_model
             ctx.ttfb_ms = elapsed * 1000.0
-            return count
+            return True, count
         finally:
             unit.in_flight -= 1
 
 
-_NEXT = object()  # a count_tokens attempt failed over: ask the next candidate
+_FAILED_OVER = (False, None)  # a count_tokens attempt failed over: ask the next candidate
 
 
 def _input_tokens(raw: bytes) -> int | None:
