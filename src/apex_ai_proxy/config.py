@@ -143,6 +143,8 @@ class ModelEntry(_Strict):
 class ModelConfig(_Strict):
     strategy: Literal["weighted", "round-robin", "least-busy", "latency"] = "weighted"
     providers: list[ModelEntry] = Field(min_length=1)
+    # Every key out of quota: wait this long for the first to free up before answering 429.
+    queue_timeout_s: float = Field(default=0.0, ge=0, le=600)
 
 
 class ServerConfig(_Strict):

@@ -12,6 +12,7 @@ from apex_ai_proxy.config import Config
 from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.count_tokens import make_count_tokens_handler
 from apex_ai_proxy.dispatch import Dispatcher, Operation
+from apex_ai_proxy.dispatch.pool import KeyPool  # key pool (issue 13)
 from apex_ai_proxy.errors import (
     BadRequest,
     GatewayError,
@@ -30,6 +31,7 @@ from apex_ai_proxy.http import (
     json_response,
 )
 from apex_ai_proxy.http.server import Handler
+from apex_ai_proxy.keypool import effective_state, open_ledger  # key pool (issue 13)
 from apex_ai_proxy.mapping import MAPPING_HEADER, MappingError, map_model, parse_mapping
 from apex_ai_proxy.passthrough import PROVIDER_HEADER
 from apex_ai_proxy.passthrough.handler import TOKEN_HEADER, Passthrough
@@ -82,8 +84,15 @@ class Gateway:
         self.recorder = Recorder(records, secrets=config.secrets())
         self.capture_raw = records.enabled and records.raw
         self.client = UpstreamClient()
+        # key pool (issue 13): the quota ledger, opened here, closed in stop()
+        self.pool = KeyPool(open_ledger(effective_state(config)), self.router, config)
         self.dispatcher = Dispatcher(
-            self.client, self.health, self.balancer, retry, scrub=self.recorder.redactor.scrub
+            self.client,
+            self.health,
+            self.balancer,
+            retry,
+            scrub=self.recorder.redactor.scrub,
+            pool=self.pool,  # key pool (issue 13)
         )
         self.responses = ResponsesAPI(self)
         self.passthrough = Passthrough(self, config.passthrough)
@@ -114,6 +123,7 @@ class Gateway:
         await self.responses.close()
         if self.health_sync is not None:
             await self.health_sync.close()
+        await self.pool.close()  # key pool (issue 13): pending settlements, then the ledger
 
     def map_model(self, model: str, request: Request) -> str:
         """Configured `model_mapping`, then the X-APEX-AI-PROXY-MAPPING header's."""

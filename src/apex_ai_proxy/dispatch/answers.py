@@ -79,11 +79,14 @@ async def start_stream(
     upstream: UpstreamResponse,
     stream: ClientStream | None,
     scrub_bytes: ScrubBytes,
+    pool_headers: dict[str, str] | None = None,
 ) -> StreamResponse:
     resp = StreamResponse(status=200)
     resp.content_type = "text/event-stream"
     resp.headers["cache-control"] = "no-cache"
     with_gateway_headers(resp, ctx, target)
+    if pool_headers:
+        resp.headers.update(pool_headers)
     await resp.prepare(request)
     ctx.ttfb_ms = ctx.elapsed_ms()
     sink = client_sink(resp, ctx)

@@ -22,11 +22,12 @@ from apex_ai_proxy.dispatch.answers import start_stream, whole_response
 from apex_ai_proxy.dispatch.failures import Call, Cooldown, Failure
 from apex_ai_proxy.dispatch.operation import Operation
 from apex_ai_proxy.dispatch.planning import translation_for, upstream_body
+from apex_ai_proxy.dispatch.pool import KeyPool
 from apex_ai_proxy.dispatch.settings import ProviderSettings
 from apex_ai_proxy.errors import GatewayError, UpstreamInvalid
 from apex_ai_proxy.health import HealthState
 from apex_ai_proxy.http import Request, StreamResponse, UpstreamBodyTooLarge
-from apex_ai_proxy.providers.base import UpstreamRequest
+from apex_ai_proxy.providers.base import ApiKey, Target, UpstreamRequest
 from apex_ai_proxy.relay import ClientStream
 from apex_ai_proxy.routing import Route
 from apex_ai_proxy.telemetry.record import Attempt
@@ -38,6 +39,9 @@ from apex_ai_proxy.upstream import (
     describe_failure,
 )
 
+#: Failures that may carry a quota signal (429, invalid key): read while the pool is still off.
+LEARNABLE = frozenset({401, 403, 429})
+
 
 class Dispatcher:
     def __init__(
@@ -47,11 +51,13 @@ class Dispatcher:
         balancer: Balancer,
         retry: RetryConfig,
         scrub: Callable[[str], str] = str,
+        pool: KeyPool | None = None,
     ) -> None:
         self.client = client
         self.health = health
         self.balancer = balancer
         self.retry = retry
+        self.pool = pool  # the key pool (quotas); None: keys only rotate and cool down
         self.cooldown = Cooldown(health, retry.failover_statuses, scrub)
         self.settings_for = ProviderSettings().for_target
         self._scrub_bytes = self.cooldown.scrub_bytes  # bound once: passed on every answer
@@ -70,32 +76,93 @@ class Dispatcher:
         options = body.get("stream_options")
         ctx.wants_usage = isinstance(options, dict) and options.get("include_usage") is True
         attempts_left = self.retry.max_attempts
-        translation_cache: dict[str, Translation | None] = {}
+        cache: dict[str, Translation | None] = {}
         # One turn of the loop before the first upstream call: a close or half-close that came
         # right behind the request is read now, and `request.disconnected` says so.
         await asyncio.sleep(0)
+        pool = self.pool
+        if pool is not None and pool.active:  # quotas configured or learned: the pool's walk
+            return await self._run_pooled(
+                pool, request, ctx, op, route, body, stream, extra_headers, failures, cache
+            )
         for target, key in self.balancer.candidates(route):
             if attempts_left == 0:
                 break
             attempts_left -= 1
             if request.disconnected:  # nobody will read the answer: spend no upstream quota
                 raise _client_gone()
-            translation = translation_for(op, target, body, ctx, translation_cache)
-            call = Call(
-                target,
-                key,
-                upstream_body(op, target, body, stream, translation),
-                translation,
-                stream,
-                Attempt(target.provider, key.name, target.upstream_model),
-                failures,
-            )
+            call = self._call(op, target, key, body, stream, ctx, cache, failures)
             response = await self._attempt(
                 call, request=request, ctx=ctx, op=op, extra_headers=extra_headers
             )
             if response is not None:
                 return response
+            if pool is not None and call.record.status in LEARNABLE:
+                await pool.learn(call)  # a quota signal turns the pool on for what follows
         raise self.cooldown.exhausted(route, failures)
+
+    async def _run_pooled(
+        self,
+        pool: KeyPool,
+        request: Request,
+        ctx: RequestContext,
+        op: Operation,
+        route: Route,
+        body: dict,
+        stream: bool,
+        extra_headers: dict[str, str],
+        failures: list[Failure],
+        cache: dict[str, Translation | None],
+    ) -> StreamResponse:
+        """The attempt loop with the key pool: candidates in headroom order, each attempt on a
+        reservation (keys known to be out are never called), its answer learned from and its
+        usage settled. All keys out: 429 with Retry-After, no upstream called."""
+        walk = await pool.walk(route, self.balancer.candidates(route), ctx, body)
+        pool_headers = pool.headers(c for c, _ in walk.listed)
+        attempts_left = self.retry.max_attempts
+        while attempts_left:
+            picked = await walk.next()
+            if picked is None:
+                break
+            target, key, reservation = picked
+            attempts_left -= 1
+            if request.disconnected:
+                await pool.release(reservation, pool.candidate(target, key))
+                raise _client_gone()
+            call = self._call(op, target, key, body, stream, ctx, cache, failures)
+            call.pool_headers = pool_headers
+            response = None
+            try:
+                response = await self._attempt(
+                    call, request=request, ctx=ctx, op=op, extra_headers=extra_headers
+                )
+            finally:
+                await pool.after(call, reservation, ctx, response is not None)
+            if response is not None:
+                return response
+        raise self.cooldown.exhausted(route, failures)
+
+    def _call(
+        self,
+        op: Operation,
+        target: Target,
+        key: ApiKey,
+        body: dict,
+        stream: bool,
+        ctx: RequestContext,
+        cache: dict[str, Translation | None],
+        failures: list[Failure],
+    ) -> Call:
+        translation = translation_for(op, target, body, ctx, cache)
+        return Call(
+            target,
+            key,
+            upstream_body(op, target, body, stream, translation),
+            translation,
+            stream,
+            Attempt(target.provider, key.name, target.upstream_model),
+            failures,
+        )
 
     # --- one attempt ---------------------------------------------------------------------------
 
@@ -122,6 +189,7 @@ class Dispatcher:
                 upstream = await self._send(call, op, extra_headers)
             except CONNECTION_ERRORS as exc:
                 return cooldown.fail(call, status=None, reason=describe_failure(exc))
+            call.upstream = upstream
             attempt.status = upstream.status
             ttfb = time.monotonic() - started
             if upstream.status >= 400:
@@ -155,6 +223,8 @@ class Dispatcher:
                     return cooldown.fail(
                         call, status=upstream.status, reason=exc.message, invalid=True
                     )
+                if call.pool_headers:
+                    answer.headers.update(call.pool_headers)
                 self.health.on_success(key.name, ttfb)
                 attempt.latency_ms = (time.monotonic() - started) * 1000.0
                 ctx.ttfb_ms = ctx.elapsed_ms()
@@ -183,7 +253,15 @@ class Dispatcher:
             self.health.on_success(key.name, ttfb)
             attempt.latency_ms = ttfb * 1000.0
             return await start_stream(
-                request, ctx, op, target, first, upstream, stream_in, self._scrub_bytes
+                request,
+                ctx,
+                op,
+                target,
+                first,
+                upstream,
+                stream_in,
+                self._scrub_bytes,
+                call.pool_headers,
             )
         finally:
             unit.in_flight -= 1

@@ -57,6 +57,9 @@ class Call:
     record: Attempt
     failures: list[Failure]  # the request's, shared by its attempts
     started: float = 0.0
+    upstream: UpstreamResponse | None = None  # the answer, once one came (the key pool reads it)
+    error_body: bytes | None = None  # an error answer's body, scrubbed (quota details in it)
+    pool_headers: dict[str, str] | None = None  # the key pool's x-ratelimit-* for the client
 
 
 class Cooldown:
@@ -123,7 +126,7 @@ class Cooldown:
             raw = await upstream.read(call.target.adapter.config.max_response_bytes)
         except CONNECTION_ERRORS:  # too large included: judged by its status alone
             raw = b""
-        raw = self.without_secrets(raw, call.key)
+        raw = call.error_body = self.without_secrets(raw, call.key)
         return raw, upstream_error_message(raw)
 
     def without_secrets(self, raw: bytes, key: ApiKey) -> bytes:

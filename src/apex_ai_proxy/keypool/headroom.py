@@ -49,6 +49,12 @@ class HeadroomView:
         available.sort(key=lambda c: -get(c.unit, UNKNOWN_HEADROOM))
         return Choice(available, None)
 
+    def headroom(self, unit: str, now: float) -> float:
+        """This process's last estimate of the share left of `unit`'s tightest window."""
+        if self._out_until.get(unit, 0.0) > now:
+            return 0.0
+        return self._headroom.get(unit, UNKNOWN_HEADROOM)
+
     def note_reservation(self, reservation: Reservation) -> None:
         self._remember(self._headroom, reservation.unit, reservation.headroom)
 

@@ -1,0 +1,311 @@
+"""The key pool in the attempt loop (issue 13): headroom order, reserve before, learn and settle
+after.
+
+    walk = await pool.walk(route, balancer.candidates(route), ctx, body)  # 429 when all are out
+    while (picked := await walk.next()) is not None:                       # one reserve each
+        target, key, reservation = picked
+        ... the attempt ...
+        await pool.after(call, reservation, ctx)                           # learn, then settle
+
+Each (target, key) is a ledger unit `"<key name>|<upstream model>"` with its limits resolved
+once, at start-up (provider < key < model entry). With no `limits:` anywhere and nothing
+learned, `active` is False and the dispatcher does not come here at all: the hot path of a
+gateway without quotas is what it was. A 429, 401/403 or per-day quota an upstream sends
+turns it on (`learn`), so learned states are honoured from the next request on.
+
+With Redis the request pays one round trip (the reservation script); settling runs in the
+background and is skipped when nothing needs it (no token limit, no parallel slot, the
+request counted as reserved).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Iterable
+
+from apex_ai_proxy.config import Config
+from apex_ai_proxy.context import RequestContext
+from apex_ai_proxy.dispatch.failures import Call
+from apex_ai_proxy.errors import AllRateLimited
+from apex_ai_proxy.keypool import (
+    Candidate,
+    HeadroomView,
+    Ledger,
+    Limits,
+    Reservation,
+    Verdict,
+    read_signal,
+    resolve_limits,
+)
+from apex_ai_proxy.keypool.limits import limit_vector, next_daily_reset
+from apex_ai_proxy.providers.base import ApiKey, Target
+from apex_ai_proxy.routing import Route, Router
+
+log = logging.getLogger("apex_ai_proxy")
+
+Pair = tuple[Target, ApiKey]
+
+#: Gemini's free tier counts its days in Pacific time; other providers' days end at UTC midnight
+#: unless `limits.reset_timezone` says otherwise.
+DEFAULT_ZONES = {"gemini": "America/Los_Angeles"}
+#: Statuses that say the upstream did not count the request against the key.
+_NOT_COUNTED = frozenset({401, 403, 429})
+#: Output tokens reserved when the request names no max_tokens, and the most ever reserved.
+DEFAULT_OUTPUT_ESTIMATE = 256
+MAX_OUTPUT_ESTIMATE = 4096
+#: Candidates built lazily (pinned `model#provider` routes): bounded, clients choose names.
+MAX_LAZY = 10_000
+
+
+class KeyPool:
+    def __init__(self, ledger: Ledger, router: Router, config: Config) -> None:
+        self.ledger = ledger
+        self.view = HeadroomView()
+        self._local = getattr(ledger, "backend", "local") == "local"
+        self._providers = config.providers
+        self._key_limits = {
+            f"{name}#{i}": limits
+            for name, provider in config.providers.items()
+            for i, (_, limits) in enumerate(provider.keys_with_limits())
+        }
+        self._candidates: dict[tuple[str, str], Candidate] = {}
+        for alias, model in config.models.items():
+            route = router.routes.get(alias)
+            for entry, target in zip(model.providers, route.targets if route else (), strict=False):
+                for key in target.keys:
+                    self._build(target, key, entry.limits)
+        for route in router.routes.values():
+            for target in route.targets:
+                for key in target.keys:
+                    self.candidate(target, key)
+        self.configured = any(any(c.limits) for c in self._candidates.values())
+        #: Read on every request: False = no quota anywhere, the dispatcher skips the pool.
+        self.active = self.configured
+        self._queue_timeout = {
+            alias: model.queue_timeout_s for alias, model in config.models.items()
+        }
+        self._pending: set[asyncio.Task] = set()
+
+    # --- candidates, built once -----------------------------------------------------------------
+
+    def _build(self, target: Target, key: ApiKey, entry_limits: Limits | None) -> Candidate:
+        provider = self._providers.get(target.provider)
+        limits = resolve_limits(
+            provider.limits if provider else None, self._key_limits.get(key.name), entry_limits
+        )
+        zone = limits.reset_timezone
+        if zone is None and provider is not None:
+            zone = DEFAULT_ZONES.get(provider.kind)
+        candidate = Candidate(f"{key.name}|{target.upstream_model}", limit_vector(limits), zone)
+        self._candidates[(key.name, target.upstream_model)] = candidate
+        return candidate
+
+    def candidate(self, target: Target, key: ApiKey) -> Candidate:
+        found = self._candidates.get((key.name, target.upstream_model))
+        if found is not None:
+            return found
+        if len(self._candidates) >= MAX_LAZY:
+            return Candidate(f"{key.name}|{target.upstream_model}", (0, 0, 0, 0, 0))
+        return self._build(target, key, None)
+
+    def all_candidates(self) -> list[Candidate]:
+        return list(self._candidates.values())
+
+    # --- one request ----------------------------------------------------------------------------
+
+    async def walk(
+        self, route: Route, pairs: Iterable[Pair], ctx: RequestContext, body: dict
+    ) -> Walk:
+        listed = [(self.candidate(t, k), (t, k)) for t, k in pairs]
+        walk = Walk(self, route, listed, estimate_tokens(ctx, body))
+        await walk.start()
+        return walk
+
+    async def after(
+        self, call: Call, reservation: Reservation | None, ctx: RequestContext, answered: bool
+    ) -> None:
+        """What the attempt taught (learned windows, the key's state), then its settlement."""
+        status = call.record.status
+        upstream = call.upstream
+        candidate = self.candidate(call.target, call.key)
+        if status is not None and upstream is not None:
+            now = time.time()
+            signal = read_signal(
+                status,
+                upstream.headers,
+                call.error_body,
+                now,
+                lambda at: next_daily_reset(at, candidate.timezone),
+            )
+            if signal.verdict is not Verdict.OK or signal.requests or signal.tokens:
+                await self._note(candidate.unit, signal, now)
+        if reservation is not None:
+            used = _used_tokens(status, answered, ctx, reservation)
+            await self._settle(reservation, candidate, used)
+
+    async def learn(self, call: Call) -> None:
+        """A failure seen while the pool is off: a quota signal turns it on."""
+        status = call.record.status
+        if status not in (400, 401, 403, 429) or call.upstream is None:
+            return
+        candidate = self.candidate(call.target, call.key)
+        now = time.time()
+        signal = read_signal(
+            status,
+            call.upstream.headers,
+            call.error_body,
+            now,
+            lambda at: next_daily_reset(at, candidate.timezone),
+        )
+        if signal.verdict in (Verdict.RATE_LIMITED, Verdict.QUOTA_EXHAUSTED, Verdict.INVALID):
+            await self._note(candidate.unit, signal, now)
+            self.active = True
+
+    async def _note(self, unit: str, signal, now: float) -> None:
+        self.view.note_signal(unit, signal)
+        new = await self.ledger.record(unit, signal)
+        self.view.note_status(unit, new, now)
+
+    async def _settle(
+        self, reservation: Reservation, candidate: Candidate, used: int | None
+    ) -> None:
+        _, _, tpm, tpd, parallel = candidate.limits
+        if used is not None and not (tpm or tpd or parallel):
+            return  # counted as reserved; no token window or slot depends on the real count
+        if self._local:
+            await self.ledger.settle(reservation, used)  # no I/O: it never suspends
+            return
+        # Redis: off the request's path (its one round trip is the reservation).
+        task = asyncio.get_running_loop().create_task(self.ledger.settle(reservation, used))
+        self._pending.add(task)
+        task.add_done_callback(self._settled)
+
+    def _settled(self, task: asyncio.Task) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("key pool: settling failed (%s)", type(task.exception()).__name__)
+
+    async def release(self, reservation: Reservation, candidate: Candidate) -> None:
+        """A reservation whose request was never sent."""
+        await self._settle(reservation, candidate, None)
+
+    def queue_timeout(self, route: Route) -> float:
+        return self._queue_timeout.get(route.name, 0.0)
+
+    def headers(self, units: Iterable[Candidate]) -> dict[str, str]:
+        """Pool-level `x-ratelimit-*-requests` for the route: the sum of the configured rpm of its
+        keys and this process's estimate of what is left of it."""
+        limit = remaining = 0
+        now = time.time()
+        for c in units:
+            rpm = c.limits[0]
+            if not rpm:
+                return {}
+            limit += rpm
+            remaining += int(self.view.headroom(c.unit, now) * rpm)
+        return {
+            "x-ratelimit-limit-requests": str(limit),
+            "x-ratelimit-remaining-requests": str(remaining),
+        }
+
+    async def close(self) -> None:
+        if self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        await self.ledger.close()
+
+
+class Walk:
+    """One request's way through the pool: headroom order, then one reservation per attempt."""
+
+    def __init__(
+        self, pool: KeyPool, route: Route, listed: list[tuple[Candidate, Pair]], tokens: int
+    ) -> None:
+        self.pool = pool
+        self.route = route
+        self.listed = listed
+        self.tokens = tokens
+        self.remaining: list[Candidate] = []
+        self.pairs: dict[str, Pair] = {}
+        self.reserved = 0  # reservations handed out
+        self.deadline = time.monotonic() + pool.queue_timeout(route)
+
+    async def start(self) -> None:
+        for candidate, pair in self.listed:
+            self.pairs.setdefault(candidate.unit, pair)
+        while True:
+            choice = self.pool.view.order([c for c, _ in self.listed], time.time())
+            if choice.order or not self.listed:
+                self.remaining = choice.order
+                return
+            await self._wait_or_refuse(choice.retry_at or time.time())
+
+    async def next(self) -> tuple[Target, ApiKey, Reservation] | None:
+        pool = self.pool
+        while self.remaining:
+            lease = self.pairs[self.remaining[0].unit][0].adapter.config.timeout
+            result = await pool.ledger.reserve(self.remaining, self.tokens, lease_s=lease)
+            if isinstance(result, Reservation):
+                pool.view.note_reservation(result)
+                index = next(i for i, c in enumerate(self.remaining) if c.unit == result.unit)
+                self.remaining = self.remaining[index + 1 :]
+                self.reserved += 1
+                target, key = self.pairs[result.unit]
+                return target, key, result
+            pool.view.note_refusal(self.remaining, result)
+            if self.reserved:
+                return None  # the attempts made decide the answer (their failures are listed)
+            await self._wait_or_refuse(result.retry_at)
+            self.remaining = pool.view.order([c for c, _ in self.listed], time.time()).order
+        return None
+
+    async def _wait_or_refuse(self, retry_at: float) -> None:
+        """Sleep until `retry_at` when the model's queue_timeout_s allows, else the 429."""
+        wait = retry_at - time.time()
+        if wait > 0 and time.monotonic() + wait <= self.deadline:
+            await asyncio.sleep(wait)
+            return
+        raise pool_spent(self.route, max(wait, 0.0), [c for c, _ in self.listed])
+
+
+def pool_spent(route: Route, wait: float, candidates: list[Candidate]) -> AllRateLimited:
+    seconds = max(1, math.ceil(wait))
+    headers = {
+        "retry-after": str(seconds),
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": f"{seconds}s",
+    }
+    if candidates and all(c.limits[0] for c in candidates):
+        headers["x-ratelimit-limit-requests"] = str(sum(c.limits[0] for c in candidates))
+    return AllRateLimited(
+        f"Every key for model '{route.name}' is out of quota; the first frees up in "
+        f"{seconds}s. No upstream was called.",
+        headers=headers,
+    )
+
+
+def estimate_tokens(ctx: RequestContext, body: dict) -> int:
+    """What to reserve before the call: the prompt at ~4 bytes a token, plus the output asked
+    for (capped: an oversized max_tokens would hold tpm that is never used)."""
+    asked = body.get("max_tokens") or body.get("max_completion_tokens")
+    if asked is None:
+        asked = body.get("max_output_tokens")
+    if not isinstance(asked, int) or isinstance(asked, bool) or asked <= 0:
+        asked = DEFAULT_OUTPUT_ESTIMATE
+    return ctx.bytes_in // 4 + min(asked, MAX_OUTPUT_ESTIMATE)
+
+
+def _used_tokens(
+    status: int | None, answered: bool, ctx: RequestContext, reservation: Reservation
+) -> int | None:
+    """The tokens to settle with; None when the upstream did not count the request (never
+    reached, refused with 429/401/403, or failed with a 5xx: an endpoint's fault is not
+    charged to the key)."""
+    if status is None or status >= 500 or status in _NOT_COUNTED:
+        return None
+    if status >= 400:
+        return 0
+    usage = ctx.usage if answered else None
+    return usage.total_tokens if usage is not None else reservation.tokens
