@@ -85,7 +85,7 @@ class Gateway:
         self.capture_raw = records.enabled and records.raw
         self.client = UpstreamClient()
         # key pool (issue 13): the quota ledger, opened here, closed in stop()
-        self.pool = KeyPool(open_ledger(effective_state(config)), self.router, config)
+        self.pool = KeyPool(open_ledger(effective_state(config)), self.router, config, self.health)
         self.dispatcher = Dispatcher(
             self.client,
             self.health,

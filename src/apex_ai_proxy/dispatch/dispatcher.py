@@ -118,7 +118,7 @@ class Dispatcher:
         reservation (keys known to be out are never called), its answer learned from and its
         usage settled. All keys out: 429 with Retry-After, no upstream called."""
         walk = await pool.walk(route, self.balancer.candidates(route), ctx, body)
-        pool_headers = pool.headers(c for c, _ in walk.listed)
+        pool_headers = pool.headers(walk.units())
         attempts_left = self.retry.max_attempts
         while attempts_left:
             picked = await walk.next()
@@ -140,6 +140,10 @@ class Dispatcher:
                 await pool.after(call, reservation, ctx, response is not None)
             if response is not None:
                 return response
+        if failures and all(f.rate_limited for f in failures):
+            spent = walk.spent()  # the keys tried answered 429, the rest are known to be out
+            if spent is not None:
+                raise spent
         raise self.cooldown.exhausted(route, failures)
 
     def _call(

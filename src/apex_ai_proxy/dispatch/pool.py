@@ -30,11 +30,13 @@ from apex_ai_proxy.config import Config
 from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.dispatch.failures import Call
 from apex_ai_proxy.errors import AllRateLimited
+from apex_ai_proxy.health import HealthState
 from apex_ai_proxy.keypool import (
     Candidate,
     HeadroomView,
     Ledger,
     Limits,
+    Refusal,
     Reservation,
     Verdict,
     read_signal,
@@ -61,8 +63,11 @@ MAX_LAZY = 10_000
 
 
 class KeyPool:
-    def __init__(self, ledger: Ledger, router: Router, config: Config) -> None:
+    def __init__(
+        self, ledger: Ledger, router: Router, config: Config, health: HealthState | None = None
+    ) -> None:
         self.ledger = ledger
+        self.health = health
         self.view = HeadroomView()
         self._local = getattr(ledger, "backend", "local") == "local"
         self._providers = config.providers
@@ -192,6 +197,24 @@ class KeyPool:
         """A reservation whose request was never sent."""
         await self._settle(reservation, candidate, None)
 
+    def health_frees_at(self, route: Route) -> float | None:
+        """Epoch time the first of the route's keys that HealthState cools down (a 429's
+        Retry-After, a failure) is back: the balancer leaves those out of the walk, but one
+        may free up before any the pool knows of."""
+        if self.health is None:
+            return None
+        now_mono = time.monotonic()
+        soonest = min(
+            (
+                until
+                for target in route.targets
+                for key in target.keys
+                if (until := self.health.unit(key.name).cooldown_until) > now_mono
+            ),
+            default=None,
+        )
+        return None if soonest is None else time.time() + (soonest - now_mono)
+
     def queue_timeout(self, route: Route) -> float:
         return self._queue_timeout.get(route.name, 0.0)
 
@@ -228,15 +251,19 @@ class Walk:
         self.listed = listed
         self.tokens = tokens
         self.remaining: list[Candidate] = []
+        #: Passed over by a reservation (the ledger found them out): asked once more at the end,
+        #: so a walk that ends on them ends with their Refusal and its retry_at.
+        self.skipped: list[Candidate] = []
         self.pairs: dict[str, Pair] = {}
         self.reserved = 0  # reservations handed out
+        self.refusal: Refusal | None = None  # the last: every candidate left was out
         self.deadline = time.monotonic() + pool.queue_timeout(route)
 
     async def start(self) -> None:
         for candidate, pair in self.listed:
             self.pairs.setdefault(candidate.unit, pair)
         while True:
-            choice = self.pool.view.order([c for c, _ in self.listed], time.time())
+            choice = self.pool.view.order(self.units(), time.time())
             if choice.order or not self.listed:
                 self.remaining = choice.order
                 return
@@ -244,30 +271,56 @@ class Walk:
 
     async def next(self) -> tuple[Target, ApiKey, Reservation] | None:
         pool = self.pool
-        while self.remaining:
+        while self.remaining or self.skipped:
+            if not self.remaining:
+                self.remaining, self.skipped = self.skipped, []
             lease = self.pairs[self.remaining[0].unit][0].adapter.config.timeout
             result = await pool.ledger.reserve(self.remaining, self.tokens, lease_s=lease)
             if isinstance(result, Reservation):
                 pool.view.note_reservation(result)
                 index = next(i for i, c in enumerate(self.remaining) if c.unit == result.unit)
+                self.skipped += self.remaining[:index]
                 self.remaining = self.remaining[index + 1 :]
                 self.reserved += 1
                 target, key = self.pairs[result.unit]
                 return target, key, result
             pool.view.note_refusal(self.remaining, result)
+            self.refusal = result
             if self.reserved:
                 return None  # the attempts made decide the answer (their failures are listed)
             await self._wait_or_refuse(result.retry_at)
-            self.remaining = pool.view.order([c for c, _ in self.listed], time.time()).order
+            self.remaining = pool.view.order(self.units(), time.time()).order
         return None
+
+    def spent(self) -> AllRateLimited | None:
+        """The 429 for a walk whose keys all turned out to be out of quota: the earliest time
+        one is back, from the ledger's refusal, this process's view and the health cooldowns;
+        None when none of them knows."""
+        now = time.time()
+        known = [until for c in self.units() if (until := self.pool.view.out_until(c.unit)) > now]
+        if self.refusal is not None:
+            known.append(self.refusal.retry_at)
+        health = self.pool.health_frees_at(self.route)
+        if health is not None:
+            known.append(health)
+        if not known:
+            return None
+        return pool_spent(self.route, min(known) - now, self.units())
+
+    def units(self) -> list[Candidate]:
+        return [c for c, _ in self.listed]
+
+    def _earliest(self, retry_at: float) -> float:
+        health = self.pool.health_frees_at(self.route)
+        return retry_at if health is None else min(retry_at, health)
 
     async def _wait_or_refuse(self, retry_at: float) -> None:
         """Sleep until `retry_at` when the model's queue_timeout_s allows, else the 429."""
-        wait = retry_at - time.time()
+        wait = self._earliest(retry_at) - time.time()
         if wait > 0 and time.monotonic() + wait <= self.deadline:
             await asyncio.sleep(wait)
             return
-        raise pool_spent(self.route, max(wait, 0.0), [c for c, _ in self.listed])
+        raise pool_spent(self.route, max(wait, 0.0), self.units())
 
 
 def pool_spent(route: Route, wait: float, candidates: list[Candidate]) -> AllRateLimited:

@@ -55,6 +55,10 @@ class HeadroomView:
             return 0.0
         return self._headroom.get(unit, UNKNOWN_HEADROOM)
 
+    def out_until(self, unit: str) -> float:
+        """When `unit` is back, as far as this process knows (0.0: not known to be out)."""
+        return self._out_until.get(unit, 0.0)
+
     def note_reservation(self, reservation: Reservation) -> None:
         self._remember(self._headroom, reservation.unit, reservation.headroom)
 

@@ -1,0 +1,191 @@
+"""The key pool through a real gateway: configured and learned quotas, headroom, 429s.
+
+The upstream (tests/fakes/quota_upstream.py) enforces each key's quota as the real APIs do and
+answers with their real formats; the assertions are about what reached it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from fakes.quota_upstream import QuotaUpstream
+from keypool.conftest import REDIS_URL, redis_skip_reason
+from redis.asyncio import Redis
+
+from apex_ai_proxy.keypool.limits import next_daily_reset
+
+TOKEN = "client-token"
+
+
+@pytest.fixture
+async def quota_upstream() -> AsyncIterator[Callable[..., Any]]:
+    started: list[QuotaUpstream] = []
+
+    async def start(**kwargs: Any) -> QuotaUpstream:
+        fake = await QuotaUpstream(**kwargs).start()
+        started.append(fake)
+        return fake
+
+    yield start
+    for fake in started:
+        await fake.stop()
+
+
+def pool_config(fake: QuotaUpstream, keys: list[Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "gateway_tokens": [TOKEN],
+        "providers": {"q": {"kind": "openai", "base_url": fake.base_url, "api_keys": keys}},
+        "models": {"m": {"providers": [{"provider": "q", "model": "m"}]}},
+        "retry": {"cooldown_base_s": 0.05},
+        **extra,
+    }
+
+
+async def chat(gw, model: str = "m") -> tuple[int, Any, dict]:
+    http = gw.http()
+    async with http.post(
+        "/v1/chat/completions",
+        json={"model": model, "messages": [{"role": "user", "content": "hi"}]},
+        headers={"authorization": f"Bearer {TOKEN}"},
+    ) as resp:
+        return resp.status, resp.headers.copy(), await resp.json()
+
+
+async def test_pool_capacity_is_spent_without_a_single_upstream_429(gateway, quota_upstream):
+    fake = await quota_upstream(rpm={"key-a": 2, "key-b": 4, "key-c": 6})
+    keys = [
+        {"key": "key-a", "limits": {"rpm": 2}},
+        {"key": "key-b", "limits": {"rpm": 4}},
+        {"key": "key-c", "limits": {"rpm": 6}},
+    ]
+    gw = await gateway(pool_config(fake, keys))
+
+    answers = [await chat(gw) for _ in range(12)]
+
+    assert [status for status, _, _ in answers] == [200] * 12
+    assert fake.refused == []
+    assert Counter(key for key, _ in fake.served) == {"key-a": 2, "key-b": 4, "key-c": 6}
+    assert answers[0][1]["x-ratelimit-limit-requests"] == "12"
+    remaining = [int(h["x-ratelimit-remaining-requests"]) for _, h, _ in answers]
+    assert remaining[0] == 12 and remaining[-1] < remaining[0]
+
+    status, headers, body = await chat(gw)
+    assert status == 429, body
+    assert body["error"]["type"] == "rate_limit_error"
+    assert 1 <= int(headers["retry-after"]) <= 66  # a minute window, counted in 5 s buckets
+    assert headers["x-ratelimit-remaining-requests"] == "0"
+    assert fake.calls == 12  # the 13th never reached the upstream
+
+
+async def test_spent_pool_answers_429_with_earliest_reset_without_calling_upstream(
+    gateway, quota_upstream
+):
+    fake = await quota_upstream(rpm={"key-a": 1, "key-b": 5})
+    keys = [
+        {"key": "key-a", "limits": {"rpm": 1}},  # spent by the first request, for a minute
+        {"key": "key-b", "limits": {"rpm": 5}},
+    ]
+    gw = await gateway(pool_config(fake, keys))
+
+    assert (await chat(gw))[0] == 200
+    assert fake.served == [("key-a", "chat")]
+    # key-b's quota is spent elsewhere for 20 s: sooner than key-a's minute. The gateway learns
+    # it from key-b's 429; key-a it knows to be out without asking.
+    fake.exhaust("key-b", 20)
+    status, headers, body = await chat(gw)
+    assert status == 429, body
+    assert fake.refused == [("key-b", "chat")]
+    calls = fake.calls
+
+    status, headers, body = await chat(gw)
+
+    assert status == 429, body
+    assert fake.calls == calls  # nobody was called
+    assert 18 <= int(headers["retry-after"]) <= 21, headers  # key-b's reset, not key-a's
+    assert "No upstream was called" in body["error"]["message"]
+
+
+async def test_5xx_never_marks_a_key_out_of_quota(gateway, quota_upstream):
+    fake = await quota_upstream(rpm={"key-a": 3, "key-b": 3})
+    keys = [{"key": "key-a", "limits": {"rpm": 3}}, {"key": "key-b", "limits": {"rpm": 3}}]
+    gw = await gateway(pool_config(fake, keys))
+    for status in (500, 503, 529):
+        fake.fail_next("key-a", status)
+
+    for _ in range(3):  # key-a fails each time, key-b answers
+        status, _, body = await chat(gw)
+        assert status == 200, body
+        await asyncio.sleep(0.12)  # past the brief endpoint cooldown (cooldown_base_s)
+    assert [s for _, s in fake.failed] == [500, 503, 529]
+
+    pool = gw.app.gateway.pool
+    views = {v.unit: v for v in await pool.ledger.snapshot(pool.all_candidates())}
+    key_a = views["q#0|m"]
+    assert key_a.state == "ok"
+    assert key_a.remaining["rpm"] == 3  # failed calls were not charged to its quota
+    # key-a is used again as soon as the endpoint cooldown is over: its quota is intact.
+    await asyncio.sleep(0.5)
+    for _ in range(3):
+        assert (await chat(gw))[0] == 200
+    assert Counter(key for key, _ in fake.served) == {"key-a": 3, "key-b": 3}
+    assert fake.refused == []
+
+
+async def test_two_replicas_enforce_a_configured_rpm_once_not_twice(gateway, quota_upstream):
+    if reason := redis_skip_reason():
+        pytest.skip(reason)
+    fake = await quota_upstream(rpm={"key-a": 2, "key-b": 2})
+    prefix = f"apex-test:pool-e2e:{uuid.uuid4().hex}:"
+    keys = [{"key": "key-a", "limits": {"rpm": 2}}, {"key": "key-b", "limits": {"rpm": 2}}]
+    state = {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": prefix}
+    one = await gateway(pool_config(fake, keys, state=state))
+    two = await gateway(pool_config(fake, keys, state=state))
+    try:
+        statuses = [(await chat(gw))[0] for gw in (one, two, one, two, one, two)]
+        assert sorted(statuses) == [200] * 4 + [429] * 2
+        assert fake.calls == 4  # both replicas counted against the one quota
+        assert fake.refused == []
+    finally:
+        raw = Redis.from_url(REDIS_URL)
+        found = [key async for key in raw.scan_iter(match=f"{prefix}*")]
+        if found:
+            await raw.delete(*found)
+        await raw.aclose()
+
+
+async def test_gemini_per_day_quota_cools_the_key_until_reset(gateway, quota_upstream):
+    fake = await quota_upstream(rpd={"gem-a": 1, "gem-b": 100})
+    config = {
+        "gateway_tokens": [TOKEN],
+        "providers": {
+            "gem": {"kind": "gemini", "base_url": fake.root_url, "api_keys": ["gem-a", "gem-b"]}
+        },
+        "models": {"g": {"providers": [{"provider": "gem", "model": "gemini-fake"}]}},
+        "retry": {"cooldown_base_s": 0.05},
+    }
+    gw = await gateway(config)  # no limits configured: the day quota is learned
+
+    for _ in range(3):  # gem-a serves once, then answers Gemini's per-day 429
+        status, _, body = await chat(gw, "g")
+        assert status == 200, body
+    assert fake.refused == [("gem-a", "gemini")]
+
+    pool = gw.app.gateway.pool
+    views = {v.unit: v for v in await pool.ledger.snapshot(pool.all_candidates())}
+    key_a = views["gem#0|gemini-fake"]
+    assert key_a.state == "quota_exhausted"
+    # Until Gemini's daily reset (midnight Pacific), not for a Retry-After's seconds.
+    expected = next_daily_reset(time.time(), "America/Los_Angeles")
+    assert abs(key_a.until - expected) < 5
+
+    await asyncio.sleep(0.3)  # past any short cooldown
+    for _ in range(4):
+        assert (await chat(gw, "g"))[0] == 200
+    assert fake.refused == [("gem-a", "gemini")]  # never asked again
+    assert Counter(key for key, _ in fake.served) == {"gem-a": 1, "gem-b": 6}
