@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from fakes.quota_upstream import QuotaUpstream
+from fakes.redis_server import RedisServer
 from keypool.conftest import REDIS_URL, redis_skip_reason
 from redis.asyncio import Redis
 
@@ -189,3 +190,39 @@ async def test_gemini_per_day_quota_cools_the_key_until_reset(gateway, quota_ups
         assert (await chat(gw, "g"))[0] == 200
     assert fake.refused == [("gem-a", "gemini")]  # never asked again
     assert Counter(key for key, _ in fake.served) == {"gem-a": 1, "gem-b": 6}
+
+
+async def commands_by_name(client: Redis) -> dict[str, int]:
+    stats = await client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.items()}
+
+
+async def test_redis_state_costs_one_round_trip_per_request(gateway, quota_upstream, tmp_path):
+    """With Redis state each request is one EVALSHA: no reads before, no settle after (rpm
+    only: nothing depends on the real token count), nothing on a plain success to record."""
+    server = await RedisServer(tmp_path / "redis").start()
+    client = server.client()
+    try:
+        fake = await quota_upstream(rpm={"key-a": 100, "key-b": 100})
+        keys = [{"key": "key-a", "limits": {"rpm": 100}}, {"key": "key-b", "limits": {"rpm": 100}}]
+        state = {"backend": "redis", "redis_url": server.url, "key_prefix": "apex:t:"}
+        gw = await gateway(pool_config(fake, keys, state=state))
+        assert (await chat(gw))[0] == 200  # the first loads the script (NOSCRIPT, SCRIPT LOAD)
+        before = await commands_by_name(client)
+
+        for _ in range(10):
+            assert (await chat(gw))[0] == 200
+
+        after = await commands_by_name(client)
+        spent = {
+            name: after[name] - before.get(name, 0)
+            for name in after
+            if after[name] != before.get(name, 0) and name != "info"
+        }
+        # Redis counts the script's own commands too (hgetall, hincrby, time, …): the client's
+        # are the EVALSHAs; a settle would be a second one, a status write MULTI/EXEC or DEL.
+        assert spent["evalsha"] == 10, spent
+        assert not {"eval", "multi", "exec", "del", "hset", "get", "set"} & spent.keys(), spent
+    finally:
+        await client.aclose()
+        await server.stop()
