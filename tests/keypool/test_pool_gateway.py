@@ -226,3 +226,31 @@ async def test_redis_state_costs_one_round_trip_per_request(gateway, quota_upstr
     finally:
         await client.aclose()
         await server.stop()
+
+
+@pytest.mark.parametrize("queue_timeout_s", [0, 5])
+async def test_a_spent_pool_waits_up_to_queue_timeout_for_the_first_reset(
+    gateway, quota_upstream, queue_timeout_s
+):
+    fake = await quota_upstream(rpm={"key-a": 100})
+    config = pool_config(fake, [{"key": "key-a", "limits": {"rpm": 100}}])
+    config["models"]["m"]["queue_timeout_s"] = queue_timeout_s
+    gw = await gateway(config)
+    fake.exhaust("key-a", 1.5)  # spent elsewhere; its 429 says for how long
+    status, headers, _ = await chat(gw)
+    assert status == 429 and fake.refused == [("key-a", "chat")]
+    calls = fake.calls
+
+    started = time.monotonic()
+    status, headers, body = await chat(gw)
+    waited = time.monotonic() - started
+
+    if queue_timeout_s:  # waited for the reset, then served
+        assert status == 200, body
+        assert 0.3 <= waited < 5
+        assert fake.calls == calls + 1 and fake.refused == [("key-a", "chat")]
+    else:  # answered at once, nobody called
+        assert status == 429, body
+        assert waited < 1.0
+        assert 1 <= int(headers["retry-after"]) <= 2
+        assert fake.calls == calls

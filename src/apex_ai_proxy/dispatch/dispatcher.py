@@ -117,7 +117,7 @@ class Dispatcher:
         """The attempt loop with the key pool: candidates in headroom order, each attempt on a
         reservation (keys known to be out are never called), its answer learned from and its
         usage settled. All keys out: 429 with Retry-After, no upstream called."""
-        walk = await pool.walk(route, self.balancer.candidates(route), ctx, body)
+        walk = await pool.walk(route, lambda: self.balancer.candidates(route), ctx, body)
         pool_headers = pool.headers(walk.units())
         attempts_left = self.retry.max_attempts
         while attempts_left:

@@ -24,7 +24,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from apex_ai_proxy.config import Config
 from apex_ai_proxy.context import RequestContext
@@ -122,10 +122,14 @@ class KeyPool:
     # --- one request ----------------------------------------------------------------------------
 
     async def walk(
-        self, route: Route, pairs: Iterable[Pair], ctx: RequestContext, body: dict
+        self,
+        route: Route,
+        pairs: Callable[[], Iterable[Pair]],
+        ctx: RequestContext,
+        body: dict,
     ) -> Walk:
-        listed = [(self.candidate(t, k), (t, k)) for t, k in pairs]
-        walk = Walk(self, route, listed, estimate_tokens(ctx, body))
+        """`pairs()`: the balancer's candidates in strategy order (asked again after a wait)."""
+        walk = Walk(self, route, pairs, estimate_tokens(ctx, body))
         await walk.start()
         return walk
 
@@ -244,11 +248,12 @@ class Walk:
     """One request's way through the pool: headroom order, then one reservation per attempt."""
 
     def __init__(
-        self, pool: KeyPool, route: Route, listed: list[tuple[Candidate, Pair]], tokens: int
+        self, pool: KeyPool, route: Route, pairs: Callable[[], Iterable[Pair]], tokens: int
     ) -> None:
         self.pool = pool
         self.route = route
-        self.listed = listed
+        self._pairs = pairs
+        self.listed: list[tuple[Candidate, Pair]] = []
         self.tokens = tokens
         self.remaining: list[Candidate] = []
         #: Passed over by a reservation (the ledger found them out): asked once more at the end,
@@ -260,14 +265,30 @@ class Walk:
         self.deadline = time.monotonic() + pool.queue_timeout(route)
 
     async def start(self) -> None:
-        for candidate, pair in self.listed:
-            self.pairs.setdefault(candidate.unit, pair)
+        """Candidates in headroom order; when every one is known to be out, wait for the first
+        to be back (queue_timeout_s) or refuse with the 429."""
         while True:
-            choice = self.pool.view.order(self.units(), time.time())
-            if choice.order or not self.listed:
-                self.remaining = choice.order
+            self._list()
+            if self.listed:
+                choice = self.pool.view.order(self.units(), time.time())
+                if choice.order:
+                    self.remaining = choice.order
+                    return
+                await self._wait_or_refuse(choice.retry_at or time.time())
+                continue
+            # Every key cooling down (HealthState): wait only if the model queues; otherwise
+            # the dispatcher's usual answer for that.
+            health = self.pool.health_frees_at(self.route)
+            if health is None or not self._may_wait(health):
                 return
-            await self._wait_or_refuse(choice.retry_at or time.time())
+            await asyncio.sleep(health - time.time())
+
+    def _list(self) -> None:
+        candidate = self.pool.candidate
+        self.listed = [(candidate(t, k), (t, k)) for t, k in self._pairs()]
+        self.pairs = {}
+        for unit, pair in self.listed:
+            self.pairs.setdefault(unit.unit, pair)
 
     async def next(self) -> tuple[Target, ApiKey, Reservation] | None:
         pool = self.pool
@@ -289,7 +310,7 @@ class Walk:
             if self.reserved:
                 return None  # the attempts made decide the answer (their failures are listed)
             await self._wait_or_refuse(result.retry_at)
-            self.remaining = pool.view.order(self.units(), time.time()).order
+            await self.start()  # asked afresh: keys may be back from their cooldowns too
         return None
 
     def spent(self) -> AllRateLimited | None:
@@ -316,11 +337,15 @@ class Walk:
 
     async def _wait_or_refuse(self, retry_at: float) -> None:
         """Sleep until `retry_at` when the model's queue_timeout_s allows, else the 429."""
-        wait = self._earliest(retry_at) - time.time()
-        if wait > 0 and time.monotonic() + wait <= self.deadline:
-            await asyncio.sleep(wait)
+        at = self._earliest(retry_at)
+        if self._may_wait(at):
+            await asyncio.sleep(at - time.time())
             return
-        raise pool_spent(self.route, max(wait, 0.0), self.units())
+        raise pool_spent(self.route, max(at - time.time(), 0.0), self.units())
+
+    def _may_wait(self, at: float) -> bool:
+        wait = at - time.time()
+        return wait > 0 and time.monotonic() + wait <= self.deadline
 
 
 def pool_spent(route: Route, wait: float, candidates: list[Candidate]) -> AllRateLimited:
