@@ -145,6 +145,9 @@ class ModelConfig(_Strict):
     providers: list[ModelEntry] = Field(min_length=1)
     # Every key out of quota: wait this long for the first to free up before answering 429.
     queue_timeout_s: float = Field(default=0.0, ge=0, le=600)
+    # Session affinity (dispatch/affinity.py): a conversation stays on its key this long; 0: off.
+    affinity_ttl_s: float = Field(default=0.0, ge=0, le=86_400)
+    affinity_header: str | None = Field(default=None, min_length=1, max_length=100)
 
 
 class ServerConfig(_Strict):

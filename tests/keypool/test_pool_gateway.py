@@ -254,3 +254,45 @@ async def test_a_spent_pool_waits_up_to_queue_timeout_for_the_first_reset(
         assert waited < 1.0
         assert 1 <= int(headers["retry-after"]) <= 2
         assert fake.calls == calls
+
+
+async def chat_in(gw, session: str | None, **headers: str) -> tuple[int, Any, dict]:
+    body: dict[str, Any] = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    if session is not None:
+        body["prompt_cache_key"] = session
+    async with gw.http().post(
+        "/v1/chat/completions",
+        json=body,
+        headers={"authorization": f"Bearer {TOKEN}", **headers},
+    ) as resp:
+        return resp.status, resp.headers.copy(), await resp.json()
+
+
+async def test_a_conversation_stays_on_its_key_and_fails_over_on_429(gateway, quota_upstream):
+    fake = await quota_upstream()
+    config = pool_config(fake, ["key-a", "key-b", "key-c"])  # no limits: affinity alone
+    config["models"]["m"]["affinity_ttl_s"] = 60
+    gw = await gateway(config)
+
+    for _ in range(4):
+        assert (await chat_in(gw, "conversation-1"))[0] == 200
+    first = {key for key, _ in fake.served}
+    assert len(first) == 1  # one key served the whole conversation
+    for _ in range(3):  # without a session the keys rotate as before
+        assert (await chat_in(gw, None))[0] == 200
+    assert len({key for key, _ in fake.served[4:]}) == 3
+
+    # Its key is out: the conversation fails over, then stays on the key that answered.
+    (pinned,) = first
+    fake.exhaust(pinned, 30)
+    for _ in range(3):
+        assert (await chat_in(gw, "conversation-1"))[0] == 200
+    assert fake.refused == [(pinned, "chat")]
+    after = [key for key, _ in fake.served[7:]]
+    assert len(set(after)) == 1 and pinned not in after
+
+    # A session header (Claude Code's) pins as well.
+    served = len(fake.served)
+    for _ in range(3):
+        assert (await chat_in(gw, None, **{"X-Claude-Code-Session-Id": "s-9"}))[0] == 200
+    assert len({key for key, _ in fake.served[served:]}) == 1

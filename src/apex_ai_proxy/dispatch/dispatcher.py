@@ -117,7 +117,9 @@ class Dispatcher:
         """The attempt loop with the key pool: candidates in headroom order, each attempt on a
         reservation (keys known to be out are never called), its answer learned from and its
         usage settled. All keys out: 429 with Retry-After, no upstream called."""
-        walk = await pool.walk(route, lambda: self.balancer.candidates(route), ctx, body)
+        walk = await pool.walk(
+            route, lambda: self.balancer.candidates(route), ctx, body, request.headers
+        )
         pool_headers = pool.headers(walk.units())
         attempts_left = self.retry.max_attempts
         while attempts_left:
@@ -137,7 +139,7 @@ class Dispatcher:
                     call, request=request, ctx=ctx, op=op, extra_headers=extra_headers
                 )
             finally:
-                await pool.after(call, reservation, ctx, response is not None)
+                await pool.after(call, reservation, ctx, response is not None, walk)
             if response is not None:
                 return response
         if failures and all(f.rate_limited for f in failures):

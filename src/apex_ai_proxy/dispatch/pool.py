@@ -24,10 +24,11 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from apex_ai_proxy.config import Config
 from apex_ai_proxy.context import RequestContext
+from apex_ai_proxy.dispatch.affinity import Affinity
 from apex_ai_proxy.dispatch.failures import Call
 from apex_ai_proxy.errors import AllRateLimited
 from apex_ai_proxy.health import HealthState
@@ -87,8 +88,13 @@ class KeyPool:
                 for key in target.keys:
                     self.candidate(target, key)
         self.configured = any(any(c.limits) for c in self._candidates.values())
-        #: Read on every request: False = no quota anywhere, the dispatcher skips the pool.
-        self.active = self.configured
+        self._affinity = {
+            alias: Affinity(model.affinity_ttl_s, model.affinity_header)
+            for alias, model in config.models.items()
+            if model.affinity_ttl_s > 0
+        }
+        #: Read on every request: False = no quota, no affinity: the dispatcher skips the pool.
+        self.active = self.configured or bool(self._affinity)
         self._queue_timeout = {
             alias: model.queue_timeout_s for alias, model in config.models.items()
         }
@@ -127,19 +133,32 @@ class KeyPool:
         pairs: Callable[[], Iterable[Pair]],
         ctx: RequestContext,
         body: dict,
+        headers: Mapping[str, str],
     ) -> Walk:
         """`pairs()`: the balancer's candidates in strategy order (asked again after a wait)."""
         walk = Walk(self, route, pairs, estimate_tokens(ctx, body))
+        affinity = self._affinity.get(route.name)
+        if affinity is not None:
+            session = affinity.session_of(headers, body)
+            if session is not None:
+                walk.affinity, walk.session = affinity, f"{route.name}\0{session}"
         await walk.start()
         return walk
 
     async def after(
-        self, call: Call, reservation: Reservation | None, ctx: RequestContext, answered: bool
+        self,
+        call: Call,
+        reservation: Reservation | None,
+        ctx: RequestContext,
+        answered: bool,
+        walk: Walk | None = None,
     ) -> None:
         """What the attempt taught (learned windows, the key's state), then its settlement."""
         status = call.record.status
         upstream = call.upstream
         candidate = self.candidate(call.target, call.key)
+        if answered and walk is not None and status is not None and status < 400:
+            walk.answered_by(candidate.unit)
         if status is not None and upstream is not None:
             now = time.time()
             signal = read_signal(
@@ -263,6 +282,8 @@ class Walk:
         self.reserved = 0  # reservations handed out
         self.refusal: Refusal | None = None  # the last: every candidate left was out
         self.deadline = time.monotonic() + pool.queue_timeout(route)
+        self.affinity: Affinity | None = None
+        self.session: str | None = None  # the conversation, when the model pins them
 
     async def start(self) -> None:
         """Candidates in headroom order; when every one is known to be out, wait for the first
@@ -272,7 +293,7 @@ class Walk:
             if self.listed:
                 choice = self.pool.view.order(self.units(), time.time())
                 if choice.order:
-                    self.remaining = choice.order
+                    self.remaining = self._pinned_first(choice.order)
                     return
                 await self._wait_or_refuse(choice.retry_at or time.time())
                 continue
@@ -282,6 +303,20 @@ class Walk:
             if health is None or not self._may_wait(health):
                 return
             await asyncio.sleep(health - time.time())
+
+    def answered_by(self, unit: str) -> None:
+        """The conversation stays with the key that answered it."""
+        if self.session is not None and self.affinity is not None:
+            self.affinity.pin(self.session, unit)
+
+    def _pinned_first(self, order: list[Candidate]) -> list[Candidate]:
+        if self.session is None:
+            return order
+        unit = self.affinity.pinned(self.session) if self.affinity is not None else None
+        if unit is None or order[0].unit == unit:
+            return order
+        pinned = [c for c in order if c.unit == unit]
+        return pinned + [c for c in order if c.unit != unit] if pinned else order
 
     def _list(self) -> None:
         candidate = self.pool.candidate
