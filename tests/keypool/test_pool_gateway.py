@@ -7,6 +7,7 @@ answers with their real formats; the assertions are about what reached it.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections import Counter
@@ -296,3 +297,48 @@ async def test_a_conversation_stays_on_its_key_and_fails_over_on_429(gateway, qu
     for _ in range(3):
         assert (await chat_in(gw, None, **{"X-Claude-Code-Session-Id": "s-9"}))[0] == 200
     assert len({key for key, _ in fake.served[served:]}) == 1
+
+
+async def test_pool_command_shows_each_key_state_and_quota_never_the_key(
+    gateway, quota_upstream, capsys
+):
+    if reason := redis_skip_reason():
+        pytest.skip(reason)
+    secret_a, secret_b = "sk-test-aaaaaaaaaaaa1111", "sk-test-bbbbbbbbbbbb2222"
+    fake = await quota_upstream(rpm={secret_a: 5, secret_b: 5})
+    prefix = f"apex-test:pool-cli:{uuid.uuid4().hex}:"
+    state = {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": prefix}
+    keys = [{"key": secret_a, "limits": {"rpm": 5}}, {"key": secret_b, "limits": {"rpm": 5}}]
+    gw = await gateway(pool_config(fake, keys, state=state))
+    try:
+        for _ in range(3):
+            assert (await chat(gw))[0] == 200
+        fake.exhaust(secret_b, 30)
+        fake.exhaust(secret_a, 30)
+        assert (await chat(gw))[0] == 429
+
+        from apex_ai_proxy.cli import main
+
+        assert await asyncio.to_thread(main, ["pool", "--config", str(gw.config_path)]) == 0
+        table = capsys.readouterr().out
+        assert (
+            await asyncio.to_thread(main, ["pool", "--config", str(gw.config_path), "--json"]) == 0
+        )
+        out = capsys.readouterr().out
+    finally:
+        raw = Redis.from_url(REDIS_URL)
+        found = [key async for key in raw.scan_iter(match=f"{prefix}*")]
+        if found:
+            await raw.delete(*found)
+        await raw.aclose()
+
+    rows = {row["unit"]: row for row in map(json.loads, out.splitlines())}
+    assert set(rows) == {"q#0|m", "q#1|m"}
+    assert rows["q#0|m"]["hint"] == "…1111" and rows["q#1|m"]["hint"] == "…2222"
+    assert sum(row["minute_requests"] for row in rows.values()) >= 3
+    assert {row["state"] for row in rows.values()} == {"rate_limited"}
+    assert all(25 <= row["until_s"] <= 31 for row in rows.values())
+    assert "q#0|m" in table and "rate_limited" in table
+    for text in (table, out):
+        assert secret_a not in text and secret_b not in text
+        assert "aaaaaaaaaaaa" not in text
