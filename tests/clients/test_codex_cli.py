@@ -1,0 +1,83 @@
+"""Codex (`@openai/codex`, the real CLI) through the gateway's /v1/responses, headless.
+
+Configured the way the README says: a model provider in `$CODEX_HOME/config.toml` with
+`wire_api = "responses"`, `base_url` ending in `/v1` and `env_key` naming the variable that
+holds the gateway token. Onto an OpenAI Chat upstream (Responses translated to Chat) and onto a
+native Responses upstream (relayed). The upstream asks for Codex's shell tool; the test checks
+that the command ran, its output went back upstream and the final answer reached stdout.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from agent_upstream import AgentUpstream, responses_behaviour
+from cli_support import require_cli, run_cli
+from fakes.responses_upstream import FakeResponsesUpstream
+
+TOKEN = "gw-cli-token-0c4d2a"
+MARKER = "APEX_CLI_MARK_91be"
+
+CODEX_CONFIG = """\
+model = "coder"
+model_provider = "apex"
+
+[model_providers.apex]
+name = "Apex AI Proxy"
+base_url = "{base_url}/v1"
+env_key = "APEX_TOKEN"
+wire_api = "responses"
+"""
+
+
+def gateway_config(kind: str, base_url: str, tmp_path: Path) -> dict[str, Any]:
+    return {
+        "gateway_tokens": [TOKEN],
+        "providers": {"agent": {"kind": kind, "base_url": base_url, "api_key": "sk-upstream"}},
+        "models": {"coder": {"providers": [{"provider": "agent", "model": "upstream-coder"}]}},
+        "responses_store": {"backend": "sqlite", "path": str(tmp_path / "responses.db")},
+        "records": {
+            "flush_interval_s": 0.05,
+            "sinks": [{"type": "jsonl", "path": str(tmp_path / "records.jsonl")}],
+        },
+    }
+
+
+@pytest.mark.parametrize("kind", ["openai", "responses"])
+async def test_codex_shell_tool_round_trip_through_the_gateway(
+    gateway, tmp_path: Path, kind: str
+) -> None:
+    codex = require_cli("codex")
+    agent = await AgentUpstream(MARKER).start()
+    native = FakeResponsesUpstream("native")
+    native.behaviour = responses_behaviour(agent)
+    await native.start()
+    try:
+        upstream_url = agent.openai_base_url if kind == "openai" else native.base_url
+        gw = await gateway(gateway_config(kind, upstream_url, tmp_path))
+        codex_home = tmp_path / "home" / ".codex"
+        codex_home.mkdir(parents=True)
+        (codex_home / "config.toml").write_text(CODEX_CONFIG.format(base_url=gw.base_url))
+        env = {"CODEX_HOME": str(codex_home), "APEX_TOKEN": TOKEN}
+        # The sandbox needs user namespaces, which containers may lack; the command is an echo.
+        argv = [codex, "exec", "--skip-git-repo-check"]
+        argv += ["--dangerously-bypass-approvals-and-sandbox", "Print the marker in the shell."]
+        run = await run_cli(argv, tmp_path / "home", tmp_path / "work", env)
+    finally:
+        await native.stop()
+        await agent.stop()
+    await gw.app.gateway.recorder.flush()
+    records = [
+        orjson.loads(line)
+        for line in (tmp_path / "records.jsonl").read_bytes().split(b"\n")
+        if line
+    ]
+    assert run.returncode == 0, run.describe()
+    assert "done:" in run.stdout and MARKER in run.stdout, run.describe()
+    assert any(MARKER in text for text in agent.tool_results()), "tool output never came back"
+    assert set(agent.models()) == {"upstream-coder"}
+    calls = [r for r in records if r["endpoint"] == "/v1/responses"]
+    assert len(calls) >= 2 and all(r["status"] == 200 for r in calls), calls
