@@ -70,4 +70,5 @@ async def test_claude_code_bash_tool_round_trip_through_the_gateway(
     assert any(MARKER in text for text in agent.tool_results()), "tool output never came back"
     assert set(agent.models()) == {"upstream-coder"}
     assert asked == [sent], "Claude Code sent other model names than the README maps"
-    assert all(r["status"] == 200 and r["mapped_model"] == "coder" for r in records)
+    assert all(r["status"] == 200 and r["error_message"] is None for r in records), records
+    assert all(r["mapped_model"] == "coder" for r in records)
