@@ -101,8 +101,9 @@ def _text_of(content: Any) -> str:
 
 
 class AgentUpstream:
-    def __init__(self, marker: str) -> None:
+    def __init__(self, marker: str, thinking: str | None = None) -> None:
         self.marker = marker
+        self.thinking = thinking  # also answer with reasoning (and an Anthropic signature)
         self.requests: list[Seen] = []
         self.port = 0
         self._runner: web.AppRunner | None = None
@@ -164,6 +165,8 @@ class AgentUpstream:
         decision = self.decide(tool_names_chat(body), tool_result_chat(body))
         n = len(self.requests)
         message: dict[str, Any] = {"role": "assistant", "content": decision.text}
+        if self.thinking:
+            message["reasoning_content"] = self.thinking
         finish = "stop"
         if decision.tool is not None:
             arguments = orjson.dumps(decision.arguments).decode()
@@ -190,6 +193,8 @@ class AgentUpstream:
             await response.write(b"data: " + orjson.dumps({**chunk, "choices": [choice]}) + b"\n\n")
 
         await send({"role": "assistant", "content": ""})
+        if self.thinking:
+            await send({"reasoning_content": self.thinking})
         if decision.text:
             await send({"content": decision.text})
         for call in message.get("tool_calls", []):
@@ -214,6 +219,10 @@ class AgentUpstream:
         body = await self._read(request)
         decision = self.decide(tool_names_anthropic(body), tool_result_anthropic(body))
         model = str(body.get("model"))
+        blocks: list[dict[str, Any]] = []
+        if self.thinking:
+            signature = f"sig-{len(self.requests)}"
+            blocks.append({"type": "thinking", "thinking": self.thinking, "signature": signature})
         if decision.tool is not None:
             block = {
                 "type": "tool_use",
@@ -221,9 +230,10 @@ class AgentUpstream:
                 "name": decision.tool,
                 "input": decision.arguments,
             }
-            canned = Canned([block], stop_reason="tool_use", model=model)
+            canned = Canned([*blocks, block], stop_reason="tool_use", model=model)
         else:
-            canned = Canned([{"type": "text", "text": decision.text or ""}], model=model)
+            text = {"type": "text", "text": decision.text or ""}
+            canned = Canned([*blocks, text], model=model)
         canned.id = f"msg_{len(self.requests)}"
         if not body.get("stream"):
             return web.json_response(self._anthropic.message(canned))

@@ -2,9 +2,10 @@
 
 Configured the way the README says: a model provider in `$CODEX_HOME/config.toml` with
 `wire_api = "responses"`, `base_url` ending in `/v1` and `env_key` naming the variable that
-holds the gateway token. Onto an OpenAI Chat upstream (Responses translated to Chat) and onto a
-native Responses upstream (relayed). The upstream asks for Codex's shell tool; the test checks
-that the command ran, its output went back upstream and the final answer reached stdout.
+holds the gateway token. Onto an OpenAI Chat upstream (Responses translated to Chat), a native
+Responses upstream (relayed) and an Anthropic one that answers with signed thinking. The upstream
+asks for Codex's shell tool; the test checks that the command ran, its output went back upstream
+and the final answer reached stdout.
 """
 
 from __future__ import annotations
@@ -46,17 +47,36 @@ def gateway_config(kind: str, base_url: str, tmp_path: Path) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("kind", ["openai", "responses"])
+def signatures_sent_back(agent: AgentUpstream) -> list[str]:
+    """Signatures of the thinking blocks the Anthropic upstream got back in later turns."""
+    found = []
+    for seen in agent.requests:
+        for message in seen.body.get("messages") or []:
+            content = message.get("content")
+            for block in content if isinstance(content, list) else []:
+                if block.get("type") == "thinking":
+                    found.append(block.get("signature"))
+    return found
+
+
+@pytest.mark.parametrize("kind", ["openai", "responses", "anthropic"])
 async def test_codex_shell_tool_round_trip_through_the_gateway(
     gateway, tmp_path: Path, kind: str
 ) -> None:
     codex = require_cli("codex")
-    agent = await AgentUpstream(MARKER).start()
+    # Onto Anthropic the answer starts with signed thinking, which Codex must hand back (as a
+    # reasoning item's encrypted_content) for the upstream to see it again with the tool result.
+    thinking = "Which command prints the marker?" if kind == "anthropic" else None
+    agent = await AgentUpstream(MARKER, thinking=thinking).start()
     native = FakeResponsesUpstream("native")
     native.behaviour = responses_behaviour(agent)
     await native.start()
     try:
-        upstream_url = agent.openai_base_url if kind == "openai" else native.base_url
+        upstream_url = {
+            "openai": agent.openai_base_url,
+            "responses": native.base_url,
+            "anthropic": agent.anthropic_base_url,
+        }[kind]
         gw = await gateway(gateway_config(kind, upstream_url, tmp_path))
         codex_home = tmp_path / "home" / ".codex"
         codex_home.mkdir(parents=True)
@@ -83,3 +103,5 @@ async def test_codex_shell_tool_round_trip_through_the_gateway(
     # No error event after the answer (a large response.completed once got one appended).
     assert len(calls) >= 2, calls
     assert all(r["status"] == 200 and r["error_message"] is None for r in calls), calls
+    if kind == "anthropic":
+        assert signatures_sent_back(agent) == ["sig-1"], "the thinking signature was lost"
