@@ -59,6 +59,7 @@ from apex_ai_proxy.relay import StreamSink
 from apex_ai_proxy.routing import Route
 from apex_ai_proxy.sse import SSEEvent, SSEParser, encode_event
 from apex_ai_proxy.state.config import ResponsesStoreConfig, redacted_redis_url
+from apex_ai_proxy.state.open_store import open_store
 from apex_ai_proxy.state.responses_store import (
     ConversationError,
     Owner,
@@ -67,7 +68,6 @@ from apex_ai_proxy.state.responses_store import (
     ResponseStoreError,
     ResponseStoreUnavailableError,
     StoredResponse,
-    open_store,
 )
 
 if TYPE_CHECKING:

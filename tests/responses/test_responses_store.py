@@ -22,7 +22,7 @@ from responses_support import (
 from apex_ai_proxy.config import load_config_file
 from apex_ai_proxy.server import create_app
 from apex_ai_proxy.state.config import ResponsesStoreConfig
-from apex_ai_proxy.state.responses_store import open_store
+from apex_ai_proxy.state.open_store import open_store
 
 
 @pytest.fixture
