@@ -77,7 +77,7 @@ async def _serve_until_signalled(
     health_table: CooldownTable | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT, then stop accepting and drain within the grace period."""
-    from apex_ai_proxy.server import create_app
+    from apex_ai_proxy.app import create_app
 
     app = create_app(config, health_table)
     await app.start(host, port, reuse_port=reuse_port)
@@ -112,7 +112,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.warning(
             "no gateway_tokens configured: serving on loopback only, without authentication"
         )
-    from apex_ai_proxy.server import started_message
+    from apex_ai_proxy.app import started_message
 
     for warning in config.warnings():
         log.warning(warning)
