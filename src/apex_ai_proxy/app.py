@@ -27,33 +27,27 @@ from apex_ai_proxy.services import Services
 
 def route_table(services: Services) -> dict[str, dict[str, Handler]]:
     s = services
-    return {
-        "/healthz": {"GET": ops.healthz},
+    served = [  # method, path, client dialect (errors are rendered in it), handler
+        ("GET", "/v1/models", "openai_chat", models.handler(s)),
+        ("POST", "/v1/chat/completions", "openai_chat", chat.handler(s)),
+        ("POST", "/v1/embeddings", "openai_chat", embeddings.handler(s)),
+        ("POST", "/v1/messages", "anthropic", messages.handler(s)),
+        ("POST", "/v1/messages/count_tokens", "anthropic", messages.count_tokens_handler(s)),
+        ("POST", "/v1/responses", "responses", responses.create(s)),
+        ("GET", "/v1/responses/{id}", "responses", responses.retrieve(s)),
+        ("DELETE", "/v1/responses/{id}", "responses", responses.delete(s)),
+        ("GET", "/v1/responses/{id}/input_items", "responses", responses.input_items(s)),
+        ("POST", "/v1/responses/{id}/cancel", "responses", responses.cancel(s)),
+    ]
+    metrics = endpoint(s, "/metrics", "openai_chat", ops.metrics(s), record=False)
+    routes: dict[str, dict[str, Handler]] = {
+        "/healthz": {"GET": ops.healthz},  # the probes: plain handlers (see endpoints/ops.py)
         "/readyz": {"GET": ops.readyz(s)},
-        ops.METRICS_PATH: {
-            "GET": endpoint(s, ops.METRICS_PATH, "openai_chat", ops.metrics(s), record=False)
-        },  # fmt: skip
-        models.PATH: {"GET": endpoint(s, models.PATH, models.DIALECT, models.handler(s))},
-        chat.PATH: {"POST": endpoint(s, chat.PATH, chat.DIALECT, chat.handler(s))},
-        embeddings.PATH: {
-            "POST": endpoint(s, embeddings.PATH, embeddings.DIALECT, embeddings.handler(s))
-        },
-        messages.PATH: {"POST": endpoint(s, messages.PATH, messages.DIALECT, messages.handler(s))},
-        messages.COUNT_TOKENS_PATH: {
-            "POST": endpoint(
-                s, messages.COUNT_TOKENS_PATH, messages.DIALECT, messages.count_tokens_handler(s)
-            )
-        },
-        responses.PATH: {"POST": endpoint(s, responses.PATH, "responses", responses.create(s))},
-        responses.ONE: {
-            "GET": endpoint(s, responses.ONE, "responses", responses.retrieve(s)),
-            "DELETE": endpoint(s, responses.ONE, "responses", responses.delete(s)),
-        },
-        responses.INPUT_ITEMS: {
-            "GET": endpoint(s, responses.INPUT_ITEMS, "responses", responses.input_items(s))
-        },
-        responses.CANCEL: {"POST": endpoint(s, responses.CANCEL, "responses", responses.cancel(s))},
+        "/metrics": {"GET": metrics},
     }
+    for method, path, dialect, handle in served:
+        routes.setdefault(path, {})[method] = endpoint(s, path, dialect, handle)
+    return routes
 
 
 class App:

@@ -35,22 +35,24 @@ def endpoint(
     record: bool = True,
     last_resort: bool = True,
 ) -> Handler:
-    """The HTTP handler serving `handle` as endpoint `name` (None: the request's path) to
-    clients of `client_dialect` (None: the path decides). `auth=False`: the handler checks the
-    token itself, or none is needed. `record=False`: no request record (/metrics).
-    `last_resort=False`: an unexpected exception propagates to the HTTP server (passthrough:
-    the relay may have sent the head already, which the context does not know). A handler may
-    change `ctx.client_dialect` before it raises (passthrough learns it from a header) and
-    `ctx.mode`.
+    """The HTTP handler serving `handle` as endpoint `name` to clients of `client_dialect`;
+    both None: the endpoint is the request's path, and the path decides the dialect (404, 405,
+    passthrough). A handler may change `ctx.client_dialect` and `ctx.mode` before it raises
+    (passthrough learns its dialect from a header).
 
-    Built once per route at start-up; per request this is one coroutine around the handler's."""
+    `auth=False`: the handler checks the token itself, or none is needed. `record=False`: no
+    request record (/metrics). `last_resort=False`: an unexpected exception propagates to the
+    HTTP server (passthrough: the relay may have sent the head already, which the context
+    does not know).
+
+    Built once per route at start-up; per request it is one coroutine around the handler's
+    (the model endpoints' intake reads the body itself to keep the count as it was)."""
 
     async def serve(request: Request) -> StreamResponse:
-        path = request.path
-        ctx = RequestContext.new(
-            path if name is None else name,
-            dialect_of_path(path) if client_dialect is None else client_dialect,
-        )
+        if name is not None:
+            ctx = RequestContext.new(name, client_dialect)  # type: ignore[arg-type]
+        else:  # no route claims it (404, 405) or any path may come (passthrough)
+            ctx = RequestContext.new(request.path, dialect_of_path(request.path))
         try:
             if auth:
                 ctx.token_name = services.auth.check(request)

@@ -10,9 +10,7 @@ from apex_ai_proxy.services import Services
 
 from .intake import accept_model_request, validate_chat
 
-PATH = "/v1/chat/completions"
-DIALECT = "openai_chat"
-CHAT = Operation(DIALECT)
+CHAT = Operation("openai_chat")
 
 
 def handler(services: Services) -> Handle:

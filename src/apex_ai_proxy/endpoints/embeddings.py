@@ -18,9 +18,7 @@ from .intake import accept_model_request
 if TYPE_CHECKING:
     from apex_ai_proxy.providers.base import Target
 
-PATH = "/v1/embeddings"
-DIALECT = "openai_chat"
-EMBEDDINGS = Operation(DIALECT, "embeddings")
+EMBEDDINGS = Operation("openai_chat", "embeddings")
 
 
 def handler(services: Services) -> Handle:

@@ -23,8 +23,6 @@ from apex_ai_proxy.upstream import CONNECTION_ERRORS
 
 from .intake import accept_model_request, read_json_body, require_model, validate_chat
 
-PATH = "/v1/messages"
-COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 DIALECT = "anthropic"
 MESSAGES = Operation(DIALECT)
 # Headers of the client passed on to upstreams that speak the same dialect.

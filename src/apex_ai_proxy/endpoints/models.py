@@ -9,9 +9,6 @@ from apex_ai_proxy.http import Request, Response
 from apex_ai_proxy.lifecycle import Handle
 from apex_ai_proxy.services import Services
 
-PATH = "/v1/models"
-DIALECT = "openai_chat"
-
 
 def handler(services: Services) -> Handle:
     body = orjson.dumps(  # the list changes only with the config: encoded once

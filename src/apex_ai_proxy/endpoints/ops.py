@@ -13,7 +13,6 @@ from apex_ai_proxy.lifecycle import Handle
 from apex_ai_proxy.services import Services
 from apex_ai_proxy.telemetry import render_metrics, set_keys_in_cooldown
 
-METRICS_PATH = "/metrics"
 PROBES = ("/healthz", "/readyz")
 
 

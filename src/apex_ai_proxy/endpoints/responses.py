@@ -34,11 +34,6 @@ from .intake import accept_model_request
 
 log = logging.getLogger("apex_ai_proxy.responses")
 
-PATH = "/v1/responses"
-ONE = PATH + "/{id}"
-INPUT_ITEMS = PATH + "/{id}/input_items"
-CANCEL = PATH + "/{id}/cancel"
-
 
 def create(services: Services) -> Handle:
     async def handle(request: Request, ctx: RequestContext) -> StreamResponse:
