@@ -18,6 +18,7 @@ from apex_ai_proxy.endpoints import (
     passthrough,
     responses,
 )
+from apex_ai_proxy.errors import protocol_error_body
 from apex_ai_proxy.health import CooldownTable
 from apex_ai_proxy.http import HttpServer, PathRouter, Request, Response, ServerLimits
 from apex_ai_proxy.http.server import Handler
@@ -69,6 +70,7 @@ class App:
             before_route=passthrough.route(relay),
             early_check=self._before_continue,
             limits=server_limits(config),
+            error_body=protocol_error_body,  # the HTTP layer's own 4xx, in the path's dialect
             app=self,
         )
 

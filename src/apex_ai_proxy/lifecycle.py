@@ -52,7 +52,7 @@ def endpoint(
         if name is not None:
             ctx = RequestContext.new(name, client_dialect)  # type: ignore[arg-type]
         else:  # no route claims it (404, 405) or any path may come (passthrough)
-            ctx = RequestContext.new(request.path, dialect_of_path(request.path))
+            ctx = RequestContext.new(request.path, _dialect_of_path(request.path))
         try:
             if auth:
                 ctx.token_name = services.auth.check(request)
@@ -71,8 +71,9 @@ def endpoint(
     return serve
 
 
-def dialect_of_path(path: str) -> str:
-    """The error dialect of a request no endpoint claims: Anthropic's under /v1/messages."""
+def _dialect_of_path(path: str) -> str:
+    """The error dialect of a request no endpoint claims: Anthropic's under /v1/messages.
+    (Unlike errors.dialect_of_path, /v1beta/ is not Gemini's: no Gemini route is served yet.)"""
     return "anthropic" if path.startswith("/v1/messages") else "openai_chat"
 
 
@@ -121,7 +122,7 @@ def early_refusal(services: Services, request: Request, header: str | None) -> R
     try:
         services.auth.check(request, header)
     except GatewayError as err:
-        body = error_body(dialect_of_path(request.path), err)
+        body = error_body(_dialect_of_path(request.path), err)
         return Response(err.status, body, content_type="application/json")
     return None
 

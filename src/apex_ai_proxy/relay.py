@@ -20,7 +20,8 @@ from typing import Protocol
 
 from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.dialects.neutral import Usage
-from apex_ai_proxy.errors import ERROR_MARKER, carries_error, stream_error_frame
+from apex_ai_proxy.dialects.responses.stream_position import stream_position
+from apex_ai_proxy.errors import ERROR_MARKER, carries_error, stream_error_event
 from apex_ai_proxy.http import ClientDisconnected, StreamResponse
 from apex_ai_proxy.upstream import CONNECTION_ERRORS, UpstreamResponse, describe_failure
 from apex_ai_proxy.usage import usage_from_stream
@@ -103,7 +104,15 @@ class SameDialectStream:
         return rest
 
     def error(self, status: int, message: str) -> bytes:
-        return stream_error_frame(self.client_dialect, status, message)
+        if self.client_dialect != "responses":
+            return stream_error_event(self.client_dialect, status, message)
+        # The failure ends the response the client saw start: its snapshot and numbering come
+        # from the kept head and tail (read only now, off the per-chunk path).
+        tail = self._tail()
+        response, seq = stream_position(self._head or b"", tail)
+        return stream_error_event(
+            "responses", status, message, response=response, sequence_number=seq
+        )
 
     def _tail(self) -> bytes:
         return b"".join(self._recent)[-TAIL_BYTES:]

@@ -160,4 +160,4 @@ def test_the_checker_sees_a_planted_cycle(tmp_path):
 def test_nothing_below_the_composition_root_imports_it():
     _, every = import_graphs()
     importers = sorted(name for name, deps in every.items() if "apex_ai_proxy.app" in deps)
-    assert importers == ["apex_ai_proxy.cli"]
+    assert importers == ["apex_ai_proxy.cli.serve"]

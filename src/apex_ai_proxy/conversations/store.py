@@ -9,10 +9,11 @@ exists. Without gateway tokens everything is one scope.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from apex_ai_proxy.errors import BadRequest, GatewayError, NotFound
+from apex_ai_proxy.errors import BadRequest, NotFound, StoreUnavailable
 from apex_ai_proxy.state.config import ResponsesStoreConfig
 from apex_ai_proxy.state.open_store import open_store
 from apex_ai_proxy.state.responses_store import (
@@ -30,13 +31,13 @@ if TYPE_CHECKING:
     from apex_ai_proxy.context import RequestContext
     from apex_ai_proxy.providers.base import ProviderAdapter
 
+log = logging.getLogger("apex_ai_proxy.responses")
+
 DIALECT = "responses"
-
-
-class StoreUnavailable(GatewayError):
-    status = 503
-    error_type = "service_unavailable"
-    code = "response_store_unavailable"
+STORE_DOWN = (
+    "The response store is unavailable; retry later, or send store: false without "
+    "previous_response_id for an answer that is not stored."
+)
 
 
 class ConversationStore:
@@ -97,7 +98,7 @@ class ConversationStore:
         try:
             record = await (await self.store()).get_visible(response_id, owner)
         except ResponseStoreError as exc:
-            raise StoreUnavailable(f"The response store is unavailable: {exc}") from None
+            raise store_down(exc) from None
         if record is None:
             raise not_found(response_id)
         return record
@@ -106,7 +107,7 @@ class ConversationStore:
         try:
             deleted = await (await self.store()).delete_visible(response_id, owner)
         except ResponseStoreError as exc:
-            raise StoreUnavailable(f"The response store is unavailable: {exc}") from None
+            raise store_down(exc) from None
         if not deleted:
             raise not_found(response_id)
 
@@ -128,7 +129,7 @@ class ConversationStore:
         except ConversationError as exc:
             raise BadRequest(str(exc), param="previous_response_id") from None
         except ResponseStoreError as exc:
-            raise StoreUnavailable(f"The response store is unavailable: {exc}") from None
+            raise store_down(exc) from None
 
 
 def not_found(response_id: str) -> NotFound:
@@ -138,3 +139,9 @@ def not_found(response_id: str) -> NotFound:
         error_type="invalid_request_error",
         param="response_id",
     )
+
+
+def store_down(exc: ResponseStoreError) -> StoreUnavailable:
+    """The client's 503; the store's address and the driver's words are the operator's (log)."""
+    log.warning("response store unavailable: %s", exc)
+    return StoreUnavailable(STORE_DOWN)

@@ -15,12 +15,12 @@ from collections.abc import Awaitable
 import orjson
 
 from apex_ai_proxy.context import RequestContext
-from apex_ai_proxy.errors import stream_error_frame
+from apex_ai_proxy.errors import StoreUnavailable, stream_error_event
 from apex_ai_proxy.relay import StreamSink
 from apex_ai_proxy.sse import SSEEvent, SSEParser, encode_event
 from apex_ai_proxy.state.responses_store import ResponseStoreError, StoredResponse
 
-from .store import DIALECT, ConversationStore, StoreUnavailable
+from .store import DIALECT, ConversationStore
 
 log = logging.getLogger("apex_ai_proxy.responses")
 
@@ -89,8 +89,9 @@ class StoreTap:
             try:
                 await self.store.put(self.record(ctx, response, []))
             except ResponseStoreError as exc:
+                log.warning("storing response %s failed: %s", response["id"], exc)
                 raise StoreUnavailable(
-                    f"The answer could not be stored ({exc}); retry, or send store: false."
+                    "The answer could not be stored; retry, or send store: false."
                 ) from None
         return orjson.dumps(response) if changed else raw
 
@@ -171,7 +172,14 @@ class StoringStream:
             if not stored and first:
                 self.broken = True
                 message = "The response could not be stored; retry, or send store: false."
-                return stream_error_frame(DIALECT, 503, message)
+                seq = payload.get("sequence_number")
+                return stream_error_event(
+                    DIALECT,
+                    503,
+                    message,
+                    response=response,
+                    sequence_number=seq if isinstance(seq, int) else 0,
+                )
         data = orjson.dumps(payload) if changed else event.data.encode()
         return encode_event(data, kind)
 

@@ -8,18 +8,14 @@ characters / 4 plus fixed costs per message and image, documented there).
 
 from __future__ import annotations
 
-import time
-
 import orjson
 
 from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.dialects import estimate_tokens, get_dialect
-from apex_ai_proxy.dialects.base import dumps
 from apex_ai_proxy.dispatch import Operation
 from apex_ai_proxy.http import Request, Response, StreamResponse
 from apex_ai_proxy.lifecycle import Handle
 from apex_ai_proxy.services import Services
-from apex_ai_proxy.upstream import CONNECTION_ERRORS
 
 from .intake import accept_model_request, read_json_body, require_model, validate_chat
 
@@ -52,7 +48,9 @@ def count_tokens_handler(services: Services) -> Handle:
         validate_chat(body)
         model = ctx.mapped_model = services.map_model(model, request)
         route = services.router.resolve(model)
-        counted = await _count_upstream(services, ctx, route, body, request)
+        beta = request.headers.get("anthropic-beta")
+        extra = {"anthropic-beta": beta} if beta is not None else {}
+        counted = await services.dispatcher.count_tokens(request, ctx, route, body, extra)
         if counted is None:
             count, how = estimate_tokens(get_dialect(DIALECT).decode_request(body)), "estimate"
         else:
@@ -63,50 +61,3 @@ def count_tokens_handler(services: Services) -> Handle:
         return resp
 
     return handle
-
-
-# The lead swaps this for `Dispatcher.count_tokens` (branch dispatch-split) at merge: moved here
-# unchanged from count_tokens.py.
-async def _count_upstream(
-    services: Services, ctx: RequestContext, route, body: dict, request: Request
-) -> int | None:
-    """Ask the first available Anthropic upstream of the route to count; None when none can."""
-    for target, key in services.balancer.candidates(route):
-        adapter = target.adapter
-        if adapter.dialect != "anthropic" or not hasattr(adapter, "count_tokens_url"):
-            continue
-        payload = dict(body)
-        payload["model"] = target.upstream_model
-        payload.pop("stream", None)
-        payload.pop("max_tokens", None)
-        headers = (
-            {"anthropic-beta": request.headers["anthropic-beta"]}
-            if "anthropic-beta" in request.headers
-            else None
-        )
-        upstream_request = adapter.build(
-            target,
-            key,
-            adapter.count_tokens_url(adapter.base_for(target)),
-            dumps(payload),
-            headers,
-        )
-        started = time.monotonic()
-        try:
-            upstream = await services.client.send(
-                upstream_request,
-                *services.dispatcher.settings_for(target),
-            )
-            raw = await upstream.read(adapter.config.max_response_bytes)
-        except CONNECTION_ERRORS:
-            return None
-        ctx.provider, ctx.upstream_model = target.provider, target.upstream_model
-        ctx.ttfb_ms = (time.monotonic() - started) * 1000.0
-        if upstream.status != 200:
-            return None
-        try:
-            count = orjson.loads(raw).get("input_tokens")
-        except (orjson.JSONDecodeError, AttributeError):
-            return None
-        return count if isinstance(count, int) else None
-    return None

@@ -20,15 +20,14 @@ import orjson
 from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.conversations.chain import history, lost_state, pinned_route
 from apex_ai_proxy.conversations.items import list_page, normalize_input, validate_create
-from apex_ai_proxy.conversations.store import DIALECT, StoreUnavailable
+from apex_ai_proxy.conversations.store import DIALECT
 from apex_ai_proxy.conversations.tap import StoreTap
 from apex_ai_proxy.dispatch import Operation
-from apex_ai_proxy.errors import AllRateLimited, BadRequest, UpstreamUnavailable
+from apex_ai_proxy.errors import AllRateLimited, BadRequest, StoreUnavailable, UpstreamUnavailable
 from apex_ai_proxy.http import Request, Response, StreamResponse
 from apex_ai_proxy.lifecycle import Handle
 from apex_ai_proxy.routing import Route
 from apex_ai_proxy.services import Services
-from apex_ai_proxy.state.config import redacted_redis_url
 
 from .intake import accept_model_request
 
@@ -52,8 +51,8 @@ async def _create(
     previous_id = body.get("previous_response_id")
     if (keep or previous_id) and not store.reachable:  # say so before spending quota
         raise StoreUnavailable(
-            f"The response store (Redis at {redacted_redis_url(store.config.redis_url)}) is "
-            "unreachable; the gateway is reconnecting in the background. Retry later, or "
+            "The response store is unreachable; the gateway is reconnecting in the "
+            "background (its log says where the store is). Retry later, or "
             "send store: false without previous_response_id for an answer that is not stored."
         )
     chain = await store.conversation(previous_id, store.owner_of(ctx)) if previous_id else []

@@ -22,12 +22,12 @@ from apex_ai_proxy.dialects.neutral import (
 from apex_ai_proxy.errors import BadRequest
 
 
-def _get(d: dict, camel: str, snake: str) -> Any:
+def camel_or_snake(d: dict, camel: str, snake: str) -> Any:
     value = d.get(camel)
     return d.get(snake) if value is None else value
 
 
-class _Calls:
+class PendingCalls:
     """Pairs functionResponse parts with the calls of the previous model turn."""
 
     def __init__(self) -> None:
@@ -43,28 +43,28 @@ class _Calls:
         return call_id or new_id("call_")
 
 
-def _decode_part(part: Any, at: str, calls: _Calls) -> Any:
+def decode_part(part: Any, at: str, calls: PendingCalls) -> Any:
     expect(part, dict, at)
-    signature = _get(part, "thoughtSignature", "thought_signature")
+    signature = camel_or_snake(part, "thoughtSignature", "thought_signature")
     if part.get("thought") and isinstance(part.get("text"), str):
         return ReasoningPart(part["text"], signature)
     if isinstance(part.get("text"), str):
         return TextPart(part["text"])
-    inline = _get(part, "inlineData", "inline_data")
+    inline = camel_or_snake(part, "inlineData", "inline_data")
     if isinstance(inline, dict):
-        mime = _get(inline, "mimeType", "mime_type") or "application/octet-stream"
+        mime = camel_or_snake(inline, "mimeType", "mime_type") or "application/octet-stream"
         cls = ImagePart if mime.startswith("image/") else FilePart
         return cls(media_type=mime, data=inline.get("data"))
-    file = _get(part, "fileData", "file_data")
+    file = camel_or_snake(part, "fileData", "file_data")
     if isinstance(file, dict):
-        mime = _get(file, "mimeType", "mime_type")
-        url = _get(file, "fileUri", "file_uri")
+        mime = camel_or_snake(file, "mimeType", "mime_type")
+        url = camel_or_snake(file, "fileUri", "file_uri")
         return (
             ImagePart(mime, url=url)
             if (mime or "").startswith("image/")
             else FilePart(mime, url=url)
         )
-    call = _get(part, "functionCall", "function_call")
+    call = camel_or_snake(part, "functionCall", "function_call")
     if isinstance(call, dict):
         name = expect(call.get("name"), str, f"{at}.functionCall.name")
         tool_call = ToolCallPart(
@@ -72,7 +72,7 @@ def _decode_part(part: Any, at: str, calls: _Calls) -> Any:
         )
         calls.add(tool_call)
         return tool_call
-    response = _get(part, "functionResponse", "function_response")
+    response = camel_or_snake(part, "functionResponse", "function_response")
     if isinstance(response, dict):
         name = expect(response.get("name"), str, f"{at}.functionResponse.name")
         return _decode_function_response(response, name, calls.match(name, response.get("id")))
@@ -94,8 +94,8 @@ def _decode_function_response(response: dict, name: str, call_id: str) -> ToolRe
     return ToolResultPart(call_id, [TextPart(text)], is_error, name)
 
 
-def _decode_contents(req: NeutralRequest, contents: list) -> None:
-    calls = _Calls()
+def decode_contents(req: NeutralRequest, contents: list) -> None:
+    calls = PendingCalls()
     for i, content in enumerate(contents):
         at = f"contents[{i}]"
         expect(content, dict, at)
@@ -105,7 +105,7 @@ def _decode_contents(req: NeutralRequest, contents: list) -> None:
             calls.pending = []
         parts = [
             p
-            for p in (_decode_part(p, f"{at}.parts[{j}]", calls) for j, p in enumerate(raw_parts))
+            for p in (decode_part(p, f"{at}.parts[{j}]", calls) for j, p in enumerate(raw_parts))
             if p is not None
         ]
         if role == "model":
@@ -121,11 +121,11 @@ def _decode_contents(req: NeutralRequest, contents: list) -> None:
             req.messages.append(Message("user", rest))
 
 
-def _decode_tools(req: NeutralRequest, tools: Any) -> None:
+def decode_tools(req: NeutralRequest, tools: Any) -> None:
     expect(tools, list, "tools")
     for i, tool in enumerate(tools):
         expect(tool, dict, f"tools[{i}]")
-        declarations = _get(tool, "functionDeclarations", "function_declarations")
+        declarations = camel_or_snake(tool, "functionDeclarations", "function_declarations")
         if declarations is None:
             req.tools.append(ToolSpec(next(iter(tool), "tool"), raw=tool, raw_dialect="gemini"))
             continue
@@ -134,7 +134,7 @@ def _decode_tools(req: NeutralRequest, tools: Any) -> None:
             expect(decl, dict, at)
             schema = decl.get("parameters")
             if schema is None:
-                schema = _get(decl, "parametersJsonSchema", "parameters_json_schema")
+                schema = camel_or_snake(decl, "parametersJsonSchema", "parameters_json_schema")
             req.tools.append(
                 ToolSpec(
                     expect(decl.get("name"), str, f"{at}.name"), decl.get("description"), schema
@@ -142,12 +142,12 @@ def _decode_tools(req: NeutralRequest, tools: Any) -> None:
             )
 
 
-def _decode_tool_config(req: NeutralRequest, config: Any) -> None:
+def decode_tool_config(req: NeutralRequest, config: Any) -> None:
     if not isinstance(config, dict):
         return
-    calling = _get(config, "functionCallingConfig", "function_calling_config") or {}
+    calling = camel_or_snake(config, "functionCallingConfig", "function_calling_config") or {}
     mode = str(calling.get("mode") or "AUTO").upper()
-    names = _get(calling, "allowedFunctionNames", "allowed_function_names") or []
+    names = camel_or_snake(calling, "allowedFunctionNames", "allowed_function_names") or []
     if mode in ("ANY", "VALIDATED") and len(names) == 1:
         req.tool_choice = ToolChoice("tool", names[0])
     elif mode == "ANY":
@@ -158,34 +158,34 @@ def _decode_tool_config(req: NeutralRequest, config: Any) -> None:
         req.tool_choice = ToolChoice("auto")
 
 
-def _decode_generation(req: NeutralRequest, config: Any) -> None:
+def decode_generation(req: NeutralRequest, config: Any) -> None:
     if config is None:
         return
     expect(config, dict, "generationConfig")
     req.temperature = config.get("temperature")
-    req.top_p = _get(config, "topP", "top_p")
-    req.top_k = _get(config, "topK", "top_k")
-    req.max_tokens = _get(config, "maxOutputTokens", "max_output_tokens")
+    req.top_p = camel_or_snake(config, "topP", "top_p")
+    req.top_k = camel_or_snake(config, "topK", "top_k")
+    req.max_tokens = camel_or_snake(config, "maxOutputTokens", "max_output_tokens")
     req.stop = stop_list(
-        _get(config, "stopSequences", "stop_sequences"), "generationConfig.stopSequences"
+        camel_or_snake(config, "stopSequences", "stop_sequences"), "generationConfig.stopSequences"
     )
     req.seed = config.get("seed")
-    req.presence_penalty = _get(config, "presencePenalty", "presence_penalty")
-    req.frequency_penalty = _get(config, "frequencyPenalty", "frequency_penalty")
-    req.n = _get(config, "candidateCount", "candidate_count")
-    mime = _get(config, "responseMimeType", "response_mime_type")
-    schema = _get(config, "responseSchema", "response_schema") or _get(
+    req.presence_penalty = camel_or_snake(config, "presencePenalty", "presence_penalty")
+    req.frequency_penalty = camel_or_snake(config, "frequencyPenalty", "frequency_penalty")
+    req.n = camel_or_snake(config, "candidateCount", "candidate_count")
+    mime = camel_or_snake(config, "responseMimeType", "response_mime_type")
+    schema = camel_or_snake(config, "responseSchema", "response_schema") or camel_or_snake(
         config, "responseJsonSchema", "response_json_schema"
     )
     if mime == "application/json":
         req.response_format = (
             ResponseFormat("json_schema", schema) if schema else ResponseFormat("json_object")
         )
-    thinking = _get(config, "thinkingConfig", "thinking_config")
+    thinking = camel_or_snake(config, "thinkingConfig", "thinking_config")
     if isinstance(thinking, dict):
-        budget = _get(thinking, "thinkingBudget", "thinking_budget")
-        level = _get(thinking, "thinkingLevel", "thinking_level")
-        include = _get(thinking, "includeThoughts", "include_thoughts")
+        budget = camel_or_snake(thinking, "thinkingBudget", "thinking_budget")
+        level = camel_or_snake(thinking, "thinkingLevel", "thinking_level")
+        include = camel_or_snake(thinking, "includeThoughts", "include_thoughts")
         if budget == 0:
             req.reasoning = Reasoning("disabled")
         elif budget == -1 or (budget is None and level is None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from apex_ai_proxy.dialects.base import StreamEncoder, dumps, new_id, parse_arguments
-from apex_ai_proxy.dialects.gemini.response import NEUTRAL_TO_FINISH, _call_part, encode_usage
+from apex_ai_proxy.dialects.gemini.response import NEUTRAL_TO_FINISH, call_part, encode_usage
 from apex_ai_proxy.dialects.neutral import (
     ErrorEvent,
     NeutralEvent,
@@ -21,17 +21,10 @@ from apex_ai_proxy.dialects.neutral import (
     Usage,
     UsageEvent,
 )
+from apex_ai_proxy.errors import GEMINI_STATUS_NAMES, stream_error_event
 from apex_ai_proxy.sse import encode_event
 
-STATUS_NAMES = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    429: "RESOURCE_EXHAUSTED",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
+STATUS_NAMES = GEMINI_STATUS_NAMES  # the old name, re-exported by the package
 
 
 class GeminiStreamEncoder(StreamEncoder):
@@ -82,7 +75,7 @@ class GeminiStreamEncoder(StreamEncoder):
         elif isinstance(ev, ToolCallEnd) and ev.index in self.calls:
             call_id, name, signature, arguments = self.calls.pop(ev.index)
             return self._chunk(
-                [_call_part(self.req, call_id, name, parse_arguments(arguments), signature)]
+                [call_part(self.req, call_id, name, parse_arguments(arguments), signature)]
             )
         elif isinstance(ev, UsageEvent):
             self.usage = ev.usage
@@ -96,8 +89,7 @@ class GeminiStreamEncoder(StreamEncoder):
         if self.done:
             return b""
         self.done = True
-        error = {"code": status, "message": message, "status": STATUS_NAMES.get(status, "INTERNAL")}
-        return encode_event(dumps({"error": error}))
+        return stream_error_event("gemini", status, message)
 
     def finish(self) -> bytes:
         if self.done:
