@@ -11,7 +11,7 @@ on the passthrough config, and a bad type header is refused before it (as it alw
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 import orjson
 
@@ -45,7 +45,7 @@ def selects(request: Request) -> bool:
     return dict.__contains__(request.headers, _SELECTOR)
 
 
-def route(serve: Handler):
+def route(serve: Handler) -> Callable[[Request], Awaitable[StreamResponse] | None]:
     """The HTTP server's `before_route` hook: passthrough requests go to `serve`, before (and
     whatever) the route table says."""
 
