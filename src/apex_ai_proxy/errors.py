@@ -145,10 +145,42 @@ def anthropic_error_body(status: int, message: str) -> bytes:
     )
 
 
+# Google's canonical status names by HTTP status (google.rpc.Code's HTTP mapping).
+GOOGLE_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    412: "FAILED_PRECONDITION",
+    413: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def google_status(status: int) -> str:
+    if status in GOOGLE_STATUS:
+        return GOOGLE_STATUS[status]
+    return "FAILED_PRECONDITION" if 400 <= status < 500 else "INTERNAL"
+
+
+def gemini_error_body(status: int, message: str) -> bytes:
+    """Google's error shape: `{"error": {"code", "message", "status"}}`."""
+    return orjson.dumps(
+        {"error": {"code": status, "message": message, "status": google_status(status)}}
+    )
+
+
 def error_body(dialect: str, err: GatewayError) -> bytes:
-    """The body for `err` in the client's dialect ("anthropic" or any OpenAI-shaped one)."""
+    """The body for `err` in the client's dialect ("anthropic", "gemini" or any OpenAI-shaped one)."""
     if dialect == "anthropic":
         return anthropic_error_body(err.status, err.message)
+    if dialect == "gemini":
+        return gemini_error_body(err.status, err.message)
     return openai_error_body(err.message, err.error_type, err.code, err.param)
 
 
@@ -197,6 +229,8 @@ def stream_error_frame(dialect: str, status: int, message: str) -> bytes:
     """The error event a client of `dialect` can parse when a stream fails after it started."""
     if dialect == "anthropic":
         return b"event: error\ndata: " + anthropic_error_body(status, message) + b"\n\n"
+    if dialect == "gemini":  # no `event:` line: Google's streams are bare `data:` events
+        return b"data: " + gemini_error_body(status, message) + b"\n\n"
     if dialect == "responses":
         event = {
             "type": "error",

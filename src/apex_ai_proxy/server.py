@@ -12,6 +12,7 @@ from apex_ai_proxy.config import Config
 from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.count_tokens import make_count_tokens_handler
 from apex_ai_proxy.dispatch import Dispatcher, Operation
+from apex_ai_proxy.endpoints.gemini import GeminiAPI, is_gemini_path
 from apex_ai_proxy.errors import (
     BadRequest,
     GatewayError,
@@ -176,6 +177,8 @@ class Gateway:
 
 
 def _dialect_of_path(path: str) -> str:
+    if is_gemini_path(path):
+        return "gemini"
     return "anthropic" if path.startswith("/v1/messages") else "openai_chat"
 
 
@@ -237,6 +240,7 @@ class App:
             },
             "/v1/messages/count_tokens": {"POST": make_count_tokens_handler(gw)},
             **gw.responses.routes(),
+            **GeminiAPI(gw).routes(gw.list_models),
         }
         for path, methods in routes.items():
             router.add(path, methods)
@@ -259,8 +263,8 @@ class App:
             if passthrough.client is None or passthrough.config.open:
                 return None  # the handler answers (disabled) or needs no token
             header: str | None = TOKEN_HEADER
-        elif request.path in ("/healthz", "/readyz"):
-            return None
+        elif request.path in ("/healthz", "/readyz") or is_gemini_path(request.path):
+            return None  # Gemini routes take the token from more places: their handler checks
         else:
             header = None
         try:

@@ -21,17 +21,10 @@ from apex_ai_proxy.dialects.neutral import (
     Usage,
     UsageEvent,
 )
+from apex_ai_proxy.errors import GOOGLE_STATUS, gemini_error_body
 from apex_ai_proxy.sse import encode_event
 
-STATUS_NAMES = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    429: "RESOURCE_EXHAUSTED",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
+STATUS_NAMES = GOOGLE_STATUS
 
 
 class GeminiStreamEncoder(StreamEncoder):
@@ -96,8 +89,7 @@ class GeminiStreamEncoder(StreamEncoder):
         if self.done:
             return b""
         self.done = True
-        error = {"code": status, "message": message, "status": STATUS_NAMES.get(status, "INTERNAL")}
-        return encode_event(dumps({"error": error}))
+        return b"data: " + gemini_error_body(status, message) + b"\n\n"
 
     def finish(self) -> bytes:
         if self.done:
