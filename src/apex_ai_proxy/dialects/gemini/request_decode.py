@@ -6,6 +6,7 @@ from typing import Any
 
 from apex_ai_proxy.dialects.base import expect, json_text, new_id, opt, stop_list
 from apex_ai_proxy.dialects.gemini.request_encode import SKIP_SIGNATURE
+from apex_ai_proxy.dialects.gemini.response import upstream_signature
 from apex_ai_proxy.dialects.neutral import (
     FilePart,
     ImagePart,
@@ -54,7 +55,9 @@ def _signature(part: dict, at: str) -> str | None:
     """The part's thoughtSignature; Google's "skip validation" placeholder means no signature
     (it is for Gemini alone and never travels to another dialect)."""
     signature = _opt(part, "thoughtSignature", "thought_signature", str, at)
-    return None if signature == SKIP_SIGNATURE else signature
+    if signature is None or signature == SKIP_SIGNATURE:
+        return None
+    return upstream_signature(signature)
 
 
 def _decode_media(data: dict, at: str, inline: bool) -> ImagePart | FilePart:
