@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
+from gemini_support import start_fake
 from translation_support import CLIENT_TOKEN, PROVIDER_KEY
 
 GEMINI = shutil.which("gemini")
@@ -209,3 +210,37 @@ async def test_gemini_cli_runs_a_shell_command_through_the_gateway(gateway, tmp_
         if t["function"]["name"] == "run_shell_command"
     )
     assert "command" in shell["parameters"]["properties"]  # the CLI's parametersJsonSchema
+
+
+def cli_config(base_url: str, kind: str) -> dict:
+    return {
+        "gateway_tokens": [CLIENT_TOKEN],
+        "providers": {"up": {"kind": kind, "base_url": base_url, "api_keys": [PROVIDER_KEY]}},
+        # The CLI's side questions may name other Gemini models: all go to the same fake.
+        "models": {
+            name: {"providers": [{"provider": "up", "model": "up-model"}]} for name in CLI_MODELS
+        },
+    }
+
+
+@pytest.mark.parametrize("kind", ["gemini", "anthropic", "responses"])
+async def test_gemini_cli_runs_a_shell_command_on_other_upstreams(gateway, tmp_path, kind):
+    """The same run over the Gemini fast path and the Anthropic and Responses translations."""
+    upstream = await start_fake(kind)
+    upstream.calls([("run_shell_command", {"command": f"echo {MARKER}"})])
+    upstream.text(FINAL)
+    try:
+        gw = await gateway(cli_config(upstream.fake.base_url, kind))
+        workdir = tmp_path / "work"
+        workdir.mkdir()
+        code, out, err = await run_cli(
+            gw.base_url, cli_home(tmp_path), workdir, "Print the marker with a shell command."
+        )
+    finally:
+        await upstream.fake.stop()
+
+    assert code == 0, (out, err[-3000:])
+    assert FINAL in out, (out, err[-3000:])
+    first, second = upstream.bodies()
+    assert "run_shell_command" in orjson.dumps(first).decode()
+    assert f"Output: {MARKER}" in orjson.dumps(second).decode()  # the command's own output
