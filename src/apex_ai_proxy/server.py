@@ -200,7 +200,8 @@ async def _not_found(request: Request) -> Response:
         ctx.client_dialect,
         NotFound(
             f"Unknown route {request.method} {request.path}. This gateway serves /v1/chat/completions, "
-            "/v1/messages, /v1/responses, /v1/embeddings and /v1/models.",
+            "/v1/messages, /v1/responses, /v1/embeddings, /v1/models and the Gemini API "
+            "(/v1beta/models/{model}:generateContent).",
             code="unknown_route",
         ),
         ctx,

@@ -3,6 +3,8 @@ shape (before and mid-stream), signatures, and the fields translated to other di
 
 from __future__ import annotations
 
+import base64
+
 import orjson
 import pytest
 from fakes.openai_upstream import BreakStream, rate_limited
@@ -343,3 +345,31 @@ async def test_v1_models_answers_each_client_in_its_own_shape(gateway, openai_fa
     assert [m["name"] for m in google["models"]] == [f"models/{MODEL}"]
     assert [m["id"] for m in openai["data"]] == [MODEL]
     assert one["id"] == MODEL and one["object"] == "model"
+
+
+async def test_non_base64_signature_travels_wrapped_and_comes_back_as_it_was(
+    gateway, anthropic_fake
+):
+    """Google's SDKs read thoughtSignature as base64 bytes and reject anything else."""
+    anthropic_fake.push_thinking("let me think", "sig with spaces & symbols!", text="42")
+    gw = await gateway(one_model("anthropic", anthropic_fake))
+
+    _, raw, _ = await post(gw, GENERATE, HELLO)
+    thought = orjson.loads(raw)["candidates"][0]["content"]["parts"][0]
+    base64.b64decode(thought["thoughtSignature"], validate=True)  # the SDK can read it
+    history = {
+        "contents": [
+            *HELLO["contents"],
+            {"role": "model", "parts": [thought, {"text": "42"}]},
+            {"role": "user", "parts": [{"text": "and again?"}]},
+        ]
+    }
+    status, raw, _ = await post(gw, GENERATE, history)
+
+    assert status == 200, raw
+    blocks = anthropic_fake.requests[1].json["messages"][1]["content"]
+    assert blocks[0] == {
+        "type": "thinking",
+        "thinking": "let me think",
+        "signature": "sig with spaces & symbols!",
+    }
