@@ -215,6 +215,7 @@ class App:
 
     def __init__(self, config: Config, health_table: CooldownTable | None = None) -> None:
         self.gateway = gw = Gateway(config, health_table)
+        self.gemini = GeminiAPI(gw)
         router = PathRouter()
         routes: dict[str, dict[str, Handler]] = {
             "/healthz": {"GET": gw.healthz},
@@ -241,7 +242,7 @@ class App:
             },
             "/v1/messages/count_tokens": {"POST": make_count_tokens_handler(gw)},
             **gw.responses.routes(),
-            **GeminiAPI(gw).routes(gw.list_models),
+            **self.gemini.routes(gw.list_models),
         }
         for path, methods in routes.items():
             router.add(path, methods)
@@ -264,12 +265,15 @@ class App:
             if passthrough.client is None or passthrough.config.open:
                 return None  # the handler answers (disabled) or needs no token
             header: str | None = TOKEN_HEADER
-        elif request.path in ("/healthz", "/readyz") or is_gemini_path(request.path):
-            return None  # Gemini routes take the token from more places: their handler checks
+        elif request.path in ("/healthz", "/readyz"):
+            return None
         else:
             header = None
         try:
-            gw.auth.check(request, header)
+            if header is None and is_gemini_path(request.path):
+                self.gemini.authenticate(request)  # x-goog-api-key, ?key= or Bearer
+            else:
+                gw.auth.check(request, header)
         except GatewayError as err:
             body = error_body(_dialect_of_path(request.path), err)
             return Response(err.status, body, content_type="application/json")

@@ -373,3 +373,22 @@ async def test_non_base64_signature_travels_wrapped_and_comes_back_as_it_was(
         "thinking": "let me think",
         "signature": "sig with spaces & symbols!",
     }
+
+
+@pytest.mark.parametrize(
+    "key, status", [(CLIENT_TOKEN, 200), ("wrong", 401)], ids=["right-key", "wrong-key"]
+)
+async def test_gemini_expect_continue_checks_the_google_key_first(
+    gateway, openai_fake, key, status
+):
+    gw = await gateway(one_model("openai", openai_fake))
+
+    async with gw.http().post(
+        GENERATE, data=orjson.dumps(HELLO), headers={"x-goog-api-key": key}, expect100=True
+    ) as resp:
+        raw = await resp.read()
+
+    assert resp.status == status, raw
+    if status == 401:
+        assert google_error(raw)["status"] == "UNAUTHENTICATED"
+        assert openai_fake.requests == []
