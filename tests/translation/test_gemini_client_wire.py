@@ -392,3 +392,23 @@ async def test_gemini_expect_continue_checks_the_google_key_first(
     if status == 401:
         assert google_error(raw)["status"] == "UNAUTHENTICATED"
         assert openai_fake.requests == []
+
+
+@pytest.mark.parametrize(
+    "path_model, headers",
+    [
+        ("gemini-2.5-pro", {"x-apex-ai-proxy-mapping": f"gemini-2.5-pro#{MODEL}"}),
+        (f"{MODEL}%23up", {}),
+        (f"models/{MODEL}", {}),
+    ],
+    ids=["mapping-header", "pinned-provider", "resource-name"],
+)
+async def test_the_path_model_is_routed_like_any_model(gateway, openai_fake, path_model, headers):
+    gw = await gateway(one_model("openai", openai_fake))
+
+    status, raw, got = await post(
+        gw, f"/v1beta/models/{path_model}:generateContent", HELLO, {**GOOGLE, **headers}
+    )
+
+    assert status == 200, raw
+    assert got["x-apex-provider"] == "up" and got["x-apex-model"] == "up-model"
