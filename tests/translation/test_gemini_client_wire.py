@@ -412,3 +412,14 @@ async def test_the_path_model_is_routed_like_any_model(gateway, openai_fake, pat
 
     assert status == 200, raw
     assert got["x-apex-provider"] == "up" and got["x-apex-model"] == "up-model"
+
+
+async def test_gemini_json_array_stream_cut_ends_with_an_error_element(gateway, openai_fake):
+    openai_fake.queue(BreakStream(after=3))
+    gw = await gateway(one_model("openai", openai_fake))
+
+    status, raw, _ = await post(gw, STREAM, HELLO)
+
+    assert status == 200
+    chunks = orjson.loads(raw)  # still one whole JSON array
+    assert set(chunks[-1]) == {"error"} and chunks[-1]["error"]["code"] == 502
