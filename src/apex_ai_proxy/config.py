@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from apex_ai_proxy.health.config import HealthConfig
+from apex_ai_proxy.keypool.config import KeyEntry, Limits, StateConfig
 from apex_ai_proxy.passthrough.config import PassthroughConfig
 from apex_ai_proxy.state.config import ResponsesStoreConfig
 from apex_ai_proxy.telemetry.config import RecordsConfig
@@ -70,7 +71,7 @@ class ProviderConfig(_Strict):
     kind: Literal["openai", "azure", "anthropic", "gemini", "echo", "responses"] = "openai"
     base_url: str | None = None
     api_key: str | None = None
-    api_keys: list[str] = Field(default_factory=list)
+    api_keys: list[KeyEntry] = Field(default_factory=list)  # strings or {key, limits}
     api_version: str | None = None  # azure: api-version; anthropic: anthropic-version
     timeout: float = Field(default=600.0, gt=0)  # whole request, stream included
     connect_timeout: float = Field(default=10.0, gt=0)
@@ -90,6 +91,7 @@ class ProviderConfig(_Strict):
     pool_timeout: float = Field(default=10.0, gt=0)  # waiting for a free connection
     idle_timeout: float = Field(default=30.0, gt=0)  # kept-alive connections closed after
     max_response_bytes: int = Field(default=64 * 1024 * 1024, gt=0)  # whole (non-stream) bodies
+    limits: Limits | None = None  # of each key × model (keypool/config.py)
 
     @field_validator("proxy")
     @classmethod
@@ -109,9 +111,13 @@ class ProviderConfig(_Strict):
 
     def keys(self) -> list[str]:
         """The configured keys; empty ones (an unset `${VAR:-}`) are left out."""
-        return [
-            k for k in ([self.api_key] if self.api_key else []) + list(self.api_keys) if k.strip()
-        ]
+        return [key for key, _ in self.keys_with_limits()]
+
+    def keys_with_limits(self) -> list[tuple[str, Limits | None]]:
+        """keys() each with its own `limits:` (None: the key has none of its own)."""
+        own = [(self.api_key, None)] if self.api_key else []
+        found = own + [(entry.key, entry.limits) for entry in self.api_keys]
+        return [(key, limits) for key, limits in found if key.strip()]
 
 
 class ModelEntry(_Strict):
@@ -122,6 +128,7 @@ class ModelEntry(_Strict):
     api_key: str | None = None
     api_keys: list[str] | None = None
     price: Price | None = None
+    limits: Limits | None = None  # most specific: over the key's and the provider's
 
     def keys(self) -> list[str] | None:
         if self.api_key is None and self.api_keys is None:
@@ -163,6 +170,7 @@ class Config(_Strict):
     passthrough: PassthroughConfig = Field(default_factory=PassthroughConfig)
     responses_store: ResponsesStoreConfig | None = None  # None: SQLite file, opened on first use
     health: HealthConfig = Field(default_factory=HealthConfig)
+    state: StateConfig | None = None  # None: the key pool follows `health:` (keypool/__init__)
     # Where the config came from, for start-up messages.
     source: str = Field(default="", exclude=True)
 

@@ -5,27 +5,27 @@ from __future__ import annotations
 from typing import Any
 
 from apex_ai_proxy.dialects.anthropic.request_decode import (
-    _decode_block,
-    _decode_messages,
-    _decode_system,
-    _decode_thinking,
-    _decode_tool_choice,
-    _decode_tools,
+    decode_block,
+    decode_messages,
+    decode_system,
+    decode_thinking,
+    decode_tool_choice,
+    decode_tools,
 )
 from apex_ai_proxy.dialects.anthropic.request_encode import (
-    _encode_messages,
-    _encode_system,
-    _encode_thinking,
-    _encode_tool_choice,
-    _encode_tools,
-    _json_instruction,
+    encode_messages,
+    encode_system,
+    encode_thinking,
+    encode_tool_choice,
+    encode_tools,
+    json_instruction,
 )
 from apex_ai_proxy.dialects.anthropic.response import (
     NEUTRAL_TO_STOP,
     STOP_TO_NEUTRAL,
-    _response_blocks,
     decode_usage,
     encode_usage,
+    response_blocks,
 )
 from apex_ai_proxy.dialects.anthropic.stream_decode import AnthropicStreamDecoder
 from apex_ai_proxy.dialects.anthropic.stream_encode import AnthropicStreamEncoder
@@ -72,12 +72,12 @@ class AnthropicDialect(Dialect):
         if not isinstance(messages, list):
             raise BadRequest("'messages' is required and must be an array", param="messages")
         req = NeutralRequest(model=model, source_dialect=self.name)
-        _decode_system(req, body.get("system"))
-        _decode_messages(req, messages)
+        decode_system(req, body.get("system"))
+        decode_messages(req, messages)
         if body.get("tools") is not None:
-            _decode_tools(req, body["tools"])
-        _decode_tool_choice(req, body.get("tool_choice"))
-        _decode_thinking(req, body)
+            decode_tools(req, body["tools"])
+        decode_tool_choice(req, body.get("tool_choice"))
+        decode_thinking(req, body)
         req.stream = bool(body.get("stream"))
         req.stream_include_usage = True
         req.max_tokens = optional_int(body, "max_tokens")
@@ -99,18 +99,18 @@ class AnthropicDialect(Dialect):
     def encode_request(self, req: NeutralRequest, upstream_model: str, stream: bool) -> dict:
         same = req.source_dialect == self.name
         body: dict[str, Any] = {"model": upstream_model}
-        thinking = _encode_thinking(req, body, same)
+        thinking = encode_thinking(req, body, same)
         native_format = same and ("output_config" in req.extra or "output_format" in req.extra)
-        system = _encode_system(
-            req, None if native_format else _json_instruction(req.response_format)
+        system = encode_system(
+            req, None if native_format else json_instruction(req.response_format)
         )
         if system is not None:
             body["system"] = system
-        body["messages"] = _encode_messages(req)
-        tools = _encode_tools(req) if req.tools else []
+        body["messages"] = encode_messages(req)
+        tools = encode_tools(req) if req.tools else []
         if tools:
             body["tools"] = tools
-        choice = _encode_tool_choice(req, thinking) if tools else None
+        choice = encode_tool_choice(req, thinking) if tools else None
         if choice:
             body["tool_choice"] = choice
         if req.temperature is not None:
@@ -151,7 +151,7 @@ class AnthropicDialect(Dialect):
         req = NeutralRequest(model="", source_dialect=self.name)
         parts = [
             p
-            for p in (_decode_block(req, b, "content") for b in body.get("content") or [])
+            for p in (decode_block(req, b, "content") for b in body.get("content") or [])
             if p is not None
         ]
         return NeutralResponse(
@@ -169,7 +169,7 @@ class AnthropicDialect(Dialect):
             "type": "message",
             "role": "assistant",
             "model": resp.model,
-            "content": _response_blocks(req, resp.parts),
+            "content": response_blocks(req, resp.parts),
             "stop_reason": NEUTRAL_TO_STOP.get(resp.stop_reason or "stop", "end_turn"),
             "stop_sequence": resp.stop_sequence,
             "usage": encode_usage(resp.usage),

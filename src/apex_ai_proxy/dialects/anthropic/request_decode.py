@@ -68,7 +68,7 @@ def _decode_tool_result(req: NeutralRequest, block: dict, at: str) -> ToolResult
         parts = [TextPart(content)]
     else:
         expect(content, list, f"{at}.content")
-        parts = [_decode_block(req, b, f"{at}.content[{i}]") for i, b in enumerate(content)]
+        parts = [decode_block(req, b, f"{at}.content[{i}]") for i, b in enumerate(content)]
     return ToolResultPart(
         expect(block.get("tool_use_id"), str, f"{at}.tool_use_id"),
         [p for p in parts if isinstance(p, TextPart | ImagePart | FilePart)],
@@ -76,7 +76,7 @@ def _decode_tool_result(req: NeutralRequest, block: dict, at: str) -> ToolResult
     )
 
 
-def _decode_block(req: NeutralRequest, block: Any, at: str) -> Any:
+def decode_block(req: NeutralRequest, block: Any, at: str) -> Any:
     if isinstance(block, str):
         return TextPart(block)
     expect(block, dict, at)
@@ -109,11 +109,11 @@ def _decode_content(req: NeutralRequest, content: Any, at: str) -> list:
     if isinstance(content, str):
         return [TextPart(content)]
     expect(content, list, at)
-    parts = (_decode_block(req, b, f"{at}[{i}]") for i, b in enumerate(content))
+    parts = (decode_block(req, b, f"{at}[{i}]") for i, b in enumerate(content))
     return [p for p in parts if p is not None]
 
 
-def _decode_messages(req: NeutralRequest, messages: list) -> None:
+def decode_messages(req: NeutralRequest, messages: list) -> None:
     names: dict[str, str] = {}
     for i, message in enumerate(messages):
         at = f"messages[{i}]"
@@ -143,7 +143,7 @@ def _decode_messages(req: NeutralRequest, messages: list) -> None:
             req.messages.append(Message("user", rest))
 
 
-def _decode_system(req: NeutralRequest, system: Any) -> None:
+def decode_system(req: NeutralRequest, system: Any) -> None:
     if system is None:
         return
     if isinstance(system, str):
@@ -160,7 +160,7 @@ def _decode_system(req: NeutralRequest, system: Any) -> None:
         )
 
 
-def _decode_tools(req: NeutralRequest, tools: Any) -> None:
+def decode_tools(req: NeutralRequest, tools: Any) -> None:
     expect(tools, list, "tools")
     for i, tool in enumerate(tools):
         expect(tool, dict, f"tools[{i}]")
@@ -180,7 +180,7 @@ def _decode_tools(req: NeutralRequest, tools: Any) -> None:
         )
 
 
-def _decode_tool_choice(req: NeutralRequest, value: Any) -> None:
+def decode_tool_choice(req: NeutralRequest, value: Any) -> None:
     if value is None:
         return
     expect(value, dict, "tool_choice")
@@ -197,7 +197,7 @@ def _decode_tool_choice(req: NeutralRequest, value: Any) -> None:
         req.parallel_tool_calls = not disable
 
 
-def _decode_thinking(req: NeutralRequest, body: dict) -> None:
+def decode_thinking(req: NeutralRequest, body: dict) -> None:
     thinking = body.get("thinking")
     output = body.get("output_config")
     effort = (

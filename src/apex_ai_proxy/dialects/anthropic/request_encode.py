@@ -136,7 +136,7 @@ def _push(turns: list[dict], role: str, blocks: list[dict]) -> None:
         turns.append({"role": role, "content": blocks})
 
 
-def _encode_messages(req: NeutralRequest) -> list[dict]:
+def encode_messages(req: NeutralRequest) -> list[dict]:
     turns: list[dict] = []
     for message in req.messages:
         if message.role == "assistant":
@@ -169,7 +169,7 @@ def _strip_final_assistant(turns: list[dict]) -> None:
         last["text"] = last["text"].rstrip()
 
 
-def _encode_system(req: NeutralRequest, instruction: str | None) -> Any:
+def encode_system(req: NeutralRequest, instruction: str | None) -> Any:
     blocks = [_text_block(p) for p in req.system if _nonblank(p.text)]
     if instruction:
         blocks.append({"type": "text", "text": instruction})
@@ -180,7 +180,7 @@ def _encode_system(req: NeutralRequest, instruction: str | None) -> Any:
     return blocks
 
 
-def _json_instruction(fmt: ResponseFormat | None) -> str | None:
+def json_instruction(fmt: ResponseFormat | None) -> str | None:
     if fmt is None or fmt.type == "text":
         return None
     if fmt.type == "json_schema" and fmt.schema:
@@ -188,7 +188,7 @@ def _json_instruction(fmt: ResponseFormat | None) -> str | None:
     return JSON_INSTRUCTION
 
 
-def _encode_tools(req: NeutralRequest) -> list[dict]:
+def encode_tools(req: NeutralRequest) -> list[dict]:
     tools = []
     for tool in req.tools:
         if tool.raw is not None:
@@ -211,7 +211,7 @@ def _encode_tools(req: NeutralRequest) -> list[dict]:
     return tools
 
 
-def _encode_tool_choice(req: NeutralRequest, thinking: bool) -> dict | None:
+def encode_tool_choice(req: NeutralRequest, thinking: bool) -> dict | None:
     choice = req.tool_choice
     out: dict[str, Any] | None = None
     if choice is not None:
@@ -231,7 +231,7 @@ def _encode_tool_choice(req: NeutralRequest, thinking: bool) -> dict | None:
     return out
 
 
-def _encode_thinking(req: NeutralRequest, body: dict, same: bool) -> bool:
+def encode_thinking(req: NeutralRequest, body: dict, same: bool) -> bool:
     """Sets `thinking` and `max_tokens`; True when thinking is on."""
     reasoning = req.reasoning
     on = (

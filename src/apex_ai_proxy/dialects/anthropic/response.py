@@ -60,7 +60,7 @@ def encode_usage(usage: Usage | None) -> dict:
     }
 
 
-def _response_blocks(req: NeutralRequest, parts: list) -> list[dict]:
+def response_blocks(req: NeutralRequest, parts: list) -> list[dict]:
     blocks: list[dict] = []
     for part in parts:
         if isinstance(part, ReasoningPart):

@@ -13,26 +13,26 @@ from apex_ai_proxy.dialects.base import (
     opt,
 )
 from apex_ai_proxy.dialects.gemini.request_decode import (
-    _Calls,
-    _decode_contents,
-    _decode_generation,
-    _decode_part,
-    _decode_tool_config,
-    _decode_tools,
-    _get,
+    PendingCalls,
+    camel_or_snake,
+    decode_contents,
+    decode_generation,
+    decode_part,
+    decode_tool_config,
+    decode_tools,
 )
 from apex_ai_proxy.dialects.gemini.request_encode import (
-    _encode_contents,
-    _encode_generation,
-    _encode_tool_config,
-    _encode_tools,
+    encode_contents,
+    encode_generation,
+    encode_tool_config,
+    encode_tools,
 )
 from apex_ai_proxy.dialects.gemini.response import (
     NEUTRAL_TO_FINISH,
-    _finish,
-    _response_parts,
     decode_usage,
     encode_usage,
+    response_parts,
+    stop_reason_of,
 )
 from apex_ai_proxy.dialects.gemini.stream_decode import GeminiStreamDecoder
 from apex_ai_proxy.dialects.gemini.stream_encode import GeminiStreamEncoder
@@ -89,12 +89,12 @@ class GeminiDialect(Dialect):
         if not isinstance(contents, list):
             raise BadRequest("'contents' is required and must be an array", param="contents")
         req = NeutralRequest(model=model.removeprefix("models/"), source_dialect=self.name)
-        req.system = _decode_system(_get(body, "systemInstruction", "system_instruction"))
-        _decode_contents(req, contents)
+        req.system = _decode_system(camel_or_snake(body, "systemInstruction", "system_instruction"))
+        decode_contents(req, contents)
         if body.get("tools") is not None:
-            _decode_tools(req, body["tools"])
-        _decode_tool_config(req, _get(body, "toolConfig", "tool_config"))
-        _decode_generation(req, _get(body, "generationConfig", "generation_config"))
+            decode_tools(req, body["tools"])
+        decode_tool_config(req, camel_or_snake(body, "toolConfig", "tool_config"))
+        decode_generation(req, camel_or_snake(body, "generationConfig", "generation_config"))
         req.stream = bool(body.get("stream"))
         req.stream_include_usage = True
         req.extra = {k: v for k, v in body.items() if k not in KNOWN_FIELDS and k != "stream"}
@@ -102,21 +102,21 @@ class GeminiDialect(Dialect):
 
     def encode_request(self, req: NeutralRequest, upstream_model: str, stream: bool) -> dict:
         same = req.source_dialect == self.name
-        body: dict[str, Any] = {"contents": _encode_contents(req, same)}
+        body: dict[str, Any] = {"contents": encode_contents(req, same)}
         system = [{"text": p.text} for p in req.system if p.text]
         if system:
             body["systemInstruction"] = {"parts": system}
-        tools = _encode_tools(req) if req.tools else []
+        tools = encode_tools(req) if req.tools else []
         if tools:
             body["tools"] = tools
-            config = _encode_tool_config(req)
+            config = encode_tool_config(req)
             if config:
                 body["toolConfig"] = config
         if req.parallel_tool_calls is False:
             req.drop("parallel_tool_calls")
         if req.user:
             req.drop("user")
-        generation = _encode_generation(req)
+        generation = encode_generation(req)
         if generation:
             body["generationConfig"] = generation
         if same:
@@ -130,14 +130,14 @@ class GeminiDialect(Dialect):
     def decode_response(self, body: dict) -> NeutralResponse:
         candidates = body.get("candidates") or []
         candidate = candidates[0] if candidates and isinstance(candidates[0], dict) else {}
-        calls = _Calls()
+        calls = PendingCalls()
         raw = (candidate.get("content") or {}).get("parts") or []
-        parts = [p for p in (_decode_part(p, "parts", calls) for p in raw) if p is not None]
+        parts = [p for p in (decode_part(p, "parts", calls) for p in raw) if p is not None]
         has_calls = any(isinstance(p, ToolCallPart) for p in parts)
         if not candidates and (body.get("promptFeedback") or {}).get("blockReason"):
             reason: StopReason = "content_filter"
         else:
-            reason = _finish(candidate.get("finishReason"), has_calls)
+            reason = stop_reason_of(candidate.get("finishReason"), has_calls)
         return NeutralResponse(
             id=body.get("responseId") or new_id("gen-"),
             model=body.get("modelVersion") or "",
@@ -150,7 +150,7 @@ class GeminiDialect(Dialect):
         body: dict[str, Any] = {
             "candidates": [
                 {
-                    "content": {"role": "model", "parts": _response_parts(req, resp.parts)},
+                    "content": {"role": "model", "parts": response_parts(req, resp.parts)},
                     "finishReason": NEUTRAL_TO_FINISH.get(resp.stop_reason or "stop", "STOP"),
                     "index": 0,
                 }

@@ -24,12 +24,12 @@ from apex_ai_proxy.dialects.neutral import (
 from apex_ai_proxy.errors import BadRequest
 
 
-def _get(d: dict, camel: str, snake: str) -> Any:
+def camel_or_snake(d: dict, camel: str, snake: str) -> Any:
     value = d.get(camel)
     return d.get(snake) if value is None else value
 
 
-class _Calls:
+class PendingCalls:
     """Pairs functionResponse parts with the calls of the previous model turn."""
 
     def __init__(self) -> None:
@@ -46,8 +46,8 @@ class _Calls:
 
 
 def _opt(d: dict, camel: str, snake: str, kind: type | tuple[type, ...], at: str) -> Any:
-    """`_get` with a type check: a wrong type is the client's 400, never a crash further on."""
-    value = _get(d, camel, snake)
+    """`camel_or_snake` with a type check: a wrong type is the client's 400, never a crash further on."""
+    value = camel_or_snake(d, camel, snake)
     return None if value is None else expect(value, kind, f"{at}.{camel}")
 
 
@@ -66,13 +66,13 @@ def _decode_media(data: dict, at: str, inline: bool) -> ImagePart | FilePart:
         payload = _opt(data, "data", "data", str, at) or ""
         cls = ImagePart if (mime or "").startswith("image/") else FilePart
         return cls(media_type=mime or "application/octet-stream", data=payload)
-    url = expect(_get(data, "fileUri", "file_uri"), str, f"{at}.fileUri")
+    url = expect(camel_or_snake(data, "fileUri", "file_uri"), str, f"{at}.fileUri")
     return (
         ImagePart(mime, url=url) if (mime or "").startswith("image/") else FilePart(mime, url=url)
     )
 
 
-def _decode_part(part: Any, at: str, calls: _Calls) -> Any:
+def decode_part(part: Any, at: str, calls: PendingCalls) -> Any:
     expect(part, dict, at)
     signature = _signature(part, at)
     text = opt(part, "text", str, f"{at}.text")
@@ -121,8 +121,8 @@ def _decode_function_response(response: dict, name: str, call_id: str) -> ToolRe
     return ToolResultPart(call_id, [TextPart(text)], is_error, name)
 
 
-def _decode_contents(req: NeutralRequest, contents: list) -> None:
-    calls = _Calls()
+def decode_contents(req: NeutralRequest, contents: list) -> None:
+    calls = PendingCalls()
     for i, content in enumerate(contents):
         at = f"contents[{i}]"
         expect(content, dict, at)
@@ -132,7 +132,7 @@ def _decode_contents(req: NeutralRequest, contents: list) -> None:
             calls.pending = []
         parts = [
             p
-            for p in (_decode_part(p, f"{at}.parts[{j}]", calls) for j, p in enumerate(raw_parts))
+            for p in (decode_part(p, f"{at}.parts[{j}]", calls) for j, p in enumerate(raw_parts))
             if p is not None
         ]
         if role == "model":
@@ -148,7 +148,7 @@ def _decode_contents(req: NeutralRequest, contents: list) -> None:
             req.messages.append(Message("user", rest))
 
 
-def _decode_tools(req: NeutralRequest, tools: Any) -> None:
+def decode_tools(req: NeutralRequest, tools: Any) -> None:
     expect(tools, list, "tools")
     for i, tool in enumerate(tools):
         expect(tool, dict, f"tools[{i}]")
@@ -176,7 +176,7 @@ def _decode_tools(req: NeutralRequest, tools: Any) -> None:
             )
 
 
-def _decode_tool_config(req: NeutralRequest, config: Any) -> None:
+def decode_tool_config(req: NeutralRequest, config: Any) -> None:
     if config is None:
         return
     expect(config, dict, "toolConfig")
@@ -209,7 +209,7 @@ _NUMBERS = (
 )
 
 
-def _decode_generation(req: NeutralRequest, config: Any) -> None:
+def decode_generation(req: NeutralRequest, config: Any) -> None:
     if config is None:
         return
     at = "generationConfig"
@@ -225,7 +225,9 @@ def _decode_generation(req: NeutralRequest, config: Any) -> None:
         req.frequency_penalty,
         req.n,
     ) = values
-    req.stop = stop_list(_get(config, "stopSequences", "stop_sequences"), f"{at}.stopSequences")
+    req.stop = stop_list(
+        camel_or_snake(config, "stopSequences", "stop_sequences"), f"{at}.stopSequences"
+    )
     mime = _opt(config, "responseMimeType", "response_mime_type", str, at)
     schema = _opt(config, "responseSchema", "response_schema", dict, at) or _opt(
         config, "responseJsonSchema", "response_json_schema", dict, at

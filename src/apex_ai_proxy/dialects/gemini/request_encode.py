@@ -112,7 +112,7 @@ def _push(contents: list[dict], role: str, parts: list[dict]) -> None:
         contents.append({"role": role, "parts": parts})
 
 
-def _encode_contents(req: NeutralRequest, same: bool) -> list[dict]:
+def encode_contents(req: NeutralRequest, same: bool) -> list[dict]:
     names: dict[str, str] = {}
     contents: list[dict] = []
     for message in req.messages:
@@ -138,7 +138,7 @@ def _encode_contents(req: NeutralRequest, same: bool) -> list[dict]:
     return contents
 
 
-def _encode_tools(req: NeutralRequest) -> list[dict]:
+def encode_tools(req: NeutralRequest) -> list[dict]:
     declarations, others = [], []
     for tool in req.tools:
         if tool.raw is not None:
@@ -157,7 +157,7 @@ def _encode_tools(req: NeutralRequest) -> list[dict]:
     return ([{"functionDeclarations": declarations}] if declarations else []) + others
 
 
-def _encode_tool_config(req: NeutralRequest) -> dict | None:
+def encode_tool_config(req: NeutralRequest) -> dict | None:
     choice = req.tool_choice
     if choice is None:
         return None
@@ -171,7 +171,7 @@ def _encode_tool_config(req: NeutralRequest) -> dict | None:
     return {"functionCallingConfig": calling}
 
 
-def _encode_generation(req: NeutralRequest) -> dict:
+def encode_generation(req: NeutralRequest) -> dict:
     config: dict[str, Any] = {}
     pairs = (
         ("temperature", req.temperature),

@@ -92,7 +92,7 @@ def encode_usage(usage: Usage) -> dict:
     return out
 
 
-def _response_parts(req: NeutralRequest, parts: list) -> list[dict]:
+def response_parts(req: NeutralRequest, parts: list) -> list[dict]:
     out: list[dict] = []
     for part in parts:
         if isinstance(part, ReasoningPart) and (part.text or part.signature):
@@ -104,12 +104,12 @@ def _response_parts(req: NeutralRequest, parts: list) -> list[dict]:
             out.append({"text": part.text})
         elif isinstance(part, ToolCallPart):
             out.append(
-                _call_part(req, part.id, part.name, parse_arguments(part.arguments), part.signature)
+                call_part(req, part.id, part.name, parse_arguments(part.arguments), part.signature)
             )
     return out
 
 
-def _call_part(
+def call_part(
     req: NeutralRequest, call_id: str, name: str, args: dict, signature: str | None
 ) -> dict:
     item: dict[str, Any] = {
@@ -120,6 +120,6 @@ def _call_part(
     return item
 
 
-def _finish(reason: str | None, has_calls: bool) -> StopReason:
+def stop_reason_of(reason: str | None, has_calls: bool) -> StopReason:
     neutral = FINISH_TO_NEUTRAL.get(reason or "STOP", "stop")
     return "tool_calls" if neutral == "stop" and has_calls else neutral

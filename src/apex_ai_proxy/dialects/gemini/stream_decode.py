@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from apex_ai_proxy.dialects.base import NOT_AN_OBJECT, TRUNCATED, StreamDecoder, json_text, new_id
-from apex_ai_proxy.dialects.gemini.response import _finish, decode_usage
+from apex_ai_proxy.dialects.gemini.response import decode_usage, stop_reason_of
 from apex_ai_proxy.dialects.neutral import (
     ErrorEvent,
     NeutralEvent,
@@ -68,7 +68,7 @@ class GeminiStreamDecoder(StreamDecoder):
             finish = "SAFETY"
         if finish:
             self.stopped = True
-            out.append(Stop(_finish(finish, self.calls > 0)))
+            out.append(Stop(stop_reason_of(finish, self.calls > 0)))
         return out
 
     def _part(self, part: dict, out: list[NeutralEvent]) -> None:

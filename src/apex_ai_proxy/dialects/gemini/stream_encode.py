@@ -7,7 +7,7 @@ from typing import Any
 from apex_ai_proxy.dialects.base import StreamEncoder, dumps, new_id, parse_arguments
 from apex_ai_proxy.dialects.gemini.response import (
     NEUTRAL_TO_FINISH,
-    _call_part,
+    call_part,
     client_signature,
     encode_usage,
 )
@@ -80,7 +80,7 @@ class GeminiStreamEncoder(StreamEncoder):
         elif isinstance(ev, ToolCallEnd) and ev.index in self.calls:
             call_id, name, signature, arguments = self.calls.pop(ev.index)
             return self._chunk(
-                [_call_part(self.req, call_id, name, parse_arguments(arguments), signature)]
+                [call_part(self.req, call_id, name, parse_arguments(arguments), signature)]
             )
         elif isinstance(ev, UsageEvent):
             self.usage = ev.usage

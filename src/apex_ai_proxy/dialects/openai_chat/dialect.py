@@ -25,22 +25,22 @@ from apex_ai_proxy.dialects.neutral import (
     Usage,
 )
 from apex_ai_proxy.dialects.openai_chat.request_decode import (
-    _decode_messages,
-    _decode_parts,
-    _decode_reasoning,
-    _decode_response_format,
-    _decode_tool_calls,
-    _decode_tool_choice,
-    _decode_tools,
+    decode_messages,
+    decode_parts,
+    decode_reasoning,
+    decode_response_format,
+    decode_tool_calls,
+    decode_tool_choice,
+    decode_tools,
 )
 from apex_ai_proxy.dialects.openai_chat.request_encode import (
-    _effort_of,
-    _encode_messages,
-    _encode_reasoning_fields,
-    _encode_response_format,
-    _encode_tool_call,
-    _encode_tool_choice,
-    _encode_tools,
+    effort_of,
+    encode_messages,
+    encode_reasoning_fields,
+    encode_response_format,
+    encode_tool_call,
+    encode_tool_choice,
+    encode_tools,
 )
 from apex_ai_proxy.dialects.openai_chat.response import (
     FINISH_TO_NEUTRAL,
@@ -90,10 +90,10 @@ class OpenAIChatDialect(Dialect):
                 "'messages' is required and must be a non-empty array", param="messages"
             )
         req = NeutralRequest(model=model, source_dialect=self.name)
-        _decode_messages(req, messages)
+        decode_messages(req, messages)
         if body.get("tools") is not None:
-            _decode_tools(req, body["tools"])
-        req.tool_choice = _decode_tool_choice(body.get("tool_choice"))
+            decode_tools(req, body["tools"])
+        req.tool_choice = decode_tool_choice(body.get("tool_choice"))
         if isinstance(body.get("parallel_tool_calls"), bool):
             req.parallel_tool_calls = body["parallel_tool_calls"]
         req.stream = bool(body.get("stream"))
@@ -110,7 +110,7 @@ class OpenAIChatDialect(Dialect):
         req.frequency_penalty = optional_number(body, "frequency_penalty")
         req.n = optional_int(body, "n")
         req.user = body.get("user") if isinstance(body.get("user"), str) else None
-        req.response_format = _decode_response_format(body.get("response_format"))
+        req.response_format = decode_response_format(body.get("response_format"))
         effort = body.get("reasoning_effort")
         if effort is not None:
             expect(effort, str, "reasoning_effort")
@@ -122,13 +122,13 @@ class OpenAIChatDialect(Dialect):
 
     def encode_request(self, req: NeutralRequest, upstream_model: str, stream: bool) -> dict:
         same = req.source_dialect == self.name
-        body: dict[str, Any] = {"model": upstream_model, "messages": _encode_messages(req, same)}
+        body: dict[str, Any] = {"model": upstream_model, "messages": encode_messages(req, same)}
         if req.tools:
-            tools = _encode_tools(req, same)
+            tools = encode_tools(req, same)
             if tools:
                 body["tools"] = tools
         if req.tool_choice and "tools" in body:  # OpenAI rejects tool_choice without tools
-            body["tool_choice"] = _encode_tool_choice(req, req.tool_choice)
+            body["tool_choice"] = encode_tool_choice(req, req.tool_choice)
         if req.parallel_tool_calls is not None and req.tools:
             body["parallel_tool_calls"] = req.parallel_tool_calls
         if req.max_tokens is not None:
@@ -151,10 +151,10 @@ class OpenAIChatDialect(Dialect):
         if req.top_k is not None:
             req.drop("top_k")
         if req.response_format and req.response_format.type != "text":
-            body["response_format"] = _encode_response_format(req.response_format)
+            body["response_format"] = encode_response_format(req.response_format)
         if req.reasoning:
             effort = (
-                "none" if req.reasoning.mode == "disabled" and same else _effort_of(req.reasoning)
+                "none" if req.reasoning.mode == "disabled" and same else effort_of(req.reasoning)
             )
             if effort:
                 body["reasoning_effort"] = effort
@@ -173,17 +173,17 @@ class OpenAIChatDialect(Dialect):
         choices = body.get("choices") or [{}]
         choice = choices[0] if isinstance(choices[0], dict) else {}
         message = choice.get("message") or {}
-        parts: list = list(_decode_reasoning(message))
+        parts: list = list(decode_reasoning(message))
         if isinstance(message.get("content"), str) and message["content"]:
             parts.append(TextPart(message["content"]))
         elif isinstance(message.get("content"), list):
             parts += [
-                p for p in _decode_parts(message["content"], "content") if isinstance(p, TextPart)
+                p for p in decode_parts(message["content"], "content") if isinstance(p, TextPart)
             ]
         if message.get("refusal"):
             parts.append(TextPart(str(message["refusal"])))
         if message.get("tool_calls"):
-            parts += _decode_tool_calls(message["tool_calls"], "tool_calls")
+            parts += decode_tool_calls(message["tool_calls"], "tool_calls")
         reason = FINISH_TO_NEUTRAL.get(choice.get("finish_reason") or "", "stop")
         if reason == "stop" and any(isinstance(p, ToolCallPart) for p in parts):
             reason = "tool_calls"
@@ -203,10 +203,10 @@ class OpenAIChatDialect(Dialect):
         message["refusal"] = None
         reasoning = [p for p in resp.parts if isinstance(p, ReasoningPart)]
         if reasoning:
-            _encode_reasoning_fields(message, reasoning)
+            encode_reasoning_fields(message, reasoning)
         calls = resp.tool_calls()
         if calls:
-            message["tool_calls"] = [_encode_tool_call(req, c, to_client=True) for c in calls]
+            message["tool_calls"] = [encode_tool_call(req, c, to_client=True) for c in calls]
         body: dict[str, Any] = {
             "id": resp.id,
             "object": "chat.completion",

@@ -55,7 +55,7 @@ def _decode_file(item: dict, at: str) -> FilePart:
     )
 
 
-def _decode_parts(content: Any, where: str) -> list:
+def decode_parts(content: Any, where: str) -> list:
     if content is None:
         return []
     if isinstance(content, str):
@@ -84,7 +84,7 @@ def _text_of(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _decode_reasoning(message: dict) -> list[ReasoningPart]:
+def decode_reasoning(message: dict) -> list[ReasoningPart]:
     """Reasoning an assistant turn carries back (OpenRouter details, DeepSeek content…);
     lenient: what is not a string is left out."""
     details = message.get("reasoning_details")
@@ -110,7 +110,7 @@ def _decode_reasoning(message: dict) -> list[ReasoningPart]:
     return []
 
 
-def _decode_tool_calls(calls: Any, where: str) -> list[ToolCallPart]:
+def decode_tool_calls(calls: Any, where: str) -> list[ToolCallPart]:
     expect(calls, list, where)
     parts = []
     for i, call in enumerate(calls):
@@ -131,7 +131,7 @@ def _decode_tool_calls(calls: Any, where: str) -> list[ToolCallPart]:
     return parts
 
 
-def _decode_messages(req: NeutralRequest, messages: list) -> None:
+def decode_messages(req: NeutralRequest, messages: list) -> None:
     call_names: dict[str, str] = {}
     leading = True
     for i, message in enumerate(messages):
@@ -141,7 +141,7 @@ def _decode_messages(req: NeutralRequest, messages: list) -> None:
         if role in ("system", "developer"):
             parts = [
                 p
-                for p in _decode_parts(message.get("content"), f"{at}.content")
+                for p in decode_parts(message.get("content"), f"{at}.content")
                 if isinstance(p, TextPart)
             ]
             if leading:
@@ -154,17 +154,17 @@ def _decode_messages(req: NeutralRequest, messages: list) -> None:
             req.messages.append(
                 Message(
                     "user",
-                    _decode_parts(message.get("content"), f"{at}.content"),
+                    decode_parts(message.get("content"), f"{at}.content"),
                     opt(message, "name", str, f"{at}.name"),
                 )
             )
         elif role == "assistant":
-            parts: list = list(_decode_reasoning(message))
-            parts += _decode_parts(message.get("content"), f"{at}.content")
+            parts: list = list(decode_reasoning(message))
+            parts += decode_parts(message.get("content"), f"{at}.content")
             if message.get("refusal"):
                 parts.append(TextPart(str(message["refusal"])))
             if message.get("tool_calls"):
-                calls = _decode_tool_calls(message["tool_calls"], f"{at}.tool_calls")
+                calls = decode_tool_calls(message["tool_calls"], f"{at}.tool_calls")
                 call_names.update((c.id, c.name) for c in calls)
                 parts += calls
             req.messages.append(
@@ -172,7 +172,7 @@ def _decode_messages(req: NeutralRequest, messages: list) -> None:
             )
         elif role == "tool":
             call_id = expect(message.get("tool_call_id"), str, f"{at}.tool_call_id")
-            content = _decode_parts(message.get("content"), f"{at}.content")
+            content = decode_parts(message.get("content"), f"{at}.content")
             result = ToolResultPart(call_id, content, name=call_names.get(call_id))
             req.messages.append(Message("tool", [result]))
         else:
@@ -182,7 +182,7 @@ def _decode_messages(req: NeutralRequest, messages: list) -> None:
             )
 
 
-def _decode_tools(req: NeutralRequest, tools: Any) -> None:
+def decode_tools(req: NeutralRequest, tools: Any) -> None:
     expect(tools, list, "tools")
     for i, tool in enumerate(tools):
         at = f"tools[{i}]"
@@ -203,7 +203,7 @@ def _decode_tools(req: NeutralRequest, tools: Any) -> None:
         )
 
 
-def _decode_tool_choice(value: Any) -> ToolChoice | None:
+def decode_tool_choice(value: Any) -> ToolChoice | None:
     if value is None:
         return None
     if isinstance(value, str) and value in ("auto", "none", "required"):
@@ -228,7 +228,7 @@ def _decode_tool_choice(value: Any) -> ToolChoice | None:
     )
 
 
-def _decode_response_format(value: Any) -> ResponseFormat | None:
+def decode_response_format(value: Any) -> ResponseFormat | None:
     if value is None:
         return None
     expect(value, dict, "response_format")

@@ -24,7 +24,7 @@ from apex_ai_proxy.dialects.toolnames import OPENAI_NAME
 BUDGET_TO_EFFORT = ((4096, "low"), (16384, "medium"))
 
 
-def _effort_of(reasoning: Reasoning) -> str | None:
+def effort_of(reasoning: Reasoning) -> str | None:
     if reasoning.effort:
         return reasoning.effort
     if reasoning.budget_tokens:
@@ -65,7 +65,7 @@ def _encode_parts(req: NeutralRequest, parts: list, allow_images: bool = True) -
     return out
 
 
-def _encode_reasoning_fields(target: dict, parts: list[ReasoningPart]) -> None:
+def encode_reasoning_fields(target: dict, parts: list[ReasoningPart]) -> None:
     text = "".join(p.text for p in parts)
     if text:
         target["reasoning_content"] = text
@@ -81,7 +81,7 @@ def _encode_reasoning_fields(target: dict, parts: list[ReasoningPart]) -> None:
         ]
 
 
-def _encode_tool_call(req: NeutralRequest, call: ToolCallPart, to_client: bool) -> dict:
+def encode_tool_call(req: NeutralRequest, call: ToolCallPart, to_client: bool) -> dict:
     name = (
         req.tool_names.to_client(call.name)
         if to_client
@@ -97,7 +97,7 @@ def _encode_tool_call(req: NeutralRequest, call: ToolCallPart, to_client: bool) 
     return out
 
 
-def _encode_messages(req: NeutralRequest, same_dialect: bool) -> list[dict]:
+def encode_messages(req: NeutralRequest, same_dialect: bool) -> list[dict]:
     out: list[dict] = []
     if req.system:
         out.append({"role": "system", "content": _encode_parts(req, list(req.system))})
@@ -143,18 +143,18 @@ def _encode_assistant(req: NeutralRequest, message: Message, same_dialect: bool)
     reasoning = [p for p in message.parts if isinstance(p, ReasoningPart)]
     if reasoning:
         if same_dialect:
-            _encode_reasoning_fields(item, reasoning)
+            encode_reasoning_fields(item, reasoning)
         else:
             req.drop("messages[].reasoning")
     calls = [p for p in message.parts if isinstance(p, ToolCallPart)]
     if calls:
-        item["tool_calls"] = [_encode_tool_call(req, c, to_client=False) for c in calls]
+        item["tool_calls"] = [encode_tool_call(req, c, to_client=False) for c in calls]
     if message.name:
         item["name"] = message.name
     return item
 
 
-def _encode_tools(req: NeutralRequest, same_dialect: bool) -> list[dict]:
+def encode_tools(req: NeutralRequest, same_dialect: bool) -> list[dict]:
     tools = []
     for tool in req.tools:
         if tool.raw is not None:
@@ -176,7 +176,7 @@ def _encode_tools(req: NeutralRequest, same_dialect: bool) -> list[dict]:
     return tools
 
 
-def _encode_tool_choice(req: NeutralRequest, choice: ToolChoice) -> Any:
+def encode_tool_choice(req: NeutralRequest, choice: ToolChoice) -> Any:
     if choice.mode == "tool" and choice.name:
         return {
             "type": "function",
@@ -185,7 +185,7 @@ def _encode_tool_choice(req: NeutralRequest, choice: ToolChoice) -> Any:
     return choice.mode if choice.mode != "tool" else "required"
 
 
-def _encode_response_format(fmt: ResponseFormat) -> dict:
+def encode_response_format(fmt: ResponseFormat) -> dict:
     if fmt.type == "json_schema":
         spec: dict[str, Any] = {
             "name": fmt.name or "response",

@@ -38,7 +38,7 @@ from apex_ai_proxy.dialects.responses.reasoning_tokens import (
     reasoning_token,
 )
 from apex_ai_proxy.dialects.responses.request_encode import encode_input
-from apex_ai_proxy.dialects.responses.response import (
+from apex_ai_proxy.dialects.responses.response_object import (
     ECHO_DEFAULTS,
     ECHO_FIELDS,
     INCOMPLETE_REASONS,

@@ -24,20 +24,20 @@ from apex_ai_proxy.dialects.neutral import (
 )
 from apex_ai_proxy.dialects.responses.ids import gateway_id
 from apex_ai_proxy.dialects.responses.request_decode import (
-    _decode_reasoning,
-    _decode_reasoning_item,
-    _decode_text_format,
-    _decode_tool_choice,
-    _decode_tools,
-    _InputDecoder,
+    InputDecoder,
+    decode_reasoning,
+    decode_reasoning_item,
+    decode_text_format,
+    decode_tool_choice,
+    decode_tools,
 )
 from apex_ai_proxy.dialects.responses.request_encode import (
-    _encode_format,
-    _encode_tool_choice,
-    _encode_tools,
+    encode_format,
     encode_input,
+    encode_tool_choice,
+    encode_tools,
 )
-from apex_ai_proxy.dialects.responses.response import (
+from apex_ai_proxy.dialects.responses.response_object import (
     ECHO_FIELDS,
     ResponsesRequest,
     decode_usage,
@@ -88,7 +88,7 @@ class ResponsesDialect(Dialect):
         if isinstance(instructions, str) and instructions:
             req.system.append(TextPart(instructions))
         elif isinstance(instructions, list):  # input items, as a stored prompt expands to
-            decoder = _InputDecoder(req)
+            decoder = InputDecoder(req)
             for i, item in enumerate(instructions):
                 decoder.item(expect(item, dict, f"instructions[{i}]"), f"instructions[{i}]")
         items = body.get("input")
@@ -96,13 +96,13 @@ class ResponsesDialect(Dialect):
             req.messages.append(Message("user", [TextPart(items)]))
         elif items is not None:
             expect(items, list, "input")
-            decoder = _InputDecoder(req)
+            decoder = InputDecoder(req)
             for i, item in enumerate(items):
                 expect(item, dict, f"input[{i}]")
                 decoder.item(item, f"input[{i}]")
         if body.get("tools") is not None:
-            _decode_tools(req, body["tools"])
-        req.tool_choice = _decode_tool_choice(req, body.get("tool_choice"))
+            decode_tools(req, body["tools"])
+        req.tool_choice = decode_tool_choice(req, body.get("tool_choice"))
         if isinstance(body.get("parallel_tool_calls"), bool):
             req.parallel_tool_calls = body["parallel_tool_calls"]
         req.stream = body.get("stream") is True
@@ -111,8 +111,8 @@ class ResponsesDialect(Dialect):
         req.temperature = optional_number(body, "temperature")
         req.top_p = optional_number(body, "top_p")
         req.user = body.get("user") if isinstance(body.get("user"), str) else None
-        req.response_format = _decode_text_format(body.get("text"))
-        req.reasoning = _decode_reasoning(body.get("reasoning"))
+        req.response_format = decode_text_format(body.get("text"))
+        req.reasoning = decode_reasoning(body.get("reasoning"))
         req.extra = {k: v for k, v in body.items() if k not in CONSUMED_FIELDS}
         return req
 
@@ -121,11 +121,11 @@ class ResponsesDialect(Dialect):
         if req.system:
             body["instructions"] = req.system_text()
         if req.tools:
-            tools = _encode_tools(req)
+            tools = encode_tools(req)
             if tools:
                 body["tools"] = tools
         if req.tool_choice and (req.tools or req.tool_choice.mode == "none"):
-            body["tool_choice"] = _encode_tool_choice(req, req.tool_choice)
+            body["tool_choice"] = encode_tool_choice(req, req.tool_choice)
         if req.parallel_tool_calls is not None and req.tools:
             body["parallel_tool_calls"] = req.parallel_tool_calls
         if req.max_tokens is not None:
@@ -138,7 +138,7 @@ class ResponsesDialect(Dialect):
             if getattr(req, key):
                 req.drop(key)
         if req.response_format and req.response_format.type != "text":
-            body["text"] = {"format": _encode_format(req.response_format)}
+            body["text"] = {"format": encode_format(req.response_format)}
         if req.reasoning and req.reasoning.mode != "disabled":
             reasoning: dict[str, Any] = {"effort": req.reasoning.effort or "medium"}
             if req.reasoning.summary or req.reasoning.include_thoughts:
@@ -175,7 +175,7 @@ class ResponsesDialect(Dialect):
                     )
                 )
             elif kind == "reasoning":
-                parts.append(_decode_reasoning_item(item))
+                parts.append(decode_reasoning_item(item))
         has_calls = any(isinstance(p, ToolCallPart) for p in parts)
         return NeutralResponse(
             id=body.get("id") or gateway_id("resp_"),

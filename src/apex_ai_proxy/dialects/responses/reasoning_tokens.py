@@ -49,7 +49,7 @@ def _token_data(value: str) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _read_token(part: ReasoningPart, value: str) -> None:
+def read_token(part: ReasoningPart, value: str) -> None:
     if not value.startswith(TOKEN_PREFIX):
         part.encrypted_content = value
         return
@@ -58,7 +58,7 @@ def _read_token(part: ReasoningPart, value: str) -> None:
     part.redacted = data.get("r") if isinstance(data.get("r"), str) else None
 
 
-def _call_signature(item: dict) -> str | None:
+def call_signature(item: dict) -> str | None:
     value = item.get("encrypted_content")
     if not isinstance(value, str) or not value.startswith(TOKEN_PREFIX):
         return None

@@ -19,7 +19,7 @@ from apex_ai_proxy.dialects.neutral import (
     ToolResultPart,
     ToolSpec,
 )
-from apex_ai_proxy.dialects.responses.reasoning_tokens import _call_signature, _read_token
+from apex_ai_proxy.dialects.responses.reasoning_tokens import call_signature, read_token
 from apex_ai_proxy.errors import BadRequest
 
 
@@ -73,7 +73,7 @@ def _decode_file(item: dict, at: str) -> FilePart:
     )
 
 
-def _decode_reasoning_item(item: dict) -> ReasoningPart:
+def decode_reasoning_item(item: dict) -> ReasoningPart:
     summary = _texts(item.get("summary"))
     content = _texts(item.get("content"))
     part = ReasoningPart(
@@ -82,7 +82,7 @@ def _decode_reasoning_item(item: dict) -> ReasoningPart:
         id=item.get("id") if isinstance(item.get("id"), str) else None,
     )
     if isinstance(item.get("encrypted_content"), str):
-        _read_token(part, item["encrypted_content"])
+        read_token(part, item["encrypted_content"])
     return part
 
 
@@ -104,7 +104,7 @@ def _decode_output(value: Any, where: str, req: NeutralRequest) -> list:
     return [TextPart(json_text(value))]
 
 
-class _InputDecoder:
+class InputDecoder:
     """Turns the `input` items into neutral messages, grouping assistant and tool turns."""
 
     def __init__(self, req: NeutralRequest) -> None:
@@ -142,9 +142,9 @@ class _InputDecoder:
             result = ToolResultPart(call_id, content, name=self.call_names.get(call_id))
             self._append("tool", result)
         elif kind == "reasoning":
-            self.call_signature = _call_signature(item)
+            self.call_signature = call_signature(item)
             if self.call_signature is None:
-                self._append("assistant", _decode_reasoning_item(item))
+                self._append("assistant", decode_reasoning_item(item))
         else:
             self.req.drop(f"input[].{kind if isinstance(kind, str) else 'unknown'}")
 
@@ -170,7 +170,7 @@ class _InputDecoder:
             )
 
 
-def _decode_tools(req: NeutralRequest, tools: Any) -> None:
+def decode_tools(req: NeutralRequest, tools: Any) -> None:
     expect(tools, list, "tools")
     for i, tool in enumerate(tools):
         at = f"tools[{i}]"
@@ -188,7 +188,7 @@ def _decode_tools(req: NeutralRequest, tools: Any) -> None:
         )
 
 
-def _decode_tool_choice(req: NeutralRequest, value: Any) -> ToolChoice | None:
+def decode_tool_choice(req: NeutralRequest, value: Any) -> ToolChoice | None:
     if value is None:
         return None
     if isinstance(value, str) and value in ("auto", "none", "required"):
@@ -207,7 +207,7 @@ def _decode_tool_choice(req: NeutralRequest, value: Any) -> ToolChoice | None:
     )
 
 
-def _decode_text_format(value: Any) -> ResponseFormat | None:
+def decode_text_format(value: Any) -> ResponseFormat | None:
     if not isinstance(value, dict):
         return None
     fmt = value.get("format")
@@ -227,7 +227,7 @@ def _decode_text_format(value: Any) -> ResponseFormat | None:
     return None
 
 
-def _decode_reasoning(value: Any) -> Reasoning | None:
+def decode_reasoning(value: Any) -> Reasoning | None:
     if not isinstance(value, dict):
         return None
     effort = value.get("effort")

@@ -48,7 +48,7 @@ def _encode_content(parts: list, role: str) -> list[dict]:
     return out
 
 
-def _encode_reasoning_item(part: ReasoningPart, with_id: bool) -> dict:
+def encode_reasoning_item(part: ReasoningPart, with_id: bool) -> dict:
     summary = part.summary or ([part.text] if part.text else [])
     item: dict[str, Any] = {
         "type": "reasoning",
@@ -89,7 +89,7 @@ def encode_input(req: NeutralRequest) -> list[dict]:
                     texts = []
                 if isinstance(part, ReasoningPart):
                     if part.encrypted_content or (part.id and not is_gateway_id(part.id)):
-                        items.append(_encode_reasoning_item(part, with_id=bool(part.id)))
+                        items.append(encode_reasoning_item(part, with_id=bool(part.id)))
                     else:
                         req.drop("messages[].reasoning")
                 elif isinstance(part, ToolCallPart):
@@ -125,7 +125,7 @@ def _assistant_message(texts: list[TextPart]) -> dict:
     }
 
 
-def _encode_tools(req: NeutralRequest) -> list[dict]:
+def encode_tools(req: NeutralRequest) -> list[dict]:
     tools: list[dict] = []
     for tool in req.tools:
         if tool.raw is not None:
@@ -147,13 +147,13 @@ def _encode_tools(req: NeutralRequest) -> list[dict]:
     return tools
 
 
-def _encode_tool_choice(req: NeutralRequest, choice: ToolChoice) -> Any:
+def encode_tool_choice(req: NeutralRequest, choice: ToolChoice) -> Any:
     if choice.mode == "tool" and choice.name:
         return {"type": "function", "name": req.tool_names.to_upstream(choice.name, OPENAI_NAME)}
     return choice.mode if choice.mode != "tool" else "auto"
 
 
-def _encode_format(fmt: ResponseFormat) -> dict:
+def encode_format(fmt: ResponseFormat) -> dict:
     if fmt.type == "json_schema":
         out: dict[str, Any] = {
             "type": "json_schema",

@@ -18,8 +18,8 @@ from apex_ai_proxy.dialects.neutral import (
     UsageEvent,
 )
 from apex_ai_proxy.dialects.responses.ids import gateway_id
-from apex_ai_proxy.dialects.responses.request_decode import _decode_reasoning_item
-from apex_ai_proxy.dialects.responses.response import decode_usage, stop_reason_of
+from apex_ai_proxy.dialects.responses.request_decode import decode_reasoning_item
+from apex_ai_proxy.dialects.responses.response_object import decode_usage, stop_reason_of
 from apex_ai_proxy.errors import UpstreamInvalid
 from apex_ai_proxy.sse import SSEEvent
 
@@ -106,7 +106,7 @@ class ResponsesStreamDecoder(StreamDecoder):
                 out.append(ToolCallDelta(index, item["arguments"]))
             out.append(ToolCallEnd(index))
         elif kind == "reasoning":
-            part = _decode_reasoning_item(item)
+            part = decode_reasoning_item(item)
             if str(item.get("id")) not in self.reasoning_text and part.text:
                 out.append(ReasoningDelta(part.text))
             if part.encrypted_content:

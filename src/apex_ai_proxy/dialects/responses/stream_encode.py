@@ -24,7 +24,7 @@ from apex_ai_proxy.dialects.neutral import (
 )
 from apex_ai_proxy.dialects.responses.ids import gateway_id
 from apex_ai_proxy.dialects.responses.reasoning_tokens import call_signature_item, reasoning_token
-from apex_ai_proxy.dialects.responses.response import (
+from apex_ai_proxy.dialects.responses.response_object import (
     INCOMPLETE_REASONS,
     estimated_usage,
     finish_shell,

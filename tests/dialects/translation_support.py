@@ -4,6 +4,7 @@
                                finish reasons, usage) via `push_turn`
     one_model(kind, fake)      a gateway config serving the alias MODEL from one fake upstream
     anthropic_client(gw)       an `anthropic.AsyncAnthropic` aimed at the gateway (max_retries=0)
+    tool_history(*results)     an Anthropic conversation that called two tools, then their results
 
 Every provider uses the provider key PROVIDER_KEY; clients use CLIENT_TOKEN, so a test can tell
 which credential reached an upstream.
@@ -61,6 +62,7 @@ NOW_TOOL_OPENAI = {
 # A 1x1 transparent PNG.
 PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 IMAGE_URL = "https://images.example.com/cat.png"
+HELLO = [{"role": "user", "content": "hello there"}]
 
 
 def provider(kind: str, fake: Any, **extra: Any) -> dict[str, Any]:
@@ -91,6 +93,20 @@ def anthropic_client(gw: Any, token: str = CLIENT_TOKEN, **kwargs: Any) -> anthr
     client = anthropic.AsyncAnthropic(base_url=gw.base_url, api_key=token, **kwargs)
     gw._clients.append(client)  # closed with the gateway's other clients
     return client
+
+
+def tool_history(*results: dict, text: str | None = None) -> list[dict]:
+    """A turn that called get_weather (id toolu_a) and now, then the user's tool results."""
+    calls = [
+        {"type": "tool_use", "id": "toolu_a", "name": "get_weather", "input": {"city": "Paris"}},
+        {"type": "tool_use", "id": "toolu_b", "name": "now", "input": {}},
+    ]
+    assistant = ([{"type": "text", "text": text}] if text else []) + calls
+    return [
+        {"role": "user", "content": "Weather in Paris and the time?"},
+        {"role": "assistant", "content": assistant},
+        {"role": "user", "content": list(results)},
+    ]
 
 
 # --- a scriptable OpenAI chat upstream --------------------------------------------------------

@@ -1,5 +1,8 @@
-"""Response objects: the shell repeating the request's settings, output items, status
-and usage."""
+"""The Responses API's Response object (a whole answer): the shell repeating the request's
+settings, output items, status and usage.
+
+Named `response_object` rather than `response`: in this package "responses" is the API, so the
+module says which thing it builds."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from apex_ai_proxy.dialects.neutral import (
 )
 from apex_ai_proxy.dialects.responses.ids import gateway_id
 from apex_ai_proxy.dialects.responses.reasoning_tokens import call_signature_item
-from apex_ai_proxy.dialects.responses.request_encode import _encode_reasoning_item
+from apex_ai_proxy.dialects.responses.request_encode import encode_reasoning_item
 
 # Request fields a Response object repeats back to the client.
 ECHO_FIELDS = (
@@ -182,7 +185,7 @@ def output_items(resp: NeutralResponse, req: NeutralRequest) -> list[dict]:
             texts.append(part.text)
         elif isinstance(part, ReasoningPart):
             flush()
-            item = _encode_reasoning_item(part, with_id=True)
+            item = encode_reasoning_item(part, with_id=True)
             item["status"] = "completed"
             items.append(item)
         elif isinstance(part, ToolCallPart):

@@ -1,0 +1,5 @@
+import sys
+
+from apex_ai_proxy.cli import main
+
+sys.exit(main())

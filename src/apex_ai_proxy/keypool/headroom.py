@@ -1,0 +1,80 @@
+"""Which key × model to try first: most headroom first, known-out keys not at all.
+
+The view is this process's last knowledge (reservation replies, learned states and windows):
+cheap to read on every request and allowed to be a little stale, because the ledger's
+reservation is the exact check. When every candidate is known to be out, `order` says when the
+first frees up, so the gateway can answer 429 with Retry-After without calling any upstream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from apex_ai_proxy.keypool.ledger import Candidate, Refusal, Reservation
+from apex_ai_proxy.keypool.signals import Signal
+from apex_ai_proxy.keypool.state import KeyStatus
+
+#: A unit this process knows nothing about: assume it is fresh.
+UNKNOWN_HEADROOM = 1.0
+#: Hints are bounded: units are key × model pairs from the config, but a model name that comes
+#: from the client could add pairs (passthrough); beyond this the oldest are forgotten.
+MAX_HINTS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    order: list[Candidate]  # most headroom first; ties keep the strategy's order
+    retry_at: float | None  # when `order` is empty: the earliest time a candidate frees up
+
+
+class HeadroomView:
+    def __init__(self) -> None:
+        self._headroom: dict[str, float] = {}
+        self._out_until: dict[str, float] = {}
+
+    def order(self, candidates: Sequence[Candidate], now: float) -> Choice:
+        available: list[Candidate] = []
+        earliest: float | None = None
+        for candidate in candidates:
+            until = self._out_until.get(candidate.unit, 0.0)
+            if until > now:
+                earliest = until if earliest is None else min(earliest, until)
+            else:
+                available.append(candidate)
+        if not available:
+            return Choice([], earliest)
+        # sorted() is stable: equal headroom keeps the strategy's (weighted, round-robin…) order
+        get = self._headroom.get
+        available.sort(key=lambda c: -get(c.unit, UNKNOWN_HEADROOM))
+        return Choice(available, None)
+
+    def note_reservation(self, reservation: Reservation) -> None:
+        self._remember(self._headroom, reservation.unit, reservation.headroom)
+
+    def note_refusal(self, candidates: Sequence[Candidate], refusal: Refusal) -> None:
+        """Every candidate of a refused reservation is out until at least its retry_at."""
+        for candidate in candidates:
+            self._remember(self._out_until, candidate.unit, refusal.retry_at)
+
+    def note_status(self, unit: str, status: KeyStatus, now: float) -> None:
+        if status.available(now):
+            self._out_until.pop(unit, None)
+        else:
+            self._remember(self._out_until, unit, status.until)
+
+    def note_signal(self, unit: str, signal: Signal) -> None:
+        """Learned windows: the smaller share left of requests and tokens."""
+        shares = [
+            w.remaining / w.limit
+            for w in (signal.requests, signal.tokens)
+            if w is not None and w.remaining is not None and w.limit
+        ]
+        if shares:
+            self._remember(self._headroom, unit, max(min(min(shares), 1.0), 0.0))
+
+    @staticmethod
+    def _remember(table: dict[str, float], unit: str, value: float) -> None:
+        if unit not in table and len(table) >= MAX_HINTS:
+            del table[next(iter(table))]
+        table[unit] = value

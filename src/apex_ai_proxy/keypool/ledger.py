@@ -1,0 +1,316 @@
+"""The quota ledger: one interface, two backends (this module: the in-process one).
+
+    reserve(candidates, tokens, lease_s) → Reservation | Refusal
+        Try the candidates in the order given; reserve on the first whose every bucket has room
+        (rpm, rpd, tpm, tpd, max_parallel, and a learned state that is not out), all or nothing.
+        Refusal carries the earliest time any candidate frees up: a 429's Retry-After.
+    settle(reservation, used_tokens)
+        After the call: the real token count replaces the estimate; None = never sent (refund).
+    record(unit, signal) → KeyStatus
+        What an answer taught (keypool/signals.py), through the state machine (keypool/state.py).
+
+Units are "key name|model" (`openai#0|gpt-4o`): never the key itself. Times are epoch seconds.
+The Redis backend (redis_ledger.py) keeps the same contract for many replicas; its tests and
+these run the same contract suite.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from apex_ai_proxy.keypool.config import Limits
+from apex_ai_proxy.keypool.limits import (
+    bucket_frees_at,
+    bucket_of,
+    clamp_tokens,
+    day_window,
+    limit_vector,
+    oldest_live_bucket,
+)
+from apex_ai_proxy.keypool.signals import Signal
+from apex_ai_proxy.keypool.state import (
+    DEFAULT_POLICY,
+    OK_STATUS,
+    KeyState,
+    KeyStatus,
+    Policy,
+    transition,
+)
+
+#: Seconds a parallel slot is held when its settle never comes (the process died).
+DEFAULT_LEASE_S = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    unit: str  # "key name|model"
+    limits: tuple[int, int, int, int, int]  # (rpm, rpd, tpm, tpd, max_parallel), 0 = none
+    timezone: str | None = None  # of the daily windows
+
+    @classmethod
+    def of(cls, unit: str, limits: Limits) -> Candidate:
+        return cls(unit, limit_vector(limits), limits.reset_timezone)
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    unit: str
+    id: str
+    tokens: int  # the estimate reserved
+    bucket: int  # minute bucket it was counted in
+    day: int  # start of the day it was counted in
+    headroom: float  # share of the tightest configured window left after it (1.0: no limits)
+    backend: str  # "local" or "redis": settle goes where the reservation was made
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    retry_at: float  # earliest time a candidate frees up (epoch seconds)
+    reason: str  # the bucket or state that refused the first candidate: rpm, rpd, invalid, …
+
+
+@dataclass(frozen=True, slots=True)
+class UnitView:
+    """One key × model as `apex-ai-proxy pool` and the admin endpoint show it (no key material:
+    the unit is a key's name)."""
+
+    unit: str
+    state: str
+    reason: str
+    until: float  # epoch seconds; 0 when ok
+    minute_requests: int
+    minute_tokens: int
+    day_requests: int
+    day_tokens: int
+    in_flight: int  # parallel slots held (counted only where max_parallel is set)
+    remaining: dict[str, int]  # per configured limit ("rpm", "rpd", …): what is left of it
+
+
+def unit_view(
+    c: Candidate, status: KeyStatus, counts: tuple[int, int, int, int, int], now: float
+) -> UnitView:
+    """A view from the counts (minute requests, minute tokens, day requests, day tokens,
+    in flight) either backend read."""
+    used = dict(zip(("rpm", "tpm", "rpd", "tpd", "max_parallel"), counts, strict=True))
+    limits = dict(zip(("rpm", "rpd", "tpm", "tpd", "max_parallel"), c.limits, strict=True))
+    remaining = {name: max(limit - used[name], 0) for name, limit in limits.items() if limit}
+    out = not status.available(now)
+    return UnitView(
+        c.unit,
+        status.state.value if out else KeyState.OK.value,
+        status.reason if out else "",
+        status.until if out else 0.0,
+        *counts,
+        remaining,
+    )
+
+
+class Ledger(Protocol):
+    async def reserve(
+        self, candidates: Sequence[Candidate], tokens: int, lease_s: float = DEFAULT_LEASE_S
+    ) -> Reservation | Refusal: ...
+
+    async def settle(self, reservation: Reservation, used_tokens: int | None) -> None: ...
+
+    async def record(self, unit: str, signal: Signal) -> KeyStatus: ...
+
+    async def status(self, unit: str) -> KeyStatus: ...
+
+    async def snapshot(self, candidates: Sequence[Candidate]) -> list[UnitView]: ...
+
+    async def close(self) -> None: ...
+
+
+_ids = itertools.count()
+_ID_PREFIX = os.urandom(4).hex()
+
+
+def new_reservation_id() -> str:
+    return f"{_ID_PREFIX}{next(_ids):x}"
+
+
+def clamp_lease(lease_s: float) -> float:
+    return min(max(float(lease_s), 0.001), 86_400.0) if lease_s == lease_s else DEFAULT_LEASE_S
+
+
+def settle_delta(reservation: Reservation, used_tokens: int | None) -> int:
+    """What settling adds to the reserved tokens: the real count minus the estimate, or the
+    whole estimate back when the request was never sent."""
+    if used_tokens is None:
+        return -reservation.tokens
+    return clamp_tokens(used_tokens) - reservation.tokens
+
+
+@dataclass(slots=True)
+class _Usage:
+    minute_requests: dict[int, int] = field(default_factory=dict)  # bucket → count
+    minute_tokens: dict[int, int] = field(default_factory=dict)
+    day: int = 0
+    day_requests: int = 0
+    day_tokens: int = 0
+    leases: dict[str, float] = field(default_factory=dict)  # reservation id → expiry
+
+
+class LocalLedger:
+    """In-process ledger: exact for one process; the fallback of the Redis ledger."""
+
+    backend = "local"
+
+    def __init__(
+        self, policy: Policy = DEFAULT_POLICY, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.policy = policy
+        self.clock = clock
+        self._usage: dict[str, _Usage] = {}
+        self._status: dict[str, KeyStatus] = {}
+
+    async def reserve(
+        self, candidates: Sequence[Candidate], tokens: int, lease_s: float = DEFAULT_LEASE_S
+    ) -> Reservation | Refusal:
+        now = self.clock()
+        tokens = clamp_tokens(tokens)
+        lease_s = clamp_lease(lease_s)
+        earliest, first_reason = float("inf"), ""
+        for candidate in candidates:
+            blocked, reason = self._blocked(candidate, tokens, now)
+            if blocked is None:
+                return self._take(candidate, tokens, now, lease_s)
+            if blocked < earliest:
+                earliest = blocked
+            first_reason = first_reason or reason
+        return Refusal(earliest if candidates else now, first_reason or "no_candidates")
+
+    def _blocked(self, c: Candidate, tokens: int, now: float) -> tuple[float | None, str]:
+        """(None, "") when the candidate has room, else (when it frees up, which bucket)."""
+        status = self._status.get(c.unit)
+        if status is not None and not status.available(now):
+            return status.until, status.state.value
+        rpm, rpd, tpm, tpd, parallel = c.limits
+        usage = self._usage.get(c.unit)
+        if usage is None:
+            return None, ""
+        _prune(usage, now, c.timezone)
+        if rpm and (at := _minute_frees_at(usage.minute_requests, rpm, 1)) is not None:
+            return at, "rpm"
+        if tpm and (at := _minute_frees_at(usage.minute_tokens, tpm, tokens)) is not None:
+            return at, "tpm"
+        if rpd and usage.day_requests + 1 > rpd:
+            return day_window(now, c.timezone)[1], "rpd"
+        if tpd and usage.day_tokens and usage.day_tokens + tokens > tpd:
+            return day_window(now, c.timezone)[1], "tpd"
+        if parallel and len(usage.leases) >= parallel:
+            return now + 1.0, "max_parallel"  # frees when a request ends: look again soon
+        return None, ""
+
+    def _take(self, c: Candidate, tokens: int, now: float, lease_s: float) -> Reservation:
+        usage = self._usage.get(c.unit)
+        if usage is None:
+            usage = self._usage[c.unit] = _Usage(day=day_window(now, c.timezone)[0])
+        bucket = bucket_of(now)
+        usage.minute_requests[bucket] = usage.minute_requests.get(bucket, 0) + 1
+        usage.minute_tokens[bucket] = usage.minute_tokens.get(bucket, 0) + tokens
+        usage.day_requests += 1
+        usage.day_tokens += tokens
+        rid = new_reservation_id()
+        if c.limits[4]:
+            usage.leases[rid] = now + lease_s
+        status = self._status.get(c.unit)
+        if status is not None and status.state is KeyState.INVALID:
+            # This request is the probe: the next one waits another probe interval.
+            self._status[c.unit] = KeyStatus(
+                KeyState.INVALID, now + self.policy.invalid_probe_s, status.reason, status.recent
+            )
+        return Reservation(
+            c.unit, rid, tokens, bucket, usage.day, _headroom(usage, c.limits), self.backend
+        )
+
+    async def settle(self, reservation: Reservation, used_tokens: int | None) -> None:
+        usage = self._usage.get(reservation.unit)
+        if usage is None:
+            return
+        usage.leases.pop(reservation.id, None)
+        delta = settle_delta(reservation, used_tokens)
+        if reservation.bucket in usage.minute_tokens:
+            usage.minute_tokens[reservation.bucket] += delta
+            if used_tokens is None:
+                usage.minute_requests[reservation.bucket] -= 1
+        if usage.day == reservation.day:
+            usage.day_tokens += delta
+            usage.day_requests -= used_tokens is None
+
+    async def record(self, unit: str, signal: Signal) -> KeyStatus:
+        status = self._status.get(unit, OK_STATUS)
+        new = transition(status, signal, self.clock(), self.policy)
+        if new is not status:
+            self._status[unit] = new
+        return new
+
+    async def status(self, unit: str) -> KeyStatus:
+        return self._status.get(unit, OK_STATUS)
+
+    async def snapshot(self, candidates: Sequence[Candidate]) -> list[UnitView]:
+        now = self.clock()
+        views = []
+        for c in candidates:
+            usage = self._usage.get(c.unit)
+            counts = (0, 0, 0, 0, 0)
+            if usage is not None:
+                _prune(usage, now, c.timezone)
+                counts = (
+                    sum(usage.minute_requests.values()),
+                    sum(usage.minute_tokens.values()),
+                    usage.day_requests,
+                    usage.day_tokens,
+                    len(usage.leases),
+                )
+            views.append(unit_view(c, self._status.get(c.unit, OK_STATUS), counts, now))
+        return views
+
+    async def close(self) -> None:
+        return None
+
+
+def _prune(usage: _Usage, now: float, timezone: str | None) -> None:
+    oldest = oldest_live_bucket(now)
+    for buckets in (usage.minute_requests, usage.minute_tokens):
+        if buckets and min(buckets) < oldest:
+            for stale in [b for b in buckets if b < oldest]:
+                del buckets[stale]
+    if usage.leases:
+        for rid in [rid for rid, expiry in usage.leases.items() if expiry <= now]:
+            del usage.leases[rid]
+    day = day_window(now, timezone)[0]
+    if day != usage.day:
+        usage.day, usage.day_requests, usage.day_tokens = day, 0, 0
+
+
+def _minute_frees_at(buckets: dict[int, int], limit: int, need: int) -> float | None:
+    """None when `need` more fits in the minute window, else when enough of it has freed up."""
+    used = sum(buckets.values())
+    if used + need <= limit or used <= 0:  # an empty window takes even an oversized request
+        return None
+    freed = 0
+    for bucket in sorted(buckets):
+        freed += buckets[bucket]
+        if used - freed + need <= limit or used - freed <= 0:
+            return bucket_frees_at(bucket)
+    return bucket_frees_at(max(buckets))
+
+
+def _headroom(usage: _Usage, limits: tuple[int, int, int, int, int]) -> float:
+    rpm, rpd, tpm, tpd, _ = limits
+    shares = [1.0]
+    if rpm:
+        shares.append(1 - sum(usage.minute_requests.values()) / rpm)
+    if tpm:
+        shares.append(1 - sum(usage.minute_tokens.values()) / tpm)
+    if rpd:
+        shares.append(1 - usage.day_requests / rpd)
+    if tpd:
+        shares.append(1 - usage.day_tokens / tpd)
+    return max(min(shares), 0.0)

@@ -1,0 +1,419 @@
+"""The quota ledger on Redis: one ledger for every replica and worker that shares the prefix.
+
+Each check-and-reserve is ONE EVALSHA: a Lua script that reads the server's clock
+(`redis.call('TIME')`, so replicas with skewed clocks still agree on the minute), walks the
+candidates in the caller's order and reserves on the first whose every bucket has room, all or
+nothing. Per unit it keeps one hash `<prefix>u:<unit>`:
+
+    m:<bucket> / t:<bucket>   requests / tokens counted in a 5-second bucket (keypool/limits.py)
+    r:<day> / u:<day>         requests / tokens of the day starting at <day> (epoch seconds)
+    p:<reservation id>        a parallel slot, its value the lease's expiry (a crashed process's
+                              slot frees itself)
+
+and the learned state in `<prefix>s:<unit>` (state, until, reason, recent). Stale fields are
+dropped by the script that finds them; every key has a TTL.
+
+Redis down (refused, timed out, any Redis error): the call is served by an in-process
+LocalLedger instead, with one warning per outage and `fallbacks` counting the calls; Redis is
+tried again after a growing wait (state/redis_client.Backoff), so an outage never costs every
+request a connect attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from apex_ai_proxy.keypool.ledger import (
+    DEFAULT_LEASE_S,
+    Candidate,
+    LocalLedger,
+    Refusal,
+    Reservation,
+    UnitView,
+    clamp_lease,
+    new_reservation_id,
+    settle_delta,
+    unit_view,
+)
+from apex_ai_proxy.keypool.limits import (
+    BUCKET_S,
+    MINUTE_S,
+    clamp_tokens,
+    day_window,
+    oldest_live_bucket,
+)
+from apex_ai_proxy.keypool.signals import MAX_HORIZON_S, Signal, Verdict
+from apex_ai_proxy.keypool.state import DEFAULT_POLICY, OK_STATUS, KeyState, KeyStatus, Policy
+from apex_ai_proxy.keypool.state import transition as next_status
+from apex_ai_proxy.state.config import redacted_redis_url
+from apex_ai_proxy.state.redis_client import Backoff, redis_client
+
+log = logging.getLogger("apex_ai_proxy")
+T = TypeVar("T")
+
+_ARGS_PER_CANDIDATE = 7
+
+RESERVE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local n, tokens, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local id, probe = ARGV[4], tonumber(ARGV[5])
+local bucket_s, minute_s = tonumber(ARGV[6]), tonumber(ARGV[7])
+local bucket = math.floor(now / bucket_s)
+local oldest = bucket - math.floor(minute_s / bucket_s)
+
+local function frees_at(buckets, used, limit, need)
+  if used + need <= limit or used <= 0 then return nil end
+  table.sort(buckets, function(a, b) return a[1] < b[1] end)
+  local freed = 0
+  for _, pair in ipairs(buckets) do
+    freed = freed + pair[2]
+    if used - freed + need <= limit or used - freed <= 0 then
+      return (pair[1] + 1) * bucket_s + minute_s
+    end
+  end
+  return (buckets[#buckets][1] + 1) * bucket_s + minute_s
+end
+
+local function share(used, limit)
+  if limit > 0 then return 1 - used / limit end
+  return 1
+end
+
+local function try(i)
+  local usage, status = KEYS[2 * i - 1], KEYS[2 * i]
+  local base = 7 + (i - 1) * 7
+  local rpm, rpd = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
+  local tpm, tpd = tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
+  local par, day, day_end = tonumber(ARGV[base + 5]), ARGV[base + 6], tonumber(ARGV[base + 7])
+  local st = redis.call('HMGET', status, 'state', 'until')
+  if st[1] and st[1] ~= 'ok' and now < (tonumber(st[2]) or 0) then
+    return tonumber(st[2]), st[1]
+  end
+  local flat = redis.call('HGETALL', usage)
+  local mreq, mtok, dreq, dtok, live = 0, 0, 0, 0, 0
+  local rb, tb, stale = {}, {}, {}
+  for j = 1, #flat, 2 do
+    local field, v = flat[j], tonumber(flat[j + 1]) or 0
+    local kind, rest = string.sub(field, 1, 1), string.sub(field, 3)
+    if kind == 'm' or kind == 't' then
+      local b = tonumber(rest) or 0
+      if b < oldest then stale[#stale + 1] = field
+      elseif kind == 'm' then mreq = mreq + v; rb[#rb + 1] = {b, v}
+      else mtok = mtok + v; tb[#tb + 1] = {b, v} end
+    elseif kind == 'r' or kind == 'u' then
+      if rest ~= day then stale[#stale + 1] = field
+      elseif kind == 'r' then dreq = v else dtok = v end
+    elseif kind == 'p' then
+      if v <= now then stale[#stale + 1] = field else live = live + 1 end
+    end
+  end
+  if #stale > 0 then redis.call('HDEL', usage, unpack(stale)) end
+  local at
+  if rpm > 0 then at = frees_at(rb, mreq, rpm, 1); if at then return at, 'rpm' end end
+  if tpm > 0 then at = frees_at(tb, mtok, tpm, tokens); if at then return at, 'tpm' end end
+  if rpd > 0 and dreq + 1 > rpd then return day_end, 'rpd' end
+  if tpd > 0 and dtok > 0 and dtok + tokens > tpd then return day_end, 'tpd' end
+  if par > 0 and live >= par then return now + 1, 'max_parallel' end
+  redis.call('HINCRBY', usage, 'm:' .. bucket, 1)
+  redis.call('HINCRBY', usage, 't:' .. bucket, tokens)
+  redis.call('HINCRBY', usage, 'r:' .. day, 1)
+  redis.call('HINCRBY', usage, 'u:' .. day, tokens)
+  local ttl = math.max(day_end - now, minute_s + 2 * bucket_s)
+  if par > 0 then
+    redis.call('HSET', usage, 'p:' .. id, tostring(now + lease))
+    ttl = math.max(ttl, lease)
+  end
+  redis.call('PEXPIRE', usage, math.ceil(ttl * 1000) + 1000)
+  if st[1] == 'invalid' then  -- this request is the probe; the next waits another interval
+    redis.call('HSET', status, 'until', tostring(now + probe))
+    redis.call('PEXPIRE', status, math.ceil(probe * 1000) + 60000)
+  end
+  local left = math.min(share(mreq + 1, rpm), share(mtok + tokens, tpm),
+                        share(dreq + 1, rpd), share(dtok + tokens, tpd))
+  return nil, tostring(math.max(left, 0)), bucket
+end
+
+local earliest, why = nil, ''
+for i = 1, n do
+  local at, detail, b = try(i)
+  if at == nil then return {i, tostring(b), detail} end
+  if earliest == nil or at < earliest then earliest = at end
+  if why == '' then why = detail end
+end
+return {0, tostring(earliest or now), why}
+"""
+
+SETTLE_LUA = """
+local usage = KEYS[1]
+local minute, day = 'm:' .. ARGV[1], 'r:' .. ARGV[2]
+local delta, refund = tonumber(ARGV[3]), ARGV[4] == '1'
+redis.call('HDEL', usage, 'p:' .. ARGV[5])
+if redis.call('HEXISTS', usage, minute) == 1 then
+  redis.call('HINCRBY', usage, 't:' .. ARGV[1], delta)
+  if refund then redis.call('HINCRBY', usage, minute, -1) end
+end
+if redis.call('HEXISTS', usage, day) == 1 then
+  redis.call('HINCRBY', usage, 'u:' .. ARGV[2], delta)
+  if refund then redis.call('HINCRBY', usage, day, -1) end
+end
+return 1
+"""
+
+
+class RedisLedger:
+    backend = "redis"
+
+    def __init__(
+        self,
+        redis_url: str,
+        key_prefix: str,
+        policy: Policy = DEFAULT_POLICY,
+        client: Redis | None = None,
+    ) -> None:
+        self.policy = policy
+        self.prefix = key_prefix
+        self.redis = client if client is not None else redis_client(redis_url)
+        self.local = LocalLedger(policy)  # while Redis does not answer
+        self.fallbacks = 0  # calls served locally because Redis failed
+        self._where = redacted_redis_url(redis_url)
+        self._down = False
+        self._retry_at = 0.0  # time.monotonic(): Redis is not tried again before
+        self._backoff = Backoff()
+        self._reserve = self.redis.register_script(RESERVE_LUA)
+        self._settle = self.redis.register_script(SETTLE_LUA)
+        self._known: dict[str, KeyStatus] = {}  # last status read or written, per unit
+
+    def _usage_key(self, unit: str) -> str:
+        return f"{self.prefix}u:{unit}"
+
+    def _status_key(self, unit: str) -> str:
+        return f"{self.prefix}s:{unit}"
+
+    async def reserve(
+        self, candidates: Sequence[Candidate], tokens: int, lease_s: float = DEFAULT_LEASE_S
+    ) -> Reservation | Refusal:
+        tokens = clamp_tokens(tokens)
+        lease_s = clamp_lease(lease_s)
+        if not candidates:
+            return Refusal(time.time(), "no_candidates")
+
+        async def remote() -> Reservation | Refusal:
+            keys, args, days = self._reserve_args(candidates, tokens, lease_s)
+            rid = str(args[3])
+            reply = await self._reserve(keys=keys, args=args)
+            index = int(reply[0])
+            if index == 0:
+                now = time.time()
+                retry_at = float(reply[1])
+                if not now <= retry_at <= now + MAX_HORIZON_S:  # the past, too far, or nan
+                    retry_at = now if not retry_at > now else now + MAX_HORIZON_S
+                return Refusal(retry_at, _text(reply[2]))
+            chosen = candidates[index - 1]
+            return Reservation(
+                chosen.unit,
+                rid,
+                tokens,
+                int(_text(reply[1])),
+                days[index - 1],
+                float(reply[2]),
+                self.backend,
+            )
+
+        return await self._guarded(remote, lambda: self.local.reserve(candidates, tokens, lease_s))
+
+    def _reserve_args(
+        self, candidates: Sequence[Candidate], tokens: int, lease_s: float
+    ) -> tuple[list[str], list[str | int | float], list[int]]:
+        now = time.time()
+        keys: list[str] = []
+        days: list[int] = []
+        args: list[str | int | float] = [
+            len(candidates),
+            tokens,
+            lease_s,
+            new_reservation_id(),
+            self.policy.invalid_probe_s,
+            BUCKET_S,
+            MINUTE_S,
+        ]
+        for c in candidates:
+            keys += (self._usage_key(c.unit), self._status_key(c.unit))
+            # The day is cut by this process's clock (Lua has no time zones): near midnight a
+            # skewed replica may count a request into the neighbouring day.
+            start, end = day_window(now, c.timezone)
+            args += (*c.limits, start, repr(end))
+            days.append(start)
+        return keys, args, days
+
+    async def settle(self, reservation: Reservation, used_tokens: int | None) -> None:
+        if reservation.backend != self.backend:
+            await self.local.settle(reservation, used_tokens)
+            return
+        delta = settle_delta(reservation, used_tokens)
+        args = [
+            reservation.bucket,
+            reservation.day,
+            delta,
+            int(used_tokens is None),
+            reservation.id,
+        ]
+
+        async def remote() -> None:
+            await self._settle(keys=[self._usage_key(reservation.unit)], args=args)
+
+        async def dropped() -> None:
+            return None  # its reservation lives in Redis; the lease expires there
+
+        await self._guarded(remote, dropped)
+
+    async def record(self, unit: str, signal: Signal) -> KeyStatus:
+        known = self._known.get(unit, OK_STATUS)
+        if signal.verdict is Verdict.CLIENT_ERROR:
+            return known
+        if signal.verdict is Verdict.OK and _clean(known):
+            return known  # the common success: nothing to learn, no round trip
+
+        async def remote() -> KeyStatus:
+            raw = await self.redis.hgetall(self._status_key(unit))
+            now = time.time()
+            new = next_status(_decode(raw), signal, now, self.policy)
+            await self._write_status(unit, new, now)
+            self._known[unit] = new
+            return new
+
+        return await self._guarded(remote, lambda: self.local.record(unit, signal))
+
+    async def _write_status(self, unit: str, status: KeyStatus, now: float) -> None:
+        key = self._status_key(unit)
+        if _clean(status):
+            await self.redis.delete(key)
+            return
+        ttl = max(status.until - now, 0.0) + self.policy.degraded_window_s
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.hset(key, mapping=_encode(status))
+            pipe.pexpire(key, int(ttl * 1000) + 1000)
+            await pipe.execute()
+
+    async def status(self, unit: str) -> KeyStatus:
+        async def remote() -> KeyStatus:
+            return _decode(await self.redis.hgetall(self._status_key(unit)))
+
+        return await self._guarded(remote, lambda: self.local.status(unit))
+
+    async def snapshot(self, candidates: Sequence[Candidate]) -> list[UnitView]:
+        """Read-only, one pipelined round trip for all units; stale fields are left to the
+        reservation script to drop."""
+
+        async def remote() -> list[UnitView]:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for c in candidates:
+                    pipe.hgetall(self._usage_key(c.unit))
+                    pipe.hgetall(self._status_key(c.unit))
+                replies = await pipe.execute()
+            now = time.time()
+            return [
+                unit_view(c, _decode(replies[2 * i + 1]), _counts(replies[2 * i], c, now), now)
+                for i, c in enumerate(candidates)
+            ]
+
+        return await self._guarded(remote, lambda: self.local.snapshot(candidates))
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    async def _guarded(
+        self, remote: Callable[[], Awaitable[T]], fallback: Callable[[], Awaitable[T]]
+    ) -> T:
+        if self._down and time.monotonic() < self._retry_at:
+            self.fallbacks += 1
+            return await fallback()
+        try:
+            result = await remote()
+        except (RedisError, OSError) as exc:
+            self.fallbacks += 1
+            if not self._down:
+                log.warning(
+                    "key pool: Redis at %s failed (%s); using this process's own quota state "
+                    "until it answers",
+                    self._where,
+                    type(exc).__name__,
+                )
+            self._down = True
+            self._retry_at = time.monotonic() + self._backoff.next()
+            return await fallback()
+        if self._down:
+            self._down = False
+            self._backoff.reset()
+            log.info("key pool: Redis at %s answers again; quotas shared", self._where)
+        return result
+
+
+def _counts(raw: dict[bytes, bytes], c: Candidate, now: float) -> tuple[int, int, int, int, int]:
+    """(minute requests, minute tokens, day requests, day tokens, in flight) from a usage hash,
+    read the way the reservation script reads it."""
+    oldest, day = oldest_live_bucket(now), str(day_window(now, c.timezone)[0])
+    minute_requests = minute_tokens = day_requests = day_tokens = in_flight = 0
+    for name, value in raw.items():
+        kind, _, rest = name.decode(errors="replace").partition(":")
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        if kind in ("m", "t") and rest.lstrip("-").isdigit() and int(rest) >= oldest:
+            if kind == "m":
+                minute_requests += int(number)
+            else:
+                minute_tokens += int(number)
+        elif kind == "r" and rest == day:
+            day_requests = int(number)
+        elif kind == "u" and rest == day:
+            day_tokens = int(number)
+        elif kind == "p" and number > now:
+            in_flight += 1
+    return minute_requests, minute_tokens, day_requests, day_tokens, in_flight
+
+
+def _clean(status: KeyStatus) -> bool:
+    return status.state is KeyState.OK and not any(fault for _, fault in status.recent)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _encode(status: KeyStatus) -> dict[str, str]:
+    recent = ",".join(f"{when!r}:{int(fault)}" for when, fault in status.recent)
+    return {
+        "state": status.state.value,
+        "until": repr(status.until),
+        "reason": status.reason,
+        "recent": recent,
+    }
+
+
+def _decode(raw: dict[bytes, bytes]) -> KeyStatus:
+    """A stored status; anything unreadable in it reads as ok (the store is ours, but a
+    half-written or foreign value must not take a key out)."""
+    try:
+        fields = {k.decode(): v.decode() for k, v in raw.items()}
+        state = KeyState(fields.get("state", "ok"))
+        until = float(fields.get("until", "0"))
+        recent = tuple(
+            (float(when), fault == "1")
+            for when, _, fault in (p.partition(":") for p in fields.get("recent", "").split(","))
+            if when
+        )
+    except (ValueError, UnicodeDecodeError):
+        return OK_STATUS
+    if not math.isfinite(until) or not all(math.isfinite(when) for when, _ in recent):
+        return OK_STATUS
+    return KeyStatus(state, until, fields.get("reason", "")[:64], recent)

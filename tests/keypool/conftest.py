@@ -1,0 +1,87 @@
+"""Ledgers for the key-pool tests: every contract test runs on the local and the Redis ledger.
+
+Redis tests use REDIS_URL (default redis://127.0.0.1:6379) and are skipped, with the reason,
+when no server answers. Each test has its own key prefix and deletes its keys afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+import redis
+from redis.asyncio import Redis
+
+from apex_ai_proxy.keypool.ledger import LocalLedger
+from apex_ai_proxy.keypool.redis_ledger import RedisLedger
+from apex_ai_proxy.keypool.state import Policy
+from apex_ai_proxy.state.config import redacted_redis_url
+
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379"
+
+
+@functools.cache
+def redis_skip_reason() -> str | None:
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        return f"no Redis reachable at {redacted_redis_url(REDIS_URL)} ({exc})"
+    finally:
+        client.close()
+    return None
+
+
+LedgerFactory = Callable[..., Awaitable[LocalLedger | RedisLedger]]
+
+
+@contextlib.asynccontextmanager
+async def _redis_factory() -> AsyncIterator[LedgerFactory]:
+    """Makes Redis ledgers sharing one prefix of this test alone (replicas of one gateway);
+    closes them and deletes their keys afterwards."""
+    if reason := redis_skip_reason():
+        pytest.skip(reason)
+    prefix = f"apex-test:keypool:{uuid.uuid4().hex}:"
+    opened: list[RedisLedger] = []
+
+    async def make(policy: Policy | None = None) -> RedisLedger:
+        ledger = RedisLedger(REDIS_URL, prefix, policy or Policy())
+        opened.append(ledger)
+        return ledger
+
+    make.prefix = prefix  # type: ignore[attr-defined]
+    make.url = REDIS_URL  # type: ignore[attr-defined]
+    try:
+        yield make
+    finally:
+        for ledger in opened:
+            await ledger.close()
+        raw = Redis.from_url(REDIS_URL)
+        keys = [key async for key in raw.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await raw.delete(*keys)
+        await raw.aclose()
+
+
+@pytest.fixture
+async def redis_ledgers() -> AsyncIterator[LedgerFactory]:
+    async with _redis_factory() as make:
+        yield make
+
+
+@pytest.fixture(params=["local", "redis"])
+async def make_ledger(request: pytest.FixtureRequest) -> AsyncIterator[LedgerFactory]:
+    """One backend per run of the test; the Redis one skips without a Redis."""
+    if request.param == "local":
+
+        async def make_local(policy: Policy | None = None) -> LocalLedger:
+            return LocalLedger(policy or Policy())
+
+        yield make_local
+        return
+    async with _redis_factory() as make:
+        yield make
