@@ -7,14 +7,12 @@ characters / 4 plus fixed costs per message and image, documented there).
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 import orjson
 
 from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.dialects import estimate_tokens, get_dialect
-from apex_ai_proxy.dialects.base import dumps
 from apex_ai_proxy.errors import GatewayError
 from apex_ai_proxy.http import Request, Response
 from apex_ai_proxy.pipeline import (
@@ -24,7 +22,6 @@ from apex_ai_proxy.pipeline import (
     require_model,
     validate_chat,
 )
-from apex_ai_proxy.upstream import CONNECTION_ERRORS
 
 if TYPE_CHECKING:
     from apex_ai_proxy.server import Gateway
@@ -43,7 +40,9 @@ def make_count_tokens_handler(gw: Gateway):
             validate_chat(body)
             model = ctx.mapped_model = gw.map_model(model, request)
             route = gw.router.resolve(model)
-            counted = await _count_upstream(gw, ctx, route, body, request)
+            beta = request.headers.get("anthropic-beta")
+            extra = {"anthropic-beta": beta} if beta is not None else {}
+            counted = await gw.dispatcher.count_tokens(request, ctx, route, body, extra)
             if counted is None:
                 count, how = (
                     estimate_tokens(get_dialect("anthropic").decode_request(body)),
@@ -65,48 +64,3 @@ def make_count_tokens_handler(gw: Gateway):
         return resp
 
     return handle
-
-
-async def _count_upstream(
-    gw: Gateway, ctx: RequestContext, route, body: dict, request: Request
-) -> int | None:
-    """Ask the first available Anthropic upstream of the route to count; None when none can."""
-    for target, key in gw.balancer.candidates(route):
-        adapter = target.adapter
-        if adapter.dialect != "anthropic" or not hasattr(adapter, "count_tokens_url"):
-            continue
-        payload = dict(body)
-        payload["model"] = target.upstream_model
-        payload.pop("stream", None)
-        payload.pop("max_tokens", None)
-        headers = (
-            {"anthropic-beta": request.headers["anthropic-beta"]}
-            if "anthropic-beta" in request.headers
-            else None
-        )
-        upstream_request = adapter.build(
-            target,
-            key,
-            adapter.count_tokens_url(adapter.base_for(target)),
-            dumps(payload),
-            headers,
-        )
-        started = time.monotonic()
-        try:
-            upstream = await gw.client.send(
-                upstream_request,
-                *gw.dispatcher.settings_for(target),
-            )
-            raw = await upstream.read(adapter.config.max_response_bytes)
-        except CONNECTION_ERRORS:
-            return None
-        ctx.provider, ctx.upstream_model = target.provider, target.upstream_model
-        ctx.ttfb_ms = (time.monotonic() - started) * 1000.0
-        if upstream.status != 200:
-            return None
-        try:
-            count = orjson.loads(raw).get("input_tokens")
-        except (orjson.JSONDecodeError, AttributeError):
-            return None
-        return count if isinstance(count, int) else None
-    return None

@@ -44,8 +44,9 @@ from apex_ai_proxy.errors import (
     BadRequest,
     GatewayError,
     NotFound,
+    StoreUnavailable,
     UpstreamUnavailable,
-    stream_error_frame,
+    stream_error_event,
 )
 from apex_ai_proxy.http import Request, Response, StreamResponse
 from apex_ai_proxy.pipeline import (
@@ -58,7 +59,7 @@ from apex_ai_proxy.providers.base import ApiKey, Target
 from apex_ai_proxy.relay import StreamSink
 from apex_ai_proxy.routing import Route
 from apex_ai_proxy.sse import SSEEvent, SSEParser, encode_event
-from apex_ai_proxy.state.config import ResponsesStoreConfig, redacted_redis_url
+from apex_ai_proxy.state.config import ResponsesStoreConfig
 from apex_ai_proxy.state.responses_store import (
     ConversationError,
     Owner,
@@ -87,10 +88,16 @@ ITEM_ID_PREFIXES = {
 }
 
 
-class StoreUnavailable(GatewayError):
-    status = 503
-    error_type = "service_unavailable"
-    code = "response_store_unavailable"
+STORE_DOWN = (
+    "The response store is unavailable; retry later, or send store: false without "
+    "previous_response_id for an answer that is not stored."
+)
+
+
+def _store_down(exc: ResponseStoreError) -> StoreUnavailable:
+    """The client's 503; the store's address and the driver's words are the operator's (log)."""
+    log.warning("response store unavailable: %s", exc)
+    return StoreUnavailable(STORE_DOWN)
 
 
 # --- input items -----------------------------------------------------------------------------
@@ -209,8 +216,9 @@ class StoreTap:
             try:
                 await self.api.put(self.record(ctx, response, []))
             except ResponseStoreError as exc:
+                log.warning("storing response %s failed: %s", response["id"], exc)
                 raise StoreUnavailable(
-                    f"The answer could not be stored ({exc}); retry, or send store: false."
+                    "The answer could not be stored; retry, or send store: false."
                 ) from None
         return orjson.dumps(response) if changed else raw
 
@@ -291,7 +299,14 @@ class StoringStream:
             if not stored and first:
                 self.broken = True
                 message = "The response could not be stored; retry, or send store: false."
-                return stream_error_frame(DIALECT, 503, message)
+                seq = payload.get("sequence_number")
+                return stream_error_event(
+                    DIALECT,
+                    503,
+                    message,
+                    response=response,
+                    sequence_number=seq if isinstance(seq, int) else 0,
+                )
         data = orjson.dumps(payload) if changed else event.data.encode()
         return encode_event(data, kind)
 
@@ -368,7 +383,7 @@ class ResponsesAPI:
         try:
             record = await (await self.store()).get_visible(response_id, owner)
         except ResponseStoreError as exc:
-            raise StoreUnavailable(f"The response store is unavailable: {exc}") from None
+            raise _store_down(exc) from None
         if record is None:
             raise _not_found(response_id)
         return record
@@ -403,8 +418,8 @@ class ResponsesAPI:
         previous_id = body.get("previous_response_id")
         if (keep or previous_id) and not self.reachable:  # say so before spending quota
             raise StoreUnavailable(
-                f"The response store (Redis at {redacted_redis_url(self.config.redis_url)}) is "
-                "unreachable; the gateway is reconnecting in the background. Retry later, or "
+                "The response store is unreachable; the gateway is reconnecting in the "
+                "background (its log says where the store is). Retry later, or "
                 "send store: false without previous_response_id for an answer that is not stored."
             )
         chain = await self._conversation(previous_id, self.owner_of(ctx)) if previous_id else []
@@ -446,7 +461,7 @@ class ResponsesAPI:
         except ConversationError as exc:
             raise BadRequest(str(exc), param="previous_response_id") from None
         except ResponseStoreError as exc:
-            raise StoreUnavailable(f"The response store is unavailable: {exc}") from None
+            raise _store_down(exc) from None
 
     def _pinned_route(self, route: Route, last: StoredResponse) -> Route | None:
         """The route narrowed to the upstream (provider and key) holding `last`'s state."""
@@ -481,7 +496,7 @@ class ResponsesAPI:
             try:
                 deleted = await (await self.store()).delete_visible(response_id, self.owner_of(ctx))
             except ResponseStoreError as exc:
-                raise StoreUnavailable(f"The response store is unavailable: {exc}") from None
+                raise _store_down(exc) from None
             if not deleted:
                 raise _not_found(response_id)
             return _json({"id": response_id, "object": "response.deleted", "deleted": True})

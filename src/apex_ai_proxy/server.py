@@ -19,6 +19,7 @@ from apex_ai_proxy.errors import (
     MethodNotAllowed,
     NotFound,
     error_body,
+    protocol_error_body,
 )
 from apex_ai_proxy.health import CooldownTable, HealthState, unit_names
 from apex_ai_proxy.http import (
@@ -253,6 +254,7 @@ class App:
             before_route=self._passthrough,
             early_check=self._before_continue,
             limits=server_limits(config),
+            error_body=protocol_error_body,
             app=self,
         )
 

@@ -182,7 +182,7 @@ async def test_gemini_translated_stream_cut_ends_with_a_google_error_event(gatew
     assert status == 200
     last = sse_events(raw)[-1]
     assert set(last) == {"error"} and last["error"]["code"] == 502
-    assert last["error"]["status"] == "INTERNAL"
+    assert last["error"]["status"] == "UNAVAILABLE"
 
 
 async def test_gemini_relayed_stream_cut_ends_with_a_google_error_event(gateway, gemini_fake):

@@ -167,7 +167,7 @@ async def test_anthropic_fake_break_mid_stream():
                 pass  # how the cut shows depends on timing; the translation must flag it either way
     seq = events(stream_to("openai_chat", req, "anthropic", raw))
     assert seq[1][1]["choices"][0]["delta"] == {"content": "part"}
-    assert seq[-1][1]["error"]["code"] == 502
+    assert seq[-1][1]["error"]["type"] == "server_error"
 
 
 async def test_anthropic_client_via_gemini_upstream():

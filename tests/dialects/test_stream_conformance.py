@@ -226,7 +226,12 @@ def test_upstream_error_event_relayed_to_openai_client():
         translate_stream(b"".join(frames[:5]) + error, "anthropic", "openai_chat", openai_req())
     )
     assert seq[-1][1] == {
-        "error": {"message": "Overloaded", "type": "server_error", "param": None, "code": 529}
+        "error": {
+            "message": "Overloaded",
+            "type": "server_error",
+            "param": None,
+            "code": "server_error",
+        }
     }
     assert all(data != "[DONE]" for _, data in seq)
 

@@ -6,6 +6,7 @@
         fake.push_thinking("Let me think", "sig-1", text="42")
         fake.push_error(429, {"type": "error", "error": {...}}, headers={"retry-after": "1"})
         fake.push_break("partial answer")         # stream: cut the connection mid-answer
+        fake.push_count_error(429, headers={"retry-after": "30"})  # next count_tokens fails
         ...
         fake.requests[0].headers / .json / .path  # every request received, in order
 
@@ -55,6 +56,7 @@ def _chunks(text: str, size: int = 4) -> list[str]:
 class FakeAnthropic:
     def __init__(self) -> None:
         self.queue: deque[Canned] = deque()
+        self.count_queue: deque[Canned] = deque()  # failures of the next count_tokens calls
         self.requests: list[Received] = []
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -92,6 +94,14 @@ class FakeAnthropic:
             }
         return self.push(Canned(status=status, error_body=body, headers=headers or {}))
 
+    def push_count_error(
+        self, status: int, body: Any = None, headers: dict | None = None
+    ) -> Canned:
+        canned = self.push_error(status, body, headers)
+        self.queue.pop()  # queued for count_tokens, not for messages
+        self.count_queue.append(canned)
+        return canned
+
     def push_break(self, text: str) -> Canned:
         return self.push(Canned([{"type": "text", "text": text}], break_after_blocks=0))
 
@@ -127,6 +137,11 @@ class FakeAnthropic:
 
     async def _count_tokens(self, request: web.Request) -> web.Response:
         body = await self._record(request)
+        if self.count_queue:
+            canned = self.count_queue.popleft()
+            return web.json_response(
+                canned.error_body, status=canned.status, headers=canned.headers
+            )
         return web.json_response({"input_tokens": len(orjson.dumps(body.get("messages"))) // 4})
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:

@@ -13,10 +13,13 @@ What a request gets: `behaviour(record)` if it returns something, else the next 
     Reply()                                  default text: "{name} ({model}) heard: {last user text}"
     Fail(status, message)                    an HTTP error in OpenAI's shape
     Reply(..., status="incomplete")          stops early (incomplete_details max_output_tokens)
+    Break(after=4)                           streams the first 4 events of a Reply(), then the
+                                             connection dies (a stream broken mid-way)
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
 import time
@@ -64,7 +67,13 @@ class Fail:
     code: str | None = None
 
 
-Action = Reply | Fail
+@dataclass(frozen=True, slots=True)
+class Break:
+    after: int = 4
+    reply: Reply = Reply()
+
+
+Action = Reply | Fail | Break
 
 
 @dataclass(slots=True)
@@ -157,11 +166,13 @@ class FakeResponsesUpstream:
         if isinstance(action, Fail):
             return _error(action.status, action.message, action.code)
         conversation = history + items
-        response = self._response(body, action, last_user_text(conversation))
+        reply = action.reply if isinstance(action, Break) else action
+        response = self._response(body, reply, last_user_text(conversation))
         if body.get("store") is not False:
             self.state[response["id"]] = conversation + response["output"]
         if body.get("stream") is True:
-            return await self._stream(request, response)
+            cut = action.after if isinstance(action, Break) else None
+            return await self._stream(request, response, cut)
         return web.Response(body=orjson.dumps(response), content_type="application/json")
 
     def _next(self, record: Recorded) -> Action:
@@ -239,13 +250,29 @@ class FakeResponsesUpstream:
             },
         }
 
-    async def _stream(self, request: web.Request, final: dict) -> web.StreamResponse:
+    async def _stream(
+        self, request: web.Request, final: dict, cut: int | None = None
+    ) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
+        try:
+            await self._events(resp, final, cut)
+        except _Cut:
+            await asyncio.sleep(0.01)
+            assert request.transport is not None
+            request.transport.close()
+            return resp
+        await resp.write_eof()
+        return resp
+
+    async def _events(self, resp: web.StreamResponse, final: dict, cut: int | None) -> None:
         seq = itertools.count()
 
         async def send(kind: str, **payload: Any) -> None:
-            data = {"type": kind, "sequence_number": next(seq), **payload}
+            number = next(seq)
+            if number == cut:
+                raise _Cut
+            data = {"type": kind, "sequence_number": number, **payload}
             await resp.write(
                 b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
             )
@@ -322,8 +349,10 @@ class FakeResponsesUpstream:
                 )
             await send("response.output_item.done", output_index=index, item=item)
         await send(f"response.{final['status']}", response=final)
-        await resp.write_eof()
-        return resp
+
+
+class _Cut(Exception):
+    """Raised by a Break's stream where the connection is to die."""
 
 
 def _error(status: int, message: str, code: str | None = None) -> web.Response:

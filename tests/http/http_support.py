@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from apex_ai_proxy.errors import protocol_error_body
 from apex_ai_proxy.http import (
     HttpServer,
     PathRouter,
@@ -68,6 +69,7 @@ class EchoServer:
             method_not_allowed=self.not_allowed,
             early_check=self.early_check,
             limits=self.limits,
+            error_body=protocol_error_body,
         )
         self.port = await self.server.listen("127.0.0.1", 0)
         return self

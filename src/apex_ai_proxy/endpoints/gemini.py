@@ -214,7 +214,8 @@ class GeminiAPI:
             url = url.removesuffix(":generateContent") + ":countTokens"
             started = time.monotonic()
             try:
-                upstream = await gw.client.send(
+                upstream = await adapter.send(
+                    gw.client,
                     adapter.build(candidate, key, url, dumps(payload), None),
                     *gw.dispatcher.settings_for(candidate),
                 )

@@ -13,6 +13,7 @@ from apex_ai_proxy.http.client import (
 )
 from apex_ai_proxy.http.server import (
     ClientDisconnected,
+    ErrorBody,
     HttpServer,
     PathRouter,
     Request,
@@ -41,5 +42,6 @@ __all__ = [
     "UpstreamConnectionError",
     "UpstreamTimeout",
     "json_response",
+    "ErrorBody",
     "protocol_error",
 ]

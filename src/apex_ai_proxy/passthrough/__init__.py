@@ -10,12 +10,20 @@ The core calls, per request carrying `X-APEX-AI-PROXY-PROVIDER`:
 and turns a `PassthroughError` from the checks into `refusal_response(exc, ...)`.
 """
 
+from apex_ai_proxy.errors import (
+    InvalidPassthroughHeader,
+    InvalidRequestTarget,
+    PassthroughError,
+    PassthroughRefused,
+    PassthroughUnreachable,
+)
+
 from .config import AllowEntry, PassthroughConfig
 from .forward import (
     ForwardOutcome,
     ForwardResult,
     PassthroughClient,
-    error_response,
+    failure_response,
     forward,
     refusal_response,
 )
@@ -23,12 +31,7 @@ from .guard import (
     API_TYPES,
     PROVIDER_HEADER,
     TYPE_HEADER,
-    InvalidPassthroughHeader,
-    InvalidRequestTarget,
-    PassthroughError,
-    PassthroughRefused,
     PassthroughTarget,
-    UpstreamUnavailable,
     address_refusal,
     check_api_type,
     check_method,
@@ -51,12 +54,12 @@ __all__ = [
     "PassthroughError",
     "PassthroughRefused",
     "PassthroughTarget",
-    "UpstreamUnavailable",
+    "PassthroughUnreachable",
     "address_refusal",
     "check_api_type",
     "check_method",
     "check_request_target",
-    "error_response",
+    "failure_response",
     "forward",
     "parse_target",
     "refusal_response",

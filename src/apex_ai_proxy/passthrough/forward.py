@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from apex_ai_proxy.errors import error_body
+from apex_ai_proxy.errors import PassthroughError, error_body
 from apex_ai_proxy.http import (
     ClientOptions,
     ClientResponse,
@@ -40,7 +40,6 @@ from apex_ai_proxy.http import (
 from .config import PassthroughConfig
 from .guard import (
     InvalidRequestTarget,
-    PassthroughError,
     PassthroughRefused,
     PassthroughTarget,
     check_method,
@@ -215,7 +214,7 @@ async def forward(
             status = 504 if timed_out else 502
             outcome.status, outcome.error = status, _describe(exc)
             message = f"upstream {target.origin} {'timed out' if timed_out else 'is unreachable'}"
-            response = error_response(
+            response = failure_response(
                 status,
                 message,
                 "upstream_timeout" if timed_out else "upstream_unavailable",
@@ -388,7 +387,7 @@ def error_dialect(api_type: str | None, path: str) -> str:
     return "anthropic" if path.rstrip("/").endswith("/messages") else "openai_chat"
 
 
-def error_response(
+def failure_response(
     status: int, message: str, code: str, *, api_type: str | None, path: str
 ) -> Response:
     return refusal_response(

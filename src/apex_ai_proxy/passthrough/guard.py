@@ -1,13 +1,14 @@
 """Decide whether a passthrough request may go out, and to which checked addresses.
 
-Errors (each carries the HTTP status and a stable `code` for the error body):
+Errors (defined in the one tree, apex_ai_proxy/errors; each carries the HTTP status and a
+stable `code` for the error body):
 
     PassthroughError
      ├── PassthroughRefused            403  host not allowlisted, scheme, port, private address
      │    └── InvalidPassthroughHeader 400  malformed provider header, unknown API type
      ├── InvalidRequestTarget          400  the request target is not a plain origin-form path
      │                                      (405 for a method passthrough does not relay)
-     └── UpstreamUnavailable           502  the host name does not resolve (504 on DNS timeout)
+     └── PassthroughUnreachable        502  the host name does not resolve (504 on DNS timeout)
 
 The provider header is `[http://|https://]host[:port][/base/path]`. Without a scheme the
 gateway uses https; `http://` must be spelled out and is only accepted when the host's
@@ -31,7 +32,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypedDict
 from urllib.parse import unquote
 
-from apex_ai_proxy.errors import GatewayError
+from apex_ai_proxy.errors import (
+    InvalidPassthroughHeader,
+    InvalidRequestTarget,
+    PassthroughRefused,
+    PassthroughUnreachable,
+)
 
 from .config import AllowEntry, PassthroughConfig, normalize_hostname
 
@@ -70,35 +76,6 @@ _PCHAR = r"A-Za-z0-9\-._~!$&'()*+,;=:@"
 _ESCAPE = r"%[0-9A-Fa-f]{2}"
 _ORIGIN_FORM = re.compile(rf"/(?:[{_PCHAR}/]|{_ESCAPE})*(?:\?(?:[{_PCHAR}/?\[\]]|{_ESCAPE})*)?")
 _DECODED_PATH_BAD = re.compile(r"[\x00-\x1f\x7f\\]")
-
-
-class PassthroughError(GatewayError):
-    status = 500
-    error_type = "api_error"
-    code = "passthrough_error"
-
-
-class PassthroughRefused(PassthroughError):
-    status = 403
-    error_type = "permission_error"
-    code = "passthrough_refused"
-
-
-class InvalidPassthroughHeader(PassthroughRefused):
-    status = 400
-    error_type = "invalid_request_error"
-    code = "invalid_passthrough_header"
-
-
-class InvalidRequestTarget(PassthroughError):
-    status = 400
-    error_type = "invalid_request_error"
-    code = "invalid_request_target"
-
-
-class UpstreamUnavailable(PassthroughError):
-    status = 502
-    code = "upstream_unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,7 +259,7 @@ async def resolve_target(header_value: str, config: PassthroughConfig) -> Passth
             )
         )
     if not addresses:
-        raise UpstreamUnavailable(f"{target.host!r} has no IPv4 or IPv6 address")
+        raise PassthroughUnreachable(f"{target.host!r} has no IPv4 or IPv6 address")
     return PassthroughTarget(
         target.scheme, target.host, target.port, target.base_path, tuple(addresses)
     )
@@ -357,6 +334,6 @@ async def _lookup(host: str, port: int, timeout: float) -> list:
         async with asyncio.timeout(timeout):
             return await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except TimeoutError:
-        raise UpstreamUnavailable(f"resolving {host!r} timed out", status=504) from None
+        raise PassthroughUnreachable(f"resolving {host!r} timed out", status=504) from None
     except OSError as exc:
-        raise UpstreamUnavailable(f"cannot resolve {host!r}: {exc.strerror or exc}") from None
+        raise PassthroughUnreachable(f"cannot resolve {host!r}: {exc.strerror or exc}") from None

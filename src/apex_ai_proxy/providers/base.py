@@ -1,16 +1,18 @@
 """What every provider adapter knows: where to send a request, how to authenticate, which dialect.
 
-An adapter never performs I/O itself (except the local `echo` provider); the dispatcher sends what
-`build_request` returns through the one shared HTTP client.
+An adapter never performs I/O itself: the dispatcher hands what `build` returns to `send`, which
+passes it to the one shared HTTP client. Only the local `echo` provider overrides `send`, to answer
+in-process; the dispatcher treats it like any other adapter.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol
 
 from apex_ai_proxy.config import Price, ProviderConfig
-from apex_ai_proxy.http.client import StableHeaders
+from apex_ai_proxy.http.client import ClientOptions, StableHeaders, Timeouts
 
 
 @dataclass(slots=True, frozen=True)
@@ -43,6 +45,14 @@ class UpstreamRequest:
     url: str
     headers: dict[str, str]
     body: bytes | None = None
+
+
+class Sender(Protocol):
+    """The shared HTTP client as an adapter sees it (upstream.UpstreamClient)."""
+
+    def send(
+        self, request: UpstreamRequest, timeouts: Timeouts, options: ClientOptions
+    ) -> Awaitable[Any]: ...
 
 
 class ProviderAdapter:
@@ -107,6 +117,13 @@ class ProviderAdapter:
             return UpstreamRequest("POST", url, headers, body)
         headers = {**self.static_headers, **extra_headers, **self.auth_headers(key)}
         return UpstreamRequest("POST", url, headers, body)
+
+    def send(
+        self, client: Sender, request: UpstreamRequest, timeouts: Timeouts, options: ClientOptions
+    ) -> Awaitable[Any]:
+        """The upstream's answer (an upstream.UpstreamResponse) to a built request. Not a
+        coroutine itself: the dispatcher awaits the client's, one await as before."""
+        return client.send(request, timeouts, options)
 
     def base_for(self, target: Target) -> str:
         return (target.base_url or self.base_url).rstrip("/")

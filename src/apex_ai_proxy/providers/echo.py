@@ -2,6 +2,8 @@
 
 It speaks the OpenAI Chat dialect, so every client dialect reaches it through the usual
 translation path. The answer repeats the last user message; `token_delay_ms` paces streams.
+To the dispatcher it is an adapter like any other: its `send` answers the built request
+in-process (reading `stream` from the body, as an OpenAI upstream does) instead of sending it.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ from collections.abc import AsyncIterator
 
 import orjson
 
-from apex_ai_proxy.http import ChunkConsumer
-from apex_ai_proxy.providers.base import ProviderAdapter
+from apex_ai_proxy.http import ChunkConsumer, ClientOptions, Timeouts
+from apex_ai_proxy.providers.base import ProviderAdapter, Sender, UpstreamRequest
+
+CHAT_URL = "local://echo/chat/completions"
+EMBEDDINGS_URL = "local://echo/embeddings"
 
 
 class LocalResponse:
@@ -85,10 +90,18 @@ class EchoAdapter(ProviderAdapter):
     local = True
 
     def chat_url(self, base_url: str, upstream_model: str, stream: bool) -> str:
-        return "local://echo/chat/completions"
+        return CHAT_URL
 
     def embeddings_url(self, base_url: str, upstream_model: str) -> str | None:
-        return "local://echo/embeddings"
+        return EMBEDDINGS_URL
+
+    async def send(  # type: ignore[override]
+        self, client: Sender, request: UpstreamRequest, timeouts: Timeouts, options: ClientOptions
+    ) -> LocalResponse:
+        body = orjson.loads(request.body or b"{}")
+        if request.url == EMBEDDINGS_URL:
+            return await self.respond_embeddings(body)
+        return await self.respond_chat(body, body.get("stream") is True)
 
     async def respond_chat(self, body: dict, stream: bool) -> LocalResponse:
         text = _last_user_text(body) or "(echo: no user text)"

@@ -21,7 +21,7 @@ from apex_ai_proxy.dialects.neutral import (
     Usage,
     UsageEvent,
 )
-from apex_ai_proxy.errors import anthropic_error_type
+from apex_ai_proxy.errors import stream_error_event
 from apex_ai_proxy.sse import encode_event
 
 
@@ -224,11 +224,7 @@ class AnthropicStreamEncoder(StreamEncoder):
         if self.done:
             return b""
         self.done = True
-        error = {
-            "type": "error",
-            "error": {"type": anthropic_error_type(status), "message": message},
-        }
-        return self._frame("error", error)
+        return stream_error_event("anthropic", status, message)
 
     def finish(self) -> bytes:
         if self.done:

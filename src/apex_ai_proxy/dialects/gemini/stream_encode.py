@@ -26,10 +26,10 @@ from apex_ai_proxy.dialects.neutral import (
     Usage,
     UsageEvent,
 )
-from apex_ai_proxy.errors import GOOGLE_STATUS, gemini_error_body
+from apex_ai_proxy.errors import GEMINI_STATUS_NAMES, stream_error_event
 from apex_ai_proxy.sse import encode_event
 
-STATUS_NAMES = GOOGLE_STATUS
+STATUS_NAMES = GEMINI_STATUS_NAMES  # the old name, re-exported by the package
 
 
 class GeminiStreamEncoder(StreamEncoder):
@@ -94,7 +94,7 @@ class GeminiStreamEncoder(StreamEncoder):
         if self.done:
             return b""
         self.done = True
-        return b"data: " + gemini_error_body(status, message) + b"\n\n"
+        return stream_error_event("gemini", status, message)
 
     def finish(self) -> bytes:
         if self.done:

@@ -21,6 +21,7 @@ from apex_ai_proxy.dialects.neutral import (
     UsageEvent,
 )
 from apex_ai_proxy.dialects.openai_chat.response import NEUTRAL_TO_FINISH, encode_usage
+from apex_ai_proxy.errors import stream_error_event
 from apex_ai_proxy.sse import encode_event
 
 
@@ -130,12 +131,7 @@ class OpenAIChatStreamEncoder(StreamEncoder):
         if self.done:
             return b""
         self.done = True
-        error_type = "server_error" if status >= 500 else "invalid_request_error"
-        return encode_event(
-            dumps(
-                {"error": {"message": message, "type": error_type, "param": None, "code": status}}
-            )
-        )
+        return stream_error_event("openai_chat", status, message)
 
     def finish(self) -> bytes:
         if self.done:

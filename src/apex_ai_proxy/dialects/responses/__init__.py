@@ -27,6 +27,7 @@ Modules:
     response.py         Response objects: shell, echoed settings, output items, usage
     stream_decode.py    upstream events -> neutral events
     stream_encode.py    neutral events -> a client's numbered event sequence
+    stream_position.py  where a relayed stream stood when it broke (for its failed event)
     dialect.py          ResponsesDialect, the Dialect interface over the above
 """
 

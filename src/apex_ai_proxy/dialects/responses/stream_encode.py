@@ -31,6 +31,7 @@ from apex_ai_proxy.dialects.responses.response_object import (
     response_shell,
     status_of,
 )
+from apex_ai_proxy.errors import stream_error_event
 from apex_ai_proxy.sse import encode_event
 
 
@@ -298,11 +299,12 @@ class ResponsesStreamEncoder(StreamEncoder):
                     item.body["content"] = [
                         {"type": "output_text", "text": "".join(item.text), "annotations": []}
                     ]
-        body = self._final("failed")
-        code = "rate_limit_exceeded" if status == 429 else "server_error"
-        body["error"] = {"code": code, "message": message}
         self.done = True
-        return out + self._event("response.failed", {"response": body})
+        seq, self.seq = self.seq, self.seq + 1
+        failed = stream_error_event(
+            "responses", status, message, response=self._final("failed"), sequence_number=seq
+        )
+        return out + failed
 
     def finish(self) -> bytes:
         if self.done:

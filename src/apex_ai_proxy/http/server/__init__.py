@@ -19,6 +19,7 @@ from .listener import EarlyCheck, Handler, HttpServer, PathRouter
 from .request import Headers, Request
 from .responses import (
     ClientDisconnected,
+    ErrorBody,
     Response,
     StreamResponse,
     json_response,
@@ -37,5 +38,6 @@ __all__ = [
     "ServerLimits",
     "StreamResponse",
     "json_response",
+    "ErrorBody",
     "protocol_error",
 ]

@@ -13,7 +13,7 @@ from typing import Any
 from .limits import ServerLimits
 from .protocol import HttpProtocol
 from .request import Request
-from .responses import Response, StreamResponse
+from .responses import ErrorBody, Response, StreamResponse
 
 Handler = Callable[[Request], Awaitable[Response | StreamResponse]]
 # Called when a request's head is complete and it expects `100 Continue`: an answer refuses it
@@ -55,7 +55,8 @@ class HttpServer:
     """Listens on one socket; `dispatch` routes each request to its handler.
 
     `limits` bounds what a connection may cost (ServerLimits); `max_body` overrides its body
-    limit. `early_check` runs before `100 Continue` is sent (see EarlyCheck).
+    limit. `early_check` runs before `100 Continue` is sent (see EarlyCheck). `error_body` renders
+    the errors the server answers itself (see ErrorBody); without it they are plain text.
     """
 
     def __init__(
@@ -69,6 +70,7 @@ class HttpServer:
         | None = None,
         early_check: EarlyCheck | None = None,
         limits: ServerLimits | None = None,
+        error_body: ErrorBody | None = None,
         app: Any = None,
     ) -> None:
         limits = limits or ServerLimits()
@@ -80,6 +82,7 @@ class HttpServer:
         self.method_not_allowed = method_not_allowed
         self.before_route = before_route
         self.early_check = early_check
+        self.error_body = error_body
         self.app = app
         self.connections: set[HttpProtocol] = set()
         self.tasks: set[asyncio.Task[None]] = set()

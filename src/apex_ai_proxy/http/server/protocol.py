@@ -26,10 +26,10 @@ import httptools
 from .request import Headers, Refusal, Request, check_head, origin_form
 from .responses import (
     CONTINUE,
+    INTERNAL_ERROR,
     ClientDisconnected,
     Response,
     StreamResponse,
-    internal_error,
     protocol_error,
 )
 
@@ -308,7 +308,7 @@ class HttpProtocol(asyncio.Protocol):
             if self.streaming:  # the answer had started: only a cut connection tells the client
                 self.close()
                 return
-            response = internal_error()
+            response = self._answer_error(500, INTERNAL_ERROR, request.path)
         if isinstance(response, StreamResponse):
             if response.prepared:
                 await response.write_eof()
@@ -352,7 +352,7 @@ class HttpProtocol(asyncio.Protocol):
         """Send `100 Continue`, unless the request is over the size limit or the server's early
         check (authentication) refuses it: then that answer, and the body is never read."""
         if self._too_large:
-            return protocol_error(
+            return self._answer_error(
                 413,
                 f"Request body is over the limit of {self.limits.max_body} bytes.",
                 request.path,
@@ -370,7 +370,10 @@ class HttpProtocol(asyncio.Protocol):
 
     def _error(self, status: int, message: str) -> Response:
         """A protocol error for the request being parsed (its path picks the API shape)."""
-        return protocol_error(status, message, self._url[:16].decode("latin-1"))
+        return self._answer_error(status, message, self._url[:16].decode("latin-1"))
+
+    def _answer_error(self, status: int, message: str, path: str) -> Response:
+        return protocol_error(status, message, path, self.server.error_body)
 
     def expire(self) -> None:
         """The deadline passed (called by the server's ticker)."""

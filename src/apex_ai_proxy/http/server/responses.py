@@ -10,13 +10,11 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
 import orjson
-
-from apex_ai_proxy.errors import anthropic_error_body, openai_error_body
 
 if TYPE_CHECKING:
     from .protocol import HttpProtocol
@@ -191,25 +189,23 @@ def json_response(data: Any, status: int = 200) -> Response:
     return Response(status, orjson.dumps(data), content_type="application/json")
 
 
-def protocol_error(status: int, message: str, path: str = "") -> Response:
-    """An error the server answers itself (400/408/413/414/431/501/505), in the client's API
-    shape: Anthropic's for /v1/messages, OpenAI's for everything else."""
-    if path.startswith("/v1/messages"):
-        # 501/505 are about the request too: not Anthropic's api_error (a fault of theirs).
-        body = anthropic_error_body(status if status < 500 else 400, message)
-    else:
-        code = "request_too_large" if status == 413 else None
-        body = openai_error_body(message, "invalid_request_error", code)
-    return Response(status, body, content_type="application/json")
+# Renders an error the server answers itself as a JSON body: (status, message, request path).
+# The gateway passes its own (errors.protocol_error_body), so these answers take the shape of
+# the API the path belongs to; this layer knows HTTP, not the APIs served over it.
+ErrorBody = Callable[[int, str, str], bytes]
 
 
-def internal_error() -> Response:
-    """A handler failed: the client learns only that (the log has the traceback)."""
-    return Response(
-        500,
-        openai_error_body("Internal gateway error.", "server_error"),
-        content_type="application/json",
-    )
+def protocol_error(
+    status: int, message: str, path: str = "", error_body: ErrorBody | None = None
+) -> Response:
+    """An error the server answers itself (400/408/413/414/431/500/501/505): JSON from
+    `error_body`, or plain text when the server was given none."""
+    if error_body is None:
+        return Response(status, message.encode() + b"\n", content_type="text/plain; charset=utf-8")
+    return Response(status, error_body(status, message, path), content_type="application/json")
+
+
+INTERNAL_ERROR = "Internal gateway error."  # a handler failed: the log has the traceback
 
 
 class StreamResponse(Response):

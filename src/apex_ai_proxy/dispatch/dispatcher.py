@@ -1,0 +1,325 @@
+"""The attempt loop: pick a candidate, translate, send, classify, cool down, retry.
+
+Failover is possible until the first byte reaches the client. For streams the first upstream
+chunk is awaited before the client's response starts, so an upstream that accepts and then
+dies before saying anything is failed over too. After that, a failure becomes an error event in
+the client's dialect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import orjson
+
+from apex_ai_proxy.balancer import Balancer
+from apex_ai_proxy.config import RetryConfig
+from apex_ai_proxy.context import RequestContext
+from apex_ai_proxy.dialects.base import dumps
+from apex_ai_proxy.dispatch.answers import start_stream, whole_response
+from apex_ai_proxy.dispatch.failures import Call, Cooldown, Failure
+from apex_ai_proxy.dispatch.operation import Operation
+from apex_ai_proxy.dispatch.planning import translation_for, upstream_body
+from apex_ai_proxy.dispatch.settings import ProviderSettings
+from apex_ai_proxy.errors import GatewayError, UpstreamInvalid
+from apex_ai_proxy.health import HealthState
+from apex_ai_proxy.http import Request, StreamResponse, UpstreamBodyTooLarge
+from apex_ai_proxy.providers.base import UpstreamRequest
+from apex_ai_proxy.relay import ClientStream
+from apex_ai_proxy.routing import Route
+from apex_ai_proxy.telemetry.record import Attempt
+from apex_ai_proxy.translate import Translation
+from apex_ai_proxy.upstream import (
+    CONNECTION_ERRORS,
+    UpstreamClient,
+    UpstreamResponse,
+    describe_failure,
+)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        client: UpstreamClient,
+        health: HealthState,
+        balancer: Balancer,
+        retry: RetryConfig,
+        scrub: Callable[[str], str] = str,
+    ) -> None:
+        self.client = client
+        self.health = health
+        self.balancer = balancer
+        self.retry = retry
+        self.cooldown = Cooldown(health, retry.failover_statuses, scrub)
+        self.settings_for = ProviderSettings().for_target
+        self._scrub_bytes = self.cooldown.scrub_bytes  # bound once: passed on every answer
+
+    async def run(
+        self,
+        request: Request,
+        ctx: RequestContext,
+        op: Operation,
+        route: Route,
+        body: dict,
+        stream: bool,
+        extra_headers: dict[str, str],
+    ) -> StreamResponse:
+        failures: list[Failure] = []
+        options = body.get("stream_options")
+        ctx.wants_usage = isinstance(options, dict) and options.get("include_usage") is True
+        attempts_left = self.retry.max_attempts
+        translation_cache: dict[str, Translation | None] = {}
+        # One turn of the loop before the first upstream call: a close or half-close that came
+        # right behind the request is read now, and `request.disconnected` says so.
+        await asyncio.sleep(0)
+        for target, key in self.balancer.candidates(route):
+            if attempts_left == 0:
+                break
+            attempts_left -= 1
+            if request.disconnected:  # nobody will read the answer: spend no upstream quota
+                raise _client_gone()
+            translation = translation_for(op, target, body, ctx, translation_cache)
+            call = Call(
+                target,
+                key,
+                upstream_body(op, target, body, stream, translation),
+                translation,
+                stream,
+                Attempt(target.provider, key.name, target.upstream_model),
+                failures,
+            )
+            response = await self._attempt(
+                call, request=request, ctx=ctx, op=op, extra_headers=extra_headers
+            )
+            if response is not None:
+                return response
+        raise self.cooldown.exhausted(route, failures)
+
+    # --- one attempt ---------------------------------------------------------------------------
+
+    async def _attempt(
+        self,
+        call: Call,
+        *,
+        request: Request,
+        ctx: RequestContext,
+        op: Operation,
+        extra_headers: dict[str, str],
+    ) -> StreamResponse | None:
+        target = call.target
+        key = call.key
+        translation = call.translation
+        attempt = call.record
+        cooldown = self.cooldown
+        ctx.attempts.append(attempt)
+        unit = self.health.unit(key.name)
+        unit.in_flight += 1
+        started = call.started = time.monotonic()
+        try:
+            try:
+                upstream = await self._send(call, op, extra_headers)
+            except CONNECTION_ERRORS as exc:
+                return cooldown.fail(call, status=None, reason=describe_failure(exc))
+            attempt.status = upstream.status
+            ttfb = time.monotonic() - started
+            if upstream.status >= 400:
+                return await cooldown.upstream_error(ctx, op, call, upstream)
+            ctx.provider, ctx.upstream_model, ctx.price = (
+                target.provider,
+                target.upstream_model,
+                target.price,
+            )
+            if not call.stream or op.kind != "chat":
+                try:
+                    raw = await upstream.read(target.adapter.config.max_response_bytes)
+                except UpstreamBodyTooLarge as exc:
+                    # Not a reason to fail over: the upstream answered, and another would most
+                    # likely answer the same (and be paid for it again). No cooldown either.
+                    attempt.reason = str(exc)
+                    raise GatewayError(
+                        "upstream answer too large: it exceeds this provider's "
+                        f"max_response_bytes ({target.adapter.config.max_response_bytes})",
+                        status=502,
+                        error_type="upstream_error",
+                        code="upstream_response_too_large",
+                    ) from None
+                except CONNECTION_ERRORS as exc:
+                    return cooldown.fail(call, status=upstream.status, reason=describe_failure(exc))
+                try:
+                    answer = whole_response(
+                        ctx, op, target, raw, upstream, translation, self._scrub_bytes
+                    )
+                except UpstreamInvalid as exc:  # a broken upstream: the next one may answer
+                    return cooldown.fail(
+                        call, status=upstream.status, reason=exc.message, invalid=True
+                    )
+                self.health.on_success(key.name, ttfb)
+                attempt.latency_ms = (time.monotonic() - started) * 1000.0
+                ctx.ttfb_ms = ctx.elapsed_ms()
+                if op.tap is not None:
+                    answer.body = await op.tap.body(ctx, answer.body)  # type: ignore[arg-type]
+                    ctx.bytes_out = len(answer.body)  # type: ignore[arg-type]
+                return answer
+            try:
+                first = await upstream.next_chunk()
+            except CONNECTION_ERRORS as exc:
+                return cooldown.fail(call, status=upstream.status, reason=describe_failure(exc))
+            if first is None:
+                return cooldown.fail(
+                    call, status=upstream.status, reason="stream closed before any data"
+                )
+            stream_in: ClientStream | None = None
+            if translation is not None:
+                stream_in = translation.stream()
+                try:
+                    stream_in.prime(first)
+                except UpstreamInvalid as exc:
+                    upstream.release()
+                    return cooldown.fail(
+                        call, status=upstream.status, reason=exc.message, invalid=True
+                    )
+            self.health.on_success(key.name, ttfb)
+            attempt.latency_ms = ttfb * 1000.0
+            return await start_stream(
+                request, ctx, op, target, first, upstream, stream_in, self._scrub_bytes
+            )
+        finally:
+            unit.in_flight -= 1
+
+    def _send(
+        self, call: Call, op: Operation, extra_headers: dict[str, str]
+    ) -> Awaitable[UpstreamResponse]:
+        target = call.target
+        adapter = target.adapter
+        base = adapter.base_for(target)
+        if op.kind == "embeddings":
+            url = adapter.embeddings_url(base, target.upstream_model)
+        else:
+            url = adapter.chat_url(base, target.upstream_model, call.stream)
+        assert url is not None
+        # Client headers such as anthropic-beta only mean something to an upstream of the same dialect.
+        passed = extra_headers if adapter.dialect == op.client_dialect else None
+        return adapter.send(
+            self.client,
+            adapter.build(target, call.key, url, call.body, passed),
+            *self.settings_for(target),
+        )
+
+    # --- count_tokens ----------------------------------------------------------------------------
+
+    async def count_tokens(
+        self,
+        request: Request,
+        ctx: RequestContext,
+        route: Route,
+        body: dict,
+        extra_headers: dict[str, str],
+    ) -> int | None:
+        """The input tokens of Anthropic Messages `body`, counted by the route's first Anthropic
+        upstream that can; None when none could (the endpoint then estimates).
+
+        Walks the candidates as `run` does, with the same classification and cooldown: a 429,
+        a 5xx or an unreachable upstream cools the key down and the next one is asked; 401/403
+        cool the key down for long. Any other 4xx (an upstream without the endpoint, a body it
+        will not count) ends the walk: another upstream would most likely answer the same.
+        """
+        failures: list[Failure] = []
+        attempts_left = self.retry.max_attempts
+        for target, key in self.balancer.candidates(route):
+            adapter = target.adapter
+            count_url = getattr(adapter, "count_tokens_url", None)
+            if adapter.dialect != "anthropic" or count_url is None:
+                continue
+            if attempts_left == 0:
+                break
+            attempts_left -= 1
+            if request.disconnected:
+                raise _client_gone()
+            payload = dict(body)
+            payload["model"] = target.upstream_model
+            payload.pop("stream", None)
+            payload.pop("max_tokens", None)
+            call = Call(
+                target,
+                key,
+                dumps(payload),
+                None,
+                False,
+                Attempt(target.provider, key.name, target.upstream_model),
+                failures,
+            )
+            upstream_request = adapter.build(
+                target, key, count_url(adapter.base_for(target)), call.body, extra_headers or None
+            )
+            done, count = await self._count(ctx, call, upstream_request)
+            if done:
+                return count
+        return None
+
+    async def _count(
+        self, ctx: RequestContext, call: Call, upstream_request: UpstreamRequest
+    ) -> tuple[bool, int | None]:
+        """One count_tokens attempt: (True, the count or None to give up), or (False, None)
+        after failing over."""
+        target, key, attempt = call.target, call.key, call.record
+        ctx.attempts.append(attempt)
+        unit = self.health.unit(key.name)
+        unit.in_flight += 1
+        started = call.started = time.monotonic()
+        try:
+            try:
+                upstream = await target.adapter.send(
+                    self.client, upstream_request, *self.settings_for(target)
+                )
+            except CONNECTION_ERRORS as exc:
+                self.cooldown.fail(call, status=None, reason=describe_failure(exc))
+                return _FAILED_OVER
+            attempt.status = status = upstream.status
+            if status >= 400:
+                _, message = await self.cooldown.read_error(call, upstream)
+                if self.cooldown.failed_over(call, status, message, upstream.headers):
+                    return _FAILED_OVER
+                attempt.latency_ms = (time.monotonic() - started) * 1000.0
+                attempt.reason = message
+                self.health.on_success(key.name, time.monotonic() - started)
+                return True, None
+            try:
+                raw = await upstream.read(target.adapter.config.max_response_bytes)
+            except CONNECTION_ERRORS as exc:  # too large included
+                self.cooldown.fail(call, status=status, reason=describe_failure(exc))
+                return _FAILED_OVER
+            count = _input_tokens(raw)
+            if count is None:
+                reason = f"Upstream {target.provider} answered count_tokens without input_tokens."
+                self.cooldown.fail(call, status=status, reason=reason, invalid=True)
+                return _FAILED_OVER
+            elapsed = time.monotonic() - started
+            self.health.on_success(key.name, elapsed)
+            attempt.latency_ms = elapsed * 1000.0
+            ctx.provider, ctx.upstream_model = target.provider, target.upstream_model
+            ctx.ttfb_ms = elapsed * 1000.0
+            return True, count
+        finally:
+            unit.in_flight -= 1
+
+
+_FAILED_OVER = (False, None)  # a count_tokens attempt failed over: ask the next candidate
+
+
+def _input_tokens(raw: bytes) -> int | None:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    count = data.get("input_tokens") if isinstance(data, dict) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
+def _client_gone() -> GatewayError:
+    return GatewayError(
+        "The client closed the connection before the answer; no upstream was called.",
+        status=499,
+        error_type="client_disconnected",
+    )

@@ -1,0 +1,81 @@
+"""/v1/messages/count_tokens goes through the dispatcher: a failing key is cooled down and the
+next one asked, as for chat; a 4xx that is not about the key ends the walk with an estimate.
+
+Two keys on one Anthropic provider. The balancer rotates keys per request, so the first count
+starts with key 0, and of the two chat requests after it one would start with key 0 again if
+that key were not cooling down.
+"""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+from translation_support import MODEL, anthropic_client, one_model
+
+KEYS = ["sk-count-key-0", "sk-count-key-1"]
+MESSAGES = [{"role": "user", "content": "count the tokens of this sentence, please"}]
+EXACT = len(orjson.dumps(MESSAGES)) // 4  # what the fake counts; the estimate differs
+
+
+def two_keys(fake) -> dict:
+    config = one_model("anthropic", fake, api_keys=KEYS)
+    config["retry"]["max_attempts"] = 2
+    return config
+
+
+def health_of(gw):
+    return gw.app.gateway.health  # the one place that knows where the gateway keeps it
+
+
+def key_of(received) -> str:
+    return {k.lower(): v for k, v in received.headers.items()}["x-api-key"]
+
+
+async def count(client):
+    raw = await client.messages.with_raw_response.count_tokens(model=MODEL, messages=MESSAGES)
+    return (await raw.parse()).input_tokens, raw.headers["x-apex-token-count"]
+
+
+async def test_count_tokens_429_cools_the_key_down(gateway, anthropic_fake):
+    gw = await gateway(two_keys(anthropic_fake))
+    client = anthropic_client(gw)
+    anthropic_fake.push_count_error(429, headers={"retry-after": "30"})
+
+    assert await count(client) == (EXACT, "exact")
+    for _ in range(2):
+        await client.messages.create(model=MODEL, max_tokens=16, messages=MESSAGES)
+
+    first, second, *chats = anthropic_fake.requests
+    assert [first.path, second.path] == ["/v1/messages/count_tokens"] * 2
+    cooled, other = key_of(first), key_of(second)
+    assert cooled != other
+    assert [r.path for r in chats] == ["/v1/messages"] * 2
+    assert [key_of(r) for r in chats] == [other, other]  # the cooled key is left out
+    health = health_of(gw)
+    cooled_unit = health.unit(f"up#{KEYS.index(cooled)}")
+    assert cooled_unit.rate_limited and cooled_unit.cooldown_until > time.monotonic() + 5
+    assert all(health.unit(f"up#{i}").in_flight == 0 for i in range(2))
+
+
+async def test_count_tokens_5xx_fails_over_to_the_next_key(gateway, anthropic_fake):
+    gw = await gateway(two_keys(anthropic_fake))
+    anthropic_fake.push_count_error(503)
+
+    assert await count(anthropic_client(gw)) == (EXACT, "exact")
+
+    first, second = anthropic_fake.requests
+    assert key_of(first) != key_of(second)
+    assert health_of(gw).unit(f"up#{KEYS.index(key_of(first))}").cooldown_until > time.monotonic()
+
+
+async def test_count_tokens_other_4xx_estimates_without_failing_over(gateway, anthropic_fake):
+    gw = await gateway(two_keys(anthropic_fake))
+    anthropic_fake.push_count_error(404)  # an upstream without the endpoint
+
+    counted, how = await count(anthropic_client(gw))
+
+    assert how == "estimate" and counted != EXACT
+    (asked,) = anthropic_fake.requests  # the other key would answer the same: not asked
+    unit = health_of(gw).unit(f"up#{KEYS.index(key_of(asked))}")
+    assert unit.cooldown_until == 0.0  # not the key's fault: it stays in use
