@@ -12,6 +12,7 @@ from apex_ai_proxy.config import Config
 from apex_ai_proxy.endpoints import (
     chat,
     embeddings,
+    gemini,
     messages,
     models,
     ops,
@@ -29,7 +30,6 @@ from apex_ai_proxy.services import Services
 def route_table(services: Services) -> dict[str, dict[str, Handler]]:
     s = services
     served = [  # method, path, client dialect (errors are rendered in it), handler
-        ("GET", "/v1/models", "openai_chat", models.handler(s)),
         ("POST", "/v1/chat/completions", "openai_chat", chat.handler(s)),
         ("POST", "/v1/embeddings", "openai_chat", embeddings.handler(s)),
         ("POST", "/v1/messages", "anthropic", messages.handler(s)),
@@ -48,6 +48,23 @@ def route_table(services: Services) -> dict[str, dict[str, Handler]]:
     }
     for method, path, dialect, handle in served:
         routes.setdefault(path, {})[method] = endpoint(s, path, dialect, handle)
+    # Google's API, under /v1beta/ and /v1/ (the SDKs use both): the token may also come in
+    # x-goog-api-key or ?key=. GET /v1/models and GET …/models/{model} answer Google's and
+    # OpenAI's clients alike, in the client's shape: they authenticate themselves (auth=False).
+    google = gemini.authenticator(s)
+    listing = gemini.v1_models(s, models.handler(s))
+    routes["/v1/models"] = {"GET": endpoint(s, "/v1/models", "openai_chat", listing, auth=False)}
+    routes["/v1beta/models"] = {
+        "GET": endpoint(
+            s, gemini.MODELS_ENDPOINT, "gemini", gemini.list_models(s), authenticate=google
+        )
+    }
+    one_model = endpoint(s, gemini.MODELS_ENDPOINT, "gemini", gemini.get_model(s), auth=False)
+    model_method = endpoint(
+        s, gemini.MODELS_ENDPOINT, "gemini", gemini.method(s), authenticate=google
+    )
+    for path in ("/v1beta/models/{target:path}", "/v1/models/{target:path}"):
+        routes[path] = {"GET": one_model, "POST": model_method}
     return routes
 
 
@@ -56,6 +73,7 @@ class App:
 
     def __init__(self, config: Config, health_table: CooldownTable | None = None) -> None:
         self.services = services = Services(config, health_table)
+        self._google_auth = gemini.authenticator(services)
         router = PathRouter()
         for path, methods in route_table(services).items():
             router.add(path, methods)
@@ -81,7 +99,9 @@ class App:
             return passthrough.early_check(self.services, request)
         if request.path in ops.PROBES:
             return None
-        return early_refusal(self.services, request, None)
+        if gemini.is_gemini_path(request.path):
+            return early_refusal(request, self._google_auth)
+        return early_refusal(request, self.services.auth.check)
 
     async def start(
         self, host: str | None = "127.0.0.1", port: int = 0, *, sock=None, reuse_port: bool = False

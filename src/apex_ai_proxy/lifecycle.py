@@ -15,7 +15,13 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from apex_ai_proxy.context import RequestContext
-from apex_ai_proxy.errors import GatewayError, MethodNotAllowed, NotFound, error_body
+from apex_ai_proxy.errors import (
+    GatewayError,
+    MethodNotAllowed,
+    NotFound,
+    dialect_of_path,
+    error_body,
+)
 from apex_ai_proxy.http import Request, Response, StreamResponse
 from apex_ai_proxy.http.server import Handler
 from apex_ai_proxy.services import Services
@@ -23,6 +29,8 @@ from apex_ai_proxy.services import Services
 log = logging.getLogger("apex_ai_proxy.lifecycle")
 
 Handle = Callable[[Request, RequestContext], Awaitable[StreamResponse]]
+# Checks the request's gateway token; returns its name, raises Unauthorized.
+Authenticate = Callable[[Request], str | None]
 
 
 def endpoint(
@@ -32,6 +40,7 @@ def endpoint(
     handle: Handle,
     *,
     auth: bool = True,
+    authenticate: Authenticate | None = None,
     record: bool = True,
     last_resort: bool = True,
 ) -> Handler:
@@ -40,7 +49,9 @@ def endpoint(
     passthrough). A handler may change `ctx.client_dialect` and `ctx.mode` before it raises
     (passthrough learns its dialect from a header).
 
-    `auth=False`: the handler checks the token itself, or none is needed. `record=False`: no
+    `auth=False`: the handler checks the token itself, or none is needed; `authenticate`: where
+    the token is looked for (default: Bearer or x-api-key; Gemini's routes also read
+    x-goog-api-key and ?key=). `record=False`: no
     request record (/metrics). `last_resort=False`: an unexpected exception propagates to the
     HTTP server (passthrough: the relay may have sent the head already, which the context
     does not know).
@@ -48,14 +59,16 @@ def endpoint(
     Built once per route at start-up; per request it is one coroutine around the handler's
     (the model endpoints' intake reads the body itself to keep the count as it was)."""
 
+    check = authenticate or services.auth.check
+
     async def serve(request: Request) -> StreamResponse:
         if name is not None:
             ctx = RequestContext.new(name, client_dialect)  # type: ignore[arg-type]
         else:  # no route claims it (404, 405) or any path may come (passthrough)
-            ctx = RequestContext.new(request.path, _dialect_of_path(request.path))
+            ctx = RequestContext.new(request.path, dialect_of_path(request.path))
         try:
             if auth:
-                ctx.token_name = services.auth.check(request)
+                ctx.token_name = check(request)
             response = await handle(request, ctx)
             ctx.status = response.status
         except GatewayError as err:
@@ -71,19 +84,14 @@ def endpoint(
     return serve
 
 
-def _dialect_of_path(path: str) -> str:
-    """The error dialect of a request no endpoint claims: Anthropic's under /v1/messages.
-    (Unlike errors.dialect_of_path, /v1beta/ is not Gemini's: no Gemini route is served yet.)"""
-    return "anthropic" if path.startswith("/v1/messages") else "openai_chat"
-
-
 # --- rejections -------------------------------------------------------------------------------
 
 
 async def _unknown_route(request: Request, ctx: RequestContext) -> Response:
     raise NotFound(
         f"Unknown route {request.method} {request.path}. This gateway serves /v1/chat/completions, "
-        "/v1/messages, /v1/responses, /v1/embeddings and /v1/models.",
+        "/v1/messages, /v1/responses, /v1/embeddings, /v1/models and the Gemini API "
+        "(/v1beta/models/{model}:generateContent).",
         code="unknown_route",
     )
 
@@ -115,14 +123,14 @@ def method_not_allowed(
     return refuse
 
 
-def early_refusal(services: Services, request: Request, header: str | None) -> Response | None:
-    """Before `100 Continue`: the 401 a request without a valid gateway token (in `header`;
-    None: the usual ones) gets, or None to let its body come. No context, no record: the
-    request is answered again, and recorded, if the client sends its body anyway."""
+def early_refusal(request: Request, authenticate: Authenticate) -> Response | None:
+    """Before `100 Continue`: the 401 a request without a valid gateway token gets, or None to
+    let its body come. No context, no record: the request is answered again, and recorded, if
+    the client sends its body anyway."""
     try:
-        services.auth.check(request, header)
+        authenticate(request)
     except GatewayError as err:
-        body = error_body(_dialect_of_path(request.path), err)
+        body = error_body(dialect_of_path(request.path), err)
         return Response(err.status, body, content_type="application/json")
     return None
 

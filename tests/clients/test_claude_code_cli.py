@@ -39,7 +39,7 @@ def gateway_config(agent: AgentUpstream, kind: str, tmp_path: Path) -> dict[str,
 
 
 async def model_records(gw: Any, tmp_path: Path) -> list[dict[str, Any]]:
-    await gw.app.gateway.recorder.flush()
+    await gw.app.services.recorder.flush()
     path = tmp_path / "records.jsonl"
     lines = path.read_bytes().splitlines() if path.exists() else []  # none: it never called
     return [r for r in map(orjson.loads, lines) if r["endpoint"].startswith("/v1/messages")]

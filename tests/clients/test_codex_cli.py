@@ -89,7 +89,7 @@ async def test_codex_shell_tool_round_trip_through_the_gateway(
     finally:
         await native.stop()
         await agent.stop()
-    await gw.app.gateway.recorder.flush()
+    await gw.app.services.recorder.flush()
     records = [
         orjson.loads(line)
         for line in (tmp_path / "records.jsonl").read_bytes().split(b"\n")

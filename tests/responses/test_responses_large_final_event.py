@@ -52,7 +52,7 @@ async def test_native_stream_with_a_final_event_past_the_tail_ends_clean_with_us
     final = [e for e in raw.split(b"\n\n") if e.strip()][-1]
     assert final.startswith(b"event: response.completed"), final[:200]
     assert len(final) > 16 * 1024, "the final event must be larger than the relay's tail"
-    await gw.app.gateway.recorder.flush()
+    await gw.app.services.recorder.flush()
     lines = (tmp_path / "records.jsonl").read_bytes().splitlines()
     (record,) = [orjson.loads(line) for line in lines if b'"/v1/responses"' in line]
     assert record["status"] == 200 and record["error_message"] is None, record

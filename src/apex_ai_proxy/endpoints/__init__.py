@@ -6,6 +6,7 @@ through `lifecycle.endpoint` (context, auth, error rendering, record), mounted b
     responses.py    /v1/responses: create, retrieve, delete, input_items, cancel
     embeddings.py   POST /v1/embeddings
     models.py       GET /v1/models
+    gemini.py       Google's Gemini API: /v1beta/models/{model}:generateContent, … (and /v1/)
     passthrough.py  any request carrying X-APEX-AI-PROXY-PROVIDER
     ops.py          /healthz, /readyz, /metrics
     intake.py       reading and checking a request body; the steps every model endpoint shares

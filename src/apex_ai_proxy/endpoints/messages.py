@@ -54,7 +54,7 @@ def count_tokens_handler(services: Services) -> Handle:
         if counted is None:
             count, how = estimate_tokens(get_dialect(DIALECT).decode_request(body)), "estimate"
         else:
-            count, how = counted, "exact"
+            count, how = counted["input_tokens"], "exact"
         resp = Response(body=orjson.dumps({"input_tokens": count}), content_type="application/json")
         resp.headers["x-request-id"] = ctx.request_id
         resp.headers["x-apex-token-count"] = how

@@ -60,7 +60,7 @@ def early_check(services: Services, request: Request) -> Response | None:
     relay = services.passthrough
     if relay.client is None or relay.config.open:
         return None  # the handler answers (disabled) or needs no token
-    return early_refusal(services, request, TOKEN_HEADER)
+    return early_refusal(request, lambda request: services.auth.check(request, TOKEN_HEADER))
 
 
 def handler(services: Services) -> Handle:
