@@ -106,13 +106,22 @@ def test_the_gateway_token_is_a_secret_of_the_config(fake) -> None:
     assert CF_TOKEN in parse_config(gateway_config(fake), {}).secrets()
 
 
-async def test_a_gateway_token_the_gateway_echoes_reaches_no_client(gateway, fake) -> None:
-    gw = await gateway(gateway_config(fake))
+async def test_a_gateway_token_the_gateway_echoes_reaches_no_client_or_record(
+    gateway, fake, tmp_path
+) -> None:
+    config = gateway_config(fake)
+    db = tmp_path / "records.db"
+    config["records"] = {"raw": True, "sinks": [{"type": "sqlite", "path": str(db)}]}
+    gw = await gateway(config)
     fake.fail = (400, f"bad cf-aig-authorization: Bearer {CF_TOKEN}")
     answer = await chat(gw, "gpt-5.5#openai")
     assert answer["status"] == 400
     assert fake.requests, "the request reached the fake"
     assert CF_TOKEN not in str(answer["body"])
+    await gw.app.gateway.recorder.flush()
+    written = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("records"))
+    assert b"cf-aig-authorization" in written or b"bad cf" in written  # the raw capture exists
+    assert CF_TOKEN.encode() not in written
 
 
 @pytest.mark.parametrize("missing", ["account_id", "gateway_id"])
