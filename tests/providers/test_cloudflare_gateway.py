@@ -133,3 +133,13 @@ def test_account_and_gateway_ids_are_required(fake, missing: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_config(config, {})
     assert f"providers.cloudflare.{missing}: required for kind 'cloudflare'" in err.value.problems
+
+
+def test_gateway_fields_on_another_kind_are_a_problem_not_ignored() -> None:
+    from apex_ai_proxy.config import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        parse_config({"providers": {"o": {"kind": "openai", "native": "anthropic"}}}, {})
+    assert "providers.o.native: only for kind 'cloudflare' (this one is 'openai')" in (
+        err.value.problems
+    )

@@ -21,6 +21,13 @@ def kind_problems(config: Config, name: str, provider: ProviderConfig) -> list[s
             problems.append(f"{path}.api_version: required for kind 'azure' (except /openai/v1)")
         if not provider.resource and any(":name" in u for u in urls):
             problems.append(f"{path}.resource: required when a base_url contains ':name'")
+    only = {"resource": "azure", "account_id": "cloudflare", "gateway_id": "cloudflare"}
+    only |= {"gateway_token": "cloudflare", "native": "cloudflare"}
+    for field, kind in only.items():
+        if getattr(provider, field) is not None and provider.kind != kind:
+            problems.append(
+                f"{path}.{field}: only for kind '{kind}' (this one is '{provider.kind}')"
+            )
     if provider.kind == "cloudflare":
         for field in ("account_id", "gateway_id"):
             if not getattr(provider, field):
