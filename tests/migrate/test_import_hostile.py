@@ -50,6 +50,14 @@ CASES = {
     "jsonc_broken": ('{"vars": {"ACCOUNT_ID": "a",, }', "wrangler.jsonc: not a JSON5 literal"),
     "too_deep": ("[" * 5000 + "]" * 5000, "nested 5000 levels deep"),
     "empty": ("", "wrangler.jsonc: not a JSON5 literal"),
+    "variable_in_a_url": (
+        V1_MODELS.format(entry="{ provider: 'a', base_url: 'https://${HOME}.example' }"),
+        "modelProviderConfig.m.providers[0].base_url: contains '${'",
+    ),
+    "variable_in_a_var": (
+        '{"vars": {"ACCOUNT_ID": "${SECRET}", "GATEWAY_ID": "g"}}',
+        "vars.ACCOUNT_ID: contains '${'",
+    ),
 }
 
 

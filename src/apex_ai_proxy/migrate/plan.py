@@ -36,3 +36,10 @@ def env_name(*parts: str) -> str:
     joined = "_".join(p for p in parts if p)
     name = re.sub(r"[^A-Za-z0-9]+", "_", joined).strip("_").upper() or "SECRET"
     return name if not name[0].isdigit() else "_" + name
+
+
+def plain(value: str, where: str) -> str:
+    """A value written into the YAML as is: `${` in it would be read as a variable reference."""
+    if "${" in value:
+        raise MigrationError(f"{where}: contains '${{', which apex.yaml would read as a variable")
+    return value

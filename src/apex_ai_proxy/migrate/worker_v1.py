@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from apex_ai_proxy.migrate.literals import find_literal, parse_literal
-from apex_ai_proxy.migrate.plan import DEFAULT_AZURE_API_VERSION, Migration, MigrationError
+from apex_ai_proxy.migrate.plan import DEFAULT_AZURE_API_VERSION, Migration, MigrationError, plain
 
 PROVIDERS = "providerConfig"
 MODELS = "modelProviderConfig"
@@ -80,7 +80,7 @@ def _provider(
 ) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise MigrationError(f"{where}: expected an object")
-    base_url = _string(raw.get("base_url"), f"{where}.base_url")
+    base_url = plain(_string(raw.get("base_url"), f"{where}.base_url"), f"{where}.base_url")
     out: dict[str, Any] = {"kind": "azure" if _is_azure(name, base_url) else "openai"}
     if base_url:
         out["base_url"] = base_url
@@ -154,14 +154,14 @@ def _entry(
     name = _string(raw.get("provider"), f"{where}.provider")
     if not name:
         raise MigrationError(f"{where}.provider: missing")
-    base_url = _string(raw.get("base_url"), f"{where}.base_url")
+    base_url = plain(_string(raw.get("base_url"), f"{where}.base_url"), f"{where}.base_url")
     if name not in providers:
         if not base_url:
             raise MigrationError(f"{where}.provider: '{name}' is not in {PROVIDERS}")
         provider = _provider(plan, where, name, {"base_url": base_url}, resource, api_version)
         providers[name] = provider
     out: dict[str, Any] = {"provider": name}
-    model = _string(raw.get("model"), f"{where}.model")
+    model = plain(_string(raw.get("model"), f"{where}.model"), f"{where}.model")
     if model and model != alias:
         out["model"] = model
     if base_url and base_url != providers[name].get("base_url"):

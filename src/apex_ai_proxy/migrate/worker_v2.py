@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from apex_ai_proxy.migrate.literals import parse_literal
-from apex_ai_proxy.migrate.plan import DEFAULT_AZURE_API_VERSION, Migration, MigrationError
+from apex_ai_proxy.migrate.plan import DEFAULT_AZURE_API_VERSION, Migration, MigrationError, plain
 
 SECRET_VARS = {"GatewayToken": "GATEWAY_TOKEN", "AepipeToken": "AEPIPE_TOKEN"}
 
@@ -123,4 +123,4 @@ def _optional(variables: dict[str, Any], name: str) -> str:
         return ""
     if not isinstance(value, str):
         raise MigrationError(f"vars.{name}: expected a string")
-    return value.strip()
+    return plain(value.strip(), f"vars.{name}")
