@@ -42,7 +42,7 @@ class Profiler:
 
 
 def _frame_name(frame: str) -> str:
-    """`handle (apex_ai_proxy/pipeline.py:104)` -> `handle (apex_ai_proxy/pipeline.py)`."""
+    """`serve (apex_ai_proxy/lifecycle.py:52)` -> `serve (apex_ai_proxy/lifecycle.py)`."""
     name, _, where = frame.partition(" (")
     path = where.rstrip(")").rsplit(":", 1)[0]
     for marker in ("site-packages/", "src/", "lib/python3"):

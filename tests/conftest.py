@@ -93,8 +93,8 @@ def write_config(tmp_path: Path, config: dict[str, Any] | str, name: str = "apex
 
 @pytest.fixture
 async def gateway(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Gateway]]]:
+    from apex_ai_proxy.app import create_app
     from apex_ai_proxy.config import load_config_file
-    from apex_ai_proxy.server import create_app
 
     runners: list[Any] = []
     gateways: list[Gateway] = []

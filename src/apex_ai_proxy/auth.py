@@ -55,9 +55,14 @@ class Authenticator:
         """The name of the token presented; raises Unauthorized when tokens are on and it is wrong."""
         if not self._tokens:
             return None
-        given = self.presented(request, header)
+        where = header or "an Authorization: Bearer header or x-api-key"
+        return self.verify(self.presented(request, header), where)
+
+    def verify(self, given: str | None, where: str) -> str | None:
+        """`check` for a token found elsewhere (Gemini clients: x-goog-api-key or ?key=)."""
+        if not self._tokens:
+            return None
         if not given:
-            where = header or "an Authorization: Bearer header or x-api-key"
             raise Unauthorized(f"Missing gateway token: send one in {where}.")
         given_bytes = given.encode()
         name = None

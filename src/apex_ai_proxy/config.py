@@ -21,7 +21,7 @@ from apex_ai_proxy.passthrough.config import PassthroughConfig
 from apex_ai_proxy.state.config import ResponsesStoreConfig
 from apex_ai_proxy.telemetry.config import RecordsConfig
 
-PROVIDER_KINDS = ("openai", "azure", "anthropic", "gemini", "echo", "responses")
+PROVIDER_KINDS = ("openai", "azure", "anthropic", "gemini", "echo", "responses", "cloudflare")
 STRATEGIES = ("weighted", "round-robin", "least-busy", "latency")
 
 
@@ -68,11 +68,20 @@ class Price(_Strict):
 
 
 class ProviderConfig(_Strict):
-    kind: Literal["openai", "azure", "anthropic", "gemini", "echo", "responses"] = "openai"
+    kind: Literal["openai", "azure", "anthropic", "gemini", "echo", "responses", "cloudflare"] = (
+        "openai"
+    )
     base_url: str | None = None
     api_key: str | None = None
     api_keys: list[KeyEntry] = Field(default_factory=list)  # strings or {key, limits}
     api_version: str | None = None  # azure: api-version; anthropic: anthropic-version
+    # azure: what replaces `:name` in a base_url template (the Worker's `https://:name.azure.com/…`)
+    resource: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$")
+    # cloudflare (providers/cloudflare.py): the gateway, its token, and which path to use
+    account_id: str | None = None
+    gateway_id: str | None = None
+    gateway_token: str | None = None  # sent as cf-aig-authorization; a secret
+    native: Literal["anthropic"] | None = None
     timeout: float = Field(default=600.0, gt=0)  # whole request, stream included
     connect_timeout: float = Field(default=10.0, gt=0)
     read_timeout: float | None = Field(default=None, gt=0)  # longest silence between chunks
@@ -191,7 +200,7 @@ class Config(_Strict):
         """Things that are allowed but probably not meant: shown by `check` and at start-up."""
         found = []
         for name, provider in self.providers.items():
-            if provider.kind != "echo" and not provider.keys():
+            if provider.kind not in ("echo", "cloudflare") and not provider.keys():
                 own = [
                     e
                     for m in self.models.values()
@@ -217,6 +226,7 @@ class Config(_Strict):
             if provider.proxy and "@" in provider.proxy:  # proxy credentials
                 found.append(unquote(urlsplit(provider.proxy).password or ""))
             found.extend(_header_credentials(provider.headers))
+            found.append(provider.gateway_token or "")
         for model in self.models.values():
             for entry in model.providers:
                 found.extend(entry.keys() or [])
@@ -331,6 +341,8 @@ def _unknown_providers(data: dict[str, Any]) -> list[str]:
 
 
 def _cross_check(config: Config) -> list[str]:
+    from apex_ai_proxy.providers.checks import kind_problems  # lazy: providers import config
+
     problems = []
     for name, provider in config.providers.items():
         path = f"providers.{name}"
@@ -338,8 +350,7 @@ def _cross_check(config: Config) -> list[str]:
             problems.append(f"{path}: provider names cannot contain '#'")
         if provider.kind == "azure" and not provider.base_url:
             problems.append(f"{path}.base_url: required for kind 'azure'")
-        if provider.kind == "azure" and not provider.api_version:
-            problems.append(f"{path}.api_version: required for kind 'azure'")
+        problems.extend(kind_problems(config, name, provider))
     return problems
 
 

@@ -33,8 +33,12 @@ STREAM_END_MARKERS: dict[str, tuple[bytes, ...]] = {
     "responses": (b"response.completed", b"response.incomplete", b"response.failed"),
     "gemini": (b"finishReason",),
 }
-TAIL_BYTES = 8192
-TAIL_CHUNKS = 8  # the last chunks of a relayed stream, kept to read usage and the end marker
+TAIL_BYTES = 8192  # the start of a relayed stream kept to read usage (Anthropic's input side)
+# The last chunks of a relayed stream, kept whole to read usage and the end marker: a final event
+# can be far larger than any fixed byte tail (Responses' `response.completed` repeats the request's
+# tools and instructions, some 50 KB with a coding agent's tool list), and its marker and its
+# `data:` line are at its start.
+TAIL_CHUNKS = 8
 RAW_CAPTURE_BYTES = 256 * 1024  # the recorder caps again (records.raw_body_limit_bytes)
 HELD_EVENT_BYTES = 64 * 1024  # an unfinished error event waits for its end up to this size
 
@@ -69,7 +73,8 @@ class ClientStream(Protocol):
 
 class SameDialectStream:
     """Bytes as they come; only the usage chunk the gateway asked for is held back. Keeps the
-    first and the last few chunks to read usage and the end marker once the stream is over."""
+    first and the last few chunks to read usage and the end marker once the stream is over
+    (a final event spread over more than TAIL_CHUNKS chunks is taken for a cut stream)."""
 
     __slots__ = ("client_dialect", "dialect", "_stripper", "_head", "_recent", "_usage")
 
@@ -115,7 +120,7 @@ class SameDialectStream:
         )
 
     def _tail(self) -> bytes:
-        return b"".join(self._recent)[-TAIL_BYTES:]
+        return b"".join(self._recent)
 
 
 class ScrubbedStream:

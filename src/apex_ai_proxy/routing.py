@@ -1,7 +1,8 @@
 """Resolve route: a model string becomes the candidate targets for a request.
 
-Sources, in order: `model#provider` (explicit provider), configured model aliases, then the
-model lists of providers that declare one. The route table is built once at start-up.
+Sources, in order: `model#provider` (explicit provider, or a Cloudflare provider slug that
+providers/slugs.py maps to one), configured model aliases, then the model lists of providers
+that declare one. The route table is built once at start-up.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from apex_ai_proxy.config import Config
 from apex_ai_proxy.errors import NotFound
 from apex_ai_proxy.providers import build_adapter
 from apex_ai_proxy.providers.base import ProviderAdapter, Target
+from apex_ai_proxy.providers.slugs import resolve_slug
 
 
 @dataclass(slots=True)
@@ -23,6 +25,7 @@ class Route:
 
 class Router:
     def __init__(self, config: Config) -> None:
+        self.providers = config.providers
         self.adapters: dict[str, ProviderAdapter] = {
             name: build_adapter(name, provider) for name, provider in config.providers.items()
         }
@@ -78,6 +81,9 @@ class Router:
         if route is not None:
             return route
         name, _, provider = model.rpartition("#")
+        upstream = name
+        if provider not in self.adapters and name:  # a Cloudflare slug (providers/slugs.py)?
+            provider, upstream = resolve_slug(provider, name, self.providers) or (provider, name)
         adapter = self.adapters.get(provider)
         if adapter is None or not name:
             known = ", ".join(self.adapters) or "none"
@@ -90,7 +96,7 @@ class Router:
         targets = [t for t in alias.targets if t.provider == provider] if alias else []
         if not targets:
             keys = adapter.keys_from(adapter.config.keys())
-            targets = [Target(provider, adapter, name, keys, 1.0, price=adapter.config.price)]
+            targets = [Target(provider, adapter, upstream, keys, 1.0, price=adapter.config.price)]
         route = Route(name, alias.strategy if alias else "weighted", targets)
         if len(self._pinned) < 10_000:  # clients choose these strings: bound the cache
             self._pinned[model] = route

@@ -124,7 +124,7 @@ async def test_client_hanging_up_mid_stream_releases_the_upstream_and_is_recorde
             break
         await asyncio.sleep(0.02)
     assert a.in_flight == 0, "the upstream is still being read for a client that left"
-    await gw.app.gateway.recorder.flush()
+    await gw.app.services.recorder.flush()
     (record,) = recent_records(tmp_path / "records.db")
     assert record["error_type"] == "client_disconnected"
     assert record["status"] == 200

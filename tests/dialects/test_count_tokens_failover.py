@@ -25,7 +25,7 @@ def two_keys(fake) -> dict:
 
 
 def health_of(gw):
-    return gw.app.gateway.health  # the one place that knows where the gateway keeps it
+    return gw.app.services.health  # the one place that knows where the gateway keeps it
 
 
 def key_of(received) -> str:

@@ -80,7 +80,8 @@ def test_adapter_urls_and_headers():
     key = anth.keys_from(["k1"])[0]
     assert anth.chat_url(anth.base_url, "claude", True) == "https://api.anthropic.com/v1/messages"
     assert (
-        anth.count_tokens_url(anth.base_url) == "https://api.anthropic.com/v1/messages/count_tokens"
+        anth.count_tokens_url(anth.base_url, "m")
+        == "https://api.anthropic.com/v1/messages/count_tokens"
     )
     # The default version is a static header a same-dialect client's own version may replace.
     assert anth.auth_headers(key) == {"x-api-key": "k1"}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from dialect_helpers import ANTHROPIC, GEMINI, OPENAI
 
+from apex_ai_proxy.dialects.gemini.response import upstream_signature
 from apex_ai_proxy.dialects.neutral import NeutralRequest, NeutralResponse, Usage
 
 REQ = NeutralRequest(model="alias", source_dialect="openai_chat")
@@ -177,7 +180,10 @@ def test_gemini_function_calls_become_tool_use_with_ids():
 def test_anthropic_answer_for_gemini_client():
     out = GEMINI.encode_response(ANTHROPIC.decode_response(CLAUDE_ANSWER), REQ)
     parts = out["candidates"][0]["content"]["parts"]
-    assert parts[0] == {"text": "Let me see.", "thought": True, "thoughtSignature": "sig-1"}
+    # "sig-1" is not base64, which Google's SDKs require: it travels wrapped, and comes back.
+    wrapped = base64.b64encode(b"apex-sig:sig-1").decode()
+    assert parts[0] == {"text": "Let me see.", "thought": True, "thoughtSignature": wrapped}
+    assert upstream_signature(wrapped) == "sig-1"
     assert parts[1] == {"text": "Calling tools."}
     assert parts[2]["functionCall"] == {
         "id": "toolu_a",

@@ -8,7 +8,8 @@
         fake.push_break("partial answer")          # stream: cut the connection mid-answer
         fake.requests[0].path / .headers / .json  # path carries model and method
 
-Serves POST /v1beta/models/{model}:generateContent and :streamGenerateContent?alt=sse (one
+Serves POST /v1beta/models/{model}:countTokens (`count_tokens`), :generateContent and
+:streamGenerateContent?alt=sse (one
 GenerateContentResponse JSON per SSE `data:` frame, the last one with finishReason and usage).
 An empty queue answers "ok".
 """
@@ -61,6 +62,7 @@ class FakeGemini:
         self.requests: list[Received] = []
         self._runner: web.AppRunner | None = None
         self.base_url = ""
+        self.count_tokens = 42  # what :countTokens answers
 
     def push(self, canned: Canned) -> Canned:
         self.queue.append(canned)
@@ -155,6 +157,8 @@ class FakeGemini:
         self.requests.append(
             Received(request.path, dict(request.query), dict(request.headers), body)
         )
+        if request.match_info["target"].endswith(":countTokens"):
+            return web.json_response({"totalTokens": self.count_tokens})
         canned = self.queue.popleft() if self.queue else Canned([{"text": "ok"}])
         if canned.status != 200:
             return web.json_response(

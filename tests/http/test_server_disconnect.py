@@ -49,8 +49,8 @@ def test_half_closed_client_costs_no_upstream_call(tmp_path):
 
 
 async def _half_close_then_count(tmp_path: Path) -> int:
+    from apex_ai_proxy.app import create_app
     from apex_ai_proxy.config import load_config_file
-    from apex_ai_proxy.server import create_app
 
     up = await FakeUpstream("up").start()
     up.default = Reply()

@@ -70,8 +70,8 @@ def gateway_config(base_urls: dict[str, str], tmp: Any) -> dict[str, Any]:
 
 
 async def start_gateway(config: dict[str, Any], tmp: Any) -> Any:
+    from apex_ai_proxy.app import create_app
     from apex_ai_proxy.config import load_config_file
-    from apex_ai_proxy.server import create_app
 
     path = tmp / "apex.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")

@@ -16,7 +16,7 @@ async def test_unexpected_error_on_messages_is_500_in_anthropic_shape_with_reque
     async def broken(*args: Any) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(fuzz_gateway.app.gateway.dispatcher, "run", broken)
+    monkeypatch.setattr(fuzz_gateway.app.services.dispatcher, "run", broken)
     body = {**BODIES["/v1/messages"], "model": MODELS["anthropic"]}
     status, answer, headers = await post_checked(fuzz_gateway, "/v1/messages", body)
     assert status == 500

@@ -126,7 +126,7 @@ async def test_5xx_never_marks_a_key_out_of_quota(gateway, quota_upstream):
         await asyncio.sleep(0.12)  # past the brief endpoint cooldown (cooldown_base_s)
     assert [s for _, s in fake.failed] == [500, 503, 529]
 
-    pool = gw.app.gateway.pool
+    pool = gw.app.services.pool
     views = {v.unit: v for v in await pool.ledger.snapshot(pool.all_candidates())}
     key_a = views["q#0|m"]
     assert key_a.state == "ok"
@@ -178,7 +178,7 @@ async def test_gemini_per_day_quota_cools_the_key_until_reset(gateway, quota_ups
         assert status == 200, body
     assert fake.refused == [("gem-a", "gemini")]
 
-    pool = gw.app.gateway.pool
+    pool = gw.app.services.pool
     views = {v.unit: v for v in await pool.ledger.snapshot(pool.all_candidates())}
     key_a = views["gem#0|gemini-fake"]
     assert key_a.state == "quota_exhausted"

@@ -52,7 +52,7 @@ def client(gw, target: str, *, token: str | None = TOKEN, **headers: str) -> ope
 async def records(gw, tmp_path: Path) -> list[dict[str, Any]]:
     import orjson
 
-    await gw.app.gateway.recorder.flush()
+    await gw.app.services.recorder.flush()
     path = tmp_path / "records.jsonl"
     return [orjson.loads(line) for line in path.read_bytes().splitlines()] if path.exists() else []
 

@@ -56,8 +56,8 @@ class World:
         return self
 
     async def _start(self) -> None:
+        from apex_ai_proxy.app import create_app
         from apex_ai_proxy.config import load_config_file
-        from apex_ai_proxy.server import create_app
 
         await self.recorder.start()
         await self.counter.start()

@@ -75,7 +75,7 @@ def head(request_line: str, provider: str, *extra: str) -> str:
 
 
 async def records(gw, tmp_path: Path) -> list[dict[str, Any]]:
-    await gw.app.gateway.recorder.flush()
+    await gw.app.services.recorder.flush()
     path = tmp_path / "records.jsonl"
     return [orjson.loads(line) for line in path.read_bytes().splitlines()] if path.exists() else []
 

@@ -297,7 +297,7 @@ async def test_every_responses_request_leaves_a_writable_record(gateway, tmp_pat
     import orjson
 
     gw = await chat_gateway(gateway, tmp_path, chat_fake)
-    core = gw.app.gateway
+    core = gw.app.services
     seen = []
     original = core.record
     core.record = lambda ctx: (seen.append(ctx), original(ctx))

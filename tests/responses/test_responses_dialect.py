@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from apex_ai_proxy.conversations.items import list_page, normalize_input
 from apex_ai_proxy.dialects import get_dialect
 from apex_ai_proxy.dialects.neutral import (
     ErrorEvent,
@@ -20,7 +21,6 @@ from apex_ai_proxy.dialects.neutral import (
 from apex_ai_proxy.dialects.responses import ResponsesStreamEncoder, reasoning_token
 from apex_ai_proxy.errors import BadRequest
 from apex_ai_proxy.providers.responses import _foreign_item
-from apex_ai_proxy.responses_api import list_page, normalize_input
 from apex_ai_proxy.sse import SSEParser
 
 RESPONSES = get_dialect("responses")

@@ -35,7 +35,7 @@ async def test_first_call_after_a_redis_restart_succeeds(gateway, tmp_path):
             model="m", input="and now?", previous_response_id=first.id
         )
         assert second.previous_response_id == first.id
-        assert gw.app.gateway.responses.reachable
+        assert gw.app.services.conversations.reachable
     finally:
         await redis_server.stop()
         await chat.stop()

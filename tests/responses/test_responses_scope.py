@@ -12,7 +12,8 @@ from responses_support import ToolCallingChatUpstream, chat_provider, responses_
 
 from apex_ai_proxy.auth import token_owner
 from apex_ai_proxy.state.config import ResponsesStoreConfig
-from apex_ai_proxy.state.responses_store import StoredResponse, open_store
+from apex_ai_proxy.state.open_store import open_store
+from apex_ai_proxy.state.responses_store import StoredResponse
 
 TOKENS = ["tok-alice-7f3a", "tok-bob-91c2"]
 

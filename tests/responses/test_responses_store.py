@@ -19,10 +19,10 @@ from responses_support import (
     store_section,
 )
 
+from apex_ai_proxy.app import create_app
 from apex_ai_proxy.config import load_config_file
-from apex_ai_proxy.server import create_app
 from apex_ai_proxy.state.config import ResponsesStoreConfig
-from apex_ai_proxy.state.responses_store import open_store
+from apex_ai_proxy.state.open_store import open_store
 
 
 @pytest.fixture
@@ -252,7 +252,7 @@ async def test_unusable_store_is_a_503_not_a_crash(gateway, chat_fake, tmp_path)
     cfg = responses_config({"oa": chat_provider(chat_fake)}, {"m": ["oa"]}, None)
     cfg.pop("responses_store")
     gw = await gateway(cfg)
-    gw.app.gateway.responses.config = ResponsesStoreConfig(path=blocker / "responses.db")
+    gw.app.services.conversations.config = ResponsesStoreConfig(path=blocker / "responses.db")
     client = gw.openai()
     with pytest.raises(openai.InternalServerError) as info:
         await client.responses.create(model="m", input="hi")

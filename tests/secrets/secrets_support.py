@@ -95,7 +95,7 @@ async def send(gw: Any, endpoint: str, provider: str, stream: bool = False) -> t
 async def everything_written(gw: Any, tmp_path: Path) -> dict[str, bytes]:
     """The bytes of every file records and stored responses went to (SQLite files with their
     WAL), after the recorder wrote all it holds."""
-    await gw.app.gateway.recorder.flush()
+    await gw.app.services.recorder.flush()
     found = {}
     for path in sorted(tmp_path.iterdir()):
         if path.name.startswith(("records", "responses")):

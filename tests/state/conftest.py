@@ -19,7 +19,8 @@ import redis
 from redis.asyncio import Redis
 
 from apex_ai_proxy.state.config import ResponsesStoreConfig, redacted_redis_url
-from apex_ai_proxy.state.responses_store import ResponseStore, open_store
+from apex_ai_proxy.state.open_store import open_store
+from apex_ai_proxy.state.responses_store import ResponseStore
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379"
 RUN_PREFIX = f"apex-test:{uuid.uuid4().hex}:"

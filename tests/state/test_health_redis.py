@@ -100,7 +100,7 @@ async def until(condition, timeout: float = 5.0) -> None:
 
 
 def cooling(gw, unit: str) -> bool:
-    return not gw.app.gateway.health.is_available(unit, time.monotonic())
+    return not gw.app.services.health.is_available(unit, time.monotonic())
 
 
 @needs_redis
@@ -117,7 +117,7 @@ async def test_two_gateways_sharing_a_redis_see_each_others_cooldowns(
     assert await ask(first) == "ok"
     assert len(limited.requests) == 1
     await until(lambda: cooling(second, "limited#0"))
-    unit = second.app.gateway.health.unit("limited#0")
+    unit = second.app.services.health.unit("limited#0")
     assert unit.rate_limited and unit.failures == 1
     assert 55 < unit.cooldown_until - time.monotonic() <= 60
 

@@ -45,9 +45,9 @@ async def test_a_cooldown_from_a_replica_with_a_clock_days_ahead_is_capped(
     limited, ok = await fake_upstream("limited"), await fake_upstream("ok")
     health = {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": prefix}
     gw = await gateway(gateway_config(limited, ok, health))
-    sync = gw.app.gateway.health_sync
+    sync = gw.app.services.health_sync
     await until(lambda: sync.reachable and sync._tasks and not sync._down)
-    longest = gw.app.gateway.health.longest_cooldown_s
+    longest = gw.app.services.health.longest_cooldown_s
     for _ in range(50):  # the subscriber may not be listening yet: publish until it applies
         await publish(prefix, time.time() + days_ahead * 86400.0)
         try:
@@ -56,9 +56,9 @@ async def test_a_cooldown_from_a_replica_with_a_clock_days_ahead_is_capped(
         except AssertionError:
             continue
     assert cooling(gw, "limited#0")
-    left = gw.app.gateway.health.unit("limited#0").cooldown_until - time.monotonic()
+    left = gw.app.services.health.unit("limited#0").cooldown_until - time.monotonic()
     assert left <= longest + 1.0, f"cooled down for {left / 86400:.1f} days"
-    assert gw.app.gateway.health.is_available("limited#0", time.monotonic() + longest + 1.0)
+    assert gw.app.services.health.is_available("limited#0", time.monotonic() + longest + 1.0)
 
 
 @needs_redis
@@ -70,7 +70,7 @@ async def test_a_state_whose_end_is_not_a_sane_time_does_not_cool_a_key_forever(
     limited, ok = await fake_upstream("limited"), await fake_upstream("ok")
     health = {"backend": "redis", "redis_url": REDIS_URL, "key_prefix": prefix}
     gw = await gateway(gateway_config(limited, ok, health))
-    longest = gw.app.gateway.health.longest_cooldown_s
+    longest = gw.app.services.health.longest_cooldown_s
     for _ in range(50):  # until the subscriber listens: a sane state for `ok` marks the point
         await publish(prefix, end)
         await publish(prefix, time.time() + 5.0, unit="ok#0")
@@ -82,6 +82,6 @@ async def test_a_state_whose_end_is_not_a_sane_time_does_not_cool_a_key_forever(
     assert cooling(gw, "ok#0")  # the subscriber listens now: once more, in a known order
     await publish(prefix, end)
     await publish(prefix, time.time() + 5.0, unit="ok#0", failures=7)
-    await until(lambda: gw.app.gateway.health.unit("ok#0").failures == 7)
+    await until(lambda: gw.app.services.health.unit("ok#0").failures == 7)
     later = time.monotonic() + longest + 1.0
-    assert gw.app.gateway.health.is_available("limited#0", later), end
+    assert gw.app.services.health.is_available("limited#0", later), end

@@ -26,11 +26,8 @@ from fakes.ports import free_port
 from fakes.redis_server import RedisServer
 
 from apex_ai_proxy.state.config import ResponsesStoreConfig
-from apex_ai_proxy.state.responses_store import (
-    ResponseStoreUnavailableError,
-    StoredResponse,
-    open_store,
-)
+from apex_ai_proxy.state.open_store import open_store
+from apex_ai_proxy.state.responses_store import ResponseStoreUnavailableError, StoredResponse
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 STORE_DOWN_LOG = "responses store: Redis at"

@@ -8,7 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from apex_ai_proxy.state.config import ResponsesStoreConfig, redacted_redis_url
-from apex_ai_proxy.state.responses_store import ResponseStoreUnavailableError, open_store
+from apex_ai_proxy.state.open_store import open_store
+from apex_ai_proxy.state.responses_store import ResponseStoreUnavailableError
 from apex_ai_proxy.state.sqlite_responses import SQLiteResponseStore
 
 

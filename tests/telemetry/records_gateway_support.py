@@ -42,7 +42,7 @@ def provider(base_url: str, *keys: str, **extra: Any) -> dict[str, Any]:
 
 async def records(gw: Any, tmp_path: Path) -> list[dict[str, Any]]:
     """Every record the gateway wrote so far, from the JSONL sink (raw capture included)."""
-    await gw.app.gateway.recorder.flush()
+    await gw.app.services.recorder.flush()
     path = tmp_path / "records.jsonl"
     if not path.exists():
         return []

@@ -124,7 +124,7 @@ async def test_a_hanging_sink_neither_slows_nor_fails_requests(
 
     await serve_many(gw)
 
-    recorder = gw.app.gateway.recorder
+    recorder = gw.app.services.recorder
     await settled(recorder)
     http_sink = next(s for s in recorder.sinks if s.name == "http")
     assert http_sink.written == 0
@@ -145,7 +145,7 @@ async def test_a_failing_sink_neither_slows_nor_fails_requests(
 
     await serve_many(gw)
 
-    recorder = gw.app.gateway.recorder
+    recorder = gw.app.services.recorder
     await settled(recorder)
     http_sink = next(s for s in recorder.sinks if s.name == "http")
     assert hits  # it really was tried

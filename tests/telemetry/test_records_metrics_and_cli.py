@@ -121,4 +121,4 @@ async def test_metrics_count_requests_with_records_disabled(
         text = await resp.text()
     labels = {"endpoint": "/v1/chat/completions", "model": "records-off-model"}
     assert sample(text, "apex_requests_total", **labels, provider="alpha", status="200") == 2
-    assert gw.app.gateway.recorder.sinks == []
+    assert gw.app.services.recorder.sinks == []

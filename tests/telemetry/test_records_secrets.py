@@ -76,7 +76,7 @@ async def test_no_secret_is_written_by_any_sink_with_raw_capture_on(
     found = await records(gw, tmp_path)
     assert len(found) == 4
     assert any(r.get("raw") for r in found)  # raw capture really was on
-    await gw.app.gateway.recorder.flush()
+    await gw.app.services.recorder.flush()
     files = [tmp_path / name for name in ("records.db", "records.db-wal", "records.jsonl")]
     data = {path.name: path.read_bytes() for path in files if path.exists()}
     assert {"records.db", "records.jsonl"} <= set(data)

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             "no gateway_tokens configured: serving on loopback only, without authentication"
         )
     # Imported here, not at the top: `check`, `logs` and `stats` need not load the gateway.
-    from apex_ai_proxy.server import create_app, started_message
+    from apex_ai_proxy.app import create_app, started_message
 
     for warning in config.warnings():
         log.warning(warning)

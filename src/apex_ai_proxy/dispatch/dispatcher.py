@@ -300,9 +300,12 @@ class Dispatcher:
         route: Route,
         body: dict,
         extra_headers: dict[str, str],
-    ) -> int | None:
-        """The input tokens of Anthropic Messages `body`, counted by the route's first Anthropic
-        upstream that can; None when none could (the endpoint then estimates).
+        dialect: str = "anthropic",
+    ) -> dict | None:
+        """The upstream's count of the input tokens of `body` (a request in `dialect`: Anthropic
+        Messages or Gemini), asked of the route's first upstream of that dialect that can count;
+        its answer (`{"input_tokens": N}` / `{"totalTokens": N, …}`), or None when none could
+        (the endpoint then estimates).
 
         Walks the candidates as `run` does, with the same classification and cooldown: a 429,
         a 5xx or an unreachable upstream cools the key down and the next one is asked; 401/403
@@ -313,30 +316,27 @@ class Dispatcher:
         attempts_left = self.retry.max_attempts
         for target, key in self.balancer.candidates(route):
             adapter = target.adapter
-            count_url = getattr(adapter, "count_tokens_url", None)
-            if adapter.dialect != "anthropic" or count_url is None:
+            if adapter.dialect != dialect:
+                continue
+            count_url = adapter.count_tokens_url(adapter.base_for(target), target.upstream_model)
+            if count_url is None:
                 continue
             if attempts_left == 0:
                 break
             attempts_left -= 1
             if request.disconnected:
                 raise _client_gone()
-            payload = dict(body)
-            payload["model"] = target.upstream_model
-            payload.pop("stream", None)
-            payload.pop("max_tokens", None)
             call = Call(
                 target,
                 key,
-                dumps(payload),
+                dumps(adapter.count_tokens_body(body, target.upstream_model)),
                 None,
                 False,
                 Attempt(target.provider, key.name, target.upstream_model),
                 failures,
             )
-            upstream_request = adapter.build(
-                target, key, count_url(adapter.base_for(target)), call.body, extra_headers or None
-            )
+            passed = extra_headers or None
+            upstream_request = adapter.build(target, key, count_url, call.body, passed)
             done, count = await self._count(ctx, call, upstream_request)
             if done:
                 return count
@@ -344,9 +344,9 @@ class Dispatcher:
 
     async def _count(
         self, ctx: RequestContext, call: Call, upstream_request: UpstreamRequest
-    ) -> tuple[bool, int | None]:
-        """One count_tokens attempt: (True, the count or None to give up), or (False, None)
-        after failing over."""
+    ) -> tuple[bool, dict | None]:
+        """One count_tokens attempt: (True, the upstream's answer or None to give up), or
+        (False, None) after failing over."""
         target, key, attempt = call.target, call.key, call.record
         ctx.attempts.append(attempt)
         unit = self.health.unit(key.name)
@@ -374,9 +374,9 @@ class Dispatcher:
             except CONNECTION_ERRORS as exc:  # too large included
                 self.cooldown.fail(call, status=status, reason=describe_failure(exc))
                 return _FAILED_OVER
-            count = _input_tokens(raw)
+            count = _token_count(raw, target.adapter.count_tokens_field)
             if count is None:
-                reason = f"Upstream {target.provider} answered count_tokens without input_tokens."
+                reason = f"Upstream {target.provider} answered count_tokens without a token count."
                 self.cooldown.fail(call, status=status, reason=reason, invalid=True)
                 return _FAILED_OVER
             elapsed = time.monotonic() - started
@@ -392,13 +392,14 @@ class Dispatcher:
 _FAILED_OVER = (False, None)  # a count_tokens attempt failed over: ask the next candidate
 
 
-def _input_tokens(raw: bytes) -> int | None:
+def _token_count(raw: bytes, field: str) -> dict | None:
+    """The upstream's count_tokens answer when its `field` is a whole number, else None."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return None
-    count = data.get("input_tokens") if isinstance(data, dict) else None
-    return count if isinstance(count, int) and not isinstance(count, bool) else None
+    count = data.get(field) if isinstance(data, dict) else None
+    return data if isinstance(count, int) and not isinstance(count, bool) else None
 
 
 def _client_gone() -> GatewayError:

@@ -133,8 +133,8 @@ def dialect_of_path(path: str) -> str:
     """The client dialect a path speaks, for answers given before any endpoint ran."""
     if path.startswith("/v1/messages"):
         return "anthropic"
-    if path.startswith("/v1beta/"):
-        return "gemini"
+    if path.startswith("/v1beta/") or (path.startswith("/v1/models/") and ":" in path):
+        return "gemini"  # Google's API (endpoints/gemini.py), which the SDKs call under /v1/ too
     return "openai_chat"
 
 

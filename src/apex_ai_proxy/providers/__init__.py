@@ -15,6 +15,7 @@ ADAPTERS = {
     "gemini": "apex_ai_proxy.providers.gemini:GeminiAdapter",
     "responses": "apex_ai_proxy.providers.responses:ResponsesAdapter",
     "echo": "apex_ai_proxy.providers.echo:EchoAdapter",
+    "cloudflare": "apex_ai_proxy.providers.cloudflare:CloudflareAdapter",
 }
 
 

@@ -29,5 +29,12 @@ class AnthropicAdapter(ProviderAdapter):
     def chat_url(self, base_url: str, upstream_model: str, stream: bool) -> str:
         return base_url + "/v1/messages"
 
-    def count_tokens_url(self, base_url: str) -> str:
+    def count_tokens_url(self, base_url: str, upstream_model: str) -> str:
         return base_url + "/v1/messages/count_tokens"
+
+    def count_tokens_body(self, body: dict, upstream_model: str) -> dict:
+        payload = dict(body)
+        payload["model"] = upstream_model
+        payload.pop("stream", None)
+        payload.pop("max_tokens", None)  # the count endpoint refuses it
+        return payload

@@ -97,6 +97,16 @@ class ProviderAdapter:
         body["model"] = upstream_model
         return body
 
+    # The field of a count_tokens answer that holds the count (Anthropic's name by default).
+    count_tokens_field = "input_tokens"
+
+    def count_tokens_url(self, base_url: str, upstream_model: str) -> str | None:
+        return None  # this kind cannot count tokens: the endpoint estimates
+
+    def count_tokens_body(self, body: dict, upstream_model: str) -> dict:
+        """A client's count_tokens body (in this adapter's dialect) for this upstream."""
+        return body
+
     # --- building ----------------------------------------------------------------------------
 
     def build(

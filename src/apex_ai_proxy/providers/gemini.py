@@ -24,6 +24,21 @@ class GeminiAdapter(ProviderAdapter):
     def embeddings_url(self, base_url: str, upstream_model: str) -> str | None:
         return None
 
+    count_tokens_field = "totalTokens"
+
+    def count_tokens_url(self, base_url: str, upstream_model: str) -> str:
+        model = quote(upstream_model.removeprefix("models/"), safe="")
+        return f"{base_url}/v1beta/models/{model}:countTokens"
+
+    def count_tokens_body(self, body: dict, upstream_model: str) -> dict:
+        """The model travels in the URL; a `generateContentRequest` names the upstream's."""
+        payload = {k: v for k, v in body.items() if k not in ("model", "stream")}
+        inner = payload.get("generateContentRequest")
+        if isinstance(inner, dict):
+            model = upstream_model.removeprefix("models/")
+            payload["generateContentRequest"] = {**inner, "model": f"models/{model}"}
+        return payload
+
     def prepare_chat_body(self, body: dict, upstream_model: str, stream: bool) -> dict:
         """The model travels in the URL; a body that carries one is rejected by the API."""
         body.pop("model", None)

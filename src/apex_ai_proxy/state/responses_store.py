@@ -2,7 +2,8 @@
 
 One small async interface, `ResponseStore`, with one module per backend:
 `sqlite_responses.py` (embedded default, one file shared by every worker process) and
-`redis_responses.py` (shared by many replicas). `open_store(config)` picks one.
+`redis_responses.py` (shared by many replicas). `open_store.open_store(config)` picks one
+(in its own module: the backends import this interface, so the factory cannot live here).
 
 Scope: each record names its `owner`, a fingerprint of the gateway token that created it
 (`auth.token_owner`, "tok_…"; None when the gateway runs without tokens), never the token, and
@@ -33,12 +34,9 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
-
-if TYPE_CHECKING:
-    from apex_ai_proxy.state.config import ResponsesStoreConfig
 
 #: Longest previous_response_id chain `conversation()` walks before giving up.
 MAX_CONVERSATION_DEPTH = 1000
@@ -258,23 +256,6 @@ def check_record_id(response_id: str, record: StoredResponse) -> None:
         )
 
 
-async def open_store(config: ResponsesStoreConfig) -> ResponseStore:
-    """Open the backend `config` names. Fails now, not on the first request, if it cannot."""
-    if config.backend == "redis":
-        from apex_ai_proxy.state.redis_responses import RedisResponseStore
-
-        return await RedisResponseStore.open(
-            config.redis_url, key_prefix=config.key_prefix, ttl_seconds=config.ttl_seconds
-        )
-    from apex_ai_proxy.state.sqlite_responses import SQLiteResponseStore
-
-    return await SQLiteResponseStore.open(
-        config.path,
-        ttl_seconds=config.ttl_seconds,
-        prune_interval_seconds=config.prune_interval_seconds,
-    )
-
-
 __all__ = [
     "EVERY_OWNER",
     "MAX_CONVERSATION_DEPTH",
@@ -289,6 +270,5 @@ __all__ = [
     "StoredResponse",
     "check_record_id",
     "Owner",
-    "open_store",
     "visible_to",
 ]

@@ -78,6 +78,10 @@ ENDPOINTS = frozenset(
         "/v1/responses/{id}/input_items",
         "/v1/responses/{id}/cancel",
         "/v1/models",
+        "/v1beta/models",  # the Gemini API (endpoints/gemini.py): the model is not in the label
+        "/v1beta/models:generateContent",
+        "/v1beta/models:streamGenerateContent",
+        "/v1beta/models:countTokens",
         "/metrics",
         "/healthz",
         "/readyz",

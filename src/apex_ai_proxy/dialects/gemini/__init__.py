@@ -2,8 +2,10 @@
 
 Decisions:
 - The model lives in the URL for Gemini: the encoder never puts it in the body, and a
-  Gemini-dialect client body is expected to carry it as `model` (the pipeline copies it there
-  from the path).
+  Gemini-dialect client body is expected to carry it as `model` (endpoints/gemini.py copies it
+  there from the path).
+- Client requests are type-checked as they are decoded (a wrong type is a 400 naming the
+  field); `parameters` and `parametersJsonSchema` are both read.
 - Requests are read in camelCase or snake_case (`inlineData` / `inline_data`, …) and written in
   camelCase, which is what the API answers in.
 - Tool calls have no ids on older models: ids are kept when present and synthesized otherwise;
@@ -15,7 +17,11 @@ Decisions:
 - Thought signatures: a signature on a functionCall part travels as ToolCallPart.signature. A
   call without one (history produced by another model) gets Google's documented placeholder
   "skip_thought_signature_validator" on the first call of its turn (Gemini 3 rejects unsigned
-  calls). Thought text is sent back only to the Gemini dialect's own clients' upstreams.
+  calls). Thought text is sent back only to the Gemini dialect's own clients' upstreams. The
+  placeholder in a client's history (the Gemini CLI sends it) means "no signature": it never
+  reaches another dialect. Signatures are base64 bytes to Google's SDKs: another vendor's
+  signature that is not base64 is wrapped for Gemini clients and unwrapped when it comes back
+  (response.client_signature / upstream_signature).
 - Mid-conversation system messages become user text `<system-reminder>…</system-reminder>`.
 - Schemas are cleaned with schema.gemini_schema; a tool without parameters has no
   `parameters` key (Gemini rejects an object schema with empty `properties`).
@@ -29,6 +35,7 @@ Modules:
     response.py         whole responses: parts, finish reasons, usage
     stream_decode.py    upstream chunks -> neutral events
     stream_encode.py    neutral events -> a client's chunks
+    json_array.py       a client's stream re-framed as Google's JSON array (no `alt=sse`)
     dialect.py          GeminiDialect, the Dialect interface over the above
 """
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from apex_ai_proxy.dialects.base import Dialect, StreamDecoder, StreamEncoder, new_id
+from apex_ai_proxy.dialects.base import (
+    Dialect,
+    StreamDecoder,
+    StreamEncoder,
+    expect,
+    new_id,
+    opt,
+)
 from apex_ai_proxy.dialects.gemini.request_decode import (
     PendingCalls,
     camel_or_snake,
@@ -54,6 +61,23 @@ KNOWN_FIELDS = frozenset(
 )
 
 
+def _decode_system(system: Any) -> list[TextPart]:
+    """systemInstruction: a Content (its text parts), or a bare string as the SDKs allow."""
+    if system is None:
+        return []
+    if isinstance(system, str):
+        return [TextPart(system)]
+    expect(system, dict, "systemInstruction")
+    parts = opt(system, "parts", list, "systemInstruction.parts") or []
+    texts = []
+    for i, part in enumerate(parts):
+        expect(part, dict, f"systemInstruction.parts[{i}]")
+        text = opt(part, "text", str, f"systemInstruction.parts[{i}].text")
+        if text is not None:
+            texts.append(TextPart(text))
+    return texts
+
+
 class GeminiDialect(Dialect):
     name = "gemini"
 
@@ -65,15 +89,7 @@ class GeminiDialect(Dialect):
         if not isinstance(contents, list):
             raise BadRequest("'contents' is required and must be an array", param="contents")
         req = NeutralRequest(model=model.removeprefix("models/"), source_dialect=self.name)
-        system = camel_or_snake(body, "systemInstruction", "system_instruction")
-        if isinstance(system, dict):
-            req.system = [
-                TextPart(p["text"])
-                for p in system.get("parts") or []
-                if isinstance(p, dict) and isinstance(p.get("text"), str)
-            ]
-        elif isinstance(system, str):
-            req.system = [TextPart(system)]
+        req.system = _decode_system(camel_or_snake(body, "systemInstruction", "system_instruction"))
         decode_contents(req, contents)
         if body.get("tools") is not None:
             decode_tools(req, body["tools"])

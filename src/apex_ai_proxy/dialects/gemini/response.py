@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import re
 from typing import Any
 
 from apex_ai_proxy.dialects.base import count_of, parse_arguments
@@ -39,6 +41,35 @@ NEUTRAL_TO_FINISH = {
 }
 
 
+# thoughtSignature is `bytes` in Google's API: the SDKs reject a value that is not base64.
+# Signatures of other vendors that are not (OpenAI-compatible reasoning signatures, …) travel
+# to Gemini clients wrapped as base64 of WRAPPED + signature, and are unwrapped when they
+# come back in the client's history, so the upstream gets its own signature again.
+WRAPPED = b"apex-sig:"
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]*={0,2}")
+
+
+def client_signature(signature: str) -> str:
+    """`signature` as a Gemini client can parse it (see WRAPPED)."""
+    if len(signature) % 4 == 0 and _BASE64.fullmatch(signature):
+        return signature
+    return base64.b64encode(WRAPPED + signature.encode()).decode()
+
+
+def upstream_signature(signature: str) -> str:
+    """The inverse of client_signature."""
+    if not signature.startswith(_WRAPPED_B64):
+        return signature
+    try:
+        raw = base64.b64decode(signature, validate=True)
+    except ValueError:
+        return signature
+    return raw[len(WRAPPED) :].decode("utf-8", "replace") if raw.startswith(WRAPPED) else signature
+
+
+_WRAPPED_B64 = base64.b64encode(WRAPPED).decode()[:8]  # what every wrapped signature starts with
+
+
 def decode_usage(meta: Any) -> Usage | None:
     if not isinstance(meta, dict):
         return None
@@ -67,7 +98,7 @@ def response_parts(req: NeutralRequest, parts: list) -> list[dict]:
         if isinstance(part, ReasoningPart) and (part.text or part.signature):
             item: dict[str, Any] = {"text": part.text, "thought": True}
             if part.signature:
-                item["thoughtSignature"] = part.signature
+                item["thoughtSignature"] = client_signature(part.signature)
             out.append(item)
         elif isinstance(part, TextPart) and part.text:
             out.append({"text": part.text})
@@ -85,7 +116,7 @@ def call_part(
         "functionCall": {"id": call_id, "name": req.tool_names.to_client(name), "args": args}
     }
     if signature:
-        item["thoughtSignature"] = signature
+        item["thoughtSignature"] = client_signature(signature)
     return item
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from apex_ai_proxy.dialects.base import StreamEncoder, dumps, new_id, parse_arguments
-from apex_ai_proxy.dialects.gemini.response import NEUTRAL_TO_FINISH, call_part, encode_usage
+from apex_ai_proxy.dialects.gemini.response import (
+    NEUTRAL_TO_FINISH,
+    call_part,
+    client_signature,
+    encode_usage,
+)
 from apex_ai_proxy.dialects.neutral import (
     ErrorEvent,
     NeutralEvent,
@@ -66,7 +71,7 @@ class GeminiStreamEncoder(StreamEncoder):
                 return b""
             part: dict[str, Any] = {"text": ev.text, "thought": True}
             if ev.signature:
-                part["thoughtSignature"] = ev.signature
+                part["thoughtSignature"] = client_signature(ev.signature)
             return self._chunk([part])
         if isinstance(ev, ToolCallStart):
             self.calls[ev.index] = [ev.id, ev.name, ev.signature, ""]

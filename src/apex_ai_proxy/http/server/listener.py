@@ -22,7 +22,7 @@ EarlyCheck = Callable[[Request], Response | None]
 
 
 class PathRouter:
-    """Exact paths, then `{name}` patterns; each path maps methods to handlers."""
+    """Exact paths, then `{name}` / `{name:path}` patterns; each path maps methods to handlers."""
 
     def __init__(self) -> None:
         self.exact: dict[str, dict[str, Handler]] = {}
@@ -32,7 +32,12 @@ class PathRouter:
         if "{" not in path:
             self.exact[path] = methods
             return
-        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
+        # `{name}` is one segment; `{name:path}` the rest of the path, slashes included.
+        regex = re.sub(
+            r"\{(\w+)(:path)?\}",
+            lambda m: f"(?P<{m[1]}>{'.+' if m[2] else '[^/]+'})",
+            path,
+        )
         self.patterns.append((re.compile(f"^{regex}$"), methods))
 
     def match(self, path: str) -> tuple[dict[str, Handler] | None, dict[str, str]]:

@@ -1,0 +1,147 @@
+"""The composition root: builds the Services once, mounts every endpoint on the one lifecycle,
+starts and stops the process's gateway. Nothing imports this module but the CLI (and tests).
+
+Every route below is `endpoint(services, path, client dialect, handler)` (lifecycle.py), and so
+are the requests no route claims: passthrough (selected by its header before the route table),
+unknown paths (404) and methods (405). The probes (/healthz, /readyz) are plain handlers.
+"""
+
+from __future__ import annotations
+
+from apex_ai_proxy.config import Config
+from apex_ai_proxy.endpoints import (
+    chat,
+    embeddings,
+    gemini,
+    messages,
+    models,
+    ops,
+    passthrough,
+    responses,
+)
+from apex_ai_proxy.errors import protocol_error_body
+from apex_ai_proxy.health import CooldownTable
+from apex_ai_proxy.http import HttpServer, PathRouter, Request, Response, ServerLimits
+from apex_ai_proxy.http.server import Handler
+from apex_ai_proxy.lifecycle import early_refusal, endpoint, method_not_allowed, not_found
+from apex_ai_proxy.services import Services
+
+
+def route_table(services: Services) -> dict[str, dict[str, Handler]]:
+    s = services
+    served = [  # method, path, client dialect (errors are rendered in it), handler
+        ("POST", "/v1/chat/completions", "openai_chat", chat.handler(s)),
+        ("POST", "/v1/embeddings", "openai_chat", embeddings.handler(s)),
+        ("POST", "/v1/messages", "anthropic", messages.handler(s)),
+        ("POST", "/v1/messages/count_tokens", "anthropic", messages.count_tokens_handler(s)),
+        ("POST", "/v1/responses", "responses", responses.create(s)),
+        ("GET", "/v1/responses/{id}", "responses", responses.retrieve(s)),
+        ("DELETE", "/v1/responses/{id}", "responses", responses.delete(s)),
+        ("GET", "/v1/responses/{id}/input_items", "responses", responses.input_items(s)),
+        ("POST", "/v1/responses/{id}/cancel", "responses", responses.cancel(s)),
+    ]
+    metrics = endpoint(s, "/metrics", "openai_chat", ops.metrics(s), record=False)
+    routes: dict[str, dict[str, Handler]] = {
+        "/healthz": {"GET": ops.healthz},  # the probes: plain handlers (see endpoints/ops.py)
+        "/readyz": {"GET": ops.readyz(s)},
+        "/metrics": {"GET": metrics},
+    }
+    for method, path, dialect, handle in served:
+        routes.setdefault(path, {})[method] = endpoint(s, path, dialect, handle)
+    # Google's API, under /v1beta/ and /v1/ (the SDKs use both): the token may also come in
+    # x-goog-api-key or ?key=. GET /v1/models and GET …/models/{model} answer Google's and
+    # OpenAI's clients alike, in the client's shape: they authenticate themselves (auth=False).
+    google = gemini.authenticator(s)
+    listing = gemini.v1_models(s, models.handler(s))
+    routes["/v1/models"] = {"GET": endpoint(s, "/v1/models", "openai_chat", listing, auth=False)}
+    routes["/v1beta/models"] = {
+        "GET": endpoint(
+            s, gemini.MODELS_ENDPOINT, "gemini", gemini.list_models(s), authenticate=google
+        )
+    }
+    one_model = endpoint(s, gemini.MODELS_ENDPOINT, "gemini", gemini.get_model(s), auth=False)
+    model_method = endpoint(
+        s, gemini.MODELS_ENDPOINT, "gemini", gemini.method(s), authenticate=google
+    )
+    for path in ("/v1beta/models/{target:path}", "/v1/models/{target:path}"):
+        routes[path] = {"GET": one_model, "POST": model_method}
+    return routes
+
+
+class App:
+    """The Services behind their HTTP server: `start` listens, `stop` drains and closes."""
+
+    def __init__(self, config: Config, health_table: CooldownTable | None = None) -> None:
+        self.services = services = Services(config, health_table)
+        self._google_auth = gemini.authenticator(services)
+        router = PathRouter()
+        for path, methods in route_table(services).items():
+            router.add(path, methods)
+        # Passthrough's token is its own header (or none): the lifecycle's check is off.
+        relay = endpoint(
+            services, None, None, passthrough.handler(services), auth=False, last_resort=False
+        )
+        self.server = HttpServer(
+            router,
+            not_found=not_found(services),
+            method_not_allowed=method_not_allowed(services),
+            before_route=passthrough.route(relay),
+            early_check=self._before_continue,
+            limits=server_limits(config),
+            error_body=protocol_error_body,  # the HTTP layer's own 4xx, in the path's dialect
+            app=self,
+        )
+
+    def _before_continue(self, request: Request) -> Response | None:
+        """Before `100 Continue`: is the client allowed to send its body? The gateway token is
+        checked as the handler will check it (passthrough's own header, none for probes)."""
+        if passthrough.selects(request):
+            return passthrough.early_check(self.services, request)
+        if request.path in ops.PROBES:
+            return None
+        if gemini.is_gemini_path(request.path):
+            return early_refusal(request, self._google_auth)
+        return early_refusal(request, self.services.auth.check)
+
+    async def start(
+        self, host: str | None = "127.0.0.1", port: int = 0, *, sock=None, reuse_port: bool = False
+    ) -> int:
+        """Start the gateway and listen; returns the bound port."""
+        await self.services.start()
+        return await self.server.listen(host, port, sock=sock, reuse_port=reuse_port)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop accepting, let requests and streams in flight finish, then close everything."""
+        if grace is None:
+            grace = self.services.config.server.shutdown_grace_s
+        await self.server.shutdown(grace)
+        await self.services.stop()
+
+
+def server_limits(config: Config) -> ServerLimits:
+    server = config.server
+    return ServerLimits(
+        max_body=server.max_body_bytes,
+        max_target=server.max_target_bytes,
+        max_header_count=server.max_header_count,
+        max_header_bytes=server.max_header_bytes,
+        max_pipelined=server.max_pipelined,
+        header_timeout=server.header_timeout_s,
+        body_timeout=server.body_timeout_s,
+        keep_alive_timeout=server.keep_alive_timeout_s,
+    )
+
+
+def create_app(config: Config, health_table: CooldownTable | None = None) -> App:
+    """`health_table`: a shared `CooldownTable` from the launcher of several workers."""
+    return App(config, health_table)
+
+
+def started_message(config: Config, host: str, port: int) -> str:
+    providers = ", ".join(
+        f"{name} ({p.kind}, {len(p.keys())} key(s))" for name, p in config.providers.items()
+    )
+    return (
+        f"apex-ai-proxy listening on http://{host}:{port}/v1 — config: {config.source or 'built-in'}; "
+        f"providers: {providers or 'none'}; models: {', '.join(config.models) or 'none'}"
+    )
