@@ -342,3 +342,51 @@ async def test_pool_command_shows_each_key_state_and_quota_never_the_key(
     for text in (table, out):
         assert secret_a not in text and secret_b not in text
         assert "aaaaaaaaaaaa" not in text
+
+
+async def test_tokens_are_settled_with_the_real_usage_of_answers_and_streams(
+    gateway, fake_upstream
+):
+    fake = await fake_upstream("tokens")
+    config = {
+        "gateway_tokens": [TOKEN],
+        "providers": {
+            "q": {
+                "kind": "openai",
+                "base_url": fake.base_url,
+                "api_keys": [{"key": "key-a", "limits": {"tpm": 100_000}}],
+            }
+        },
+        "models": {"m": {"providers": [{"provider": "q", "model": "m"}]}},
+    }
+    gw = await gateway(config)
+    client = gw.openai(TOKEN)
+    messages = [{"role": "user", "content": "count these few words please"}]
+
+    whole = await client.chat.completions.create(model="m", messages=messages, max_tokens=5000)
+    stream = await client.chat.completions.create(
+        model="m", messages=messages, stream=True, stream_options={"include_usage": True}
+    )
+    usage = [chunk.usage async for chunk in stream if chunk.usage is not None]
+
+    assert whole.usage is not None and len(usage) == 1
+    pool = gw.app.services.pool
+    (view,) = await pool.ledger.snapshot(pool.all_candidates())
+    # The estimates reserved before each call (hundreds of tokens) were replaced by the real
+    # counts when each answer ended.
+    assert view.minute_tokens == whole.usage.total_tokens + usage[0].total_tokens
+    assert view.minute_requests == 2
+
+
+async def test_redis_down_falls_back_to_local_state(gateway, quota_upstream, tmp_path):
+    server = await RedisServer(tmp_path / "redis").start()
+    fake = await quota_upstream(rpm={"key-a": 2})
+    state = {"backend": "redis", "redis_url": server.url, "key_prefix": "apex:t:"}
+    gw = await gateway(pool_config(fake, [{"key": "key-a", "limits": {"rpm": 2}}], state=state))
+    await server.stop()  # Redis goes away before the first request
+
+    statuses = [(await chat(gw))[0] for _ in range(3)]
+
+    assert statuses == [200, 200, 429]  # served, and the rpm still held, by this process alone
+    assert fake.calls == 2 and fake.refused == []
+    assert gw.app.services.pool.ledger.fallbacks >= 3
