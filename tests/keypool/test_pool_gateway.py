@@ -390,3 +390,30 @@ async def test_redis_down_falls_back_to_local_state(gateway, quota_upstream, tmp
     assert statuses == [200, 200, 429]  # served, and the rpm still held, by this process alone
     assert fake.calls == 2 and fake.refused == []
     assert gw.app.services.pool.ledger.fallbacks >= 3
+
+
+@pytest.mark.parametrize("header_format", ["openai", "anthropic"])
+async def test_a_key_whose_learned_window_is_spent_is_not_called_until_it_resets(
+    gateway, quota_upstream, header_format
+):
+    # The gateway's own limit is far above the upstream's real one: only the rate-limit
+    # headers on the answers can tell it that key-a is spent.
+    fake = await quota_upstream(rpm={"key-a": 2, "key-b": 3}, headers=header_format)
+    config = pool_config(fake, ["key-a", "key-b"])
+    config["providers"]["q"]["limits"] = {"rpm": 1000}
+    gw = await gateway(config)
+
+    for _ in range(5):
+        status, _, body = await chat(gw)
+        assert status == 200, body
+    status, headers, body = await chat(gw)
+
+    # Each key's last answer said "0 remaining": neither was asked again, and the sixth
+    # request got the pool's 429 without any upstream answering 429.
+    assert status == 429, body
+    assert fake.refused == []
+    assert Counter(key for key, _ in fake.served) == {"key-a": 2, "key-b": 3}
+    assert 50 <= int(headers["retry-after"]) <= 61
+    pool = gw.app.services.pool
+    views = {v.unit: v for v in await pool.ledger.snapshot(pool.all_candidates())}
+    assert {v.state for v in views.values()} == {"rate_limited"}
