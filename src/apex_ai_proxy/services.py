@@ -24,7 +24,6 @@ from apex_ai_proxy.dispatch.pool import KeyPool  # key pool (issue 13)
 from apex_ai_proxy.errors import BadRequest
 from apex_ai_proxy.health import CooldownTable, HealthState, unit_names
 from apex_ai_proxy.http import Request
-from apex_ai_proxy.keypool import effective_state, open_ledger  # key pool (issue 13)
 from apex_ai_proxy.mapping import MAPPING_HEADER, MappingError, map_model, parse_mapping
 from apex_ai_proxy.passthrough.service import Passthrough
 from apex_ai_proxy.routing import Router
@@ -62,7 +61,7 @@ class Services:
         self.capture_raw = records.enabled and records.raw
         self.client = UpstreamClient()
         # key pool (issue 13): the quota ledger, opened here, closed in stop()
-        self.pool = KeyPool(open_ledger(effective_state(config)), self.router, config, self.health)
+        self.pool = KeyPool.open(config, self.router, self.health)
         self.dispatcher = Dispatcher(
             self.client,
             self.health,

@@ -16,7 +16,7 @@ import orjson
 
 from apex_ai_proxy.cli.config_file import load_or_exit
 from apex_ai_proxy.config import Config
-from apex_ai_proxy.keypool import UnitView, effective_state, open_ledger
+from apex_ai_proxy.keypool import UnitView, effective_state
 
 #: Keys shorter than this are not hinted at all: 4 characters of a short key say too much.
 MIN_HINTED_KEY = 12
@@ -65,7 +65,7 @@ async def pool_rows(config: Config) -> tuple[list[dict], bool]:
         for target in route.targets
         for key in target.keys
     }
-    pool = KeyPool(open_ledger(state), router, config)
+    pool = KeyPool.open(config, router)
     try:
         views = await pool.ledger.snapshot(pool.all_candidates())
     finally:

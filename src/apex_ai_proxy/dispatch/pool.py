@@ -37,9 +37,12 @@ from apex_ai_proxy.keypool import (
     HeadroomView,
     Ledger,
     Limits,
+    Policy,
     Refusal,
     Reservation,
     Verdict,
+    effective_state,
+    open_ledger,
     read_signal,
     resolve_limits,
 )
@@ -59,6 +62,9 @@ _NOT_COUNTED = frozenset({401, 403, 429})
 #: Output tokens reserved when the request names no max_tokens, and the most ever reserved.
 DEFAULT_OUTPUT_ESTIMATE = 256
 MAX_OUTPUT_ESTIMATE = 4096
+#: A ledger call to Redis that takes longer fails over to local state (then Redis is retried
+#: after a backoff).
+LEDGER_TIMEOUT_S = 0.5
 #: Candidates built lazily (pinned `model#provider` routes): bounded, clients choose names.
 MAX_LAZY = 10_000
 
@@ -105,6 +111,29 @@ class KeyPool:
             alias: model.queue_timeout_s for alias, model in config.models.items()
         }
         self._pending: set[asyncio.Task] = set()
+
+    @classmethod
+    def open(cls, config: Config, router: Router, health: HealthState | None = None) -> KeyPool:
+        """The pool on the configured state backend (no I/O yet). Learned states follow the
+        `retry:` section: a rejected key is out for `auth_failure_cooldown_s`, a 429 that says
+        not for how long for `cooldown_base_s`, as HealthState keeps them."""
+        retry = config.retry
+        policy = Policy(
+            rate_limit_default_s=retry.cooldown_base_s,
+            invalid_probe_s=retry.auth_failure_cooldown_s,
+        )
+        state = effective_state(config)
+        if state.backend == "redis":
+            from apex_ai_proxy.keypool.redis_ledger import RedisLedger
+            from apex_ai_proxy.state.redis_client import redis_client
+
+            # The reservation is on every request's path and takes a millisecond: a Redis
+            # that does not answer in LEDGER_TIMEOUT_S is treated as down (local state).
+            client = redis_client(state.redis_url, command_timeout=LEDGER_TIMEOUT_S)
+            ledger: Ledger = RedisLedger(state.redis_url, state.key_prefix, policy, client)
+        else:
+            ledger = open_ledger(state, policy)
+        return cls(ledger, router, config, health)
 
     # --- candidates, built once -----------------------------------------------------------------
 

@@ -32,12 +32,14 @@ FIRST_RETRY_SECONDS = 0.25
 LONGEST_RETRY_SECONDS = 5.0
 
 
-def redis_client(url: str, **options: Any) -> Redis:
+def redis_client(
+    url: str, *, command_timeout: float = COMMAND_TIMEOUT_SECONDS, **options: Any
+) -> Redis:
     """A client for `url` (no I/O yet: connections open on the first command)."""
     return Redis.from_url(
         url,
-        socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        socket_timeout=COMMAND_TIMEOUT_SECONDS,
+        socket_connect_timeout=min(CONNECT_TIMEOUT_SECONDS, command_timeout),
+        socket_timeout=command_timeout,
         retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         **options,
     )
