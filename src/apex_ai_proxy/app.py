@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from apex_ai_proxy.config import Config
 from apex_ai_proxy.endpoints import (
+    admin,
     chat,
     embeddings,
     gemini,
@@ -65,6 +66,11 @@ def route_table(services: Services) -> dict[str, dict[str, Handler]]:
     )
     for path in ("/v1beta/models/{target:path}", "/v1/models/{target:path}"):
         routes[path] = {"GET": one_model, "POST": model_method}
+    # The admin API: admin tokens only (auth.AdminAuth), never a client's.
+    for method, path, handle in admin.routes(s):
+        routes.setdefault(path, {})[method] = endpoint(
+            s, path, "openai_chat", handle, authenticate=s.admin.check
+        )
     return routes
 
 
@@ -101,6 +107,8 @@ class App:
             return None
         if gemini.is_gemini_path(request.path):
             return early_refusal(request, self._google_auth)
+        if request.path.startswith("/admin/"):
+            return early_refusal(request, self.services.admin.check)
         return early_refusal(request, self.services.auth.check)
 
     async def start(

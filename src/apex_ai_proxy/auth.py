@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from apex_ai_proxy.errors import Unauthorized
+from apex_ai_proxy.errors import Forbidden, NotFound, Unauthorized
 from apex_ai_proxy.http import Request
 
 _OWNER_DOMAIN = b"apex-ai-proxy/owner\0"  # keeps the fingerprint apart from other token hashes
@@ -27,12 +27,13 @@ def token_owner(token: str) -> str:
 
 
 class Authenticator:
-    def __init__(self, tokens: list[str]) -> None:
+    def __init__(self, tokens: list[str], name_prefix: str = "token") -> None:
         # token bytes -> name; names are what records show, never the token.
-        self._tokens = [(t.encode(), f"token-{i + 1}") for i, t in enumerate(tokens)]
+        names = [f"{name_prefix}-{i + 1}" for i in range(len(tokens))]
+        self._tokens = [(t.encode(), name) for t, name in zip(tokens, names, strict=True)]
         # name -> owner, hashed once here (never per request). The authenticator lives as long
         # as its gateway, so a name stands for the same token for every request it serves.
-        self._owners = {f"token-{i + 1}": token_owner(t) for i, t in enumerate(tokens)}
+        self._owners = {name: token_owner(t) for t, name in zip(tokens, names, strict=True)}
 
     @property
     def enabled(self) -> bool:
@@ -58,6 +59,14 @@ class Authenticator:
         where = header or "an Authorization: Bearer header or x-api-key"
         return self.verify(self.presented(request, header), where)
 
+    def knows(self, given: str) -> bool:
+        """Whether `given` is one of these tokens (compared with all, as `verify` does)."""
+        given_bytes = given.encode()
+        found = False
+        for token, _ in self._tokens:
+            found |= hmac.compare_digest(token, given_bytes)
+        return found
+
     def verify(self, given: str | None, where: str) -> str | None:
         """`check` for a token found elsewhere (Gemini clients: x-goog-api-key or ?key=)."""
         if not self._tokens:
@@ -72,3 +81,39 @@ class Authenticator:
         if name is None:
             raise Unauthorized("Invalid gateway token.")
         return name
+
+
+class AdminAuth:
+    """Admin tokens (`admin_tokens`): the admin API and the console, nothing else.
+
+    Without admin tokens the admin API does not exist (404). A request without a token, or
+    with a wrong one, gets 401; one with a client's token (a gateway token, which can do
+    nothing here) gets 403, so a person who mixed the two up learns which they sent. Names are
+    "admin-N" by position, for records."""
+
+    def __init__(self, admin_tokens: list[str], clients: Authenticator) -> None:
+        self._admins = Authenticator(admin_tokens, name_prefix="admin")
+        self._clients = clients
+
+    @property
+    def enabled(self) -> bool:
+        return self._admins.enabled
+
+    def check(self, request: Request) -> str:
+        if not self._admins.enabled:
+            raise NotFound(
+                "The admin API is off: configure admin_tokens to turn it on.", code="admin_off"
+            )
+        given = self._admins.presented(request)
+        if not given:
+            raise Unauthorized("Missing admin token: send Authorization: Bearer <admin token>.")
+        if self._admins.knows(given):
+            name = self._admins.verify(given, "Authorization: Bearer")
+            assert name is not None
+            return name
+        if self._clients.enabled and self._clients.knows(given):
+            raise Forbidden(
+                "This is a client token; the admin API takes an admin token (admin_tokens).",
+                code="not_an_admin_token",
+            )
+        raise Unauthorized("Invalid admin token.")

@@ -174,6 +174,8 @@ class ServerConfig(_Strict):
 
 class Config(_Strict):
     gateway_tokens: list[str] = Field(default_factory=list)
+    # The admin API and the console (endpoints/admin/); off while empty. Never a client token.
+    admin_tokens: list[str] = Field(default_factory=list)
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     retry: RetryConfig = Field(default_factory=RetryConfig)
@@ -188,12 +190,12 @@ class Config(_Strict):
     # Where the config came from, for start-up messages.
     source: str = Field(default="", exclude=True)
 
-    @field_validator("gateway_tokens")
+    @field_validator("gateway_tokens", "admin_tokens")
     @classmethod
     def _tokens_not_empty(cls, tokens: list[str]) -> list[str]:
         for token in tokens:
             if not token.strip():
-                raise ValueError("gateway token is empty (is its environment variable set?)")
+                raise ValueError("token is empty (is its environment variable set?)")
         return tokens
 
     def warnings(self) -> list[str]:
@@ -220,7 +222,7 @@ class Config(_Strict):
 
     def secrets(self) -> list[str]:
         """Every credential in the config: redacted wherever it could appear in records."""
-        found = list(self.gateway_tokens)
+        found = [*self.gateway_tokens, *self.admin_tokens]
         for provider in self.providers.values():
             found.extend(provider.keys())
             if provider.proxy and "@" in provider.proxy:  # proxy credentials
@@ -344,6 +346,11 @@ def _cross_check(config: Config) -> list[str]:
     from apex_ai_proxy.providers.checks import kind_problems  # lazy: providers import config
 
     problems = []
+    if set(config.admin_tokens) & set(config.gateway_tokens):
+        problems.append(
+            "admin_tokens: a token is also in gateway_tokens; an admin token must be its own "
+            "(a client token never opens the admin API)"
+        )
     for name, provider in config.providers.items():
         path = f"providers.{name}"
         if "#" in name:

@@ -14,7 +14,7 @@ down (by `app.py`, the composition root). Nothing here knows an endpoint or a ro
 
 from __future__ import annotations
 
-from apex_ai_proxy.auth import Authenticator
+from apex_ai_proxy.auth import AdminAuth, Authenticator
 from apex_ai_proxy.balancer import Balancer
 from apex_ai_proxy.config import Config
 from apex_ai_proxy.context import RequestContext
@@ -38,6 +38,7 @@ class Services:
         self.config = config
         self.max_body = config.server.max_body_bytes
         self.auth = Authenticator(config.gateway_tokens)
+        self.admin = AdminAuth(config.admin_tokens, self.auth)
         self.router = Router(config)
         allow_label_values(self.router.model_names(), self.router.adapters)  # metrics labels
         retry = config.retry

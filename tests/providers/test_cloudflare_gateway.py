@@ -118,7 +118,7 @@ async def test_a_gateway_token_the_gateway_echoes_reaches_no_client_or_record(
     assert answer["status"] == 400
     assert fake.requests, "the request reached the fake"
     assert CF_TOKEN not in str(answer["body"])
-    await gw.app.gateway.recorder.flush()
+    await gw.app.services.recorder.flush()
     written = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("records"))
     assert b"cf-aig-authorization" in written or b"bad cf" in written  # the raw capture exists
     assert CF_TOKEN.encode() not in written

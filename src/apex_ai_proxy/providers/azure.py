@@ -16,24 +16,11 @@ A `base_url` (the provider's, or a model entry's) takes one of four forms:
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
+from apex_ai_proxy.providers.azure_urls import url_form
 from apex_ai_proxy.providers.base import ApiKey
 from apex_ai_proxy.providers.openai import OpenAIAdapter
-
-
-def url_form(base_url: str) -> str:
-    """ "classic" | "v1" | "as_is" for a base URL (templates count as "as_is")."""
-    path = urlsplit(base_url.replace(":name", "name")).path.rstrip("/")
-    if path in ("", "/openai"):
-        return "classic"
-    if path.endswith("/openai/v1"):
-        return "v1"
-    return "as_is"
-
-
-def needs_api_version(base_url: str) -> bool:
-    return url_form(base_url) != "v1"
 
 
 class AzureAdapter(OpenAIAdapter):

@@ -1,12 +1,16 @@
-"""Config checks a provider kind needs beyond its schema, run by `config.parse_config`."""
+"""Config checks a provider kind needs beyond its schema, run by `config.parse_config`.
+
+Imports nothing of the config's (it is called from there: the arguments are a `Config` and
+one of its `ProviderConfig`s), nor the adapters, which import the config."""
 
 from __future__ import annotations
 
-from apex_ai_proxy.config import Config, ProviderConfig
-from apex_ai_proxy.providers.azure import needs_api_version
+from typing import Any
+
+from apex_ai_proxy.providers.azure_urls import needs_api_version
 
 
-def kind_problems(config: Config, name: str, provider: ProviderConfig) -> list[str]:
+def kind_problems(config: Any, name: str, provider: Any) -> list[str]:
     """What a kind needs that the schema cannot say (azure URL forms, the cloudflare gateway)."""
     path = f"providers.{name}"
     problems = []
