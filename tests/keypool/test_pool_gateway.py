@@ -417,3 +417,24 @@ async def test_a_key_whose_learned_window_is_spent_is_not_called_until_it_resets
     pool = gw.app.services.pool
     views = {v.unit: v for v in await pool.ledger.snapshot(pool.all_candidates())}
     assert {v.state for v in views.values()} == {"rate_limited"}
+
+
+async def test_admin_pool_endpoint_shows_the_same_rows_to_admins_only(gateway, quota_upstream):
+    secret = "sk-test-cccccccccccc3333"
+    fake = await quota_upstream(rpm={secret: 3})
+    config = pool_config(fake, [{"key": secret, "limits": {"rpm": 3}}])
+    config["admin_tokens"] = ["admin-token"]
+    gw = await gateway(config)
+    for _ in range(2):
+        assert (await chat(gw))[0] == 200
+
+    http = gw.http()
+    async with http.get("/admin/pool", headers={"authorization": f"Bearer {TOKEN}"}) as resp:
+        assert resp.status == 403  # a client token is not an admin token
+    async with http.get("/admin/pool", headers={"authorization": "Bearer admin-token"}) as resp:
+        assert resp.status == 200
+        raw = await resp.read()
+    (row,) = json.loads(raw)["keys"]
+    assert row["unit"] == "q#0|m" and row["hint"] == "…3333" and row["state"] == "ok"
+    assert row["remaining"] == {"rpm": 1} and row["minute_requests"] == 2
+    assert secret.encode() not in raw and b"cccccccccccc" not in raw

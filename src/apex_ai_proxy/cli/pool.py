@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 
 import orjson
 
 from apex_ai_proxy.cli.config_file import load_or_exit
 from apex_ai_proxy.config import Config
-from apex_ai_proxy.keypool import UnitView, effective_state
-
-#: Keys shorter than this are not hinted at all: 4 characters of a short key say too much.
-MIN_HINTED_KEY = 12
+from apex_ai_proxy.keypool import effective_state
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,41 +51,13 @@ def run(args: argparse.Namespace) -> int:
 async def pool_rows(config: Config) -> tuple[list[dict], bool]:
     """(one row per key × model, whether the counts are shared ones from Redis)."""
     from apex_ai_proxy.dispatch.pool import KeyPool
+    from apex_ai_proxy.dispatch.pool_view import pool_rows as rows_of
     from apex_ai_proxy.routing import Router
 
-    state = effective_state(config)
     router = Router(config)
-    hints = {
-        key.name: _hint(key.secret)
-        for route in router.routes.values()
-        for target in route.targets
-        for key in target.keys
-    }
     pool = KeyPool.open(config, router)
     try:
-        views = await pool.ledger.snapshot(pool.all_candidates())
+        rows = await rows_of(pool, router)
     finally:
         await pool.close()
-    now = time.time()
-    return [_row(view, hints, now) for view in views], state.backend == "redis"
-
-
-def _row(view: UnitView, hints: dict[str, str], now: float) -> dict:
-    key_name = view.unit.rpartition("|")[0]
-    return {
-        "unit": view.unit,
-        "hint": hints.get(key_name, ""),
-        "state": view.state,
-        "reason": view.reason,
-        "until_s": max(round(view.until - now), 0) if view.until else 0,
-        "remaining": view.remaining,
-        "minute_requests": view.minute_requests,
-        "day_requests": view.day_requests,
-        "minute_tokens": view.minute_tokens,
-        "day_tokens": view.day_tokens,
-        "in_flight": view.in_flight,
-    }
-
-
-def _hint(secret: str) -> str:
-    return f"…{secret[-4:]}" if len(secret) >= MIN_HINTED_KEY else ""
+    return rows, effective_state(config).backend == "redis"

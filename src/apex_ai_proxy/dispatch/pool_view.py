@@ -1,0 +1,47 @@
+"""The key pool as people see it (`apex-ai-proxy pool`, GET /admin/pool): one row per key ×
+model with its state, until and what is left, the key named `provider#2` and shown by its last
+4 characters at most, never whole."""
+
+from __future__ import annotations
+
+import time
+
+from apex_ai_proxy.dispatch.pool import KeyPool
+from apex_ai_proxy.keypool import UnitView
+from apex_ai_proxy.routing import Router
+
+#: Keys shorter than this are not hinted at all: 4 characters of a short key say too much.
+MIN_HINTED_KEY = 12
+
+
+async def pool_rows(pool: KeyPool, router: Router) -> list[dict]:
+    hints = {
+        key.name: _hint(key.secret)
+        for route in router.routes.values()
+        for target in route.targets
+        for key in target.keys
+    }
+    views = await pool.ledger.snapshot(pool.all_candidates())
+    now = time.time()
+    return [_row(view, hints, now) for view in views]
+
+
+def _row(view: UnitView, hints: dict[str, str], now: float) -> dict:
+    key_name = view.unit.rpartition("|")[0]
+    return {
+        "unit": view.unit,
+        "hint": hints.get(key_name, ""),
+        "state": view.state,
+        "reason": view.reason,
+        "until_s": max(round(view.until - now), 0) if view.until else 0,
+        "remaining": view.remaining,
+        "minute_requests": view.minute_requests,
+        "day_requests": view.day_requests,
+        "minute_tokens": view.minute_tokens,
+        "day_tokens": view.day_tokens,
+        "in_flight": view.in_flight,
+    }
+
+
+def _hint(secret: str) -> str:
+    return f"…{secret[-4:]}" if len(secret) >= MIN_HINTED_KEY else ""
