@@ -438,3 +438,18 @@ async def test_admin_pool_endpoint_shows_the_same_rows_to_admins_only(gateway, q
     assert row["unit"] == "q#0|m" and row["hint"] == "…3333" and row["state"] == "ok"
     assert row["remaining"] == {"rpm": 1} and row["minute_requests"] == 2
     assert secret.encode() not in raw and b"cccccccccccc" not in raw
+
+
+async def test_metrics_count_the_pool_keys_by_state(gateway, quota_upstream):
+    fake = await quota_upstream(rpm={"key-a": 1, "key-b": 1})
+    keys = [{"key": "key-a", "limits": {"rpm": 1}}, {"key": "key-b", "limits": {"rpm": 9}}]
+    gw = await gateway(pool_config(fake, keys))
+    for _ in range(2):
+        assert (await chat(gw))[0] == 200
+    fake.exhaust("key-b", 30)
+    assert (await chat(gw))[0] == 429  # key-b's 429 is learned
+
+    async with gw.http().get("/metrics", headers={"authorization": f"Bearer {TOKEN}"}) as resp:
+        text = await resp.text()
+    assert 'apex_pool_keys{provider="q",state="rate_limited"} 2.0' in text, text
+    assert 'apex_pool_keys{provider="q",state="ok"} 0.0' in text

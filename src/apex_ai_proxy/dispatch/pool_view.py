@@ -1,14 +1,15 @@
-"""The key pool as people see it (`apex-ai-proxy pool`, GET /admin/pool): one row per key ×
-model with its state, until and what is left, the key named `provider#2` and shown by its last
-4 characters at most, never whole."""
+"""The key pool as people see it: one row per key × model with its state, until and what is
+left (`apex-ai-proxy pool`, GET /admin/pool), the key named `provider#2` and shown by its last 4
+characters at most, never whole; and the pool's gauges on /metrics."""
 
 from __future__ import annotations
 
 import time
 
 from apex_ai_proxy.dispatch.pool import KeyPool
-from apex_ai_proxy.keypool import UnitView
+from apex_ai_proxy.keypool import KeyState, UnitView
 from apex_ai_proxy.routing import Router
+from apex_ai_proxy.telemetry import set_pool_fallbacks, set_pool_keys
 
 #: Keys shorter than this are not hinted at all: 4 characters of a short key say too much.
 MIN_HINTED_KEY = 12
@@ -45,3 +46,19 @@ def _row(view: UnitView, hints: dict[str, str], now: float) -> dict:
 
 def _hint(secret: str) -> str:
     return f"…{secret[-4:]}" if len(secret) >= MIN_HINTED_KEY else ""
+
+
+async def observe_pool_metrics(pool: KeyPool) -> None:
+    """Set the pool's gauges from the ledger, before /metrics renders: key × model pairs per
+    provider and state, and the ledger's Redis fallbacks. Nothing when the pool is off (no
+    limits, nothing learned)."""
+    if not pool.active:
+        return
+    counts: dict[tuple[str, str], int] = {}
+    for view in await pool.ledger.snapshot(pool.all_candidates()):
+        provider = view.unit.partition("#")[0].partition("@")[0]
+        counts[(provider, view.state)] = counts.get((provider, view.state), 0) + 1
+    for provider in {p for p, _ in counts}:
+        for state in KeyState:
+            set_pool_keys(provider, state.value, counts.get((provider, state.value), 0))
+    set_pool_fallbacks(getattr(pool.ledger, "fallbacks", 0))

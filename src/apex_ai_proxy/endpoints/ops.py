@@ -7,6 +7,7 @@ times a second and they have no request to record or error to render.
 from __future__ import annotations
 
 from apex_ai_proxy.context import RequestContext
+from apex_ai_proxy.dispatch.pool_view import observe_pool_metrics
 from apex_ai_proxy.http import Request, Response, json_response
 from apex_ai_proxy.http.server import Handler
 from apex_ai_proxy.lifecycle import Handle
@@ -41,6 +42,7 @@ def metrics(services: Services) -> Handle:
     async def handle(request: Request, ctx: RequestContext) -> Response:
         for provider, count in services.health.cooling_by_provider().items():
             set_keys_in_cooldown(provider, count)
+        await observe_pool_metrics(services.pool)  # key pool (issue 13)
         body, content_type = render_metrics()
         resp = Response(body=body)
         resp.headers["content-type"] = content_type

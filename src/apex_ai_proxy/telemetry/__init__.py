@@ -8,6 +8,7 @@ The core uses:
     recorder.submit(RequestRecord(...))     # once per request, when the response is done
     await recorder.stop(grace=5)            # on app shutdown
     set_keys_in_cooldown(provider, n)       # when health state changes
+    set_pool_keys(provider, state, n)       # the key pool's states, before /metrics renders
     body, content_type = render_metrics()   # GET /metrics
 """
 
@@ -25,6 +26,8 @@ from .metrics import (
     prepare_multiprocess_dir,
     render_metrics,
     set_keys_in_cooldown,
+    set_pool_fallbacks,
+    set_pool_keys,
 )
 from .queue import Recorder
 from .record import Attempt, RawRecord, RequestRecord
@@ -47,4 +50,6 @@ __all__ = [
     "prepare_multiprocess_dir",
     "render_metrics",
     "set_keys_in_cooldown",
+    "set_pool_fallbacks",
+    "set_pool_keys",
 ]

@@ -18,6 +18,9 @@ Series (prefix `apex_`):
                                                             server_error|timeout|connect_error
     apex_failovers_total{model}                             attempts beyond the first
     apex_keys_in_cooldown{provider}                         gauge, set by the core
+    apex_pool_keys{provider,state}                          gauge, key × model pairs per state
+    apex_pool_state_fallbacks                               gauge, ledger calls served locally
+                                                            while Redis failed (this process)
     apex_records_dropped_total{stage}                       stage: "queue" or a sink name
 
 Every label value comes from a fixed set, so no client can grow the series (each costs memory
@@ -196,6 +199,17 @@ def _get() -> SimpleNamespace:
             dropped=Counter(
                 "apex_records_dropped_total", "Request records lost before a sink.", ["stage"]
             ),
+            pool=Gauge(
+                "apex_pool_keys",
+                "Key × model pairs of the key pool, by state (ok, rate_limited, …).",
+                ["provider", "state"],
+                multiprocess_mode="livemostrecent",  # set from the ledger before rendering
+            ),
+            pool_fallbacks=Gauge(
+                "apex_pool_state_fallbacks",
+                "Key-pool ledger calls served from local state because Redis failed.",
+                multiprocess_mode="livesum",
+            ),
         )
     return _metrics
 
@@ -278,6 +292,15 @@ def set_keys_in_cooldown(provider: str, count: int) -> None:
     """The core calls this when the number of cooling-down keys of `provider` changes (a
     configured provider: the caller's names are not clients' strings)."""
     _child(_get().cooldown, "cooldown", provider).set(count)
+
+
+def set_pool_keys(provider: str, state: str, count: int) -> None:
+    """Key × model pairs of `provider` (a configured name) in `state` (keypool.KeyState)."""
+    _child(_get().pool, "pool", provider, state).set(count)
+
+
+def set_pool_fallbacks(count: int) -> None:
+    _get().pool_fallbacks.set(count)
 
 
 def count_dropped(stage: str, count: int = 1) -> None:
