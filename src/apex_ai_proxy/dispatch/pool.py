@@ -1,11 +1,12 @@
 """The key pool in the attempt loop (issue 13): headroom order, reserve before, learn and settle
 after.
 
-    walk = await pool.walk(route, balancer.candidates(route), ctx, body)  # 429 when all are out
-    while (picked := await walk.next()) is not None:                       # one reserve each
+    walk = await pool.walk(route, lambda: balancer.candidates(route), ctx, body, headers)
+    while (picked := await walk.next()) is not None:       # one reservation per attempt
         target, key, reservation = picked
         ... the attempt ...
-        await pool.after(call, reservation, ctx)                           # learn, then settle
+        await pool.after(call, reservation, ctx, answered, walk)   # learn, pin, settle
+    # walk.start/next raise the 429 when every key is out (after queue_timeout_s)
 
 Each (target, key) is a ledger unit `"<key name>|<upstream model>"` with its limits resolved
 once, at start-up (provider < key < model entry). With no `limits:` anywhere and nothing
@@ -40,6 +41,7 @@ from apex_ai_proxy.keypool import (
     Policy,
     Refusal,
     Reservation,
+    Signal,
     Verdict,
     effective_state,
     open_ledger,
@@ -212,7 +214,7 @@ class KeyPool:
     async def learn(self, call: Call) -> None:
         """A failure seen while the pool is off: a quota signal turns it on."""
         status = call.record.status
-        if status not in (400, 401, 403, 429) or call.upstream is None:
+        if status not in (401, 403, 429) or call.upstream is None:
             return
         candidate = self.candidate(call.target, call.key)
         now = time.time()
@@ -227,7 +229,7 @@ class KeyPool:
             await self._note(candidate.unit, signal, now)
             self.active = True
 
-    async def _note(self, unit: str, signal, now: float) -> None:
+    async def _note(self, unit: str, signal: Signal, now: float) -> None:
         self.view.note_signal(unit, signal)
         new = await self.ledger.record(unit, signal)
         self.view.note_status(unit, new, now)
