@@ -114,8 +114,9 @@ async def test_spent_pool_answers_429_with_earliest_reset_without_calling_upstre
 
 
 async def test_5xx_never_marks_a_key_out_of_quota(gateway, quota_upstream):
-    fake = await quota_upstream(rpm={"key-a": 3, "key-b": 3})
-    keys = [{"key": "key-a", "limits": {"rpm": 3}}, {"key": "key-b", "limits": {"rpm": 3}}]
+    fake = await quota_upstream(rpm={"key-a": 30, "key-b": 3})
+    # key-a has the most headroom: it is tried first every time, and fails every time.
+    keys = [{"key": "key-a", "limits": {"rpm": 30}}, {"key": "key-b", "limits": {"rpm": 3}}]
     gw = await gateway(pool_config(fake, keys))
     for status in (500, 503, 529):
         fake.fail_next("key-a", status)
@@ -130,7 +131,7 @@ async def test_5xx_never_marks_a_key_out_of_quota(gateway, quota_upstream):
     views = {v.unit: v for v in await pool.ledger.snapshot(pool.all_candidates())}
     key_a = views["q#0|m"]
     assert key_a.state == "ok"
-    assert key_a.remaining["rpm"] == 3  # failed calls were not charged to its quota
+    assert key_a.remaining["rpm"] == 30  # failed calls were not charged to its quota
     # key-a is used again as soon as the endpoint cooldown is over: its quota is intact.
     await asyncio.sleep(0.5)
     for _ in range(3):
