@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Awaitable
 from email.utils import formatdate
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -65,6 +66,9 @@ def _status_line(status: int, reason: str | None = None) -> str:
     return f"HTTP/1.1 {status} {reason or REASONS.get(status, 'Unknown')}\r\n"
 
 
+_STATUS_LINES = {status: _status_line(status) for status in REASONS}  # formatted once
+
+
 class _DateHeader:
     """`date:` changes once a second; format it once a second, not once a request."""
 
@@ -102,18 +106,22 @@ def _name_ok(name: str) -> bool:
 def _header_block(headers: dict[str, Any], raw: list[tuple[str, Any]]) -> str:
     """`name: value\\r\\n` lines. The common case costs two counts and one scan of the block:
     with one CR and one LF per line and no NUL, no value can have smuggled a line in."""
-    lines = [f"{name}: {value}\r\n" for name, value in headers.items()]
-    if raw:
-        lines += [f"{name}: {value}\r\n" for name, value in raw]
-    block = "".join(lines)
-    count = len(lines)
+    try:
+        # All in C when every name and value is a str: no Python-level step per header.
+        pairs = chain(headers.items(), raw) if raw else headers.items()
+        block = "\r\n".join(map(": ".join, pairs))
+        if block:
+            block += "\r\n"
+    except TypeError:  # a name or value that is not a str (an int): formatted line by line
+        block = "".join([f"{name}: {value}\r\n" for name, value in (*headers.items(), *raw)])
+    count = len(headers) + len(raw)
     if (
         block.count("\n") == count
         and block.count("\r") == count
         and "\x00" not in block
         # names seen before are checked by one C-level subset test, not a call per name
         and (headers.keys() <= _good_names or all(_name_ok(name) for name in headers))
-        and all(_name_ok(name) for name, _ in raw)
+        and (not raw or all(_name_ok(name) for name, _ in raw))
     ):
         return block
     return "".join(_safe_line(n, v) for n, v in (*headers.items(), *raw))
@@ -168,14 +176,13 @@ class Response:
     def _head(self, extra: str) -> bytes:
         """Status line, date, headers and `extra` (framing lines and the blank line)."""
         reason = self.reason
-        if reason is not None and ("\r" in reason or "\n" in reason or "\x00" in reason):
-            reason = None
-        head = (
-            _status_line(self.status, reason)
-            + _date.get()
-            + _header_block(self.headers, self.raw_headers)
-            + extra
-        )
+        if reason is None:
+            line = _STATUS_LINES.get(self.status) or _status_line(self.status)
+        elif "\r" in reason or "\n" in reason or "\x00" in reason:
+            line = _status_line(self.status)
+        else:
+            line = _status_line(self.status, reason)
+        head = line + _date.get() + _header_block(self.headers, self.raw_headers) + extra
         return head.encode("latin-1", "replace")
 
     def encode(self, keep_alive: bool, head_only: bool = False) -> bytes:
