@@ -152,8 +152,11 @@ class Connection(asyncio.Protocol):
         text = value.rstrip(b" \t").decode("latin-1")  # llhttp keeps trailing OWS (RFC: not)
         self.raw_headers.append((key, text))
         key = key.lower()
-        previous = self.headers.get(key)
-        self.headers[key] = text if previous is None else f"{previous}, {text}"
+        headers = self.headers
+        if key in headers:
+            headers[key] = f"{headers[key]}, {text}"
+        else:
+            headers[key] = text
 
     def on_headers_complete(self) -> None:
         if self.complete:  # a second response in the same packet: not ours to read
@@ -256,8 +259,10 @@ class Connection(asyncio.Protocol):
         return chunk
 
     def usable(self) -> bool:
+        if self.closed:
+            return False
         transport = self.transport
-        return not self.closed and transport is not None and not transport.is_closing()
+        return transport is not None and not transport.is_closing()
 
     def close(self) -> None:
         if not self.closed and self.transport is not None:

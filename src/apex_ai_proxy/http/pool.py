@@ -80,7 +80,8 @@ class Pool:
                 while idle:  # the newest had expired, so every older one has too
                     idle.pop().close()
                 return None
-            if connection.usable():
+            transport = connection.transport  # Connection.usable(), inlined: once per request
+            if not connection.closed and transport is not None and not transport.is_closing():
                 connection.in_use = True
                 connection.reused = True
                 return connection
@@ -127,7 +128,8 @@ class Pool:
 
     def release(self, connection: Connection) -> None:
         """Back from a request whose response was read to the end."""
-        if not connection.usable():
+        transport = connection.transport  # Connection.usable(), inlined: once per request
+        if connection.closed or transport is None or transport.is_closing():
             connection.close()
             return
         while self.waiters:
