@@ -70,7 +70,7 @@ class SameDialectStream:
     """Bytes as they come; only the usage chunk the gateway asked for is held back. Keeps the
     first and the last few chunks to read usage and the end marker once the stream is over."""
 
-    __slots__ = ("client_dialect", "dialect", "_stripper", "_head", "_recent", "_usage")
+    __slots__ = ("client_dialect", "dialect", "_stripper", "_head", "_recent", "_joined")
 
     def __init__(self, client_dialect: str, dialect: str, strip_usage: bool) -> None:
         self.client_dialect = client_dialect
@@ -78,11 +78,13 @@ class SameDialectStream:
         self._stripper = UsageChunkStripper() if strip_usage else None
         self._head: bytes | None = None
         self._recent: deque[bytes] = deque(maxlen=TAIL_CHUNKS)
+        self._joined: bytes | None = None  # _tail() since the last chunk
 
     def feed(self, chunk: bytes) -> bytes:
         if self._head is None:
             self._head = chunk[:TAIL_BYTES]
         self._recent.append(chunk)
+        self._joined = None
         stripper = self._stripper
         return chunk if stripper is None else stripper.feed(chunk)
 
@@ -106,7 +108,10 @@ class SameDialectStream:
         return stream_error_frame(self.client_dialect, status, message)
 
     def _tail(self) -> bytes:
-        return b"".join(self._recent)[-TAIL_BYTES:]
+        # asked for three times at the end (truncated twice, usage): joined once
+        if self._joined is None:
+            self._joined = b"".join(self._recent)[-TAIL_BYTES:]
+        return self._joined
 
 
 class ScrubbedStream:
