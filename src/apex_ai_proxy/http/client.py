@@ -156,6 +156,16 @@ class ClientResponse:
         if declared is not None and declared.isdigit() and int(declared) > limit:  # type: ignore[operator]
             self.release()
             raise UpstreamBodyTooLarge(f"upstream answer too large (over {limit} bytes)")
+        connection = self._connection
+        if connection.complete and len(connection.chunks) == 1 and not self._done:
+            # The usual small answer: all of it came with the head. What the loop below does
+            # for one chunk then the end, without the two awaits.
+            body = connection.take()
+            if limit is not None and len(body) > limit:
+                self.release()
+                raise UpstreamBodyTooLarge(f"upstream answer too large (over {limit} bytes)")
+            self._finish(reusable=True)
+            return body
         parts = []
         size = 0
         try:

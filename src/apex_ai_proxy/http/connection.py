@@ -171,11 +171,13 @@ class Connection(asyncio.Protocol):
         self.headers_seen = True
         headers = self.headers
         coding = headers.get("transfer-encoding")
-        if coding is not None and coding.strip().lower() != "chunked":
-            raise UpstreamConnectionError(f"unsupported transfer-encoding {coding!r}")
-        no_body = self.head_request or status in (204, 304)
-        if not no_body and coding is None and "content-length" not in headers:
-            self.until_close = True
+        if coding is not None:
+            if coding.strip().lower() != "chunked":
+                raise UpstreamConnectionError(f"unsupported transfer-encoding {coding!r}")
+        elif "content-length" not in headers and not (
+            self.head_request or status == 204 or status == 304
+        ):
+            self.until_close = True  # neither length nor chunks, and a body: close-delimited
         future = self.headers_done
         if future is not None and not future.done():
             future.set_result(None)
