@@ -32,6 +32,20 @@ READ_HIGH_WATER = 1024 * 1024  # buffered response bytes before we stop reading 
 ChunkConsumer = Callable[[bytes], "Awaitable[None] | None"]
 
 
+# Header names as sent -> (that name, its lower-case form): upstreams send the same few names
+# on every response; one lookup instead of a decode and a lower() per field. Bounded: names are
+# the upstream's to choose.
+_NAMES: dict[bytes, tuple[str, str]] = {}
+
+
+def _name(raw: bytes) -> tuple[str, str]:
+    name = raw.decode("latin-1")
+    known = (name, name.lower())
+    if len(_NAMES) < 1024:
+        _NAMES[raw] = known
+    return known
+
+
 class UpstreamConnectionError(ConnectionError):
     pass
 
@@ -148,10 +162,12 @@ class Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.headers_seen:
             return  # a trailer field: dropped
-        key = name.decode("latin-1")
+        known = _NAMES.get(name)
+        if known is None:
+            known = _name(name)
         text = value.rstrip(b" \t").decode("latin-1")  # llhttp keeps trailing OWS (RFC: not)
-        self.raw_headers.append((key, text))
-        key = key.lower()
+        self.raw_headers.append((known[0], text))
+        key = known[1]
         headers = self.headers
         if key in headers:
             headers[key] = f"{headers[key]}, {text}"

@@ -42,6 +42,19 @@ IDLE, HEAD, BODY = 0, 1, 2
 _has = dict.__contains__
 # a request with none of these (and one Host, HTTP/1.1, an origin-form target) needs no checks
 _HEAD_CHECKED = ("transfer-encoding", "upgrade")
+# Header names as sent -> lower-case str: clients send the same few names on every request;
+# one lookup instead of a decode and a lower() (two new strings) per field. Bounded: names
+# are the client's to choose.
+_NAMES: dict[bytes, str] = {}
+
+
+def _name(raw: bytes) -> str:
+    key = raw.decode("latin-1").lower()
+    if len(_NAMES) < 1024:
+        _NAMES[raw] = key
+    return key
+
+
 NEVER = float("inf")
 PIPELINE_HARD_FACTOR = 64  # requests one read may queue: this many times max_pipelined
 
@@ -204,7 +217,9 @@ class HttpProtocol(asyncio.Protocol):
         if self._phase != HEAD:  # a chunked body's trailer: counted, never merged into headers
             self._count_field(0)
             return
-        key = name.decode("latin-1").lower()
+        key = _NAMES.get(name)
+        if key is None:
+            key = _name(name)
         # llhttp drops the leading whitespace of a value, not the trailing (RFC 9110 §5.5: both).
         text = value.rstrip(b" \t").decode("latin-1")
         headers = self._headers
