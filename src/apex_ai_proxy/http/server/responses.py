@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable
 from email.utils import formatdate
 from itertools import chain
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -89,6 +90,7 @@ _date = _DateHeader()
 # --- header safety ----------------------------------------------------------------------------
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_second = itemgetter(1)  # the value of a (name, value) pair
 _good_names: set[str] = set()  # names already checked; bounded below
 _warned: set[str] = set()
 
@@ -104,24 +106,40 @@ def _name_ok(name: str) -> bool:
 
 
 def _header_block(headers: dict[str, Any], raw: list[tuple[str, Any]]) -> str:
-    """`name: value\\r\\n` lines. The common case costs two counts and one scan of the block:
-    with one CR and one LF per line and no NUL, no value can have smuggled a line in."""
+    """`name: value\\r\\n` lines, every one checked. The common case (all str) is a few C calls
+    and no Python step per header: the lines joined, and the values joined and searched for CR,
+    LF and NUL (memchr); names seen before pass by one subset test."""
     try:
-        # All in C when every name and value is a str: no Python-level step per header.
-        pairs = chain(headers.items(), raw) if raw else headers.items()
-        block = "\r\n".join(map(": ".join, pairs))
-        if block:
-            block += "\r\n"
+        if raw:
+            values = "".join(chain(headers.values(), map(_second, raw)))
+            block = "\r\n".join(map(": ".join, chain(headers.items(), raw)))
+        else:
+            values = "".join(headers.values())
+            block = "\r\n".join(map(": ".join, headers.items()))
     except TypeError:  # a name or value that is not a str (an int): formatted line by line
-        block = "".join([f"{name}: {value}\r\n" for name, value in (*headers.items(), *raw)])
-    count = len(headers) + len(raw)
+        return _checked_block(headers, raw)
+    if (
+        "\n" in values
+        or "\r" in values
+        or "\x00" in values
+        or not (headers.keys() <= _good_names or all(_name_ok(name) for name in headers))
+        or (raw and not all(_name_ok(name) for name, _ in raw))
+    ):
+        return "".join(_safe_line(n, v) for n, v in (*headers.items(), *raw))
+    return block + "\r\n" if block else block
+
+
+def _checked_block(headers: dict[str, Any], raw: list[tuple[str, Any]]) -> str:
+    """Any names and values: with one CR and one LF per line and no NUL, no value can have
+    smuggled a line in."""
+    lines = [f"{name}: {value}\r\n" for name, value in (*headers.items(), *raw)]
+    block = "".join(lines)
+    count = len(lines)
     if (
         block.count("\n") == count
         and block.count("\r") == count
         and "\x00" not in block
-        # names seen before are checked by one C-level subset test, not a call per name
-        and (headers.keys() <= _good_names or all(_name_ok(name) for name in headers))
-        and (not raw or all(_name_ok(name) for name, _ in raw))
+        and all(_name_ok(name) for name, _ in (*headers.items(), *raw))
     ):
         return block
     return "".join(_safe_line(n, v) for n, v in (*headers.items(), *raw))
