@@ -262,7 +262,18 @@ class HttpProtocol(asyncio.Protocol):
                 dict.__setitem__(headers, key, ", ".join(values))
         parser = self.parser
         method = parser.get_method().decode("ascii")
-        request = Request(method, self._path(method), headers, self)
+        target = self._url.decode("latin-1")
+        if (  # the usual request, which check_head and origin_form accept as it is
+            target[:1] == "/"
+            and self._multi is None
+            and method != "CONNECT"
+            and _has(headers, "host")
+            and headers.keys().isdisjoint(_HEAD_CHECKED)
+            and parser.get_http_version() == "1.1"
+        ):
+            request = Request(method, target, headers, self)
+        else:
+            request = Request(method, self._path(method, target), headers, self)
         request.keep_alive = parser.should_keep_alive()
         self._request = request
         length = dict.get(headers, "content-length")
@@ -277,19 +288,8 @@ class HttpProtocol(asyncio.Protocol):
                 if refusal is not None:
                     raise _Refused(refusal)
 
-    def _path(self, method: str) -> str:
+    def _path(self, method: str, target: str) -> str:
         """The request's origin-form path, once its head is acceptable (request.py says what is)."""
-        target = self._url.decode("latin-1")
-        headers = self._headers
-        if (
-            target[:1] == "/"
-            and self._multi is None
-            and method != "CONNECT"
-            and _has(headers, "host")
-            and headers.keys().isdisjoint(_HEAD_CHECKED)
-            and self.parser.get_http_version() == "1.1"
-        ):
-            return target  # the usual request: what check_head and origin_form accept as is
         try:
             check_head(self.parser.get_http_version(), self._headers, self._multi)
             if method == "OPTIONS" and target == "*":
@@ -369,7 +369,10 @@ class HttpProtocol(asyncio.Protocol):
         if not self.keep_alive or server.closing:
             self.close()
             return
-        self._next()
+        if self._pending or self._continue_due is not None or self._phase != IDLE:
+            self._next()
+        else:  # the usual case, inlined: nothing queued, wait for the next request
+            self.deadline = server.clock + self.limits.keep_alive_timeout
 
     def _next(self) -> None:
         """The answer is written: start the next queued request, or wait for one."""

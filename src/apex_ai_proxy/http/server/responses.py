@@ -74,15 +74,15 @@ class _DateHeader:
     """`date:` changes once a second; format it once a second, not once a request."""
 
     def __init__(self) -> None:
-        self._second = 0
-        self._value = ""
+        self.second = 0
+        self.value = ""
 
     def get(self) -> str:
         now = int(time.time())
-        if now != self._second:
-            self._second = now
-            self._value = "date: " + formatdate(now, usegmt=True) + "\r\n"
-        return self._value
+        if now != self.second:
+            self.second = now
+            self.value = "date: " + formatdate(now, usegmt=True) + "\r\n"
+        return self.value
 
 
 _date = _DateHeader()
@@ -200,7 +200,9 @@ class Response:
             line = _status_line(self.status)
         else:
             line = _status_line(self.status, reason)
-        head = line + _date.get() + _header_block(self.headers, self.raw_headers) + extra
+        # _date.get() inlined for the usual case (same second): no call per response
+        date = _date.value if _date.second == int(time.time()) else _date.get()
+        head = line + date + _header_block(self.headers, self.raw_headers) + extra
         return head.encode("latin-1", "replace")
 
     def encode(self, keep_alive: bool, head_only: bool = False) -> bytes:
