@@ -307,8 +307,11 @@ class HttpClient:
         head = _request_head(method, target, pool, headers, body)
         head_request = method == "HEAD"
         for attempt in (0, 1):
-            # the retry always goes to a new connection: the idle ones may be as stale
-            connection = await pool.acquire(timeouts.connect, fresh=attempt == 1)
+            # An idle connection is taken without creating acquire()'s coroutine (most requests);
+            # the retry always goes to a new connection: the idle ones may be as stale.
+            connection = pool.take_idle(loop.time()) if attempt == 0 else None
+            if connection is None:
+                connection = await pool.acquire(timeouts.connect, fresh=attempt == 1)
             connection.reset(loop, head_request)
             connection.transport.write(head + body if body else head)  # type: ignore[union-attr]
             try:

@@ -51,7 +51,7 @@ class Pool:
         deadline: float | None = None
         while True:
             if not fresh:
-                connection = self._take_idle(loop.time())
+                connection = self.take_idle(loop.time())
                 if connection is not None:
                     return connection
             if self.open_count < self.options.max_connections:
@@ -70,7 +70,8 @@ class Pool:
                 handed.reused = True
                 return handed
 
-    def _take_idle(self, now: float) -> Connection | None:
+    def take_idle(self, now: float) -> Connection | None:
+        """The newest idle connection that is still usable, or None (expired ones closed)."""
         idle = self.idle
         expire = self.options.idle_timeout
         while idle:
