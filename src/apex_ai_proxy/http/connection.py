@@ -41,7 +41,7 @@ _NAMES: dict[bytes, tuple[str, str]] = {}
 def _name(raw: bytes) -> tuple[str, str]:
     name = raw.decode("latin-1")
     known = (name, name.lower())
-    if len(_NAMES) < 1024:
+    if len(raw) <= 64 and len(_NAMES) < 1024:  # at most 64 KiB, whatever upstreams send
         _NAMES[raw] = known
     return known
 

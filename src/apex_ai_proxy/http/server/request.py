@@ -93,7 +93,7 @@ HEADER_KEYS: dict[bytes, str] = {}
 
 def header_key(raw: bytes) -> str:
     key = raw.decode("latin-1").lower()
-    if len(HEADER_KEYS) < 1024:
+    if len(raw) <= 64 and len(HEADER_KEYS) < 1024:  # at most 64 KiB, whatever clients send
         HEADER_KEYS[raw] = key
     return key
 
