@@ -160,3 +160,16 @@ async def test_server_limits_come_from_the_config(gateway):
     started = time.monotonic()
     assert statuses(await exchange(port, GET)) == [408]
     assert time.monotonic() - started < 2
+
+
+async def test_header_name_cache_stays_bounded_whatever_names_clients_send(echo_server):
+    from apex_ai_proxy.http.server.request import HEADER_KEYS
+
+    server = await echo_server()
+    long_name = b"x-" + b"n" * 1000
+    names = b"".join(b"x-flood-%d: v\r\n" % i for i in range(90))
+    for _ in range(13):  # 1,170 distinct short names, one long one
+        await exchange(server.port, GET + names + long_name + b": v\r\nconnection: close\r\n\r\n")
+        names = names.replace(b"x-flood-", b"x-flood-a")
+    assert len(HEADER_KEYS) <= 1024
+    assert long_name not in HEADER_KEYS
