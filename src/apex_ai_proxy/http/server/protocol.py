@@ -296,6 +296,11 @@ class HttpProtocol(asyncio.Protocol):
         try:
             check_head(self.parser.get_http_version(), self._headers, self._multi)
             if method == "OPTIONS" and target == "*":
+                headers = self._headers
+                if "transfer-encoding" in headers or headers.get("content-length", "0") != "0":
+                    # Answered from its head alone, so a body would be left unread (and unchecked:
+                    # h11 refuses a broken one that we would have answered 200).
+                    raise Refusal(400, "OPTIONS * takes no request body.")
                 raise _Refused(_options_star())
             return origin_form(method, target)
         except Refusal as refusal:
