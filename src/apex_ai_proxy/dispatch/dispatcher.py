@@ -8,7 +8,6 @@ the client's dialect.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
@@ -77,9 +76,8 @@ class Dispatcher:
         ctx.wants_usage = isinstance(options, dict) and options.get("include_usage") is True
         attempts_left = self.retry.max_attempts
         cache: dict[str, Translation | None] = {}
-        # One turn of the loop before the first upstream call: a close or half-close that came
-        # right behind the request is read now, and `request.disconnected` says so.
-        await asyncio.sleep(0)
+        # The HTTP server gave the loop one turn before the handler ran (HttpProtocol._run): a
+        # close or half-close right behind the request is known, `request.disconnected` says so.
         pool = self.pool
         if pool is not None and pool.active:  # quotas configured or learned: the pool's walk
             return await self._run_pooled(
@@ -91,7 +89,17 @@ class Dispatcher:
             attempts_left -= 1
             if request.disconnected:  # nobody will read the answer: spend no upstream quota
                 raise _client_gone()
-            call = self._call(op, target, key, body, stream, ctx, cache, failures)
+            # What _call does, inline: this loop is every request's path without the pool.
+            translation = translation_for(op, target, body, ctx, cache)
+            call = Call(
+                target,
+                key,
+                upstream_body(op, target, body, stream, translation),
+                translation,
+                stream,
+                Attempt(target.provider, key.name, target.upstream_model),
+                failures,
+            )
             response = await self._attempt(
                 call, request=request, ctx=ctx, op=op, extra_headers=extra_headers
             )

@@ -156,6 +156,16 @@ class ClientResponse:
         if declared is not None and declared.isdigit() and int(declared) > limit:  # type: ignore[operator]
             self.release()
             raise UpstreamBodyTooLarge(f"upstream answer too large (over {limit} bytes)")
+        connection = self._connection
+        if connection.complete and len(connection.chunks) == 1 and not self._done:
+            # The usual small answer: all of it came with the head. What the loop below does
+            # for one chunk then the end, without the two awaits.
+            body = connection.take()
+            if limit is not None and len(body) > limit:
+                self.release()
+                raise UpstreamBodyTooLarge(f"upstream answer too large (over {limit} bytes)")
+            self._finish(reusable=True)
+            return body
         parts = []
         size = 0
         try:
@@ -297,8 +307,11 @@ class HttpClient:
         head = _request_head(method, target, pool, headers, body)
         head_request = method == "HEAD"
         for attempt in (0, 1):
-            # the retry always goes to a new connection: the idle ones may be as stale
-            connection = await pool.acquire(timeouts.connect, fresh=attempt == 1)
+            # An idle connection is taken without creating acquire()'s coroutine (most requests);
+            # the retry always goes to a new connection: the idle ones may be as stale.
+            connection = pool.take_idle(loop.time()) if attempt == 0 else None
+            if connection is None:
+                connection = await pool.acquire(timeouts.connect, fresh=attempt == 1)
             connection.reset(loop, head_request)
             connection.transport.write(head + body if body else head)  # type: ignore[union-attr]
             try:
