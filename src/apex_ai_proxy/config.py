@@ -106,7 +106,7 @@ class ProviderConfig(_Strict):
     @classmethod
     def _proxy_usable(cls, proxy: str | None) -> str | None:
         if proxy:
-            from apex_ai_proxy.http.connect import parse_proxy
+            from apex_ai_proxy.http.client.connect import parse_proxy
 
             parse_proxy(proxy)  # raises ValueError with a message that names no credential
         return proxy
