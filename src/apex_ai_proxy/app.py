@@ -129,8 +129,8 @@ class App:
         running = self.services
         config, needs_restart = restart_sections(running.config, read_config(running.config.source))
         services = Services(config, previous=running)
-        unshared = services.carry_over(running)
         changes = describe(running.config, config, running.router, services.router)
+        unshared = services.carry_over(running)  # from here on, nothing may fail
         changes.needs_restart = needs_restart
         changes.keys_not_shared = sorted(unshared) if running.health.table.shared else []
         self._mount(services)

@@ -95,28 +95,29 @@ class Services:
         self.ready = False
 
     def _take_over(self, previous: Services) -> None:
-        """The lasting parts of `previous`, told about the new tokens, keys and adapters."""
+        """The lasting parts of `previous`, shared as they are; `carry_over` tells them about
+        the new config when the reload is applied (not before: a reload may still fail)."""
         self.health_sync = previous.health_sync
-        if self.health_sync is not None:
-            self.health_sync.follow(self.health)
         self.recorder = previous.recorder
-        # Old secrets stay redacted too: requests in flight on the old config still use them.
         self._secrets = previous._secrets | set(self.config.secrets())
-        self.recorder.set_secrets(self._secrets)
         self.capture_raw = previous.capture_raw
         self.client = previous.client
         self.conversations = previous.conversations
-        self.conversations.auth = self.auth
-        self.conversations.adapters = self.router.adapters
         self.passthrough = previous.passthrough
-        self.passthrough.set_gateway_tokens(self.config.gateway_tokens)
         self.ready = previous.ready
 
     def carry_over(self, previous: Services) -> list[str]:
-        """The state a reload keeps, from the Services this one replaces: one line per stateful
-        component. Returns the units whose cooldowns are not shared between workers."""
-        same = same_units(previous.router, self.router)
-        unshared = self.health.carry_over(previous.health, same)
+        """Applying a reload: the state kept from the Services this one replaces, one line per
+        stateful component, and the lasting parts told about the new tokens, keys, adapters.
+        Returns the units whose cooldowns are not shared between workers (HealthState)."""
+        unshared = self.health.carry_over(previous.health, same_units(previous.router, self.router))
+        if self.health_sync is not None:
+            self.health_sync.follow(self.health)
+        # Old secrets stay redacted too: requests in flight on the old config still use them.
+        self.recorder.set_secrets(self._secrets)
+        self.conversations.auth = self.auth
+        self.conversations.adapters = self.router.adapters
+        self.passthrough.set_gateway_tokens(self.config.gateway_tokens)
         return unshared
 
     async def start(self) -> None:
