@@ -145,6 +145,9 @@ class App:
                 log.error("%s", line)
             log.error("config reload refused: still serving the previous config")
             return
+        except Exception:  # a bug: logged with its traceback; nothing was swapped yet
+            log.exception("config reload failed: still serving the previous config")
+            return
         log.info("config reloaded from %s: %s", self.services.config.source, changes.summary())
         if changes.needs_restart:
             log.warning("needs a restart to apply: %s", ", ".join(changes.needs_restart))
