@@ -1,5 +1,6 @@
-"""Services: everything the endpoints use, built once per process from the config and handed
-down (by `app.py`, the composition root). Nothing here knows an endpoint or a route.
+"""Services: everything the endpoints use, built from the config and handed down (by `app.py`,
+the composition root); built again on a config reload (reload.py), taking over the parts that
+live as long as the process. Nothing here knows an endpoint or a route.
 
     config       the validated Config
     auth         gateway tokens (Authenticator)
@@ -37,7 +38,8 @@ if TYPE_CHECKING:
 
 
 class Services:
-    """Everything one process needs to serve requests; built once from the config."""
+    """Everything one process needs to serve requests; built from the config (again on a
+    reload: `previous=`, then `carry_over`)."""
 
     def __init__(
         self,
@@ -104,6 +106,8 @@ class Services:
         self.client = previous.client
         self.conversations = previous.conversations
         self.passthrough = previous.passthrough
+        # State kept whole across a reload goes here too, one line each (a keypool ledger:
+        # `self.ledger = previous.ledger`, before the Dispatcher that uses it is built).
         self.ready = previous.ready
 
     def carry_over(self, previous: Services) -> list[str]:
