@@ -157,3 +157,19 @@ def _now() -> float:
     import time
 
     return time.monotonic()
+
+
+async def test_rotated_gateway_tokens_apply_to_the_next_request(gateway, fake_upstream):
+    a = await fake_upstream("a")
+    gw = await gateway(config({"a": provider(a, FIRST)}, {"m": ["a"]}))
+    rotated = config({"a": provider(a, FIRST)}, {"m": ["a"]})
+    rotated["gateway_tokens"] = ["client-token-rotated-9876543210"]
+    rewrite(gw.config_path, rotated)
+    status, body, _ = await admin_reload(gw)
+    assert status == 200 and body["changes"]["other_changed"] == ["gateway_tokens"], body
+    with pytest.raises(openai.AuthenticationError):
+        await chat(gw, "m")
+    reply = await gw.openai("client-token-rotated-9876543210").chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert reply.choices[0].message.content.startswith("a ")
