@@ -12,7 +12,7 @@ from __future__ import annotations
 from apex_ai_proxy.lifecycle import Handle
 from apex_ai_proxy.services import Services
 
-from . import config
+from . import config, reload
 
 AdminRoute = tuple[str, str, Handle]  # method, path, handler
 
@@ -20,4 +20,5 @@ AdminRoute = tuple[str, str, Handle]  # method, path, handler
 def routes(services: Services) -> list[AdminRoute]:
     return [
         ("GET", "/admin/config", config.show(services)),
+        ("POST", "/admin/reload", reload.apply(services)),
     ]
