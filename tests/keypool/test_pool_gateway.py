@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+import yaml
 from fakes.quota_upstream import QuotaUpstream
 from fakes.redis_server import RedisServer
 from keypool.conftest import REDIS_URL, redis_skip_reason
@@ -128,7 +129,7 @@ async def test_5xx_never_marks_a_key_out_of_quota(gateway, quota_upstream):
     assert [s for _, s in fake.failed] == [500, 503, 529]
 
     pool = gw.app.services.pool
-    views = {v.unit: v for v in await pool.ledger.snapshot(pool.all_candidates())}
+    views = await pool.snapshot()
     key_a = views["q#0|m"]
     assert key_a.state == "ok"
     assert key_a.remaining["rpm"] == 30  # failed calls were not charged to its quota
@@ -180,7 +181,7 @@ async def test_gemini_per_day_quota_cools_the_key_until_reset(gateway, quota_ups
     assert fake.refused == [("gem-a", "gemini")]
 
     pool = gw.app.services.pool
-    views = {v.unit: v for v in await pool.ledger.snapshot(pool.all_candidates())}
+    views = await pool.snapshot()
     key_a = views["gem#0|gemini-fake"]
     assert key_a.state == "quota_exhausted"
     # Until Gemini's daily reset (midnight Pacific), not for a Retry-After's seconds.
@@ -372,7 +373,7 @@ async def test_tokens_are_settled_with_the_real_usage_of_answers_and_streams(
 
     assert whole.usage is not None and len(usage) == 1
     pool = gw.app.services.pool
-    (view,) = await pool.ledger.snapshot(pool.all_candidates())
+    (view,) = (await pool.snapshot()).values()
     # The estimates reserved before each call (hundreds of tokens) were replaced by the real
     # counts when each answer ended.
     assert view.minute_tokens == whole.usage.total_tokens + usage[0].total_tokens
@@ -416,7 +417,7 @@ async def test_a_key_whose_learned_window_is_spent_is_not_called_until_it_resets
     assert Counter(key for key, _ in fake.served) == {"key-a": 2, "key-b": 3}
     assert 50 <= int(headers["retry-after"]) <= 61
     pool = gw.app.services.pool
-    views = {v.unit: v for v in await pool.ledger.snapshot(pool.all_candidates())}
+    views = await pool.snapshot()
     assert {v.state for v in views.values()} == {"rate_limited"}
 
 
@@ -454,3 +455,31 @@ async def test_metrics_count_the_pool_keys_by_state(gateway, quota_upstream):
         text = await resp.text()
     assert 'apex_pool_keys{provider="q",state="rate_limited"} 2.0' in text, text
     assert 'apex_pool_keys{provider="q",state="ok"} 0.0' in text
+
+
+async def test_a_reload_keeps_each_key_its_quota_wherever_it_moves_in_the_list(
+    gateway, quota_upstream
+):
+    fake = await quota_upstream(rpm={"key-a": 1, "key-b": 1, "key-new": 1})
+    config = pool_config(fake, ["key-a", "key-b"], admin_tokens=["admin-token"])
+    config["providers"]["q"]["limits"] = {"rpm": 1}
+    gw = await gateway(config)
+    assert (await chat(gw))[0] == 200
+    assert fake.served == [("key-a", "chat")]  # key-a (q#0) has spent its minute
+
+    # A new key goes first: key-a is now q#1, key-b q#2. key-a's spent minute stays key-a's.
+    written = yaml.safe_load(gw.config_path.read_text(encoding="utf-8"))
+    written["providers"]["q"]["api_keys"] = ["key-new", "key-a", "key-b"]
+    gw.config_path.write_text(yaml.safe_dump(written), encoding="utf-8")
+    async with gw.http().post(
+        "/admin/reload", headers={"authorization": "Bearer admin-token"}
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+
+    statuses = [(await chat(gw))[0] for _ in range(3)]
+
+    assert statuses == [200, 200, 429]
+    assert sorted(key for key, _ in fake.served[1:]) == ["key-b", "key-new"]
+    assert fake.refused == []  # key-a was not asked again
+    rows = await gw.app.services.pool.snapshot()
+    assert rows["q#1|m"].minute_requests == 1  # shown by its new name

@@ -8,7 +8,9 @@ after.
         await pool.after(call, reservation, ctx, answered, walk)   # learn, pin, settle
     # walk.start/next raise the 429 when every key is out (after queue_timeout_s)
 
-Each (target, key) is a ledger unit `"<key name>|<upstream model>"` with its limits resolved
+Each (target, key) is a ledger unit `"<scope>#<key fingerprint>|<upstream model>"` (`unit_id`:
+the same key keeps its unit wherever it stands in the list, across reloads and replicas; shown
+as `"<key name>|<model>"`, e.g. `openai#2|gpt-4o`, by `names`) with its limits resolved
 once, at start-up (provider < key < model entry). With no `limits:` anywhere and nothing
 learned, `active` is False and the dispatcher does not come here at all: the hot path of a
 gateway without quotas is what it was. A 429, 401/403 or per-day quota an upstream sends
@@ -22,8 +24,8 @@ request counted as reserved).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 
@@ -31,7 +33,7 @@ from apex_ai_proxy.config import Config
 from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.dispatch.affinity import Affinity
 from apex_ai_proxy.dispatch.failures import Call
-from apex_ai_proxy.errors import AllRateLimited
+from apex_ai_proxy.dispatch.walk import Pair, Walk
 from apex_ai_proxy.health import HealthState
 from apex_ai_proxy.keypool import (
     Candidate,
@@ -39,9 +41,9 @@ from apex_ai_proxy.keypool import (
     Ledger,
     Limits,
     Policy,
-    Refusal,
     Reservation,
     Signal,
+    UnitView,
     Verdict,
     effective_state,
     open_ledger,
@@ -53,8 +55,6 @@ from apex_ai_proxy.providers.base import ApiKey, Target
 from apex_ai_proxy.routing import Route, Router
 
 log = logging.getLogger("apex_ai_proxy")
-
-Pair = tuple[Target, ApiKey]
 
 #: Gemini's free tier counts its days in Pacific time; other providers' days end at UTC midnight
 #: unless `limits.reset_timezone` says otherwise.
@@ -69,6 +69,38 @@ MAX_OUTPUT_ESTIMATE = 4096
 LEDGER_TIMEOUT_S = 0.5
 #: Candidates built lazily (pinned `model#provider` routes): bounded, clients choose names.
 MAX_LAZY = 10_000
+
+
+def unit_id(key: ApiKey, model: str) -> str:
+    """The ledger's name of a key × model: its scope (provider, or provider@alias[i]) and a
+    fingerprint of the secret, so a key is the same unit wherever it stands in the list; the
+    fingerprint (salted SHA-256, 48 bits) tells keys apart and gives none away."""
+    scope, _, _ = key.name.rpartition("#")
+    if not key.secret:
+        return f"{key.name}|{model}"
+    digest = hashlib.sha256(b"apex-key-pool\0" + key.secret.encode("utf-8", "surrogateescape"))
+    return f"{scope}#{digest.hexdigest()[:12]}|{model}"
+
+
+def open_pool_ledger(config: Config) -> Ledger:
+    """The ledger on the configured state backend (no I/O yet). Learned states follow the
+    `retry:` section: a rejected key is out for `auth_failure_cooldown_s`, a 429 that says not
+    for how long for `cooldown_base_s`, as HealthState keeps them."""
+    retry = config.retry
+    policy = Policy(
+        rate_limit_default_s=retry.cooldown_base_s,
+        invalid_probe_s=retry.auth_failure_cooldown_s,
+    )
+    state = effective_state(config)
+    if state.backend != "redis":
+        return open_ledger(state, policy)
+    from apex_ai_proxy.keypool.redis_ledger import RedisLedger
+    from apex_ai_proxy.state.redis_client import redis_client
+
+    # The reservation is on every request's path and takes a millisecond: a Redis that does
+    # not answer in LEDGER_TIMEOUT_S is treated as down (local state).
+    client = redis_client(state.redis_url, command_timeout=LEDGER_TIMEOUT_S)
+    return RedisLedger(state.redis_url, state.key_prefix, policy, client)
 
 
 class KeyPool:
@@ -86,6 +118,7 @@ class KeyPool:
             for i, (_, limits) in enumerate(provider.keys_with_limits())
         }
         self._candidates: dict[tuple[str, str], Candidate] = {}
+        self.names: dict[str, str] = {}  # unit → "key name|model", as people see it
         for alias, model in config.models.items():
             route = router.routes.get(alias)
             for entry, target in zip(model.providers, route.targets if route else (), strict=False):
@@ -101,6 +134,7 @@ class KeyPool:
             for alias, model in config.models.items()
             if model.affinity_ttl_s > 0
         }
+        self.learned = False  # an upstream's quota signal turned the pool on
         #: Read on every request: False = no quota, no affinity: the dispatcher skips the pool.
         self.active = self.configured or bool(self._affinity)
         if self.configured and self._local and health is not None and health.table.shared:
@@ -116,26 +150,17 @@ class KeyPool:
 
     @classmethod
     def open(cls, config: Config, router: Router, health: HealthState | None = None) -> KeyPool:
-        """The pool on the configured state backend (no I/O yet). Learned states follow the
-        `retry:` section: a rejected key is out for `auth_failure_cooldown_s`, a 429 that says
-        not for how long for `cooldown_base_s`, as HealthState keeps them."""
-        retry = config.retry
-        policy = Policy(
-            rate_limit_default_s=retry.cooldown_base_s,
-            invalid_probe_s=retry.auth_failure_cooldown_s,
-        )
-        state = effective_state(config)
-        if state.backend == "redis":
-            from apex_ai_proxy.keypool.redis_ledger import RedisLedger
-            from apex_ai_proxy.state.redis_client import redis_client
+        """A pool on its own ledger (the pool command); the gateway keeps one ledger across
+        reloads and builds the pool on it."""
+        return cls(open_pool_ledger(config), router, config, health)
 
-            # The reservation is on every request's path and takes a millisecond: a Redis
-            # that does not answer in LEDGER_TIMEOUT_S is treated as down (local state).
-            client = redis_client(state.redis_url, command_timeout=LEDGER_TIMEOUT_S)
-            ledger: Ledger = RedisLedger(state.redis_url, state.key_prefix, policy, client)
-        else:
-            ledger = open_ledger(state, policy)
-        return cls(ledger, router, config, health)
+    def take_over(self, previous: KeyPool) -> None:
+        """A config reload: what the previous pool of this process learned (its view of the
+        units, by name: unchanged keys keep it) and its settlements still running."""
+        self.view = previous.view
+        self._pending = previous._pending
+        if previous.learned:
+            self.learned = self.active = True
 
     # --- candidates, built once -----------------------------------------------------------------
 
@@ -147,8 +172,10 @@ class KeyPool:
         zone = limits.reset_timezone
         if zone is None and provider is not None:
             zone = DEFAULT_ZONES.get(provider.kind)
-        candidate = Candidate(f"{key.name}|{target.upstream_model}", limit_vector(limits), zone)
+        unit = unit_id(key, target.upstream_model)
+        candidate = Candidate(unit, limit_vector(limits), zone)
         self._candidates[(key.name, target.upstream_model)] = candidate
+        self.names.setdefault(unit, f"{key.name}|{target.upstream_model}")
         return candidate
 
     def candidate(self, target: Target, key: ApiKey) -> Candidate:
@@ -156,11 +183,16 @@ class KeyPool:
         if found is not None:
             return found
         if len(self._candidates) >= MAX_LAZY:
-            return Candidate(f"{key.name}|{target.upstream_model}", (0, 0, 0, 0, 0))
+            return Candidate(unit_id(key, target.upstream_model), (0, 0, 0, 0, 0))
         return self._build(target, key, None)
 
     def all_candidates(self) -> list[Candidate]:
         return list(self._candidates.values())
+
+    async def snapshot(self) -> dict[str, UnitView]:
+        """Every key × model of the config by its shown name ("openai#2|gpt-4o")."""
+        views = await self.ledger.snapshot(self.all_candidates())
+        return {self.names.get(v.unit, v.unit): v for v in views}
 
     # --- one request ----------------------------------------------------------------------------
 
@@ -227,7 +259,7 @@ class KeyPool:
         )
         if signal.verdict in (Verdict.RATE_LIMITED, Verdict.QUOTA_EXHAUSTED, Verdict.INVALID):
             await self._note(candidate.unit, signal, now)
-            self.active = True
+            self.learned = self.active = True
 
     async def _note(self, unit: str, signal: Signal, now: float) -> None:
         self.view.note_signal(unit, signal)
@@ -298,142 +330,6 @@ class KeyPool:
         if self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
         await self.ledger.close()
-
-
-class Walk:
-    """One request's way through the pool: headroom order, then one reservation per attempt."""
-
-    def __init__(
-        self, pool: KeyPool, route: Route, pairs: Callable[[], Iterable[Pair]], tokens: int
-    ) -> None:
-        self.pool = pool
-        self.route = route
-        self._pairs = pairs
-        self.listed: list[tuple[Candidate, Pair]] = []
-        self.tokens = tokens
-        self.remaining: list[Candidate] = []
-        #: Passed over by a reservation (the ledger found them out): asked once more at the end,
-        #: so a walk that ends on them ends with their Refusal and its retry_at.
-        self.skipped: list[Candidate] = []
-        self.pairs: dict[str, Pair] = {}
-        self.reserved = 0  # reservations handed out
-        self.refusal: Refusal | None = None  # the last: every candidate left was out
-        self.deadline = time.monotonic() + pool.queue_timeout(route)
-        self.affinity: Affinity | None = None
-        self.session: str | None = None  # the conversation, when the model pins them
-
-    async def start(self) -> None:
-        """Candidates in headroom order; when every one is known to be out, wait for the first
-        to be back (queue_timeout_s) or refuse with the 429."""
-        while True:
-            self._list()
-            if self.listed:
-                choice = self.pool.view.order(self.units(), time.time())
-                if choice.order:
-                    self.remaining = self._pinned_first(choice.order)
-                    return
-                await self._wait_or_refuse(choice.retry_at or time.time())
-                continue
-            # Every key cooling down (HealthState): wait only if the model queues; otherwise
-            # the dispatcher's usual answer for that.
-            health = self.pool.health_frees_at(self.route)
-            if health is None or not self._may_wait(health):
-                return
-            await asyncio.sleep(health - time.time())
-
-    def answered_by(self, unit: str) -> None:
-        """The conversation stays with the key that answered it."""
-        if self.session is not None and self.affinity is not None:
-            self.affinity.pin(self.session, unit)
-
-    def _pinned_first(self, order: list[Candidate]) -> list[Candidate]:
-        if self.session is None:
-            return order
-        unit = self.affinity.pinned(self.session) if self.affinity is not None else None
-        if unit is None or order[0].unit == unit:
-            return order
-        pinned = [c for c in order if c.unit == unit]
-        return pinned + [c for c in order if c.unit != unit] if pinned else order
-
-    def _list(self) -> None:
-        candidate = self.pool.candidate
-        self.listed = [(candidate(t, k), (t, k)) for t, k in self._pairs()]
-        self.pairs = {}
-        for unit, pair in self.listed:
-            self.pairs.setdefault(unit.unit, pair)
-
-    async def next(self) -> tuple[Target, ApiKey, Reservation] | None:
-        pool = self.pool
-        while self.remaining or self.skipped:
-            if not self.remaining:
-                self.remaining, self.skipped = self.skipped, []
-            lease = self.pairs[self.remaining[0].unit][0].adapter.config.timeout
-            result = await pool.ledger.reserve(self.remaining, self.tokens, lease_s=lease)
-            if isinstance(result, Reservation):
-                pool.view.note_reservation(result)
-                index = next(i for i, c in enumerate(self.remaining) if c.unit == result.unit)
-                self.skipped += self.remaining[:index]
-                self.remaining = self.remaining[index + 1 :]
-                self.reserved += 1
-                target, key = self.pairs[result.unit]
-                return target, key, result
-            pool.view.note_refusal(self.remaining, result)
-            self.refusal = result
-            if self.reserved:
-                return None  # the attempts made decide the answer (their failures are listed)
-            await self._wait_or_refuse(result.retry_at)
-            await self.start()  # asked afresh: keys may be back from their cooldowns too
-        return None
-
-    def spent(self) -> AllRateLimited | None:
-        """The 429 for a walk whose keys all turned out to be out of quota: the earliest time
-        one is back, from the ledger's refusal, this process's view and the health cooldowns;
-        None when none of them knows."""
-        now = time.time()
-        known = [until for c in self.units() if (until := self.pool.view.out_until(c.unit)) > now]
-        if self.refusal is not None:
-            known.append(self.refusal.retry_at)
-        health = self.pool.health_frees_at(self.route)
-        if health is not None:
-            known.append(health)
-        if not known:
-            return None
-        return pool_spent(self.route, min(known) - now, self.units())
-
-    def units(self) -> list[Candidate]:
-        return [c for c, _ in self.listed]
-
-    def _earliest(self, retry_at: float) -> float:
-        health = self.pool.health_frees_at(self.route)
-        return retry_at if health is None else min(retry_at, health)
-
-    async def _wait_or_refuse(self, retry_at: float) -> None:
-        """Sleep until `retry_at` when the model's queue_timeout_s allows, else the 429."""
-        at = self._earliest(retry_at)
-        if self._may_wait(at):
-            await asyncio.sleep(at - time.time())
-            return
-        raise pool_spent(self.route, max(at - time.time(), 0.0), self.units())
-
-    def _may_wait(self, at: float) -> bool:
-        wait = at - time.time()
-        return wait > 0 and time.monotonic() + wait <= self.deadline
-
-
-def pool_spent(route: Route, wait: float, candidates: list[Candidate]) -> AllRateLimited:
-    seconds = max(1, math.ceil(wait))
-    headers = {
-        "retry-after": str(seconds),
-        "x-ratelimit-remaining-requests": "0",
-        "x-ratelimit-reset-requests": f"{seconds}s",
-    }
-    if candidates and all(c.limits[0] for c in candidates):
-        headers["x-ratelimit-limit-requests"] = str(sum(c.limits[0] for c in candidates))
-    return AllRateLimited(
-        f"Every key for model '{route.name}' is out of quota; the first frees up in "
-        f"{seconds}s. No upstream was called.",
-        headers=headers,
-    )
 
 
 def estimate_tokens(ctx: RequestContext, body: dict) -> int:

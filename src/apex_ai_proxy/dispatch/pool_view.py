@@ -22,15 +22,15 @@ async def pool_rows(pool: KeyPool, router: Router) -> list[dict]:
         for target in route.targets
         for key in target.keys
     }
-    views = await pool.ledger.snapshot(pool.all_candidates())
+    views = await pool.snapshot()
     now = time.time()
-    return [_row(view, hints, now) for view in views]
+    return [_row(name, view, hints, now) for name, view in views.items()]
 
 
-def _row(view: UnitView, hints: dict[str, str], now: float) -> dict:
-    key_name = view.unit.rpartition("|")[0]
+def _row(name: str, view: UnitView, hints: dict[str, str], now: float) -> dict:
+    key_name = name.rpartition("|")[0]
     return {
-        "unit": view.unit,
+        "unit": name,
         "hint": hints.get(key_name, ""),
         "state": view.state,
         "reason": view.reason,
@@ -56,7 +56,7 @@ async def observe_pool_metrics(pool: KeyPool) -> None:
         return
     counts: dict[tuple[str, str], int] = {}
     for view in await pool.ledger.snapshot(pool.all_candidates()):
-        provider = view.unit.partition("#")[0].partition("@")[0]
+        provider = view.unit.partition("#")[0].partition("@")[0]  # the unit's scope
         counts[(provider, view.state)] = counts.get((provider, view.state), 0) + 1
     for provider in {p for p, _ in counts}:
         for state in KeyState:

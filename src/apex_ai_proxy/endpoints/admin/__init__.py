@@ -13,7 +13,7 @@ from __future__ import annotations
 from apex_ai_proxy.lifecycle import Handle
 from apex_ai_proxy.services import Services
 
-from . import config, pool
+from . import config, pool, reload
 
 AdminRoute = tuple[str, str, Handle]  # method, path, handler
 
@@ -21,5 +21,6 @@ AdminRoute = tuple[str, str, Handle]  # method, path, handler
 def routes(services: Services) -> list[AdminRoute]:
     return [
         ("GET", "/admin/config", config.show(services)),
+        ("POST", "/admin/reload", reload.apply(services)),
         ("GET", "/admin/pool", pool.show(services)),
     ]

@@ -3,8 +3,8 @@
 Built for the gateway's one job, sending a prepared request and relaying the answer, at the cost
 of a few tens of microseconds (a general-purpose client measured several times that; see
 http/server.py). Bodies arrive as they come off the socket, with back-pressure when the reader
-is slower than the upstream. Framing is in http/connection.py, pooling in http/pool.py, TLS,
-proxies and pinned addresses in http/connect.py.
+is slower than the upstream. Framing is in connection.py, pooling in pool.py, TLS,
+proxies and pinned addresses in connect.py.
 
 Failures, all subclasses of the builtins the dispatcher already treats as "this upstream did not
 answer":
@@ -22,21 +22,21 @@ import ssl
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from apex_ai_proxy.http.connect import (
+from apex_ai_proxy.http.client.connect import (
     DEFAULT_OPTIONS,
     ClientOptions,
     proxy_for,
     split_url,
     tls_context,
 )
-from apex_ai_proxy.http.connection import (
+from apex_ai_proxy.http.client.connection import (
     ChunkConsumer,
     Connection,
     UpstreamBodyTooLarge,
     UpstreamConnectionError,
     UpstreamTimeout,
 )
-from apex_ai_proxy.http.pool import Pool
+from apex_ai_proxy.http.client.pool import Pool
 
 __all__ = [
     "ChunkConsumer",

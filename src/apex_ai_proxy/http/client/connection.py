@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import httptools
 
 if TYPE_CHECKING:
-    from apex_ai_proxy.http.pool import Pool
+    from apex_ai_proxy.http.client.pool import Pool
 
 READ_HIGH_WATER = 1024 * 1024  # buffered response bytes before we stop reading the socket
 

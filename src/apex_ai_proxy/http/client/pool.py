@@ -15,8 +15,8 @@ import ssl
 from collections import deque
 from collections.abc import Sequence
 
-from apex_ai_proxy.http.connect import ClientOptions, Origin, Proxy, open_connection
-from apex_ai_proxy.http.connection import Connection, UpstreamTimeout
+from apex_ai_proxy.http.client.connect import ClientOptions, Origin, Proxy, open_connection
+from apex_ai_proxy.http.client.connection import Connection, UpstreamTimeout
 
 
 class Pool:

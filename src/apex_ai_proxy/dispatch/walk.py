@@ -1,0 +1,158 @@
+"""One request's way through the key pool (dispatch/pool.py): candidates in headroom order
+(a pinned conversation's key first), one reservation per attempt, and the 429 when every key
+is out, after waiting up to the model's queue_timeout_s for the first to be back."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from apex_ai_proxy.dispatch.affinity import Affinity
+from apex_ai_proxy.errors import AllRateLimited
+from apex_ai_proxy.keypool import Candidate, Refusal, Reservation
+from apex_ai_proxy.providers.base import ApiKey, Target
+from apex_ai_proxy.routing import Route
+
+if TYPE_CHECKING:
+    from apex_ai_proxy.dispatch.pool import KeyPool
+
+Pair = tuple[Target, ApiKey]
+
+
+class Walk:
+    """One request's way through the pool: headroom order, then one reservation per attempt."""
+
+    def __init__(
+        self, pool: KeyPool, route: Route, pairs: Callable[[], Iterable[Pair]], tokens: int
+    ) -> None:
+        self.pool = pool
+        self.route = route
+        self._pairs = pairs
+        self.listed: list[tuple[Candidate, Pair]] = []
+        self.tokens = tokens
+        self.remaining: list[Candidate] = []
+        #: Passed over by a reservation (the ledger found them out): asked once more at the end,
+        #: so a walk that ends on them ends with their Refusal and its retry_at.
+        self.skipped: list[Candidate] = []
+        self.pairs: dict[str, Pair] = {}
+        self.reserved = 0  # reservations handed out
+        self.refusal: Refusal | None = None  # the last: every candidate left was out
+        self.deadline = time.monotonic() + pool.queue_timeout(route)
+        self.affinity: Affinity | None = None
+        self.session: str | None = None  # the conversation, when the model pins them
+
+    async def start(self) -> None:
+        """Candidates in headroom order; when every one is known to be out, wait for the first
+        to be back (queue_timeout_s) or refuse with the 429."""
+        while True:
+            self._list()
+            if self.listed:
+                choice = self.pool.view.order(self.units(), time.time())
+                if choice.order:
+                    self.remaining = self._pinned_first(choice.order)
+                    return
+                await self._wait_or_refuse(choice.retry_at or time.time())
+                continue
+            # Every key cooling down (HealthState): wait only if the model queues; otherwise
+            # the dispatcher's usual answer for that.
+            health = self.pool.health_frees_at(self.route)
+            if health is None or not self._may_wait(health):
+                return
+            await asyncio.sleep(health - time.time())
+
+    def answered_by(self, unit: str) -> None:
+        """The conversation stays with the key that answered it."""
+        if self.session is not None and self.affinity is not None:
+            self.affinity.pin(self.session, unit)
+
+    def _pinned_first(self, order: list[Candidate]) -> list[Candidate]:
+        if self.session is None:
+            return order
+        unit = self.affinity.pinned(self.session) if self.affinity is not None else None
+        if unit is None or order[0].unit == unit:
+            return order
+        pinned = [c for c in order if c.unit == unit]
+        return pinned + [c for c in order if c.unit != unit] if pinned else order
+
+    def _list(self) -> None:
+        candidate = self.pool.candidate
+        self.listed = [(candidate(t, k), (t, k)) for t, k in self._pairs()]
+        self.pairs = {}
+        for unit, pair in self.listed:
+            self.pairs.setdefault(unit.unit, pair)
+
+    async def next(self) -> tuple[Target, ApiKey, Reservation] | None:
+        pool = self.pool
+        while self.remaining or self.skipped:
+            if not self.remaining:
+                self.remaining, self.skipped = self.skipped, []
+            lease = self.pairs[self.remaining[0].unit][0].adapter.config.timeout
+            result = await pool.ledger.reserve(self.remaining, self.tokens, lease_s=lease)
+            if isinstance(result, Reservation):
+                pool.view.note_reservation(result)
+                index = next(i for i, c in enumerate(self.remaining) if c.unit == result.unit)
+                self.skipped += self.remaining[:index]
+                self.remaining = self.remaining[index + 1 :]
+                self.reserved += 1
+                target, key = self.pairs[result.unit]
+                return target, key, result
+            pool.view.note_refusal(self.remaining, result)
+            self.refusal = result
+            if self.reserved:
+                return None  # the attempts made decide the answer (their failures are listed)
+            await self._wait_or_refuse(result.retry_at)
+            await self.start()  # asked afresh: keys may be back from their cooldowns too
+        return None
+
+    def spent(self) -> AllRateLimited | None:
+        """The 429 for a walk whose keys all turned out to be out of quota: the earliest time
+        one is back, from the ledger's refusal, this process's view and the health cooldowns;
+        None when none of them knows."""
+        now = time.time()
+        known = [until for c in self.units() if (until := self.pool.view.out_until(c.unit)) > now]
+        if self.refusal is not None:
+            known.append(self.refusal.retry_at)
+        health = self.pool.health_frees_at(self.route)
+        if health is not None:
+            known.append(health)
+        if not known:
+            return None
+        return pool_spent(self.route, min(known) - now, self.units())
+
+    def units(self) -> list[Candidate]:
+        return [c for c, _ in self.listed]
+
+    def _earliest(self, retry_at: float) -> float:
+        health = self.pool.health_frees_at(self.route)
+        return retry_at if health is None else min(retry_at, health)
+
+    async def _wait_or_refuse(self, retry_at: float) -> None:
+        """Sleep until `retry_at` when the model's queue_timeout_s allows, else the 429."""
+        at = self._earliest(retry_at)
+        if self._may_wait(at):
+            await asyncio.sleep(at - time.time())
+            return
+        raise pool_spent(self.route, max(at - time.time(), 0.0), self.units())
+
+    def _may_wait(self, at: float) -> bool:
+        wait = at - time.time()
+        return wait > 0 and time.monotonic() + wait <= self.deadline
+
+
+def pool_spent(route: Route, wait: float, candidates: list[Candidate]) -> AllRateLimited:
+    seconds = max(1, math.ceil(wait))
+    headers = {
+        "retry-after": str(seconds),
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": f"{seconds}s",
+    }
+    if candidates and all(c.limits[0] for c in candidates):
+        headers["x-ratelimit-limit-requests"] = str(sum(c.limits[0] for c in candidates))
+    return AllRateLimited(
+        f"Every key for model '{route.name}' is out of quota; the first frees up in "
+        f"{seconds}s. No upstream was called.",
+        headers=headers,
+    )
