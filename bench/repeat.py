@@ -2,8 +2,9 @@
 
 A round runs every selected scenario once; the next round starts only after it. A slow phase
 of a noisy machine then lands on every scenario alike instead of on whichever ran during it.
-Scenarios that are compared with each other (PAIRS) run back to back, and the pair swaps its
-order every round so neither side always gets the warmer (or the busier) slot.
+Scenarios that are compared with each other (PAIRS: a baseline and its variants) run back to
+back, and the group reverses its order every round so no side always gets the warmer (or the
+busier) slot.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 
-# (baseline, variant): compared round by round, run back to back.
-PAIRS = [("chat_c50", "chat_c50_records")]
+# baseline -> its variants: each compared with the baseline round by round, run back to back.
+PAIRS = {"chat_c50": ("chat_c50_records", "chat_c50_pool", "chat_c50_pool_redis")}
 
 # How one number is combined over the runs when the median is not the right summary.
 SUMMED = {"errors", "errors_total", "failures", "failed_runs"}  # any failure in any run counts
@@ -22,22 +23,23 @@ LAST = {"profile"}  # one run's py-spy summary, whole (its file is the last roun
 
 
 def round_order(names: Sequence[str], round_index: int) -> list[str]:
-    """`names` in their usual order, each pair's variant moved next to its baseline.
+    """`names` in their usual order, each baseline's selected variants moved next to it.
 
-    Odd rounds run the variant first.
+    Odd rounds run the group in reverse (the variants first).
     """
-    partner = {}
-    for base, variant in PAIRS:
-        if base in names and variant in names:
-            partner[base] = variant
-    placed = set(partner.values())
+    partners = {}
+    for base, variants in PAIRS.items():
+        chosen = [v for v in variants if v in names]
+        if base in names and chosen:
+            partners[base] = chosen
+    placed = {v for chosen in partners.values() for v in chosen}
     order: list[str] = []
     for name in names:
         if name in placed:
             continue
-        if name in partner:
-            pair = [name, partner[name]]
-            order += reversed(pair) if round_index % 2 else pair
+        if name in partners:
+            group = [name, *partners[name]]
+            order += reversed(group) if round_index % 2 else group
         else:
             order.append(name)
     return order

@@ -243,7 +243,9 @@ class Bench:
 
     # --- gateway -----------------------------------------------------------------------------
 
-    def start_gateway(self, records: bool, command: str | None = None) -> Gateway:
+    def start_gateway(
+        self, records: bool, command: str | None = None, pool: str | None = None
+    ) -> Gateway:
         """The gateway, or with `command` a baseline proxy (its start is not the gateway's)."""
         self.starts += 1
         db = self.workdir / f"records-{self.starts}.db" if records else None
@@ -252,6 +254,7 @@ class Bench:
             self.nginx.base,
             f"http://127.0.0.1:{self.slow_port}",
             db,
+            pool,
         )
         gw = Gateway(
             command or self.args.gateway_cmd,
@@ -301,7 +304,7 @@ class Bench:
         who = f"baseline {stack.name}" if stack else "gateway "
         self.log(f"{who} {s.name}: {s.title} for {self.args.duration:g} s")
         try:
-            gw = self.start_gateway(s.records, stack.command if stack else None)
+            gw = self.start_gateway(s.records, stack.command if stack else None, s.pool)
         except GatewayError as exc:
             self.log(f"  gateway did not start: {exc}")
             return {"gateway": {"error": str(exc)}}
@@ -501,20 +504,31 @@ SPREAD_FIELDS = {
 
 
 def records_loss(off: dict, on: dict) -> float | None:
-    """Throughput lost by turning records on: 1 - on/off, from two runs of the same round."""
+    """Throughput lost by turning a feature on (records, the key pool): 1 - on/off, from two
+    runs of the same round."""
     off_rps = pick(off.get("gateway"), "requests_per_s")
     on_rps = pick(on.get("gateway"), "requests_per_s")
     return round(1 - on_rps / off_rps, 3) if on_rps and off_rps else None
 
 
+# Paired comparisons with chat_c50: the scenario, and the name its loss is reported under.
+PAIRED_WITH_CHAT = {
+    "chat_c50_records": "records_loss",
+    "chat_c50_pool": "pool_loss",
+    "chat_c50_pool_redis": "pool_redis_loss",
+}
+
+
 def compare(runs: dict[str, list[dict]]) -> dict:
     """Paired comparisons: the value per round (both runs back to back), and their median."""
     out = {}
-    if "chat_c50" in runs and "chat_c50_records" in runs:
-        per_round = paired(runs["chat_c50"], runs["chat_c50_records"], records_loss)
+    for scenario, name in PAIRED_WITH_CHAT.items():
+        if "chat_c50" not in runs or scenario not in runs:
+            continue
+        per_round = paired(runs["chat_c50"], runs[scenario], records_loss)
         if per_round:
-            out["records_loss"] = {
-                "what": "1 - chat_c50_records req/s / chat_c50 req/s, per round",
+            out[name] = {
+                "what": f"1 - {scenario} req/s / chat_c50 req/s, per round",
                 "per_round": per_round,
                 "median": median([r["value"] for r in per_round]),
             }

@@ -33,6 +33,7 @@ class WrkScenario:
     stream: bool
     dialect: str = "openai"
     records: bool = False
+    pool: str | None = None  # the key pool's state: None (off), "local" or "redis"
 
     @property
     def direct_key(self) -> tuple[str, int]:
@@ -40,7 +41,12 @@ class WrkScenario:
 
 
 def _openai(
-    name: str, title: str, stream: bool, connections: int, records: bool = False
+    name: str,
+    title: str,
+    stream: bool,
+    connections: int,
+    records: bool = False,
+    pool: str | None = None,
 ) -> WrkScenario:
     model = "bench-stream" if stream else "bench-model"
     return WrkScenario(
@@ -53,6 +59,7 @@ def _openai(
         upstream_path=STREAM_PATH if stream else CHAT_PATH,
         stream=stream,
         records=records,
+        pool=pool,
     )
 
 
@@ -78,6 +85,21 @@ WRK_SCENARIOS = [
         False,
         50,
         records=True,
+    ),
+    # issue 13: the key pool on every request (limits configured, never reached)
+    _openai(
+        "chat_c50_pool",
+        "chat, non-streaming, c=50, key pool on (local state)",
+        False,
+        50,
+        pool="local",
+    ),
+    _openai(
+        "chat_c50_pool_redis",
+        "chat, non-streaming, c=50, key pool on (Redis state, one round trip)",
+        False,
+        50,
+        pool="redis",
     ),
 ]
 SLOW_SCENARIO = "slow_streams"
@@ -119,6 +141,10 @@ def _records_ratio(results: dict) -> float | None:
 def _records_note(results: dict) -> str | None:
     rounds = len(_get(results, "comparisons", "records_loss", "per_round") or [])
     return f"median of {rounds} paired rounds" if rounds > 1 else None
+
+
+def _loss(name: str) -> Callable[[dict], float | None]:
+    return lambda results: _get(results, "comparisons", name, "median")
 
 
 TARGETS = [
@@ -213,6 +239,21 @@ TARGETS = [
         lambda v: v <= 0.10,
         "fraction",
         _records_note,
+    ),
+    # issue 13: the key pool's check-and-reserve on every request, vs the pool off
+    Target(
+        "key pool on, local: throughput loss",
+        "<= 5%",
+        _loss("pool_loss"),
+        lambda v: v <= 0.05,
+        "fraction",
+    ),
+    Target(
+        "key pool on, Redis: throughput loss",
+        "<= 15%",
+        _loss("pool_redis_loss"),
+        lambda v: v <= 0.15,
+        "fraction",
     ),
 ]
 
