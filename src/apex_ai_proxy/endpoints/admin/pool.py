@@ -1,0 +1,94 @@
+"""GET /admin/pool: every provider key, never the key itself.
+
+One row per key: its name (`provider#n`, as records show it) and the key's last 4 characters,
+its state (`ok`, `cooling_down`, `rate_limited`), why, until when (epoch seconds), this
+process's latency estimate, and the requests and 429s it got in the last hour (from the
+records' attempts). `keypool_view` is where the quota-aware key pool's own view (remaining
+requests/tokens per window, next reset: `keypool.Ledger.snapshot()`) joins the rows.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from apex_ai_proxy.context import RequestContext
+from apex_ai_proxy.errors import GatewayError
+from apex_ai_proxy.health import HealthState
+from apex_ai_proxy.http import Request, Response
+from apex_ai_proxy.lifecycle import Handle
+from apex_ai_proxy.providers.base import ApiKey
+from apex_ai_proxy.services import Services
+from apex_ai_proxy.telemetry.lookup import key_traffic
+
+from ._common import json_answer, read_records
+
+HOUR_S = 3600
+MIN_SHOWN_LENGTH = 16  # a shorter key shows no characters at all: 4 would be too much of it
+
+
+def show(services: Services) -> Handle:
+    async def handle(request: Request, ctx: RequestContext) -> Response:
+        now = time.time()
+        try:
+            traffic = await read_records(services, key_traffic, now - HOUR_S)
+        except GatewayError:
+            traffic = {}  # no records: the pool's state is still worth showing
+        quota = keypool_view(services)
+        keys = [
+            {**key_row(key, services.health, now), **_traffic(traffic, key.name),
+             **quota.get(key.name, {})}
+            for key in pool_keys(services)
+        ]  # fmt: skip
+        return json_answer({"now": now, "keys": keys}, ctx)
+
+    return handle
+
+
+def pool_keys(services: Services) -> list[ApiKey]:
+    """Every key a request can be sent with, once each, in the config's order (the same
+    units as health.unit_names)."""
+    router = services.router
+    keys = [
+        key
+        for adapter in router.adapters.values()
+        for key in adapter.keys_from(adapter.config.keys())
+    ]
+    keys += [key for route in router.routes.values() for target in route.targets
+             for key in target.keys]  # fmt: skip
+    return list({key.name: key for key in keys}.values())
+
+
+def key_row(key: ApiKey, health: HealthState, now: float) -> dict[str, Any]:
+    unit = health.unit(key.name)
+    remaining = unit.cooldown_until - time.monotonic()
+    state, reason, until = "ok", None, None
+    if remaining > 0:
+        until = now + remaining
+        if unit.rate_limited:
+            state, reason = "rate_limited", "the upstream answered 429"
+        else:
+            state = "cooling_down"
+            reason = f"{unit.failures} failure(s) in a row (5xx, timeout, auth or connection)"
+    return {
+        "key": key.name,
+        "provider": key.name.split("#", 1)[0].split("@", 1)[0],
+        "last4": key.secret[-4:] if len(key.secret) >= MIN_SHOWN_LENGTH else None,
+        "state": state,
+        "reason": reason,
+        "until": until,
+        "failures": unit.failures,
+        "latency_ms": None if unit.ewma_ttfb is None else round(unit.ewma_ttfb * 1000, 1),
+    }
+
+
+def _traffic(traffic: dict[str, tuple[int, int]], name: str) -> dict[str, int]:
+    requests, limited = traffic.get(name, (0, 0))
+    return {"requests_1h": requests, "rate_limited_1h": limited}
+
+
+def keypool_view(services: Services) -> dict[str, dict[str, Any]]:
+    """Per key name: the key pool's quota view (remaining requests/tokens per window, next
+    reset, learned limits), merged into that key's row. Empty until the quota-aware key pool
+    (keypool.Ledger) is on Services: then this returns its `snapshot()` by unit name."""
+    return {}
