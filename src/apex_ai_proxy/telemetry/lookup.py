@@ -86,10 +86,10 @@ def request_story(db_path: str | os.PathLike[str], request_id: str) -> dict[str,
 def key_traffic(db_path: str | os.PathLike[str], since: float) -> dict[str, tuple[int, int]]:
     """Attempts and 429s per provider key since `since`, from every record's attempt list."""
     sql = (
-        "SELECT json_extract(a.value, '$.key_name') AS key, count(*),"
+        "SELECT json_extract(a.value, '$.key_name') AS key_name, count(*),"
         " sum(json_extract(a.value, '$.status') = 429)"
         " FROM records, json_each(records.data, '$.attempts') AS a"
-        " WHERE records.ts >= ? GROUP BY key"
+        " WHERE records.ts >= ? GROUP BY key_name"
     )
     with closing(connect_readonly(db_path)) as conn:
         rows = conn.execute(sql, [since]).fetchall()
