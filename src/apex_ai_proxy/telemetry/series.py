@@ -45,9 +45,12 @@ _BIN = f"""CASE WHEN duration_ms IS NULL THEN -1
 _SUMS = """count(*), sum(status >= 400 OR status = 0), coalesce(sum(ttft_ms), 0),
     count(ttft_ms), coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0),
     coalesce(sum(cost_usd), 0)"""
+# The overview is the gateway's traffic: the admin API's own requests (logins, changes) are
+# in the request log, not in the charts.
+_TRAFFIC = "endpoint NOT LIKE '/admin/%'"
 _RAW_SQL = f"""
 SELECT CAST((ts - :start) / :step AS INTEGER), model, provider, {_BIN} AS bin, {_SUMS}
-FROM records {{source}} WHERE ts >= :start AND ts < :end {{extra}}
+FROM records {{source}} WHERE ts >= :start AND ts < :end AND {_TRAFFIC} {{extra}}
 GROUP BY 1, model, provider, bin
 """
 _ROLLED_SQL = """
@@ -76,7 +79,7 @@ CREATE TABLE IF NOT EXISTS records_rollup_mark (last_id INTEGER NOT NULL);
 _ROLL_SQL = f"""
 INSERT INTO records_rollup
 SELECT CAST(ts / {ROLLUP_STEP} AS INTEGER), model, provider, {_BIN} AS bin, {_SUMS}
-FROM records WHERE id > :mark AND id <= :upto
+FROM records WHERE id > :mark AND id <= :upto AND {_TRAFFIC}
 GROUP BY 1, model, provider, bin
 ON CONFLICT (bucket, model, provider, bin) DO UPDATE SET
     requests = requests + excluded.requests, errors = errors + excluded.errors,
