@@ -17,14 +17,17 @@
     requestAnimationFrame(() => {
       const fg = css("--muted"), grid = css("--line");
       const axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } };
+      // y from 0; an all-zero series gets 0..1, not uPlot's 0..100 (10000 % as a rate).
+      const yRange = (u, min, max) => [0, max > 0 ? max * 1.1 : 1];
       const opts = {
         width: Math.max(plot.clientWidth, 260), height: 200,
         legend: { show: true },
-        scales: { x: { time: true } },
-        axes: [axis, { ...axis, size: 60, values: (u, ticks) => ticks.map(format || String) }],
-        series: [{}, ...series.map(([label], i) => ({
+        scales: { x: { time: true }, y: { range: yRange } },
+        axes: [axis, { ...axis, size: 72, values: (u, ticks) => ticks.map(format || String) }],
+        series: [{}, ...series.map(([label, values], i) => ({
           label, stroke: PALETTE[i % PALETTE.length], width: 2, spanGaps: false,
-          points: { show: t.length < 40 },
+          // Lone points between empty buckets (latency) would not show as lines.
+          points: { show: values.filter((v) => v !== null && v !== 0).length < 20, size: 5 },
         }))],
       };
       const made = new uPlot(opts, [t, ...series.map(([, values]) => values)], plot);
@@ -38,7 +41,8 @@
   }
 
   function table(columns, rows, onclick) {
-    const head = h("tr", {}, columns.map(([label, , num]) => h(num ? "th.num" : "th", {}, label)));
+    const labelled = columns.some(([label]) => label);
+    const head = labelled ? h("tr", {}, columns.map(([label, , num]) => h(num ? "th.num" : "th", {}, label))) : null;
     const body = rows.map((row) => {
       const tr = h(onclick ? "tr.clickable" : "tr", {},
         columns.map(([, cell, num]) => {
