@@ -25,8 +25,10 @@ def console_config(a_url: str, b_url: str, tmp_path: Path, **top: Any) -> dict[s
         "gateway_tokens": [CLIENT],
         "admin_tokens": [ADMIN],
         "providers": {"a": provider(a_url, KEY_A), "b": provider(b_url, KEY_B)},
-        "models": {"m": {"providers": [{"provider": "a"}, {"provider": "b"}]},
-                   "only-b": {"providers": [{"provider": "b"}]}},  # fmt: skip
+        "models": {
+            "m": {"providers": [{"provider": "a"}, {"provider": "b"}]},
+            "only-b": {"providers": [{"provider": "b"}]},
+        },  # fmt: skip
         "retry": {"cooldown_base_s": 0.3, "cooldown_max_s": 1.0},
         "records": {
             "flush_interval_s": 0.05,

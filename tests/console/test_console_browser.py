@@ -93,7 +93,9 @@ async def test_login_then_overview_charts_show_the_requests_just_made(
     await page.wait_for_function("() => Console.charts.length === 6")
     assert await page.inner_text("#totals .tile:first-child .value") == "6"
     # The requests chart holds the traffic: 6 requests, 0 errors, drawn on a canvas.
-    drawn = await page.evaluate("Console.charts[0].data.slice(1).map(s => s.reduce((x, y) => x + (y || 0), 0))")
+    drawn = await page.evaluate(
+        "Console.charts[0].data.slice(1).map(s => s.reduce((x, y) => x + (y || 0), 0))"
+    )
     assert drawn == [6, 0]
     assert await page.locator(".uplot canvas").count() == 6
     assert await page.locator("text=only-b").count() >= 1
@@ -111,7 +113,9 @@ async def test_login_then_overview_charts_show_the_requests_just_made(
     assert page.errors == [] and phone.errors == []
 
 
-async def test_a_key_turns_rate_limited_without_reloading(gateway, fake_upstream, tmp_path, browser):
+async def test_a_key_turns_rate_limited_without_reloading(
+    gateway, fake_upstream, tmp_path, browser
+):
     a, b, gw = await start(gateway, fake_upstream, tmp_path)
     page = await new_page(browser)
     await log_in(page, gw)
@@ -133,7 +137,8 @@ async def test_a_key_turns_rate_limited_without_reloading(gateway, fake_upstream
     await shot(page, "pool-rate-limited-1280")
     phone = await new_page(browser, PHONE)
     await log_in(phone, gw)
-    await phone.goto(gw.base_url + "/ui/#/pool")
+    await phone.wait_for_selector("#totals")
+    await phone.click("nav a[data-page=pool]")
     await phone.locator('tr[data-key="a#0"] .state').wait_for()
     await shot(phone, "pool-phone-light")
     assert page.errors == []
@@ -174,7 +179,9 @@ async def test_the_login_form_refuses_client_and_wrong_tokens(
     await shot(page, "login-refused")
     await page.fill("#login-token", "not-a-token")
     await page.click("#login-form button[type=submit]")
-    await page.wait_for_function("() => document.querySelector('#login-error').textContent.includes('Invalid')")
+    await page.wait_for_function(
+        "() => document.querySelector('#login-error').textContent.includes('Invalid')"
+    )
     # The admin token opens it; the cookie is HttpOnly and SameSite=Strict.
     await page.fill("#login-token", ADMIN)
     await page.click("#login-form button[type=submit]")
@@ -213,7 +220,9 @@ async def test_virtual_keys_create_and_revoke(gateway, fake_upstream, tmp_path, 
     a, b, gw = await start(gateway, fake_upstream, tmp_path)
     async with gw.http().get("/admin/keys", headers={"authorization": f"Bearer {ADMIN}"}) as r:
         if r.status == 404:
-            pytest.skip("GET /admin/keys answers 404: virtual keys (issue 16) are not in this build")
+            pytest.skip(
+                "GET /admin/keys answers 404: virtual keys (issue 16) are not in this build"
+            )
     page = await new_page(browser)
     await log_in(page, gw)
     await page.wait_for_selector("#totals")

@@ -23,8 +23,26 @@ def write(db, rows):
         conn.executemany(
             INSERT_RECORD,
             [
-                (ts, f"r{i}-{ts}", endpoint, "token-1", model, model, provider, model, "routed",
-                 0, status, None, duration, duration / 2, 10, 5, 0.001, "{}")  # fmt: skip
+                (
+                    ts,
+                    f"r{i}-{ts}",
+                    endpoint,
+                    "token-1",
+                    model,
+                    model,
+                    provider,
+                    model,
+                    "routed",
+                    0,
+                    status,
+                    None,
+                    duration,
+                    duration / 2,
+                    10,
+                    5,
+                    0.001,
+                    "{}",
+                )  # fmt: skip
                 for i, (ts, model, provider, status, duration, endpoint) in enumerate(rows)
             ],
         )

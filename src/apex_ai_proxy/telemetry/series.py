@@ -17,6 +17,7 @@ does not change. Rolled-up counts outlive records pruned by max_rows/max_mb (the
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sqlite3
@@ -187,10 +188,9 @@ def overview(
     start = end - span
     use_rollup = step % ROLLUP_STEP == 0
     if use_rollup:
-        try:
+        # A read-only file: what is not rolled up is read raw (slower, still right).
+        with contextlib.suppress(sqlite3.Error):
             roll_up(db_path, now)
-        except sqlite3.Error:
-            pass  # a read-only file: what is not rolled up is read raw (slower, still right)
     with closing(connect_readonly(db_path)) as conn:
         conn.execute("BEGIN")  # one snapshot: the mark and the rows agree
         rows = _rows(conn, start, end, step, use_rollup)
@@ -205,7 +205,12 @@ def _rows(conn: sqlite3.Connection, start: int, end: int, step: int, use_rollup:
     mark = _read_mark(conn)
     rolled = conn.execute(
         _ROLLED_SQL,
-        {**params, "rollup": ROLLUP_STEP, "first": start // ROLLUP_STEP, "last": end // ROLLUP_STEP},
+        {
+            **params,
+            "rollup": ROLLUP_STEP,
+            "first": start // ROLLUP_STEP,
+            "last": end // ROLLUP_STEP,
+        },
     ).fetchall()
     # The rows above the mark: a rowid range (NOT INDEXED keeps the planner off the ts index,
     # which would walk the whole range).

@@ -1,12 +1,12 @@
 """The request log and one request's story.
 
-    GET /admin/requests?model=&provider=&status=&key=&since=&until=&before_id=&limit=
-        newest first; `status`: 200, 2xx/4xx/5xx or error; `key`: the gateway token's or
-        virtual key's name; `since`/`until`: epoch seconds or a duration back ("15m");
-        `before_id`: the next page (the last row's `id`); `limit` up to 500
-    GET /admin/requests/{request_id}
-        the whole record: every attempt (provider, key name, status, reason, latency) and,
-        when `records.raw` is on, the raw headers and bodies (redacted before they were stored)
+GET /admin/requests?model=&provider=&status=&key=&since=&until=&before_id=&limit=
+    newest first; `status`: 200, 2xx/4xx/5xx or error; `key`: the gateway token's or
+    virtual key's name; `since`/`until`: epoch seconds or a duration back ("15m");
+    `before_id`: the next page (the last row's `id`); `limit` up to 500
+GET /admin/requests/{request_id}
+    the whole record: every attempt (provider, key name, status, reason, latency) and,
+    when `records.raw` is on, the raw headers and bodies (redacted before they were stored)
 """
 
 from __future__ import annotations
@@ -61,8 +61,9 @@ def _status(value: str | None) -> str | None:
     if not value:
         return None
     text = value.strip().lower()
-    if text == "error" or (len(text) == 3 and (text.isdigit() or (text[0].isdigit() and
-                                                                   text[1:] == "xx"))):
+    if text == "error" or (
+        len(text) == 3 and (text.isdigit() or (text[0].isdigit() and text[1:] == "xx"))
+    ):
         return text
     raise BadRequest("status must be a status code, 2xx/4xx/5xx or error.", param="status")
 

@@ -33,7 +33,7 @@ def login(services: Services) -> Handle:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
             raise GatewayError(
-                "Send the admin token as JSON: {\"token\": \"…\"}.",
+                'Send the admin token as JSON: {"token": "…"}.',
                 status=415,
                 error_type="invalid_request_error",
                 code="json_required",
