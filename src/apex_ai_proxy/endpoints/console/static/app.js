@@ -51,7 +51,8 @@ Console.h = function h(spec, attrs, ...children) {
 
 Console.fmt = {
   int: (v) => (v === null || v === undefined ? "–" : Math.round(v).toLocaleString("en")),
-  ms: (v) => (v === null || v === undefined ? "–" : v >= 1000 ? (v / 1000).toFixed(2) + " s" : Math.round(v) + " ms"),
+  ms: (v) => (v === null || v === undefined ? "–" : v >= 1000 ? (v / 1000).toFixed(2) + " s"
+    : v < 10 ? Number(v.toFixed(1)) + " ms" : Math.round(v) + " ms"),
   pct: (v) => (v === null || v === undefined ? "–" : (v * 100).toFixed(1) + " %"),
   usd: (v) => (v === null || v === undefined ? "–" : "$" + Number(v).toFixed(4)),
   time: (s) => (s ? new Date(s * 1000).toLocaleString() : "–"),

@@ -27,7 +27,7 @@
         series: [{}, ...series.map(([label, values], i) => ({
           label, stroke: PALETTE[i % PALETTE.length], width: 2, spanGaps: false,
           // Lone points between empty buckets (latency) would not show as lines.
-          points: { show: values.filter((v) => v !== null && v !== 0).length < 20, size: 5 },
+          points: { show: values.includes(null) && values.filter((v) => v !== null).length < 20, size: 5 },
         }))],
       };
       const made = new uPlot(opts, [t, ...series.map(([, values]) => values)], plot);
