@@ -66,6 +66,10 @@ async def test_failed_over_request_tells_both_attempts(gateway, fake_upstream, t
     assert keys["a#0"]["rate_limited_1h"] >= 1 and keys["a#0"]["last4"] == "AAAA"
     assert keys["b#0"]["state"] == "ok" and keys["b#0"]["requests_1h"] >= 1
     assert KEY_A not in str(pool) and KEY_B not in str(pool)
+    # The timeline counts the 429 per attempt, though the request itself succeeded.
+    timeline = pool["timeline"]
+    assert sum(timeline["rate_limited"]["a"]) >= 1 and sum(timeline["rate_limited"]["b"]) == 0
+    assert len(timeline["t"]) == len(timeline["rate_limited"]["a"]) == 60
 
 
 async def test_raw_bodies_in_the_story_are_redacted(gateway, fake_upstream, tmp_path):

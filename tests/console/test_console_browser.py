@@ -134,6 +134,11 @@ async def test_a_key_turns_rate_limited_without_reloading(
     )
     assert await page.evaluate("window.__notReloaded === true")
     assert "429" in await row.inner_text()
+    # and the timeline of failed attempts draws that 429 for provider a
+    await page.wait_for_function(
+        "() => Console.charts.length === 2 && Console.charts[0].series[1]?.label === 'a'"
+    )
+    assert await page.evaluate("Console.charts[0].data[1].reduce((x, y) => x + y, 0)") >= 1
     await shot(page, "pool-rate-limited-1280")
     phone = await new_page(browser, PHONE)
     await log_in(phone, gw)
@@ -202,6 +207,7 @@ async def test_config_page_masks_secrets_and_says_what_is_missing(
     await page.wait_for_selector("#config")
     text = await page.inner_text("#config")
     assert "[REDACTED]" in text and KEY_A not in text and ADMIN not in text
+    await shot(page, "config-1280-light")
     await page.click("text=Reload config")
     await page.wait_for_selector("#reload-result p")
     reload_answer = await page.inner_text("#reload-result")

@@ -5,6 +5,8 @@
     request_story(db, request_id) -> the whole record with its attempts, plus the (already
         redacted) raw capture when `records.raw` was on; None when unknown
     key_traffic(db, since) -> {key name: (attempts, 429s)} from the records' attempts
+    failure_timeline(db, since, until, step) -> 429s and 5xx/no answer per provider over time,
+        counted per attempt (a 429 that failed over to another key still counts)
 
 Same read-only connections as `telemetry.query` (safe beside the live writer). `token` is a
 gateway token's or virtual key's NAME, as records store it.
@@ -94,3 +96,32 @@ def key_traffic(db_path: str | os.PathLike[str], since: float) -> dict[str, tupl
     with closing(connect_readonly(db_path)) as conn:
         rows = conn.execute(sql, [since]).fetchall()
     return {key: (count, limited or 0) for key, count, limited in rows if key}
+
+
+def failure_timeline(
+    db_path: str | os.PathLike[str], since: float, until: float, step: int
+) -> dict[str, Any]:
+    """Failed attempts per provider per `step` seconds: {"t": [...], "rate_limited": {provider:
+    [...]}, "server_errors": {provider: [...]}} (server errors: 5xx, timeouts, no answer)."""
+    count = max(1, int((until - since) // step))
+    sql = (
+        "SELECT CAST((records.ts - ?) / ? AS INTEGER) AS bucket,"
+        " json_extract(a.value, '$.provider') AS attempt_provider,"
+        " sum(coalesce(json_extract(a.value, '$.status'), 0) = 429),"
+        " sum(coalesce(json_extract(a.value, '$.status'), 0) NOT BETWEEN 1 AND 499)"
+        " FROM records, json_each(records.data, '$.attempts') AS a"
+        " WHERE records.ts >= ? AND records.ts < ? GROUP BY bucket, attempt_provider"
+    )
+    limited: dict[str, list[int]] = {}
+    failed: dict[str, list[int]] = {}
+    with closing(connect_readonly(db_path)) as conn:
+        for bucket, provider, n429, n5xx in conn.execute(sql, [since, step, since, until]):
+            if provider is None or not 0 <= bucket < count:
+                continue
+            limited.setdefault(provider, [0] * count)[bucket] += n429 or 0
+            failed.setdefault(provider, [0] * count)[bucket] += n5xx or 0
+    return {
+        "t": [since + i * step for i in range(count)],
+        "rate_limited": limited,
+        "server_errors": failed,
+    }

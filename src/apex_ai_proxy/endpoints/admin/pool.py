@@ -3,7 +3,8 @@
 One row per key: its name (`provider#n`, as records show it) and the key's last 4 characters,
 its state (`ok`, `cooling_down`, `rate_limited`), why, until when (epoch seconds), this
 process's latency estimate, and the requests and 429s it got in the last hour (from the
-records' attempts). `keypool_view` is where the quota-aware key pool's own view (remaining
+records' attempts); and a timeline of the last hour's 429s and 5xx per provider, per minute,
+counted per attempt. `keypool_view` is where the quota-aware key pool's own view (remaining
 requests/tokens per window, next reset: `keypool.Ledger.snapshot()`) joins the rows.
 """
 
@@ -19,28 +20,33 @@ from apex_ai_proxy.http import Request, Response
 from apex_ai_proxy.lifecycle import Handle
 from apex_ai_proxy.providers.base import ApiKey
 from apex_ai_proxy.services import Services
-from apex_ai_proxy.telemetry.lookup import key_traffic
+from apex_ai_proxy.telemetry.lookup import failure_timeline, key_traffic
 
 from ._common import json_answer, read_records
 
 HOUR_S = 3600
+TIMELINE_STEP_S = 60
 MIN_SHOWN_LENGTH = 16  # a shorter key shows no characters at all: 4 would be too much of it
 
 
 def show(services: Services) -> Handle:
     async def handle(request: Request, ctx: RequestContext) -> Response:
         now = time.time()
+        end = (now // TIMELINE_STEP_S + 1) * TIMELINE_STEP_S
         try:
             traffic = await read_records(services, key_traffic, now - HOUR_S)
+            timeline = await read_records(
+                services, failure_timeline, end - HOUR_S, end, TIMELINE_STEP_S
+            )
         except GatewayError:
-            traffic = {}  # no records: the pool's state is still worth showing
+            traffic, timeline = {}, None  # no records: the pool's state is still worth showing
         quota = keypool_view(services)
         keys = [
             {**key_row(key, services.health, now), **_traffic(traffic, key.name),
              **quota.get(key.name, {})}
             for key in pool_keys(services)
         ]  # fmt: skip
-        return json_answer({"now": now, "keys": keys}, ctx)
+        return json_answer({"now": now, "keys": keys, "timeline": timeline}, ctx)
 
     return handle
 
