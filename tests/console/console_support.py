@@ -74,3 +74,15 @@ async def failover_request(gw, a) -> str:
         if raw.headers.get("x-apex-attempts") == "2":
             return raw.headers["x-request-id"]
     raise AssertionError(f"no request failed over from a (a saw {len(a.requests)})")
+
+
+async def story_of(gw, request_id: str) -> dict[str, Any]:
+    """Wait until request `request_id` is in the records; its story (the whole record)."""
+
+    async def found() -> dict[str, Any] | None:
+        status, body = await admin_get(gw, f"/admin/requests/{request_id}")
+        return body if status == 200 else None
+
+    story = await wait_for(found)
+    assert story, f"request {request_id} was never recorded"
+    return story

@@ -16,6 +16,7 @@ from console_support import (
     console_config,
     failover_request,
     recorded,
+    story_of,
     wait_for,
 )
 from fakes.openai_upstream import rate_limited
@@ -49,9 +50,7 @@ async def test_failed_over_request_tells_both_attempts(gateway, fake_upstream, t
     a, b, gw = await start(gateway, fake_upstream, tmp_path)
     a.default = rate_limited(retry_after=60)
     request_id = await failover_request(gw, a)
-    await recorded(gw, 1, provider="b")
-    status, story = await admin_get(gw, f"/admin/requests/{request_id}")
-    assert status == 200, story
+    story = await story_of(gw, request_id)
     attempts = story["attempts"]
     assert [(x["provider"], x["status"]) for x in attempts] == [("a", 429), ("b", 200)]
     assert attempts[0]["key_name"] == "a#0" and attempts[0]["reason"]

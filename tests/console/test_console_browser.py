@@ -19,6 +19,7 @@ from console_support import (
     console_config,
     failover_request,
     recorded,
+    story_of,
 )
 from fakes.openai_upstream import rate_limited
 
@@ -153,7 +154,7 @@ async def test_a_failed_over_request_shows_both_attempts(gateway, fake_upstream,
     a, b, gw = await start(gateway, fake_upstream, tmp_path)
     a.default = rate_limited(retry_after=60)
     request_id = await failover_request(gw, a)
-    await recorded(gw, 1, provider="b")
+    await story_of(gw, request_id)
     page = await new_page(browser, scheme="dark")
     await log_in(page, gw)
     await page.wait_for_selector("#totals")

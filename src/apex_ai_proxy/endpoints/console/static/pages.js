@@ -41,7 +41,7 @@
   }
 
   function table(columns, rows, onclick) {
-    const labelled = columns.some(([label]) => label);
+    const labelled = columns.some(([label]) => label); // a facts table has no header row
     const head = labelled ? h("tr", {}, columns.map(([label, , num]) => h(num ? "th.num" : "th", {}, label))) : null;
     const body = rows.map((row) => {
       const tr = h(onclick ? "tr.clickable" : "tr", {},
@@ -222,13 +222,17 @@
     }
     const list = Array.isArray(data) ? data : data.keys || data.data || [];
     const name = h("input", { name: "name", placeholder: "name", required: true });
-    const budget = h("input", { name: "budget_usd", placeholder: "budget USD (optional)", inputmode: "decimal" });
+    const models = h("input", { name: "models", placeholder: "models (a,b; empty: all)" });
+    const rpm = h("input", { name: "rpm", placeholder: "rpm", inputmode: "numeric", size: 6 });
+    const budget = h("input", { name: "budget", placeholder: "budget USD", inputmode: "decimal", size: 10 });
     const shown = h("div", { id: "new-key" });
-    const form = h("form.toolbar", {}, name, budget, h("button", { type: "submit" }, "Create"));
+    const form = h("form.toolbar", {}, name, models, rpm, budget, h("button", { type: "submit" }, "Create"));
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const body = { name: name.value };
-      if (budget.value) body.budget_usd = Number(budget.value);
+      if (models.value) body.models = models.value.split(",").map((m) => m.trim()).filter(Boolean);
+      if (rpm.value) body.rpm = Number(rpm.value);
+      if (budget.value) body.budget = Number(budget.value);
       try {
         const made = await api("POST", "/admin/keys", body);
         await pages.keys(main);
@@ -237,10 +241,13 @@
       } catch (err) { shown.replaceChildren(h("p.error", {}, err.message)); }
     });
     const columns = [
-      ["Name", (k) => k.name || "–"], ["Id", (k) => k.id],
-      ["State", (k) => (k.revoked || k.revoked_at ? "revoked" : "active")],
-      ["Edit", (k) => h("button.ghost", { type: "button", onclick: () => editKey(main, k) }, "Edit")],
-      ["Revoke", (k) => h("button.danger", { type: "button", "data-revoke": k.id, onclick: async () => {
+      ["Name", (k) => k.name || "–"], ["Id", (k) => k.id], ["Prefix", (k) => k.prefix || "–"],
+      ["State", (k) => k.state || (k.revoked_at ? "revoked" : "active")],
+      ["Models", (k) => (k.models && k.models.length ? k.models.join(", ") : "all")],
+      ["RPM", (k) => fmt.int(k.rpm), 1], ["Budget", (k) => (k.budget ? fmt.usd(k.budget) + " / " + (k.budget_period || "") : "–"), 1],
+      ["Spent", (k) => fmt.usd(k.spend_total), 1],
+      ["", (k) => h("button.ghost", { type: "button", onclick: () => editKey(main, k) }, "Edit")],
+      ["", (k) => (k.revoked_at || k.state === "revoked") ? "" : h("button.danger", { type: "button", "data-revoke": k.id, onclick: async () => {
         if (!confirm(`Revoke ${k.name || k.id}?`)) return;
         await api("DELETE", "/admin/keys/" + encodeURIComponent(k.id));
         await pages.keys(main);
@@ -255,7 +262,12 @@
     const out = h("p.error");
     const save = h("button", { type: "button", onclick: async () => {
       try {
-        await api("PATCH", "/admin/keys/" + encodeURIComponent(key.id), JSON.parse(text.value));
+        // Only what was changed goes in the PATCH (ids and timestamps are not editable).
+        const edited = JSON.parse(text.value), changes = {};
+        for (const [name, value] of Object.entries(edited)) {
+          if (JSON.stringify(value) !== JSON.stringify(key[name])) changes[name] = value;
+        }
+        await api("PATCH", "/admin/keys/" + encodeURIComponent(key.id), changes);
         await pages.keys(main);
       } catch (err) { out.textContent = err.message; }
     } }, "Save");
