@@ -46,7 +46,7 @@ def parse_since(since: float | str | None, now: float | None = None) -> float | 
     return float(text)
 
 
-def connect_readonly(db_path: str | os.PathLike[str]) -> sqlite3.Connection:
+def _connect(db_path: str | os.PathLike[str]) -> sqlite3.Connection:
     if not os.path.exists(db_path):
         raise FileNotFoundError(f"no records database at {db_path}")
     # check_same_thread off: a generator (follow_records) may be resumed from another thread;
@@ -55,6 +55,10 @@ def connect_readonly(db_path: str | os.PathLike[str]) -> sqlite3.Connection:
     conn = sqlite3.connect(uri, uri=True, timeout=5, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 5000")
     return conn
+
+
+# The other read-side modules (series, lookup) open their connections the same way.
+connect_readonly = _connect
 
 
 def _where(
@@ -103,7 +107,7 @@ def recent_records(
 ) -> list[dict[str, Any]]:
     """The newest matching records, newest first (each the full record dict plus its `id`)."""
     where, params = _where(model, provider, status, since)
-    with closing(connect_readonly(db_path)) as conn:
+    with closing(_connect(db_path)) as conn:
         rows = conn.execute(
             f"SELECT {_RECORD_COLUMNS} FROM records{where} ORDER BY id DESC LIMIT ?",
             [*params, limit],
@@ -130,10 +134,10 @@ def follow_records(
         last_id = record["id"]
         yield record
     if backlog <= 0:
-        with closing(connect_readonly(db_path)) as conn:
+        with closing(_connect(db_path)) as conn:
             last_id = conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
     glue = " AND " if where else " WHERE "
-    with closing(connect_readonly(db_path)) as conn:
+    with closing(_connect(db_path)) as conn:
         while True:
             rows = conn.execute(
                 f"SELECT {_RECORD_COLUMNS} FROM records{where}{glue}id > ? ORDER BY id LIMIT 500",
@@ -167,7 +171,7 @@ def stats(db_path: str | os.PathLike[str], *, since: float | str | None = None) 
     """Per (model, provider): requests, errors, p50/p95 duration, tokens, cost; busiest first."""
     where, params = _where(since=since)
     groups: dict[tuple[str, str], list[Any]] = {}
-    with closing(connect_readonly(db_path)) as conn:
+    with closing(_connect(db_path)) as conn:
         cursor = conn.execute(
             "SELECT model, provider, status, duration_ms, prompt_tokens, completion_tokens,"
             f" cost_usd FROM records{where}",
