@@ -244,6 +244,13 @@ async def test_virtual_keys_create_and_revoke(gateway, fake_upstream, tmp_path, 
     row = page.locator("#keys tr:has-text('console-test')")
     assert shown not in await row.inner_text()  # shown once, above; never in the list
     await shot(page, "keys-created")
+    # Edit: only the changed field is sent (PATCH), the list shows the new limit.
+    await row.locator("text=Edit").click()
+    editor = page.locator("textarea")
+    edited = (await editor.input_value()).replace('"rpm": 60', '"rpm": 90')
+    await editor.fill(edited)
+    await page.click("text=Save")
+    await page.wait_for_selector("#keys tr:has-text('console-test'):has-text('90')")
     page.on("dialog", lambda dialog: dialog.accept())
     await row.locator("[data-revoke]").click()
     await page.wait_for_selector("#keys tr:has-text('console-test'):has-text('revoked')")
