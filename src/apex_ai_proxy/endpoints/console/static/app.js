@@ -26,7 +26,9 @@ Console.api = async function api(method, path, body) {
   if (!resp.ok) {
     const err = data.error || {};
     if (resp.status === 401 && path !== "/admin/session") showLogin();
-    throw new ApiError(resp.status, err.message || resp.statusText, err.code);
+    const error = new ApiError(resp.status, err.message || resp.statusText, err.code);
+    error.data = data; // e.g. a refused reload's `problems`
+    throw error;
   }
   return data;
 };

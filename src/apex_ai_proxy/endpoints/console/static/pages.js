@@ -284,11 +284,19 @@
       out.replaceChildren();
       try {
         const answer = await api("POST", "/admin/reload", {});
-        out.append(h("p", {}, "Reloaded."), h("pre", {}, JSON.stringify(answer, null, 2)));
+        await pages.config(main);
+        main.querySelector("#reload-result").append(h("p", {}, "Reloaded."),
+          h("pre", {}, JSON.stringify(answer.changes ?? answer, null, 2)));
       } catch (err) {
-        out.append(h("p.error", {}, err.status === 404
-          ? "Reload is not available in this gateway (POST /admin/reload answers 404)."
-          : "Not reloaded: " + err.message));
+        if (err.status === 404 && err.code !== "reload_unavailable") {
+          out.append(h("p.error", {}, "Reload is not available in this gateway (POST /admin/reload answers 404)."));
+          return;
+        }
+        // A refused file: the running config stays; say every problem `check` found.
+        const problems = (err.data && err.data.problems) || [];
+        out.append(h("p.error", {}, "Not reloaded: " + err.message),
+          problems.length ? h("ul.error", { id: "reload-problems" }, problems.map((p) =>
+            h("li", {}, typeof p === "string" ? p : JSON.stringify(p)))) : null);
       }
     } }, "Reload config");
     main.replaceChildren(h("h1", {}, "Config"),
