@@ -247,6 +247,8 @@ async def test_virtual_keys_create_and_revoke(gateway, fake_upstream, tmp_path, 
     # Edit: only the changed field is sent (PATCH), the list shows the new limit.
     await row.locator("text=Edit").click()
     editor = page.locator("textarea")
+    await page.locator("#key-editor .uplot").nth(1).wait_for()  # spend per day, 30 days
+    await shot(page, "keys-edit-spend")
     edited = (await editor.input_value()).replace('"rpm": 60', '"rpm": 90')
     await editor.fill(edited)
     await page.click("text=Save")

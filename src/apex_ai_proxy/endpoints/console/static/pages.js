@@ -257,8 +257,9 @@
   };
 
   async function editKey(main, key) {
-    const spend = await api("GET", `/admin/keys/${encodeURIComponent(key.id)}/spend?since=7d`).catch((e) => ({ error: e.message }));
-    const text = h("textarea", { rows: 8, cols: 60 }, JSON.stringify(key, null, 2));
+    const id = encodeURIComponent(key.id);
+    const spend = await api("GET", `/admin/keys/${id}/spend?since=30d`).catch((e) => ({ error: e.message }));
+    const text = h("textarea", { rows: 10, cols: 60 }, JSON.stringify(key, null, 2));
     const out = h("p.error");
     const save = h("button", { type: "button", onclick: async () => {
       try {
@@ -267,12 +268,30 @@
         for (const [name, value] of Object.entries(edited)) {
           if (JSON.stringify(value) !== JSON.stringify(key[name])) changes[name] = value;
         }
-        await api("PATCH", "/admin/keys/" + encodeURIComponent(key.id), changes);
+        await api("PATCH", "/admin/keys/" + id, changes);
         await pages.keys(main);
       } catch (err) { out.textContent = err.message; }
     } }, "Save");
-    main.append(h("div.card", {}, h("h2", {}, "Edit " + (key.name || key.id)), text, save, out,
-      h("h2", {}, "Spend (7 days)"), h("pre", {}, JSON.stringify(spend, null, 2))));
+    main.append(h("div.card", { id: "key-editor" }, h("h2", {}, "Edit " + (key.name || key.id)),
+      h("div", {}, text), save, out, spendView(spend)));
+  }
+
+  // Spend per UTC day over the last 30 days (GET /admin/keys/{id}/spend), zeros filled in.
+  function spendView(spend) {
+    if (spend.error || !Array.isArray(spend.days)) return h("p.error", {}, spend.error || "No spend data.");
+    const byDay = Object.fromEntries(spend.days.map((d) => [d.day, d]));
+    const today = Math.floor(Date.now() / 86400000);
+    const t = [], usd = [], requests = [];
+    for (let day = today - 29; day <= today; day++) {
+      const name = new Date(day * 86400000).toISOString().slice(0, 10);
+      t.push(day * 86400);
+      usd.push(byDay[name] ? byDay[name].usd : 0);
+      requests.push(byDay[name] ? byDay[name].requests : 0);
+    }
+    return h("div", {},
+      h("h2", {}, `Spend, last 30 days: ${fmt.usd(spend.usd)} over ${fmt.int(spend.requests)} requests`),
+      h("div.charts", {}, chart("USD per day", t, [["USD", usd]], fmt.usd),
+        chart("Requests per day", t, [["requests", requests]])));
   }
 
   // --- Config ---------------------------------------------------------------------------------
