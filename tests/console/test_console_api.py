@@ -218,3 +218,13 @@ async def test_ui_polling_is_not_recorded(gateway, fake_upstream, tmp_path):
 
 async def _false() -> bool:
     return False
+
+
+def test_a_session_ends_at_its_expiry_and_with_its_token():
+    from apex_ai_proxy import console_session as s
+
+    value = s.open_session("admin-1", b"token-one", now=1000.0)
+    assert s.verify_session(value, b"token-one", now=1000.0 + s.LIFETIME_S - 1)
+    assert not s.verify_session(value, b"token-one", now=1000.0 + s.LIFETIME_S)
+    assert not s.verify_session(value, b"another-token", now=1001.0)  # the token was replaced
+    assert s.csrf_token(value, b"token-one") != s.csrf_token(value, b"another-token")
