@@ -14,6 +14,7 @@ from apex_ai_proxy.config import Config
 from apex_ai_proxy.endpoints import (
     admin,
     chat,
+    console,
     embeddings,
     gemini,
     messages,
@@ -77,11 +78,17 @@ def route_table(services: Services) -> dict[str, dict[str, Handler]]:
     )
     for path in ("/v1beta/models/{target:path}", "/v1/models/{target:path}"):
         routes[path] = {"GET": one_model, "POST": model_method}
-    # The admin API: admin tokens only (auth.AdminAuth), never a client's.
+    # The admin API: admin tokens only (auth.AdminAuth), never a client's. The login route
+    # takes its token in the body; the console's polling GETs are not recorded.
     for method, path, handle in admin.routes(s):
+        check = s.admin.require_enabled if (method, path) == admin.LOGIN else s.admin.check
         routes.setdefault(path, {})[method] = endpoint(
-            s, path, "openai_chat", handle, authenticate=s.admin.check
+            s, path, "openai_chat", handle, authenticate=check, record=method != "GET"
         )
+    # The console's static files: no data in them (that is behind /admin/), off with the API.
+    ui = endpoint(s, console.PATH, "openai_chat", console.handler(s), auth=False, record=False)
+    for path in console.PATHS:
+        routes[path] = {"GET": ui}
     return routes
 
 
@@ -166,8 +173,12 @@ class App:
             return None
         if gemini.is_gemini_path(request.path):
             return early_refusal(request, self._google_auth)
+        if (request.method, request.path) == admin.LOGIN:
+            return early_refusal(request, self.services.admin.require_enabled)
         if request.path.startswith("/admin/"):
             return early_refusal(request, self.services.admin.check)
+        if request.path.startswith(console.PATH):
+            return None  # static files, GET only
         return early_refusal(request, self.services.auth.check)
 
     async def start(

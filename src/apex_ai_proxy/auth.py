@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from apex_ai_proxy import console_session as session
 from apex_ai_proxy.errors import Forbidden, NotFound, Unauthorized
 from apex_ai_proxy.http import Request
 
@@ -99,21 +100,59 @@ class AdminAuth:
     def enabled(self) -> bool:
         return self._admins.enabled
 
-    def check(self, request: Request) -> str:
+    def require_enabled(self, request: Request) -> None:
+        """Only that the admin API is on (the login form's POST: its token is in the body)."""
         if not self._admins.enabled:
             raise NotFound(
                 "The admin API is off: configure admin_tokens to turn it on.", code="admin_off"
             )
+
+    def check(self, request: Request) -> str:
+        """The admin's name, from `Authorization: Bearer` (or x-api-key) or the console's
+        session cookie; a cookie's change (any method but GET/HEAD) also needs its CSRF token."""
+        self.require_enabled(request)
         given = self._admins.presented(request)
         if not given:
+            cookie = session.cookie_from(request.headers.get("cookie"))
+            if cookie is not None:
+                return self._check_session(request, cookie)
             raise Unauthorized("Missing admin token: send Authorization: Bearer <admin token>.")
-        if self._admins.knows(given):
+        return self.login(given)
+
+    def login(self, given: str) -> str:
+        """The name of admin token `given`: 403 for a client's token, 401 for anything else."""
+        if given and self._admins.knows(given):
             name = self._admins.verify(given, "Authorization: Bearer")
             assert name is not None
             return name
-        if self._clients.enabled and self._clients.knows(given):
+        if given and self._clients.enabled and self._clients.knows(given):
             raise Forbidden(
                 "This is a client token; the admin API takes an admin token (admin_tokens).",
                 code="not_an_admin_token",
             )
         raise Unauthorized("Invalid admin token.")
+
+    def secret(self, name: str) -> bytes:
+        """The token of admin `name` (signs its console sessions); KeyError when unknown."""
+        for token, token_name in self._admins._tokens:
+            if token_name == name:
+                return token
+        raise KeyError(name)
+
+    def _check_session(self, request: Request, cookie: str) -> str:
+        name = session.session_name(cookie)
+        try:
+            secret = self.secret(name or "")
+        except KeyError:
+            secret = b""
+        if not secret or not session.verify_session(cookie, secret):
+            raise Unauthorized("The console session is invalid or has expired: log in again.")
+        if request.method not in ("GET", "HEAD"):
+            given = request.headers.get(session.CSRF_HEADER) or ""
+            if not hmac.compare_digest(given, session.csrf_token(cookie, secret)):
+                raise Forbidden(
+                    f"A change from the console needs its {session.CSRF_HEADER} header.",
+                    code="csrf_token_missing",
+                )
+        assert name is not None
+        return name

@@ -436,7 +436,8 @@ async def test_admin_pool_endpoint_shows_the_same_rows_to_admins_only(gateway, q
     async with http.get("/admin/pool", headers={"authorization": "Bearer admin-token"}) as resp:
         assert resp.status == 200
         raw = await resp.read()
-    (row,) = json.loads(raw)["keys"]
+    (key,) = json.loads(raw)["keys"]  # one row per key, its pool rows per model under "quota"
+    (row,) = key["quota"]
     assert row["unit"] == "q#0|m" and row["hint"] == "…3333" and row["state"] == "ok"
     assert row["remaining"] == {"rpm": 1} and row["minute_requests"] == 2
     assert secret.encode() not in raw and b"cccccccccccc" not in raw

@@ -57,6 +57,10 @@ def _connect(db_path: str | os.PathLike[str]) -> sqlite3.Connection:
     return conn
 
 
+# The other read-side modules (series, lookup) open their connections the same way.
+connect_readonly = _connect
+
+
 def _where(
     model: str | None = None,
     provider: str | None = None,
