@@ -10,6 +10,7 @@ down (by `app.py`, the composition root). Nothing here knows an endpoint or a ro
     recorder     request records and metrics; `record(ctx)` hands one over
     conversations  the Responses API's stored responses (ConversationStore)
     passthrough  the passthrough relay's config, client and token check
+    virtual_keys per-consumer keys (virtualkeys.VirtualKeys), None when not configured
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ class Services:
         self.max_body = config.server.max_body_bytes
         self.auth = Authenticator(config.gateway_tokens)
         self.admin = AdminAuth(config.admin_tokens, self.auth)
+        self.virtual_keys = None
+        if config.virtual_keys is not None:
+            from apex_ai_proxy.keypool import effective_state
+            from apex_ai_proxy.virtualkeys.guard import VirtualKeys
+
+            self.virtual_keys = VirtualKeys(config.virtual_keys, effective_state(config))
+            self.auth.accept_virtual(self.virtual_keys)
         self.router = Router(config)
         allow_label_values(self.router.model_names(), self.router.adapters)  # metrics labels
         retry = config.retry
@@ -73,6 +81,8 @@ class Services:
         await self.client.start()
         await self.recorder.start()
         await self.conversations.start()
+        if self.virtual_keys is not None:
+            await self.virtual_keys.start()
         if self.health_sync is not None:
             self.health_sync.start()
         self.ready = True
@@ -83,6 +93,8 @@ class Services:
         await self.passthrough.close()
         await self.recorder.stop(grace=5.0)
         await self.conversations.close()
+        if self.virtual_keys is not None:
+            await self.virtual_keys.close()
         if self.health_sync is not None:
             await self.health_sync.close()
 
@@ -97,4 +109,7 @@ class Services:
 
     def record(self, ctx: RequestContext) -> None:
         """Hand the finished request to the recorder (never blocks; drops when full)."""
-        self.recorder.submit(ctx.finish())
+        record = ctx.finish()
+        if self.virtual_keys is not None:
+            self.virtual_keys.finish(ctx)  # settle its limits, charge its budget
+        self.recorder.submit(record)

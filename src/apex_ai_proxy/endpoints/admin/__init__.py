@@ -5,6 +5,7 @@ API does not exist (404), a client token is refused (403). Answers are JSON; err
 OpenAI's shape like the gateway's other non-dialect routes. One module per subject:
 
     config.py    GET /admin/config   the running config, every secret masked
+    keys.py      /admin/keys …       virtual keys: create, list, show, change, revoke, spend
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from apex_ai_proxy.lifecycle import Handle
 from apex_ai_proxy.services import Services
 
-from . import config
+from . import config, keys
 
 AdminRoute = tuple[str, str, Handle]  # method, path, handler
 
@@ -20,4 +21,5 @@ AdminRoute = tuple[str, str, Handle]  # method, path, handler
 def routes(services: Services) -> list[AdminRoute]:
     return [
         ("GET", "/admin/config", config.show(services)),
+        *keys.routes(services),
     ]
