@@ -15,6 +15,7 @@ from typing import Protocol
 from apex_ai_proxy.errors import Forbidden, NotFound, Unauthorized
 from apex_ai_proxy.http import Request
 
+
 class VirtualChecker(Protocol):
     """virtualkeys.guard.VirtualKeys, as authentication sees it."""
 

@@ -19,8 +19,8 @@ from apex_ai_proxy.health.config import HealthConfig
 from apex_ai_proxy.keypool.config import KeyEntry, Limits, StateConfig
 from apex_ai_proxy.passthrough.config import PassthroughConfig
 from apex_ai_proxy.state.config import ResponsesStoreConfig
-from apex_ai_proxy.virtualkeys.config import VirtualKeysConfig
 from apex_ai_proxy.telemetry.config import RecordsConfig
+from apex_ai_proxy.virtualkeys.config import VirtualKeysConfig
 
 PROVIDER_KINDS = ("openai", "azure", "anthropic", "gemini", "echo", "responses", "cloudflare")
 STRATEGIES = ("weighted", "round-robin", "least-busy", "latency")

@@ -122,7 +122,9 @@ async def _list(store: Any, args: argparse.Namespace) -> int:
         budget = "-" if k["budget"] is None else f"${k['budget']:g}/{k['budget_period']}"
         models = ",".join(k["models"]) if k["models"] is not None else "*"
         spend = f"${k['spend_total']:.4f}"
-        rows.append((k["name"], k["id"], k["prefix"], k["state"], models, limits or "-", budget, spend))
+        rows.append(
+            (k["name"], k["id"], k["prefix"], k["state"], models, limits or "-", budget, spend)
+        )
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
     for row in rows:
         print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
@@ -179,9 +181,7 @@ def _print_new(args: argparse.Namespace, entry: Any, key: str) -> None:
         print(orjson.dumps({**entry.public(time.time()), "key": key}).decode())
         return
     print(key)
-    print(
-        f"# {entry.name} ({entry.id}): this key is shown once; store it now.", file=sys.stderr
-    )
+    print(f"# {entry.name} ({entry.id}): this key is shown once; store it now.", file=sys.stderr)
 
 
 _ACTIONS: dict[str, Callable[[Any, argparse.Namespace], Awaitable[int]]] = {

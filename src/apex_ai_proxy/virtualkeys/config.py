@@ -1,10 +1,10 @@
 """`virtual_keys:` — where the keys live and how long a replica trusts what it read.
 
-    virtual_keys:
-      store: {backend: sqlite, path: apex-keys.db}          # or
-      store: {backend: postgres, dsn: "postgresql://user@db/apex"}
-      cache_ttl_s: 5        # a revocation reaches every replica within this
-      metrics_per_key: true # /metrics series per key name (turn off for many keys)
+virtual_keys:
+  store: {backend: sqlite, path: apex-keys.db}          # or
+  store: {backend: postgres, dsn: "postgresql://user@db/apex"}
+  cache_ttl_s: 5        # a revocation reaches every replica within this
+  metrics_per_key: true # /metrics series per key name (turn off for many keys)
 """
 
 from __future__ import annotations

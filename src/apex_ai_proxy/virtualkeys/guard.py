@@ -106,9 +106,7 @@ class VirtualKeys:
         limits = entry.limits()
         if not any(limits):
             return
-        verdict = await self.ledger.reserve(
-            [Candidate("vk:" + entry.id, limits)], tokens, _LEASE_S
-        )
+        verdict = await self.ledger.reserve([Candidate("vk:" + entry.id, limits)], tokens, _LEASE_S)
         if isinstance(verdict, Refusal):
             raise _rate_limited(entry, verdict, now)
         ctx.key_hold = verdict

@@ -91,7 +91,7 @@ class PostgresStore:
             return await getattr(pool, method)(sql, *args)
         except asyncpg.UniqueViolationError as exc:
             raise DuplicateName("a key with this name already exists") from exc
-        except (asyncpg.PostgresError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
             log.warning("virtual key store (postgres): %s", type(exc).__name__)
             raise StoreError("the virtual key store (postgres) failed") from None
 
@@ -126,7 +126,7 @@ class PostgresStore:
             async with pool.acquire() as conn, conn.transaction():
                 await conn.executemany(upsert, charges)
                 await conn.executemany(total, [(usd, kid) for kid, _, usd, _ in charges])
-        except (asyncpg.PostgresError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
             log.warning("virtual key store (postgres): %s", type(exc).__name__)
             raise StoreError("the virtual key store (postgres) failed") from None
 
@@ -135,7 +135,9 @@ class PostgresStore:
         if key_id is None:
             rows = await self._call("fetch", sql + " ORDER BY day", since_day)
         else:
-            rows = await self._call("fetch", sql + " AND key_id = $2 ORDER BY day", since_day, key_id)
+            rows = await self._call(
+                "fetch", sql + " AND key_id = $2 ORDER BY day", since_day, key_id
+            )
         return [tuple(r) for r in rows]
 
     async def delete_all(self) -> None:

@@ -14,6 +14,7 @@ the others see it within `virtual_keys.cache_ttl_s`.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -92,10 +93,8 @@ async def _entry(vk: VirtualKeys, request: Request) -> VirtualKey:
 
 
 async def _refreshed(vk: VirtualKeys) -> None:
-    try:
+    with contextlib.suppress(StoreError):  # else the loop tries again within the TTL
         await vk.cache.refresh()  # this replica sees the change at once
-    except StoreError:
-        pass  # the loop tries again within the TTL
 
 
 async def _create(vk: VirtualKeys, request: Request) -> tuple[int, dict]:
