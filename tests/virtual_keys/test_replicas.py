@@ -59,9 +59,7 @@ async def test_max_parallel_is_refused_at_once(gateway, store_config, redis_stat
     assert (await chat(gw, key))[0] == 200  # the slot came back when the stream ended
 
 
-async def test_budget_spent_by_streams_blocks_the_next_request(
-    gateway, store_config, redis_state
-):
+async def test_budget_spent_by_streams_blocks_the_next_request(gateway, store_config, redis_state):
     a, b = await two_replicas(gateway, store_config, redis_state)
     created = await create_key(a, name="budget", budget=5, budget_period="1d")
     key = created["key"]
