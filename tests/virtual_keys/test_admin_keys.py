@@ -131,7 +131,7 @@ async def test_hostile_admin_input_is_never_a_500(gateway, tmp_path):
             ("POST", "/admin/keys", body),
             ("PATCH", f"/admin/keys/{target['id']}", body),
         ):
-            async with http.request(method, path, data=json.dumps(body), headers=h) as resp:
+            async with http.request(method, path, data=json.dumps(data), headers=h) as resp:
                 seen.add(resp.status)
                 assert resp.status < 500, await resp.text()
         async with http.get("/admin/keys/x/spend", params={"since": since}, headers=h) as resp:
