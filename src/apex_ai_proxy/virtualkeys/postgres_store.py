@@ -18,9 +18,11 @@ from apex_ai_proxy.virtualkeys.config import PostgresStoreConfig
 from apex_ai_proxy.virtualkeys.model import VirtualKey
 from apex_ai_proxy.virtualkeys.store import (
     COLUMNS,
+    SAVED_COLUMNS,
     DuplicateName,
     StoreError,
     from_row,
+    saved_values,
     to_row,
 )
 
@@ -52,8 +54,8 @@ class PostgresStore:
         cols = ", ".join(COLUMNS)
         marks = ", ".join(f"${i + 1}" for i in range(len(COLUMNS)))
         self._insert = f"INSERT INTO {self._keys} ({cols}) VALUES ({marks})"
-        sets = ", ".join(f"{c} = ${i + 1}" for i, c in enumerate(COLUMNS[1:]))
-        self._update = f"UPDATE {self._keys} SET {sets} WHERE id = ${len(COLUMNS)}"
+        sets = ", ".join(f"{c} = ${i + 1}" for i, c in enumerate(SAVED_COLUMNS))
+        self._update = f"UPDATE {self._keys} SET {sets} WHERE id = ${len(SAVED_COLUMNS) + 1}"
         self._select = f"SELECT {cols} FROM {self._keys}"
 
     async def _open(self) -> Any:
@@ -99,8 +101,7 @@ class PostgresStore:
         await self._call("execute", self._insert, *to_row(key))
 
     async def save(self, key: VirtualKey) -> None:
-        row = to_row(key)
-        await self._call("execute", self._update, *row[1:], row[0])
+        await self._call("execute", self._update, *saved_values(key))
 
     async def get(self, key_id: str) -> VirtualKey | None:
         row = await self._call("fetchrow", f"{self._select} WHERE id = $1", key_id)

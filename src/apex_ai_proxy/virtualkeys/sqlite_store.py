@@ -19,9 +19,11 @@ from apex_ai_proxy.virtualkeys.config import SqliteStoreConfig
 from apex_ai_proxy.virtualkeys.model import VirtualKey
 from apex_ai_proxy.virtualkeys.store import (
     COLUMNS,
+    SAVED_COLUMNS,
     DuplicateName,
     StoreError,
     from_row,
+    saved_values,
     to_row,
 )
 
@@ -55,7 +57,7 @@ class SqliteStore:
         cols = ", ".join(COLUMNS)
         marks = ", ".join("?" for _ in COLUMNS)
         self._insert = f"INSERT INTO {self._keys} ({cols}) VALUES ({marks})"
-        sets = ", ".join(f"{c} = ?" for c in COLUMNS[1:])
+        sets = ", ".join(f"{c} = ?" for c in SAVED_COLUMNS)
         self._update = f"UPDATE {self._keys} SET {sets} WHERE id = ?"
         self._select = f"SELECT {cols} FROM {self._keys}"
 
@@ -85,8 +87,8 @@ class SqliteStore:
         await self._run(lambda c: c.execute(self._insert, to_row(key)))
 
     async def save(self, key: VirtualKey) -> None:
-        row = to_row(key)
-        await self._run(lambda c: c.execute(self._update, (*row[1:], row[0])))
+        values = saved_values(key)
+        await self._run(lambda c: c.execute(self._update, values))
 
     async def get(self, key_id: str) -> VirtualKey | None:
         return await self._one(f"{self._select} WHERE id = ?", key_id)

@@ -40,6 +40,9 @@ COLUMNS = (
     "updated_at",
 )
 _JSON_COLUMNS = ("models", "metadata")
+#: What `save` writes: never spend_total, which only `charge` adds to (a save from the CLI
+#: or the admin API must not write back a total read before other replicas' charges).
+SAVED_COLUMNS = tuple(c for c in COLUMNS if c not in ("id", "spend_total"))
 
 
 class StoreError(Exception):
@@ -86,6 +89,11 @@ def to_row(key: VirtualKey) -> tuple[Any, ...]:
             value = None if value is None else orjson.dumps(value).decode()
         values.append(value)
     return tuple(values)
+
+
+def saved_values(key: VirtualKey) -> tuple[Any, ...]:
+    row = dict(zip(COLUMNS, to_row(key), strict=True))
+    return (*(row[c] for c in SAVED_COLUMNS), key.id)
 
 
 def from_row(row: Any) -> VirtualKey:
