@@ -89,8 +89,8 @@ async def store_config(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 
 async def drop_tables(config: dict) -> None:
+    from apex_ai_proxy.virtualkeys.backend import open_store
     from apex_ai_proxy.virtualkeys.config import PostgresStoreConfig
-    from apex_ai_proxy.virtualkeys.store import open_store
 
     store = open_store(PostgresStoreConfig(**config))
     try:

@@ -7,11 +7,12 @@ import asyncio
 import pytest
 
 from apex_ai_proxy.virtualkeys import manage
+from apex_ai_proxy.virtualkeys.backend import open_store
 from apex_ai_proxy.virtualkeys.cache import KeyCache
 from apex_ai_proxy.virtualkeys.config import VirtualKeysConfig
 from apex_ai_proxy.virtualkeys.fields import fields_from_json
 from apex_ai_proxy.virtualkeys.model import DAY_S, hash_key
-from apex_ai_proxy.virtualkeys.store import DuplicateName, open_store
+from apex_ai_proxy.virtualkeys.store import DuplicateName
 
 
 def opened(store_config: dict):

@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     if config.virtual_keys is None:
         print("apex-ai-proxy: the config has no virtual_keys section", file=sys.stderr)
         return 1
-    from apex_ai_proxy.virtualkeys.store import StoreError, open_store
+    from apex_ai_proxy.virtualkeys.backend import open_store
+    from apex_ai_proxy.virtualkeys.store import StoreError
 
     store = open_store(config.virtual_keys.store)
     action = _ACTIONS[args.action]

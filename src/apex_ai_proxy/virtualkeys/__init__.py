@@ -3,7 +3,8 @@ a budget and its spend. One module per concern:
 
     config.py           `virtual_keys:` (store, cache TTL, per-key metrics)
     model.py            a key's fields, the key itself (`sk-apex-…`) and its one-way hash
-    store.py            the store interface and `open_store`
+    store.py            the store interface, its errors and rows
+    backend.py          `open_store`: the backend the config names
     sqlite_store.py     the store in a SQLite file (sqlite_util)
     postgres_store.py   the store in Postgres (asyncpg)
     cache.py            every replica's in-memory copy of the keys and their period spend

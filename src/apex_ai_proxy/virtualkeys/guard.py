@@ -22,11 +22,11 @@ from typing import Any
 from apex_ai_proxy.errors import AllRateLimited, Forbidden, GatewayError, Unauthorized
 from apex_ai_proxy.keypool import Candidate, Refusal, Reservation, open_ledger
 from apex_ai_proxy.keypool.config import StateConfig
+from apex_ai_proxy.virtualkeys.backend import open_store
 from apex_ai_proxy.virtualkeys.cache import KeyCache
 from apex_ai_proxy.virtualkeys.config import VirtualKeysConfig
 from apex_ai_proxy.virtualkeys.metrics import KeyMetrics
 from apex_ai_proxy.virtualkeys.model import VirtualKey, hash_key, looks_like_key
-from apex_ai_proxy.virtualkeys.store import open_store
 
 _LEASE_S = 900.0  # a max_parallel slot whose request never settles (a crash) frees after this
 

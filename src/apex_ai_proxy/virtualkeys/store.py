@@ -16,7 +16,6 @@ from typing import Any, Protocol
 
 import orjson
 
-from apex_ai_proxy.virtualkeys.config import StoreConfig
 from apex_ai_proxy.virtualkeys.model import VirtualKey
 
 COLUMNS = (
@@ -103,14 +102,3 @@ def from_row(row: Any) -> VirtualKey:
             data[column] = orjson.loads(data[column])
     data["metadata"] = data["metadata"] or {}
     return VirtualKey(**data)
-
-
-def open_store(config: StoreConfig) -> KeyStore:
-    """The store for `config` (no I/O: it connects on first use)."""
-    if config.backend == "postgres":
-        from apex_ai_proxy.virtualkeys.postgres_store import PostgresStore
-
-        return PostgresStore(config)
-    from apex_ai_proxy.virtualkeys.sqlite_store import SqliteStore
-
-    return SqliteStore(config)
