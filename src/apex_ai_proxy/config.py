@@ -215,6 +215,13 @@ class Config(_Strict):
                     f"providers.{name}: tls_verify is false: TLS CERTIFICATES ARE NOT CHECKED, "
                     "anyone on the network path can read and change this traffic and its keys"
                 )
+        shared = (self.state or self.health).backend == "redis"
+        if self.virtual_keys is not None and not shared:
+            found.append(
+                "virtual_keys: limits (rpm, tpm, rpd, max_parallel) are counted per process "
+                "without a Redis state backend; with replicas or serve --workers they multiply "
+                "(set state: {backend: redis})"
+            )
         return found
 
     def secrets(self) -> list[str]:
