@@ -243,15 +243,19 @@ class Bench:
 
     # --- gateway -----------------------------------------------------------------------------
 
-    def start_gateway(self, records: bool, command: str | None = None) -> Gateway:
+    def start_gateway(
+        self, records: bool, command: str | None = None, virtual_key: bool = False
+    ) -> Gateway:
         """The gateway, or with `command` a baseline proxy (its start is not the gateway's)."""
         self.starts += 1
         db = self.workdir / f"records-{self.starts}.db" if records else None
+        keys_db = self.workdir / f"keys-{self.starts}.db" if virtual_key else None
         config = write_config(
             self.workdir / f"gateway-{self.starts}.yaml",
             self.nginx.base,
             f"http://127.0.0.1:{self.slow_port}",
             db,
+            keys_db,
         )
         gw = Gateway(
             command or self.args.gateway_cmd,
@@ -301,7 +305,7 @@ class Bench:
         who = f"baseline {stack.name}" if stack else "gateway "
         self.log(f"{who} {s.name}: {s.title} for {self.args.duration:g} s")
         try:
-            gw = self.start_gateway(s.records, stack.command if stack else None)
+            gw = self.start_gateway(s.records, stack.command if stack else None, s.virtual_key)
         except GatewayError as exc:
             self.log(f"  gateway did not start: {exc}")
             return {"gateway": {"error": str(exc)}}
@@ -515,6 +519,14 @@ def compare(runs: dict[str, list[dict]]) -> dict:
         if per_round:
             out["records_loss"] = {
                 "what": "1 - chat_c50_records req/s / chat_c50 req/s, per round",
+                "per_round": per_round,
+                "median": median([r["value"] for r in per_round]),
+            }
+    if "chat_c50" in runs and "chat_c50_vkey" in runs:
+        per_round = paired(runs["chat_c50"], runs["chat_c50_vkey"], records_loss)
+        if per_round:
+            out["vkey_loss"] = {
+                "what": "1 - chat_c50_vkey req/s / chat_c50 req/s, per round",
                 "per_round": per_round,
                 "median": median([r["value"] for r in per_round]),
             }

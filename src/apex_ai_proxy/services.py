@@ -107,6 +107,13 @@ class Services:
             raise BadRequest(str(err), param=MAPPING_HEADER) from None
         return map_model(model, self.config.model_mapping, header_map)
 
+    def release(self, ctx: RequestContext) -> None:
+        """A request that ends without a record (an exception after its stream began): settle
+        what a virtual key reserved for it."""
+        if self.virtual_keys is not None:
+            ctx.finish()
+            self.virtual_keys.finish(ctx)
+
     def record(self, ctx: RequestContext) -> None:
         """Hand the finished request to the recorder (never blocks; drops when full)."""
         record = ctx.finish()

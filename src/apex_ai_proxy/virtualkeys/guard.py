@@ -126,6 +126,8 @@ class VirtualKeys:
         if hold is not None:
             ctx.key_hold = None
             used = _used_tokens(ctx)
+            if not _needs_settling(entry, hold, used):
+                return  # limits stay one round trip per request
             task = asyncio.get_running_loop().create_task(self.ledger.settle(hold, used))
             self._settling.add(task)
             task.add_done_callback(self._settling.discard)
@@ -138,6 +140,16 @@ def _used_tokens(ctx: Any) -> int | None:
     if ctx.status is not None and ctx.status >= 400:
         return None
     return 0
+
+
+def _needs_settling(entry: VirtualKey, hold: Reservation, used: int | None) -> bool:
+    """Settling corrects the token estimate (TPM), frees a parallel slot or refunds a request
+    that got no answer; a key with only RPM / RPD whose request was answered needs none."""
+    return (
+        used is None
+        or entry.max_parallel is not None
+        or (entry.tpm is not None and used != hold.tokens)
+    )
 
 
 def _budget_spent(entry: VirtualKey, now: float) -> InsufficientQuota:
