@@ -74,6 +74,8 @@ async def test_admin_keys_round_trip(gateway, store_config):
     assert shown["id"] == created["id"] and shown["period_spend"] == 0
     async with http.post("/admin/keys", json={"name": "team-a"}, headers=h) as resp:
         assert resp.status == 409
+    async with http.patch("/admin/keys/team-a", json={"name": None}, headers=h) as resp:
+        assert resp.status == 400
     async with http.get("/admin/keys/vk_nope", headers=h) as resp:
         assert resp.status == 404
     async with http.get(f"/admin/keys/{created['id']}/spend?since=2020-01-01", headers=h) as r:

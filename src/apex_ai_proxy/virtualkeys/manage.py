@@ -53,6 +53,8 @@ async def find(store: KeyStore, name_or_id: str) -> VirtualKey | None:
 
 
 async def update(store: KeyStore, entry: VirtualKey, fields: KeyFields) -> VirtualKey:
+    if "name" in fields.model_fields_set and not fields.name:
+        raise MissingName("name cannot be removed")
     apply(entry, fields)
     entry.updated_at = time.time()
     await store.save(entry)
