@@ -8,6 +8,8 @@ unknown paths (404) and methods (405). The probes (/healthz, /readyz) are plain 
 
 from __future__ import annotations
 
+import logging
+
 from apex_ai_proxy.config import Config
 from apex_ai_proxy.endpoints import (
     admin,
@@ -25,7 +27,16 @@ from apex_ai_proxy.health import CooldownTable
 from apex_ai_proxy.http import HttpServer, PathRouter, Request, Response, ServerLimits
 from apex_ai_proxy.http.server import Handler
 from apex_ai_proxy.lifecycle import early_refusal, endpoint, method_not_allowed, not_found
+from apex_ai_proxy.reload import (
+    ReloadChanges,
+    ReloadRefused,
+    describe,
+    read_config,
+    restart_sections,
+)
 from apex_ai_proxy.services import Services
+
+log = logging.getLogger("apex_ai_proxy")
 
 
 def route_table(services: Services) -> dict[str, dict[str, Handler]]:
@@ -75,11 +86,26 @@ def route_table(services: Services) -> dict[str, dict[str, Handler]]:
 
 
 class App:
-    """The Services behind their HTTP server: `start` listens, `stop` drains and closes."""
+    """The Services behind their HTTP server: `start` listens, `stop` drains and closes,
+    `reload` applies the config file again between requests (reload.py)."""
 
     def __init__(self, config: Config, health_table: CooldownTable | None = None) -> None:
-        self.services = services = Services(config, health_table)
-        self._google_auth = gemini.authenticator(services)
+        self.services = Services(config, health_table)
+        self.server = HttpServer(
+            PathRouter(),
+            not_found=not_found(self.services),
+            method_not_allowed=method_not_allowed(self.services),
+            early_check=self._before_continue,
+            limits=server_limits(config),
+            error_body=protocol_error_body,  # the HTTP layer's own 4xx, in the path's dialect
+            app=self,
+        )
+        self._mount(self.services)
+
+    def _mount(self, services: Services) -> None:
+        """Serve `services` from the next request on. Every handler reads the Services it was
+        built with, so swapping the server's four entry points (no await between them) is the
+        whole switch: a request or stream in flight finishes on the objects it started with."""
         router = PathRouter()
         for path, methods in route_table(services).items():
             router.add(path, methods)
@@ -87,16 +113,49 @@ class App:
         relay = endpoint(
             services, None, None, passthrough.handler(services), auth=False, last_resort=False
         )
-        self.server = HttpServer(
-            router,
-            not_found=not_found(services),
-            method_not_allowed=method_not_allowed(services),
-            before_route=passthrough.route(relay),
-            early_check=self._before_continue,
-            limits=server_limits(config),
-            error_body=protocol_error_body,  # the HTTP layer's own 4xx, in the path's dialect
-            app=self,
-        )
+        services.reload = self.reload
+        server = self.server
+        server.router = router
+        server.not_found = not_found(services)
+        server.method_not_allowed = method_not_allowed(services)
+        server.before_route = passthrough.route(relay)
+        self._google_auth = gemini.authenticator(services)
+        self.services = services
+
+    def reload(self) -> ReloadChanges:
+        """Read the config again from where it came and apply it; raises ReloadRefused (with
+        check's lines) and changes nothing when it is not valid. Synchronous on purpose: no
+        request runs between the first and the last step."""
+        running = self.services
+        config, needs_restart = restart_sections(running.config, read_config(running.config.source))
+        services = Services(config, previous=running)
+        changes = describe(running.config, config, running.router, services.router)
+        unshared = services.carry_over(running)  # from here on, nothing may fail
+        changes.needs_restart = needs_restart
+        changes.keys_not_shared = sorted(unshared) if running.health.table.shared else []
+        self._mount(services)
+        return changes
+
+    def reload_logged(self) -> None:
+        """SIGHUP: reload, and say in the log what changed or why the file was refused."""
+        try:
+            changes = self.reload()
+        except ReloadRefused as refused:
+            for line in refused.lines:
+                log.error("%s", line)
+            log.error("config reload refused: still serving the previous config")
+            return
+        except Exception:  # a bug: logged with its traceback; nothing was swapped yet
+            log.exception("config reload failed: still serving the previous config")
+            return
+        log.info("config reloaded from %s: %s", self.services.config.source, changes.summary())
+        if changes.needs_restart:
+            log.warning("needs a restart to apply: %s", ", ".join(changes.needs_restart))
+        if changes.keys_not_shared:
+            log.warning(
+                "added keys %s: cooldowns are per worker until a restart",
+                ", ".join(changes.keys_not_shared),
+            )
 
     def _before_continue(self, request: Request) -> Response | None:
         """Before `100 Continue`: is the client allowed to send its body? The gateway token is

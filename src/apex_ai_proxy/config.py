@@ -33,6 +33,11 @@ class ConfigError(Exception):
         super().__init__("\n".join(problems))
         self.problems = problems
 
+    def report(self, where: str) -> list[str]:
+        """The lines `check` prints (and a refused reload logs): a heading, then each problem."""
+        heading = f"apex-ai-proxy: the configuration ({where}) has {len(self.problems)} problem(s):"
+        return [heading, *(f"  {problem}" for problem in self.problems)]
+
 
 class _Strict(BaseModel):
     # allow_inf_nan=False: `timeout: 1e400` is inf, a timeout (or grace) that never ends.
@@ -107,7 +112,7 @@ class ProviderConfig(_Strict):
     @classmethod
     def _proxy_usable(cls, proxy: str | None) -> str | None:
         if proxy:
-            from apex_ai_proxy.http.connect import parse_proxy
+            from apex_ai_proxy.http.client.connect import parse_proxy
 
             parse_proxy(proxy)  # raises ValueError with a message that names no credential
         return proxy

@@ -76,7 +76,7 @@ class SameDialectStream:
     first and the last few chunks to read usage and the end marker once the stream is over
     (a final event spread over more than TAIL_CHUNKS chunks is taken for a cut stream)."""
 
-    __slots__ = ("client_dialect", "dialect", "_stripper", "_head", "_recent", "_usage")
+    __slots__ = ("client_dialect", "dialect", "_stripper", "_head", "_recent", "_joined")
 
     def __init__(self, client_dialect: str, dialect: str, strip_usage: bool) -> None:
         self.client_dialect = client_dialect
@@ -84,11 +84,13 @@ class SameDialectStream:
         self._stripper = UsageChunkStripper() if strip_usage else None
         self._head: bytes | None = None
         self._recent: deque[bytes] = deque(maxlen=TAIL_CHUNKS)
+        self._joined: bytes | None = None  # _tail() since the last chunk
 
     def feed(self, chunk: bytes) -> bytes:
         if self._head is None:
             self._head = chunk[:TAIL_BYTES]
         self._recent.append(chunk)
+        self._joined = None
         stripper = self._stripper
         return chunk if stripper is None else stripper.feed(chunk)
 
@@ -120,7 +122,10 @@ class SameDialectStream:
         )
 
     def _tail(self) -> bytes:
-        return b"".join(self._recent)
+        # asked for three times at the end (truncated twice, usage): joined once
+        if self._joined is None:
+            self._joined = b"".join(self._recent)
+        return self._joined
 
 
 class ScrubbedStream:

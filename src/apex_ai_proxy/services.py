@@ -1,5 +1,6 @@
-"""Services: everything the endpoints use, built once per process from the config and handed
-down (by `app.py`, the composition root). Nothing here knows an endpoint or a route.
+"""Services: everything the endpoints use, built from the config and handed down (by `app.py`,
+the composition root); built again on a config reload (reload.py), taking over the parts that
+live as long as the process. Nothing here knows an endpoint or a route.
 
     config       the validated Config
     auth         gateway tokens (Authenticator)
@@ -15,6 +16,9 @@ down (by `app.py`, the composition root). Nothing here knows an endpoint or a ro
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from apex_ai_proxy.auth import AdminAuth, Authenticator
 from apex_ai_proxy.balancer import Balancer
 from apex_ai_proxy.config import Config
@@ -22,7 +26,7 @@ from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.conversations.store import ConversationStore
 from apex_ai_proxy.dispatch import Dispatcher
 from apex_ai_proxy.errors import BadRequest
-from apex_ai_proxy.health import CooldownTable, HealthState, unit_names
+from apex_ai_proxy.health import CooldownTable, HealthState, same_units, unit_names
 from apex_ai_proxy.http import Request
 from apex_ai_proxy.mapping import MAPPING_HEADER, MappingError, map_model, parse_mapping
 from apex_ai_proxy.passthrough.service import Passthrough
@@ -30,27 +34,34 @@ from apex_ai_proxy.routing import Router
 from apex_ai_proxy.telemetry import Recorder, allow_label_values
 from apex_ai_proxy.upstream import UpstreamClient
 
+if TYPE_CHECKING:
+    from apex_ai_proxy.reload import ReloadChanges
+
 
 class Services:
-    """Everything one process needs to serve requests; built once from the config."""
+    """Everything one process needs to serve requests; built from the config (again on a
+    reload: `previous=`, then `carry_over`)."""
 
-    def __init__(self, config: Config, health_table: CooldownTable | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        health_table: CooldownTable | None = None,
+        *,
+        previous: Services | None = None,
+    ) -> None:
+        """`previous`: the Services a config reload replaces (reload.py). What lives as long as
+        the process — connections, records, stored responses, passthrough, the cooldown table
+        and its Redis sync — is taken over from it; the routing state is built anew."""
         self.config = config
         self.max_body = config.server.max_body_bytes
         self.auth = Authenticator(config.gateway_tokens)
         self.admin = AdminAuth(config.admin_tokens, self.auth)
-        self.virtual_keys = None
-        if config.virtual_keys is not None:
-            from apex_ai_proxy.keypool import effective_state
-            from apex_ai_proxy.virtualkeys.guard import VirtualKeys
-
-            self.virtual_keys = VirtualKeys(config.virtual_keys, effective_state(config))
-            self.auth.accept_virtual(self.virtual_keys)
         self.router = Router(config)
         allow_label_values(self.router.model_names(), self.router.adapters)  # metrics labels
         retry = config.retry
-        # Cooldowns go in `health_table` when the launcher shares one between its workers.
-        if health_table is None:
+        if previous is not None:
+            health_table = previous.health.table
+        elif health_table is None:  # else the launcher shares `health_table` between workers
             health_table = CooldownTable(unit_names(self.router))
         self.health = HealthState(
             retry.cooldown_base_s,
@@ -58,24 +69,72 @@ class Services:
             retry.auth_failure_cooldown_s,
             health_table,
         )
+        self.balancer = Balancer(self.health)
+        if previous is None:
+            self._build_lasting(config)
+        else:
+            self._take_over(previous)
+        if self.virtual_keys is not None:  # the new Authenticator accepts them too
+            self.auth.accept_virtual(self.virtual_keys)
+        self.dispatcher = Dispatcher(
+            self.client, self.health, self.balancer, retry, scrub=self.recorder.redactor.scrub
+        )
+        #: Applies the config file again (set by the App: POST /admin/reload calls it).
+        self.reload: Callable[[], ReloadChanges] | None = None
+
+    def _build_lasting(self, config: Config) -> None:
         self.health_sync = None
         if config.health.backend == "redis":  # cooldowns shared with other replicas too
             from apex_ai_proxy.health.redis_sync import RedisHealthSync
 
             self.health_sync = RedisHealthSync(self.health, config.health)
-        self.balancer = Balancer(self.health)
         records = config.records
-        self.recorder = Recorder(records, secrets=config.secrets())
+        self._secrets = set(config.secrets())
+        self.recorder = Recorder(records, secrets=self._secrets)
         self.capture_raw = records.enabled and records.raw
         self.client = UpstreamClient()
-        self.dispatcher = Dispatcher(
-            self.client, self.health, self.balancer, retry, scrub=self.recorder.redactor.scrub
-        )
         self.conversations = ConversationStore(
             config.responses_store, self.auth, self.router.adapters
         )
         self.passthrough = Passthrough(config.passthrough, config.gateway_tokens)
+        self.virtual_keys = None
+        if config.virtual_keys is not None:
+            from apex_ai_proxy.keypool import effective_state
+            from apex_ai_proxy.virtualkeys.guard import VirtualKeys
+
+            self.virtual_keys = VirtualKeys(config.virtual_keys, effective_state(config))
         self.ready = False
+
+    def _take_over(self, previous: Services) -> None:
+        """The lasting parts of `previous`, shared as they are; `carry_over` tells them about
+        the new config when the reload is applied (not before: a reload may still fail)."""
+        self.health_sync = previous.health_sync
+        self.recorder = previous.recorder
+        self._secrets = previous._secrets | set(self.config.secrets())
+        self.capture_raw = previous.capture_raw
+        self.client = previous.client
+        self.conversations = previous.conversations
+        self.passthrough = previous.passthrough
+        # The key store, its cache and the limits' ledger live as long as the process: a
+        # reload keeps them (a changed `virtual_keys:` section needs a restart).
+        self.virtual_keys = previous.virtual_keys
+        # State kept whole across a reload goes here too, one line each (a keypool ledger:
+        # `self.ledger = previous.ledger`, before the Dispatcher that uses it is built).
+        self.ready = previous.ready
+
+    def carry_over(self, previous: Services) -> list[str]:
+        """Applying a reload: the state kept from the Services this one replaces, one line per
+        stateful component, and the lasting parts told about the new tokens, keys, adapters.
+        Returns the units whose cooldowns are not shared between workers (HealthState)."""
+        unshared = self.health.carry_over(previous.health, same_units(previous.router, self.router))
+        if self.health_sync is not None:
+            self.health_sync.follow(self.health)
+        # Old secrets stay redacted too: requests in flight on the old config still use them.
+        self.recorder.set_secrets(self._secrets)
+        self.conversations.auth = self.auth
+        self.conversations.adapters = self.router.adapters
+        self.passthrough.set_gateway_tokens(self.config.gateway_tokens)
+        return unshared
 
     async def start(self) -> None:
         await self.client.start()

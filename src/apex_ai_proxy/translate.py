@@ -136,12 +136,6 @@ class StreamTranslation:
         return self.encoder.error(status, message)
 
 
-def plan_translation(
-    client_dialect: str, upstream_dialect: str, body: dict, ctx: RequestContext
-) -> Translation:
-    return Translation(client_dialect, upstream_dialect, body, ctx)
-
-
 def _nesting_checked(convert, *args):
     """A conversion of the client's request; one nested too deep to walk is the client's 400."""
     try:

@@ -64,6 +64,22 @@ async def test_declared_length_over_the_limit_is_refused_before_reading_it():
         await http.close()
 
 
+async def test_undeclared_body_that_came_whole_with_its_head_is_still_capped():
+    # one read holds head, body and end: the body is complete before read() is called
+    answer = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1388\r\n"
+    answer += b"q" * 5000 + b"\r\n0\r\n\r\n"
+    async with RawUpstream(lambda r: answer) as upstream:
+        http = client()
+        response = await http.send("POST", upstream.url, {}, b"{}", timeouts())
+        await asyncio.sleep(0.05)
+        with pytest.raises(UpstreamBodyTooLarge):
+            await response.read(limit=4096)
+        response = await http.send("POST", upstream.url, {}, b"{}", timeouts())
+        await asyncio.sleep(0.05)
+        assert await response.read(limit=5000) == b"q" * 5000
+        await http.close()
+
+
 async def test_body_within_the_limit_is_read_whole():
     answer = b"HTTP/1.1 200 OK\r\ncontent-length: 4096\r\n\r\n" + b"z" * 4096
     async with RawUpstream(lambda r: answer) as upstream:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 from http_support import exchange, parse_responses
 
 from apex_ai_proxy.http import Response, StreamResponse
@@ -75,3 +76,41 @@ async def test_model_name_with_crlf_never_becomes_a_response_header(gateway, fak
     assert head.startswith(b"HTTP/1.1 ")
     assert b"x-injected" not in head.lower()
     assert b"\r\n\r\n" in raw  # a whole answer came back
+
+
+def _head(response: Response) -> bytes:
+    return response.encode(True).partition(b"\r\n\r\n")[0]
+
+
+@pytest.mark.parametrize("value", ["a\rb", "a\nb", "a\r\nx-injected: yes", "a\x00b", "\n"])
+@pytest.mark.parametrize("where", ["headers", "raw_headers"])
+def test_one_bad_header_value_alone_is_dropped(value, where):
+    # each bad value on its own, next to good headers (the common fast path must catch it)
+    response = Response(200, b"ok", content_type="text/plain")
+    response.headers["x-good"] = "yes"
+    if where == "headers":
+        response.headers["x-bad"] = value
+    else:
+        response.raw_headers.append(("x-bad", value))
+    head = _head(response)
+    assert b"x-bad" not in head and b"injected" not in head and b"\x00" not in head
+    assert b"\r" not in head.replace(b"\r\n", b"") and b"\n" not in head.replace(b"\r\n", b"")
+    assert b"content-type: text/plain\r\n" in head and b"x-good: yes" in head
+
+
+def test_header_values_that_are_not_str_are_written_and_still_checked():
+    response = Response(200, b"ok")
+    response.headers["x-count"] = 3
+    response.raw_headers.append(("x-raw", "r"))
+    assert b"x-count: 3\r\nx-raw: r" in _head(response)
+    response.headers["x-bad"] = "a\r\nx-injected: yes"
+    head = _head(response)
+    assert b"injected" not in head and b"x-count: 3" in head
+
+
+def test_raw_header_with_a_bad_name_is_dropped():
+    response = Response(200, b"ok")
+    response.raw_headers.append(("x-bad\r\nx-injected", "v"))
+    response.raw_headers.append(("x-ok", "v"))
+    head = _head(response)
+    assert b"injected" not in head and b"x-ok: v" in head

@@ -49,6 +49,30 @@ async def test_header_count_at_the_limit_is_served(echo_server):
     assert statuses(reply) == [200]
 
 
+async def test_header_count_counts_repeats_and_new_names_together(echo_server):
+    # new names are counted when the head ends, repeats as they come: the sum is what counts
+    server = await echo_server(limits=ServerLimits(max_header_count=10))
+    repeats = b"x-r: v\r\n" * 5
+    names = b"".join(b"x-%d: v\r\n" % i for i in range(3))  # host + 3 + x-r + 4 repeats = 9
+    reply = await exchange(server.port, GET + names + repeats + b"connection: close\r\n\r\n")
+    assert statuses(reply) == [200]  # 10 fields
+    reply = await exchange(
+        server.port, GET + names + repeats + b"x-9: v\r\nconnection: close\r\n\r\n"
+    )
+    assert statuses(reply) == [431]  # 11 fields
+    assert len(server.calls) == 1
+
+
+async def test_chunked_trailers_count_towards_the_header_limit(echo_server):
+    server = await echo_server(limits=ServerLimits(max_header_count=5))
+    post = b"POST /x HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n"
+    body = b"3\r\nabc\r\n0\r\n"
+    ok = post + b"connection: close\r\n\r\n" + body + b"t-1: v\r\nt-2: v\r\n\r\n"
+    assert statuses(await exchange(server.port, ok)) == [200]  # 3 + 2 trailers = 5
+    over = post + b"connection: close\r\n\r\n" + body + b"t-1: v\r\nt-2: v\r\nt-3: v\r\n\r\n"
+    assert statuses(await exchange(server.port, over)) == [431]
+
+
 async def test_one_huge_header_value_gets_431_without_buffering_it_whole(echo_server):
     server = await echo_server()
     parts = [GET + b"x-big: "] + [b"a" * 65536] * 40  # 2.5 MB in one header, never finished
@@ -136,3 +160,16 @@ async def test_server_limits_come_from_the_config(gateway):
     started = time.monotonic()
     assert statuses(await exchange(port, GET)) == [408]
     assert time.monotonic() - started < 2
+
+
+async def test_header_name_cache_stays_bounded_whatever_names_clients_send(echo_server):
+    from apex_ai_proxy.http.server.request import HEADER_KEYS
+
+    server = await echo_server()
+    long_name = b"x-" + b"n" * 1000
+    names = b"".join(b"x-flood-%d: v\r\n" % i for i in range(90))
+    for _ in range(13):  # 1,170 distinct short names, one long one
+        await exchange(server.port, GET + names + long_name + b": v\r\nconnection: close\r\n\r\n")
+        names = names.replace(b"x-flood-", b"x-flood-a")
+    assert len(HEADER_KEYS) <= 1024
+    assert long_name not in HEADER_KEYS

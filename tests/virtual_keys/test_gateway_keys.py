@@ -82,3 +82,19 @@ async def test_records_carry_the_key_name_and_id(gateway, store_config):
     mine = [r for r in rows if r.get("token_name") == "dave"]
     assert mine, rows
     assert mine[0].get("key_id") == created["id"]
+
+
+async def test_a_reload_keeps_virtual_keys_and_their_limits(gateway, tmp_path):
+    import yaml
+
+    config = gateway_config({"backend": "sqlite", "path": str(tmp_path / "k.db")})
+    gw = await gateway(config)
+    created = await create_key(gw, name="stays", rpm=2)
+    assert (await chat(gw, created["key"]))[0] == 200
+    config["gateway_tokens"] = ["client-token-after-reload-000"]
+    gw.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    async with gw.http().post("/admin/reload", headers=admin_headers()) as resp:
+        assert resp.status == 200, await resp.text()
+    assert (await chat(gw, created["key"]))[0] == 200  # the new Authenticator knows the key
+    assert (await chat(gw, created["key"]))[0] == 429  # the ledger kept the first request
+    assert (await chat(gw, CLIENT))[0] == 401

@@ -12,10 +12,6 @@ def load_or_exit(path: str | None) -> Config:
         return load_config(path)
     except ConfigError as err:
         where = find_config_path(path) or "environment"
-        print(
-            f"apex-ai-proxy: the configuration ({where}) has {len(err.problems)} problem(s):",
-            file=sys.stderr,
-        )
-        for problem in err.problems:
-            print(f"  {problem}", file=sys.stderr)
+        for line in err.report(where):
+            print(line, file=sys.stderr)
         raise SystemExit(1) from None

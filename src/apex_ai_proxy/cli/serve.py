@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from apex_ai_proxy.cli.config_file import load_or_exit
+from apex_ai_proxy.cli.pid_file import default_pid_file, pid_file
 from apex_ai_proxy.config import Config
 
 if TYPE_CHECKING:
@@ -34,6 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8787)
     serve.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    serve.add_argument(
+        "--pid-file",
+        help="where `apex-ai-proxy reload` finds this process "
+        "(default: one per config file, in the temporary directory)",
+    )
     serve.set_defaults(func=run)
 
 
@@ -68,10 +74,11 @@ def run(args: argparse.Namespace) -> int:
     for warning in config.warnings():
         log.warning(warning)
     log.info(started_message(config, args.host, args.port))
-    if args.workers <= 1:
-        _run_worker(create_app, config, args.host, args.port, reuse_port=False)
-        return 0
-    return _serve_workers(create_app, config, args.host, args.port, args.workers)
+    with pid_file(args.pid_file or default_pid_file(args.config)):
+        if args.workers <= 1:
+            _run_worker(create_app, config, args.host, args.port, reuse_port=False)
+            return 0
+        return _serve_workers(create_app, config, args.host, args.port, args.workers)
 
 
 def _run_worker(
@@ -82,6 +89,9 @@ def _run_worker(
     reuse_port: bool,
     health_table: CooldownTable | None = None,
 ) -> None:
+    # A worker ignores SIGHUP until its gateway listens for it (the launcher's handler, which
+    # a forked worker inherits, would pass it on to its siblings).
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         import uvloop
 
@@ -110,6 +120,7 @@ async def _serve_until_signalled(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, app.reload_logged)  # see reload.py
     await stop.wait()
     log.info(
         "shutting down: draining requests in flight (up to %ss)", config.server.shutdown_grace_s
@@ -134,7 +145,18 @@ def _serve_workers(
     prepare_multiprocess_dir(os.path.join(tempfile.gettempdir(), f"apex-metrics-{os.getpid()}"))
     health_table = CooldownTable(unit_names(Router(config)), shared=True)
     ctx = multiprocessing.get_context("fork")
-    procs = [
+    procs: list[Any] = []
+
+    def forward(signum: int, frame: object) -> None:
+        for proc in procs:
+            if proc.pid and proc.is_alive():
+                os.kill(proc.pid, signum)
+
+    # Each worker reloads the file itself (SIGHUP passed on): the launcher keeps no gateway.
+    # Set before the fork, so a SIGHUP that comes early does not end the launcher.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    procs += [
         ctx.Process(
             target=_run_worker,
             args=(create_app, config, host, port, True, health_table),
@@ -144,14 +166,6 @@ def _serve_workers(
     ]
     for proc in procs:
         proc.start()
-
-    def forward(signum: int, frame: object) -> None:
-        for proc in procs:
-            if proc.pid and proc.is_alive():
-                os.kill(proc.pid, signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
     codes = []
     for proc in procs:
         proc.join()

@@ -8,7 +8,6 @@ the client's dialect.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
@@ -71,9 +70,8 @@ class Dispatcher:
         ctx.wants_usage = isinstance(options, dict) and options.get("include_usage") is True
         attempts_left = self.retry.max_attempts
         translation_cache: dict[str, Translation | None] = {}
-        # One turn of the loop before the first upstream call: a close or half-close that came
-        # right behind the request is read now, and `request.disconnected` says so.
-        await asyncio.sleep(0)
+        # The HTTP server gave the loop one turn before the handler ran (HttpProtocol._run): a
+        # close or half-close right behind the request is known, `request.disconnected` says so.
         for target, key in self.balancer.candidates(route):
             if attempts_left == 0:
                 break

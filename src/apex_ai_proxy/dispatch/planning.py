@@ -6,7 +6,7 @@ from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.dialects.base import dumps
 from apex_ai_proxy.dispatch.operation import Operation
 from apex_ai_proxy.providers.base import Target
-from apex_ai_proxy.translate import Translation, plan_translation
+from apex_ai_proxy.translate import Translation
 
 
 def translation_for(
@@ -22,7 +22,7 @@ def translation_for(
     if upstream_dialect == op.client_dialect or op.kind != "chat":
         return None
     if upstream_dialect not in cache:
-        cache[upstream_dialect] = plan_translation(op.client_dialect, upstream_dialect, body, ctx)
+        cache[upstream_dialect] = Translation(op.client_dialect, upstream_dialect, body, ctx)
     return cache[upstream_dialect]
 
 

@@ -7,6 +7,13 @@ table.py   CooldownTable: the cooldown fields of every unit in fixed slots, in p
 
 from apex_ai_proxy.health.config import HealthConfig
 from apex_ai_proxy.health.state import HealthState, UnitHealth
-from apex_ai_proxy.health.table import CooldownTable, unit_names
+from apex_ai_proxy.health.table import CooldownTable, same_units, unit_names
 
-__all__ = ["CooldownTable", "HealthConfig", "HealthState", "UnitHealth", "unit_names"]
+__all__ = [
+    "CooldownTable",
+    "HealthConfig",
+    "HealthState",
+    "UnitHealth",
+    "same_units",
+    "unit_names",
+]

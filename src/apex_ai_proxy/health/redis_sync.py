@@ -68,6 +68,12 @@ class RedisHealthSync:
             asyncio.create_task(self._subscribe_forever(), name="health-subscribe"),
         ]
 
+    def follow(self, health: HealthState) -> None:
+        """Share `health` from now on (a config reload built it on the same table). The old
+        state keeps its hook: requests still in flight on it publish what they see."""
+        self.health = health
+        health.on_change = self._changed
+
     @property
     def reachable(self) -> bool:
         """False from the first failed Redis call until one succeeds again."""
@@ -163,7 +169,7 @@ class RedisHealthSync:
             rate_limited = bool(state["r"])
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return  # not a state this module wrote: ignore it
-        if origin == self.table.origin or name not in self.table or not math.isfinite(end):
+        if origin == self.table.origin or name not in self.health or not math.isfinite(end):
             return  # NaN would cool the key down for good, inf likewise
         # A replica whose clock runs ahead (or anything that can PUBLISH here) may say "days":
         # no cooldown from elsewhere outlasts the longest this gateway would set itself.

@@ -14,20 +14,23 @@ What a unit's health is made of, and where each part lives:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from apex_ai_proxy.health.table import CooldownTable, Slot
+from apex_ai_proxy.health.table import SLOT_SIZE, CooldownTable, Slot
 
 
 class UnitHealth:
     """One unit: the cooldown fields read and write its table slot, the hints are attributes."""
 
-    __slots__ = ("in_flight", "ewma_ttfb", "_slot")
+    __slots__ = ("in_flight", "ewma_ttfb", "_slot", "home")
 
-    def __init__(self, slot: Slot) -> None:
+    def __init__(self, slot: Slot, home: str | None = None) -> None:
         self.in_flight = 0
         self.ewma_ttfb: float | None = None  # seconds
         self._slot = slot
+        #: The table name whose slot this is (None: a private slot). A reload may rename a unit
+        #: (its key moved in the list); the unit keeps its slot, so no other unit may take it.
+        self.home = home
 
     @property
     def cooldown_until(self) -> float:  # time.monotonic() seconds
@@ -82,13 +85,46 @@ class HealthState:
     def longest_cooldown_s(self) -> float:
         return max(self.auth_cooldown_s, self.cooldown_max_s * self.RETRY_AFTER_CAP)
 
+    def __contains__(self, key_name: str) -> bool:
+        return key_name in self._units
+
     def unit(self, key_name: str) -> UnitHealth:
         unit = self._units.get(key_name)
         if unit is None:
             slot = self.table.slot(key_name)
-            unit = self._units[key_name] = UnitHealth(slot)
+            home = key_name if key_name in self.table else None
+            unit = self._units[key_name] = UnitHealth(slot, home)
             self._until[key_name] = slot.until
         return unit
+
+    def carry_over(self, old: HealthState, same: Mapping[str, str | None]) -> list[str]:
+        """After a config reload: `same` maps every unit of the new config to the name the same
+        key had in `old` (None: a new key). A kept key keeps its UnitHealth object — cooldown,
+        failures, in-flight count, latency — so requests still in flight on `old` count on it
+        too; a key gone from the config is cleared and forgotten. Both states share one table.
+
+        Returns the new units without a slot in the table: in a shared table (workers) their
+        cooldowns stay within this process until a restart (the table is fixed at fork)."""
+        kept = {name: old._units[was] for name, was in same.items() if was in old._units}
+        held = {unit.home for unit in kept.values()}
+        kept_ids = {id(unit) for unit in kept.values()}
+        for unit in old._units.values():
+            if id(unit) not in kept_ids:  # a removed key's state goes away with it
+                unit.failures, unit.rate_limited, unit.cooldown_until = 0, False, 0.0
+        self._units.clear()
+        self._until.clear()
+        unshared = []
+        for name in same:
+            unit = kept.get(name)
+            if unit is None:
+                if name in self.table and name not in held:
+                    unit = UnitHealth(self.table.slot(name), name)
+                else:
+                    unit = UnitHealth(Slot(memoryview(bytearray(SLOT_SIZE))))
+                    unshared.append(name)
+            self._units[name] = unit
+            self._until[name] = unit._slot.until
+        return unshared
 
     def is_available(self, key_name: str, now: float) -> bool:
         until = self._until.get(key_name)

@@ -76,15 +76,28 @@ class CooldownTable:
 def unit_names(router: Router) -> list[str]:
     """Every unit a gateway built on `router` can send to, in a stable order: each provider's
     own keys (reachable as `model#provider` too) and the keys that model entries bring."""
-    names = [
-        key.name
+    return list(_unit_secrets(router))
+
+
+def same_units(old: Router, new: Router) -> dict[str, str | None]:
+    """Every unit of `new`, with the name the same key has in `old` (None: a new key). The same
+    key is the same scope (provider, or provider@model entry) and the same secret, wherever it
+    stands in the list: removing a key from the middle renames the ones after it."""
+    before = {identity: name for name, identity in _unit_secrets(old).items()}
+    return {name: before.get(identity) for name, identity in _unit_secrets(new).items()}
+
+
+def _unit_secrets(router: Router) -> dict[str, tuple[str, str]]:
+    """unit name → (scope, secret); the secret only to tell keys apart, never shown."""
+    keys = [
+        key
         for adapter in router.adapters.values()
         for key in adapter.keys_from(adapter.config.keys())
     ]
-    names += [
-        key.name
-        for route in router.routes.values()
-        for target in route.targets
-        for key in target.keys
+    keys += [
+        key for route in router.routes.values() for target in route.targets for key in target.keys
     ]
-    return list(dict.fromkeys(names))
+    units: dict[str, tuple[str, str]] = {}
+    for key in keys:
+        units.setdefault(key.name, (key.name.rpartition("#")[0], key.secret))
+    return units

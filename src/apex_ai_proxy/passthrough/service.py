@@ -18,6 +18,10 @@ class Passthrough:
     def __init__(self, config: PassthroughConfig, gateway_tokens: list[str]) -> None:
         self.config = config
         self.client = PassthroughClient(config) if config.enabled else None
+        self.set_gateway_tokens(gateway_tokens)
+
+    def set_gateway_tokens(self, gateway_tokens: list[str]) -> None:
+        """The tokens to hold back (again after a config reload, which keeps the client)."""
         self._gateway_tokens = tuple(token.encode() for token in gateway_tokens)
         # in characters, and in bytes (header values arrive as latin-1: one char per byte)
         self.token_lengths = frozenset(len(t) for t in gateway_tokens) | {

@@ -70,22 +70,19 @@ class AnthropicStreamDecoder(StreamDecoder):
 
     def _on_content_block_start(self, data: dict) -> list[NeutralEvent]:
         block = data.get("content_block") or {}
-        index = data.get("index", len(self.blocks))
+        index = _index(data, len(self.blocks))
         kind = block.get("type")
         self.blocks[index] = None
         if kind == "tool_use":
             self.blocks[index] = self.tools
             self.tools += 1
-            return [
-                ToolCallStart(
-                    self.blocks[index], block.get("id") or new_id("toolu_"), block.get("name") or ""
-                )
-            ]
+            call_id = _text(block.get("id")) or new_id("toolu_")
+            return [ToolCallStart(self.blocks[index], call_id, _text(block.get("name")))]
         if kind == "redacted_thinking":
-            return [ReasoningDelta(redacted=block.get("data"))]
-        if kind == "text" and block.get("text"):
+            return [ReasoningDelta(redacted=_text(block.get("data")) or None)]
+        if kind == "text" and _text(block.get("text")):
             return [TextDelta(block["text"])]
-        if kind == "thinking" and block.get("thinking"):
+        if kind == "thinking" and _text(block.get("thinking")):
             return [ReasoningDelta(block["thinking"])]
         return []
 
@@ -93,19 +90,19 @@ class AnthropicStreamDecoder(StreamDecoder):
         delta = data.get("delta") or {}
         kind = delta.get("type")
         if kind == "text_delta":
-            return [TextDelta(delta.get("text") or "")]
+            return [TextDelta(_text(delta.get("text")))]
         if kind == "thinking_delta":
-            return [ReasoningDelta(delta.get("thinking") or "")]
+            return [ReasoningDelta(_text(delta.get("thinking")))]
         if kind == "signature_delta":
-            return [ReasoningDelta(signature=delta.get("signature"))]
+            return [ReasoningDelta(signature=_text(delta.get("signature")) or None)]
         if kind == "input_json_delta":
-            tool = self.blocks.get(data.get("index", -1))
-            if tool is not None and delta.get("partial_json"):
+            tool = self.blocks.get(_index(data, -1))
+            if tool is not None and _text(delta.get("partial_json")):
                 return [ToolCallDelta(tool, delta["partial_json"])]
         return []
 
     def _on_content_block_stop(self, data: dict) -> list[NeutralEvent]:
-        tool = self.blocks.get(data.get("index", -1))
+        tool = self.blocks.get(_index(data, -1))
         return [ToolCallEnd(tool)] if tool is not None else []
 
     def _on_message_delta(self, data: dict) -> list[NeutralEvent]:
@@ -150,3 +147,16 @@ class AnthropicStreamDecoder(StreamDecoder):
 
     def finish(self) -> list[NeutralEvent]:
         return [] if self.stopped else [ErrorEvent(502, TRUNCATED)]
+
+
+def _text(value: object) -> str:
+    """A string field of an upstream event, or "" when it is absent or of another type (an
+    upstream's malformed event must not carry a list into the neutral form: the encoders join
+    text as strings)."""
+    return value if isinstance(value, str) else ""
+
+
+def _index(data: dict, default: int) -> int:
+    """The event's block index; `default` when it is absent or not a whole number."""
+    index = data.get("index")
+    return index if type(index) is int else default

@@ -6,6 +6,7 @@ OpenAI's shape like the gateway's other non-dialect routes. One module per subje
 
     config.py    GET /admin/config   the running config, every secret masked
     keys.py      /admin/keys …       virtual keys: create, list, show, change, revoke, spend
+    reload.py    POST /admin/reload  apply the config file again
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from apex_ai_proxy.lifecycle import Handle
 from apex_ai_proxy.services import Services
 
-from . import config, keys
+from . import config, keys, reload
 
 AdminRoute = tuple[str, str, Handle]  # method, path, handler
 
@@ -21,5 +22,6 @@ AdminRoute = tuple[str, str, Handle]  # method, path, handler
 def routes(services: Services) -> list[AdminRoute]:
     return [
         ("GET", "/admin/config", config.show(services)),
+        ("POST", "/admin/reload", reload.apply(services)),
         *keys.routes(services),
     ]

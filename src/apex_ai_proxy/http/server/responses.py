@@ -12,6 +12,8 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
+from itertools import chain
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -63,19 +65,22 @@ def _status_line(status: int, reason: str | None = None) -> str:
     return f"HTTP/1.1 {status} {reason or REASONS.get(status, 'Unknown')}\r\n"
 
 
+_STATUS_LINES = {status: _status_line(status) for status in REASONS}  # formatted once
+
+
 class _DateHeader:
     """`date:` changes once a second; format it once a second, not once a request."""
 
     def __init__(self) -> None:
-        self._second = 0
-        self._value = ""
+        self.second = 0
+        self.value = ""
 
     def get(self) -> str:
         now = int(time.time())
-        if now != self._second:
-            self._second = now
-            self._value = "date: " + formatdate(now, usegmt=True) + "\r\n"
-        return self._value
+        if now != self.second:
+            self.second = now
+            self.value = "date: " + formatdate(now, usegmt=True) + "\r\n"
+        return self.value
 
 
 _date = _DateHeader()
@@ -83,6 +88,7 @@ _date = _DateHeader()
 # --- header safety ----------------------------------------------------------------------------
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_second = itemgetter(1)  # the value of a (name, value) pair
 _good_names: set[str] = set()  # names already checked; bounded below
 _warned: set[str] = set()
 
@@ -98,20 +104,40 @@ def _name_ok(name: str) -> bool:
 
 
 def _header_block(headers: dict[str, Any], raw: list[tuple[str, Any]]) -> str:
-    """`name: value\\r\\n` lines. The common case costs two counts and one scan of the block:
-    with one CR and one LF per line and no NUL, no value can have smuggled a line in."""
-    lines = [f"{name}: {value}\r\n" for name, value in headers.items()]
-    if raw:
-        lines += [f"{name}: {value}\r\n" for name, value in raw]
+    """`name: value\\r\\n` lines, every one checked. The common case (all str) is a few C calls
+    and no Python step per header: the lines joined, and the values joined and searched for CR,
+    LF and NUL (memchr); names seen before pass by one subset test."""
+    try:
+        if raw:
+            values = "".join(chain(headers.values(), map(_second, raw)))
+            block = "\r\n".join(map(": ".join, chain(headers.items(), raw)))
+        else:
+            values = "".join(headers.values())
+            block = "\r\n".join(map(": ".join, headers.items()))
+    except TypeError:  # a name or value that is not a str (an int): formatted line by line
+        return _checked_block(headers, raw)
+    if (
+        "\n" in values
+        or "\r" in values
+        or "\x00" in values
+        or not (headers.keys() <= _good_names or all(_name_ok(name) for name in headers))
+        or (raw and not all(_name_ok(name) for name, _ in raw))
+    ):
+        return "".join(_safe_line(n, v) for n, v in (*headers.items(), *raw))
+    return block + "\r\n" if block else block
+
+
+def _checked_block(headers: dict[str, Any], raw: list[tuple[str, Any]]) -> str:
+    """Any names and values: with one CR and one LF per line and no NUL, no value can have
+    smuggled a line in."""
+    lines = [f"{name}: {value}\r\n" for name, value in (*headers.items(), *raw)]
     block = "".join(lines)
     count = len(lines)
     if (
         block.count("\n") == count
         and block.count("\r") == count
         and "\x00" not in block
-        # names seen before are checked by one C-level subset test, not a call per name
-        and (headers.keys() <= _good_names or all(_name_ok(name) for name in headers))
-        and all(_name_ok(name) for name, _ in raw)
+        and all(_name_ok(name) for name, _ in (*headers.items(), *raw))
     ):
         return block
     return "".join(_safe_line(n, v) for n, v in (*headers.items(), *raw))
@@ -166,14 +192,15 @@ class Response:
     def _head(self, extra: str) -> bytes:
         """Status line, date, headers and `extra` (framing lines and the blank line)."""
         reason = self.reason
-        if reason is not None and ("\r" in reason or "\n" in reason or "\x00" in reason):
-            reason = None
-        head = (
-            _status_line(self.status, reason)
-            + _date.get()
-            + _header_block(self.headers, self.raw_headers)
-            + extra
-        )
+        if reason is None:
+            line = _STATUS_LINES.get(self.status) or _status_line(self.status)
+        elif "\r" in reason or "\n" in reason or "\x00" in reason:
+            line = _status_line(self.status)
+        else:
+            line = _status_line(self.status, reason)
+        # _date.get() inlined for the usual case (same second): no call per response
+        date = _date.value if _date.second == int(time.time()) else _date.get()
+        head = line + date + _header_block(self.headers, self.raw_headers) + extra
         return head.encode("latin-1", "replace")
 
     def encode(self, keep_alive: bool, head_only: bool = False) -> bytes:

@@ -22,7 +22,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from apex_ai_proxy.http.connection import Connection, UpstreamConnectionError, UpstreamTimeout
+from apex_ai_proxy.http.client.connection import (
+    Connection,
+    UpstreamConnectionError,
+    UpstreamTimeout,
+)
 
 _MAX_PROXY_HEAD = 16 * 1024
 

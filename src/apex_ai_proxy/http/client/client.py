@@ -3,8 +3,8 @@
 Built for the gateway's one job, sending a prepared request and relaying the answer, at the cost
 of a few tens of microseconds (a general-purpose client measured several times that; see
 http/server.py). Bodies arrive as they come off the socket, with back-pressure when the reader
-is slower than the upstream. Framing is in http/connection.py, pooling in http/pool.py, TLS,
-proxies and pinned addresses in http/connect.py.
+is slower than the upstream. Framing is in connection.py, pooling in pool.py, TLS,
+proxies and pinned addresses in connect.py.
 
 Failures, all subclasses of the builtins the dispatcher already treats as "this upstream did not
 answer":
@@ -22,21 +22,21 @@ import ssl
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from apex_ai_proxy.http.connect import (
+from apex_ai_proxy.http.client.connect import (
     DEFAULT_OPTIONS,
     ClientOptions,
     proxy_for,
     split_url,
     tls_context,
 )
-from apex_ai_proxy.http.connection import (
+from apex_ai_proxy.http.client.connection import (
     ChunkConsumer,
     Connection,
     UpstreamBodyTooLarge,
     UpstreamConnectionError,
     UpstreamTimeout,
 )
-from apex_ai_proxy.http.pool import Pool
+from apex_ai_proxy.http.client.pool import Pool
 
 __all__ = [
     "ChunkConsumer",
@@ -156,6 +156,16 @@ class ClientResponse:
         if declared is not None and declared.isdigit() and int(declared) > limit:  # type: ignore[operator]
             self.release()
             raise UpstreamBodyTooLarge(f"upstream answer too large (over {limit} bytes)")
+        connection = self._connection
+        if connection.complete and len(connection.chunks) == 1 and not self._done:
+            # The usual small answer: all of it came with the head. What the loop below does
+            # for one chunk then the end, without the two awaits.
+            body = connection.take()
+            if limit is not None and len(body) > limit:
+                self.release()
+                raise UpstreamBodyTooLarge(f"upstream answer too large (over {limit} bytes)")
+            self._finish(reusable=True)
+            return body
         parts = []
         size = 0
         try:
@@ -297,8 +307,11 @@ class HttpClient:
         head = _request_head(method, target, pool, headers, body)
         head_request = method == "HEAD"
         for attempt in (0, 1):
-            # the retry always goes to a new connection: the idle ones may be as stale
-            connection = await pool.acquire(timeouts.connect, fresh=attempt == 1)
+            # An idle connection is taken without creating acquire()'s coroutine (most requests);
+            # the retry always goes to a new connection: the idle ones may be as stale.
+            connection = pool.take_idle(loop.time()) if attempt == 0 else None
+            if connection is None:
+                connection = await pool.acquire(timeouts.connect, fresh=attempt == 1)
             connection.reset(loop, head_request)
             connection.transport.write(head + body if body else head)  # type: ignore[union-attr]
             try:

@@ -23,13 +23,27 @@ from typing import TYPE_CHECKING
 import httptools
 
 if TYPE_CHECKING:
-    from apex_ai_proxy.http.pool import Pool
+    from apex_ai_proxy.http.client.pool import Pool
 
 READ_HIGH_WATER = 1024 * 1024  # buffered response bytes before we stop reading the socket
 
 # Takes one body chunk as it comes off the socket; returns None, or an awaitable to finish
 # before the next chunk (what arrives meanwhile is buffered, up to the read high-water mark).
 ChunkConsumer = Callable[[bytes], "Awaitable[None] | None"]
+
+
+# Header names as sent -> (that name, its lower-case form): upstreams send the same few names
+# on every response; one lookup instead of a decode and a lower() per field. Bounded: names are
+# the upstream's to choose.
+_NAMES: dict[bytes, tuple[str, str]] = {}
+
+
+def _name(raw: bytes) -> tuple[str, str]:
+    name = raw.decode("latin-1")
+    known = (name, name.lower())
+    if len(raw) <= 64 and len(_NAMES) < 1024:  # at most 64 KiB, whatever upstreams send
+        _NAMES[raw] = known
+    return known
 
 
 class UpstreamConnectionError(ConnectionError):
@@ -148,12 +162,17 @@ class Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.headers_seen:
             return  # a trailer field: dropped
-        key = name.decode("latin-1")
+        known = _NAMES.get(name)
+        if known is None:
+            known = _name(name)
         text = value.rstrip(b" \t").decode("latin-1")  # llhttp keeps trailing OWS (RFC: not)
-        self.raw_headers.append((key, text))
-        key = key.lower()
-        previous = self.headers.get(key)
-        self.headers[key] = text if previous is None else f"{previous}, {text}"
+        self.raw_headers.append((known[0], text))
+        key = known[1]
+        headers = self.headers
+        if key in headers:
+            headers[key] = f"{headers[key]}, {text}"
+        else:
+            headers[key] = text
 
     def on_headers_complete(self) -> None:
         if self.complete:  # a second response in the same packet: not ours to read
@@ -168,11 +187,13 @@ class Connection(asyncio.Protocol):
         self.headers_seen = True
         headers = self.headers
         coding = headers.get("transfer-encoding")
-        if coding is not None and coding.strip().lower() != "chunked":
-            raise UpstreamConnectionError(f"unsupported transfer-encoding {coding!r}")
-        no_body = self.head_request or status in (204, 304)
-        if not no_body and coding is None and "content-length" not in headers:
-            self.until_close = True
+        if coding is not None:
+            if coding.strip().lower() != "chunked":
+                raise UpstreamConnectionError(f"unsupported transfer-encoding {coding!r}")
+        elif "content-length" not in headers and not (
+            self.head_request or status == 204 or status == 304
+        ):
+            self.until_close = True  # neither length nor chunks, and a body: close-delimited
         future = self.headers_done
         if future is not None and not future.done():
             future.set_result(None)
@@ -256,8 +277,10 @@ class Connection(asyncio.Protocol):
         return chunk
 
     def usable(self) -> bool:
+        if self.closed:
+            return False
         transport = self.transport
-        return not self.closed and transport is not None and not transport.is_closing()
+        return transport is not None and not transport.is_closing()
 
     def close(self) -> None:
         if not self.closed and self.transport is not None:

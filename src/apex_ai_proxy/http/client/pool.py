@@ -15,8 +15,8 @@ import ssl
 from collections import deque
 from collections.abc import Sequence
 
-from apex_ai_proxy.http.connect import ClientOptions, Origin, Proxy, open_connection
-from apex_ai_proxy.http.connection import Connection, UpstreamTimeout
+from apex_ai_proxy.http.client.connect import ClientOptions, Origin, Proxy, open_connection
+from apex_ai_proxy.http.client.connection import Connection, UpstreamTimeout
 
 
 class Pool:
@@ -51,7 +51,7 @@ class Pool:
         deadline: float | None = None
         while True:
             if not fresh:
-                connection = self._take_idle(loop.time())
+                connection = self.take_idle(loop.time())
                 if connection is not None:
                     return connection
             if self.open_count < self.options.max_connections:
@@ -70,7 +70,8 @@ class Pool:
                 handed.reused = True
                 return handed
 
-    def _take_idle(self, now: float) -> Connection | None:
+    def take_idle(self, now: float) -> Connection | None:
+        """The newest idle connection that is still usable, or None (expired ones closed)."""
         idle = self.idle
         expire = self.options.idle_timeout
         while idle:
@@ -80,7 +81,8 @@ class Pool:
                 while idle:  # the newest had expired, so every older one has too
                     idle.pop().close()
                 return None
-            if connection.usable():
+            transport = connection.transport  # Connection.usable(), inlined: once per request
+            if not connection.closed and transport is not None and not transport.is_closing():
                 connection.in_use = True
                 connection.reused = True
                 return connection
@@ -127,7 +129,8 @@ class Pool:
 
     def release(self, connection: Connection) -> None:
         """Back from a request whose response was read to the end."""
-        if not connection.usable():
+        transport = connection.transport  # Connection.usable(), inlined: once per request
+        if connection.closed or transport is None or transport.is_closing():
             connection.close()
             return
         while self.waiters:
