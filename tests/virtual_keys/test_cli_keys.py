@@ -57,6 +57,10 @@ async def test_cli_round_trip_through_a_real_config_file(gateway, store_config, 
     updated = await asyncio.to_thread(cli, path, "update", "ci", "--models", "m1,m2")
     assert updated.returncode == 0, updated.stderr
     await until(gw, key, 200, model="m2")  # the gateway read the change within its TTL
+    cleared = await asyncio.to_thread(cli, path, "update", "ci", "--rpm", "0", "--models", "*")
+    assert cleared.returncode == 0, cleared.stderr
+    shown = json.loads(cleared.stdout)
+    assert shown["rpm"] is None and shown["models"] is None
 
     rotated = await asyncio.to_thread(cli, path, "rotate", "ci")
     new_key = rotated.stdout.strip()

@@ -42,7 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_fields(cmd: argparse.ArgumentParser) -> None:
-    cmd.add_argument("--models", help="allowed models, comma-separated (default: every model)")
+    cmd.add_argument(
+        "--models", help="allowed models, comma-separated; '*': every model (the default)"
+    )
     cmd.add_argument("--rpm", type=int)
     cmd.add_argument("--tpm", type=int)
     cmd.add_argument("--rpd", type=int)
@@ -60,8 +62,13 @@ def fields_of(args: argparse.Namespace) -> dict[str, Any]:
     if name is not None:
         data["name"] = name
     if args.models is not None:
-        data["models"] = [m.strip() for m in args.models.split(",") if m.strip()]
-    for flag in ("rpm", "tpm", "rpd", "max_parallel", "budget", "budget_period", "expires"):
+        models = [m.strip() for m in args.models.split(",") if m.strip()]
+        data["models"] = None if models == ["*"] else models
+    for flag in ("rpm", "tpm", "rpd", "max_parallel"):
+        value = getattr(args, flag)
+        if value is not None:
+            data[flag] = None if value == 0 and args.action == "update" else value  # 0: unlimited
+    for flag in ("budget", "budget_period", "expires"):
         if getattr(args, flag) is not None:
             data[flag] = getattr(args, flag)
     if args.metadata:
