@@ -10,6 +10,8 @@ from __future__ import annotations
 import orjson
 
 GATEWAY_TOKEN = "sk-bench-client"
+# chat_c50_vkey: a virtual key the bench puts in the key store before the gateway starts
+VIRTUAL_KEY = "sk-apex-bench-" + "0" * 40
 UPSTREAM_KEY = "sk-bench"
 UPSTREAM_MODEL = "upstream-model"
 

@@ -13,7 +13,7 @@ import statistics
 from collections.abc import Callable, Iterable, Sequence
 
 # baseline -> its variants: each compared with the baseline round by round, run back to back.
-PAIRS = {"chat_c50": ("chat_c50_records", "chat_c50_pool", "chat_c50_pool_redis")}
+PAIRS = {"chat_c50": ("chat_c50_records", "chat_c50_pool", "chat_c50_pool_redis", "chat_c50_vkey")}
 
 # How one number is combined over the runs when the median is not the right summary.
 SUMMED = {"errors", "errors_total", "failures", "failed_runs"}  # any failure in any run counts

@@ -244,17 +244,23 @@ class Bench:
     # --- gateway -----------------------------------------------------------------------------
 
     def start_gateway(
-        self, records: bool, command: str | None = None, pool: str | None = None
+        self,
+        records: bool,
+        command: str | None = None,
+        pool: str | None = None,
+        virtual_key: bool = False,
     ) -> Gateway:
         """The gateway, or with `command` a baseline proxy (its start is not the gateway's)."""
         self.starts += 1
         db = self.workdir / f"records-{self.starts}.db" if records else None
+        keys_db = self.workdir / f"keys-{self.starts}.db" if virtual_key else None
         config = write_config(
             self.workdir / f"gateway-{self.starts}.yaml",
             self.nginx.base,
             f"http://127.0.0.1:{self.slow_port}",
             db,
             pool,
+            keys_db,
         )
         gw = Gateway(
             command or self.args.gateway_cmd,
@@ -304,7 +310,9 @@ class Bench:
         who = f"baseline {stack.name}" if stack else "gateway "
         self.log(f"{who} {s.name}: {s.title} for {self.args.duration:g} s")
         try:
-            gw = self.start_gateway(s.records, stack.command if stack else None, s.pool)
+            gw = self.start_gateway(
+                s.records, stack.command if stack else None, s.pool, s.virtual_key
+            )
         except GatewayError as exc:
             self.log(f"  gateway did not start: {exc}")
             return {"gateway": {"error": str(exc)}}
@@ -516,6 +524,7 @@ PAIRED_WITH_CHAT = {
     "chat_c50_records": "records_loss",
     "chat_c50_pool": "pool_loss",
     "chat_c50_pool_redis": "pool_redis_loss",
+    "chat_c50_vkey": "vkey_loss",
 }
 
 

@@ -34,6 +34,7 @@ class WrkScenario:
     dialect: str = "openai"
     records: bool = False
     pool: str | None = None  # the key pool's state: None (off), "local" or "redis"
+    virtual_key: bool = False  # authenticate with a virtual key (limits on Redis) instead
 
     @property
     def direct_key(self) -> tuple[str, int]:
@@ -101,6 +102,17 @@ WRK_SCENARIOS = [
         50,
         pool="redis",
     ),
+    WrkScenario(
+        name="chat_c50_vkey",
+        title="chat, non-streaming, c=50, a virtual key with RPM/TPM limits (Redis state)",
+        gateway_path="/v1/chat/completions",
+        body=fixtures.openai_request("bench-model", False),
+        headers={**OPENAI_HEADERS, "Authorization": f"Bearer {fixtures.VIRTUAL_KEY}"},
+        connections=50,
+        upstream_path=CHAT_PATH,
+        stream=False,
+        virtual_key=True,
+    ),
 ]
 SLOW_SCENARIO = "slow_streams"
 # `baselines`: the minimal proxies of bench/stacks.py on chat_c50 and stream_c50
@@ -136,6 +148,10 @@ def _gw(name: str, *path: str) -> Callable[[dict], object]:
 def _records_ratio(results: dict) -> float | None:
     """The median of the per-round losses (chat_c50 and chat_c50_records run back to back)."""
     return _get(results, "comparisons", "records_loss", "median")
+
+
+def _vkey_ratio(results: dict) -> float | None:
+    return _get(results, "comparisons", "vkey_loss", "median")
 
 
 def _records_note(results: dict) -> str | None:
@@ -252,6 +268,13 @@ TARGETS = [
         "key pool on, Redis: throughput loss",
         "<= 15%",
         _loss("pool_redis_loss"),
+        lambda v: v <= 0.15,
+        "fraction",
+    ),
+    Target(  # issue 16: key check + limits with Redis within 15 % of gateway-token auth
+        "virtual key + Redis limits: throughput loss",
+        "<= 15%",
+        _vkey_ratio,
         lambda v: v <= 0.15,
         "fraction",
     ),

@@ -10,10 +10,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Protocol
 
 from apex_ai_proxy import console_session as session
 from apex_ai_proxy.errors import Forbidden, NotFound, Unauthorized
 from apex_ai_proxy.http import Request
+
+
+class VirtualChecker(Protocol):
+    """virtualkeys.guard.VirtualKeys, as authentication sees it."""
+
+    def knows(self, given: str) -> bool: ...
+
+    def identify(self, given: str) -> str: ...
+
+    def owner(self, name: str) -> str | None: ...
+
 
 _OWNER_DOMAIN = b"apex-ai-proxy/owner\0"  # keeps the fingerprint apart from other token hashes
 
@@ -28,6 +40,10 @@ def token_owner(token: str) -> str:
 
 
 class Authenticator:
+    """Gateway tokens, and virtual keys once `accept_virtual` hands it their checker: a
+    presented token that is none of the gateway tokens is looked up there (no I/O, no await:
+    an in-memory lookup). Without virtual keys nothing here changes per request."""
+
     def __init__(self, tokens: list[str], name_prefix: str = "token") -> None:
         # token bytes -> name; names are what records show, never the token.
         names = [f"{name_prefix}-{i + 1}" for i in range(len(tokens))]
@@ -35,14 +51,27 @@ class Authenticator:
         # name -> owner, hashed once here (never per request). The authenticator lives as long
         # as its gateway, so a name stands for the same token for every request it serves.
         self._owners = {name: token_owner(t) for t, name in zip(tokens, names, strict=True)}
+        self._virtual: VirtualChecker | None = None
+        self._on = bool(tokens)  # tokens or virtual keys: a token is required
+
+    def accept_virtual(self, virtual: VirtualChecker) -> None:
+        self._virtual = virtual
+        self._on = True
 
     @property
     def enabled(self) -> bool:
-        return bool(self._tokens)
+        return self._on
 
     def owner(self, token_name: str | None) -> str | None:
         """The owner of the token `check` named (None without tokens: one shared scope)."""
-        return None if token_name is None else self._owners[token_name]
+        if token_name is None:
+            return None
+        owner = self._owners.get(token_name)
+        if owner is None and self._virtual is not None:
+            owner = self._virtual.owner(token_name)
+        if owner is None:
+            raise KeyError(token_name)
+        return owner
 
     def presented(self, request: Request, header: str | None = None) -> str | None:
         headers = request.headers
@@ -55,7 +84,7 @@ class Authenticator:
 
     def check(self, request: Request, header: str | None = None) -> str | None:
         """The name of the token presented; raises Unauthorized when tokens are on and it is wrong."""
-        if not self._tokens:
+        if not self._on:
             return None
         where = header or "an Authorization: Bearer header or x-api-key"
         return self.verify(self.presented(request, header), where)
@@ -66,11 +95,13 @@ class Authenticator:
         found = False
         for token, _ in self._tokens:
             found |= hmac.compare_digest(token, given_bytes)
+        if not found and self._virtual is not None:
+            return self._virtual.knows(given)
         return found
 
     def verify(self, given: str | None, where: str) -> str | None:
         """`check` for a token found elsewhere (Gemini clients: x-goog-api-key or ?key=)."""
-        if not self._tokens:
+        if not self._on:
             return None
         if not given:
             raise Unauthorized(f"Missing gateway token: send one in {where}.")
@@ -80,6 +111,8 @@ class Authenticator:
             if hmac.compare_digest(token, given_bytes):
                 name = token_name
         if name is None:
+            if self._virtual is not None:
+                return self._virtual.identify(given)
             raise Unauthorized("Invalid gateway token.")
         return name
 
@@ -89,7 +122,7 @@ class AdminAuth:
 
     Without admin tokens the admin API does not exist (404). A request without a token, or
     with a wrong one, gets 401; one with a client's token (a gateway token, which can do
-    nothing here) gets 403, so a person who mixed the two up learns which they sent. Names are
+    nothing here, and so is a virtual key) gets 403, so a person who mixed the two up learns which they sent. Names are
     "admin-N" by position, for records."""
 
     def __init__(self, admin_tokens: list[str], clients: Authenticator) -> None:

@@ -20,6 +20,7 @@ from apex_ai_proxy.keypool.config import KeyEntry, Limits, StateConfig
 from apex_ai_proxy.passthrough.config import PassthroughConfig
 from apex_ai_proxy.state.config import ResponsesStoreConfig
 from apex_ai_proxy.telemetry.config import RecordsConfig
+from apex_ai_proxy.virtualkeys.config import VirtualKeysConfig
 
 PROVIDER_KINDS = ("openai", "azure", "anthropic", "gemini", "echo", "responses", "cloudflare")
 STRATEGIES = ("weighted", "round-robin", "least-busy", "latency")
@@ -192,6 +193,7 @@ class Config(_Strict):
     responses_store: ResponsesStoreConfig | None = None  # None: SQLite file, opened on first use
     health: HealthConfig = Field(default_factory=HealthConfig)
     state: StateConfig | None = None  # None: the key pool follows `health:` (keypool/__init__)
+    virtual_keys: VirtualKeysConfig | None = None  # per-consumer keys (virtualkeys/); None: off
     # Where the config came from, for start-up messages.
     source: str = Field(default="", exclude=True)
 
@@ -223,6 +225,13 @@ class Config(_Strict):
                     f"providers.{name}: tls_verify is false: TLS CERTIFICATES ARE NOT CHECKED, "
                     "anyone on the network path can read and change this traffic and its keys"
                 )
+        shared = (self.state or self.health).backend == "redis"
+        if self.virtual_keys is not None and not shared:
+            found.append(
+                "virtual_keys: limits (rpm, tpm, rpd, max_parallel) are counted per process "
+                "without a Redis state backend; with replicas or serve --workers they multiply "
+                "(set state: {backend: redis})"
+            )
         return found
 
     def secrets(self) -> list[str]:
@@ -234,6 +243,8 @@ class Config(_Strict):
                 found.append(unquote(urlsplit(provider.proxy).password or ""))
             found.extend(_header_credentials(provider.headers))
             found.append(provider.gateway_token or "")
+        if self.virtual_keys is not None and self.virtual_keys.store.backend == "postgres":
+            found.append(unquote(urlsplit(self.virtual_keys.store.dsn).password or ""))
         for model in self.models.values():
             for entry in model.providers:
                 found.extend(entry.keys() or [])

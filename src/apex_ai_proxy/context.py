@@ -30,6 +30,7 @@ class RequestContext(RequestRecord):
     usage: Usage | None = None
     price: Price | None = None  # of the target that answered, for the cost estimate
     wants_usage: bool = False  # the client asked for the stream usage chunk
+    key_hold: object | None = None  # a virtual key's ledger reservation, settled at the end
 
     @classmethod
     def new(cls, endpoint: str, client_dialect: str, **fields: object) -> RequestContext:

@@ -75,6 +75,7 @@ def endpoint(
             response = error_response(ctx.client_dialect, err, ctx)
         except Exception as exc:
             if not last_resort or stream_started(ctx):
+                services.release(ctx)  # not recorded, but a virtual key's slot is given back
                 raise
             response = internal_error(ctx.client_dialect, ctx, exc)
         if record:

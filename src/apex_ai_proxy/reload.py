@@ -11,7 +11,9 @@
 
 What needs a restart (the running value is kept and the answer says so): `server` (the listener
 and its limits are built once), `records` (the sinks), `responses_store`, `passthrough` (its
-client), `health` and `state` (the shared backends). The listen address and `--workers` are
+client), `health` and `state` (the shared backends), `virtual_keys` (the key store, its cache
+and the limits' ledger; keys themselves change through `keys …` and /admin/keys, no reload
+needed). The listen address and `--workers` are
 command-line options, so a reload never sees them.
 """
 
@@ -24,7 +26,15 @@ from apex_ai_proxy.config import Config, ConfigError, config_from_env, load_conf
 from apex_ai_proxy.health import same_units
 from apex_ai_proxy.routing import Router
 
-RESTART_SECTIONS = ("server", "records", "responses_store", "passthrough", "health", "state")
+RESTART_SECTIONS = (
+    "server",
+    "records",
+    "responses_store",
+    "passthrough",
+    "health",
+    "state",
+    "virtual_keys",
+)
 
 
 class ReloadRefused(Exception):

@@ -12,6 +12,7 @@ live as long as the process. Nothing here knows an endpoint or a route.
     recorder     request records and metrics; `record(ctx)` hands one over
     conversations  the Responses API's stored responses (ConversationStore)
     passthrough  the passthrough relay's config, client and token check
+    virtual_keys per-consumer keys (virtualkeys.VirtualKeys), None when not configured
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class Services:
             self._take_over(previous)
         # key pool (issue 13): built anew on a reload, on the ledger kept whole
         self.pool = KeyPool(self.ledger, self.router, config, self.health)
+        if self.virtual_keys is not None:  # the new Authenticator accepts them too
+            self.auth.accept_virtual(self.virtual_keys)
         self.dispatcher = Dispatcher(
             self.client,
             self.health,
@@ -104,6 +107,12 @@ class Services:
             config.responses_store, self.auth, self.router.adapters
         )
         self.passthrough = Passthrough(config.passthrough, config.gateway_tokens)
+        self.virtual_keys = None
+        if config.virtual_keys is not None:
+            from apex_ai_proxy.keypool import effective_state
+            from apex_ai_proxy.virtualkeys.guard import VirtualKeys
+
+            self.virtual_keys = VirtualKeys(config.virtual_keys, effective_state(config))
         self.ready = False
 
     def _take_over(self, previous: Services) -> None:
@@ -118,6 +127,9 @@ class Services:
         self.passthrough = previous.passthrough
         # State kept whole across a reload goes here too, one line each.
         self.ledger = previous.ledger  # key pool (issue 13): counts and learned states
+        # The key store, its cache and the limits' ledger live as long as the process: a
+        # reload keeps them (a changed `virtual_keys:` section needs a restart).
+        self.virtual_keys = previous.virtual_keys
         self.ready = previous.ready
 
     def carry_over(self, previous: Services) -> list[str]:
@@ -139,6 +151,8 @@ class Services:
         await self.client.start()
         await self.recorder.start()
         await self.conversations.start()
+        if self.virtual_keys is not None:
+            await self.virtual_keys.start()
         if self.health_sync is not None:
             self.health_sync.start()
         self.ready = True
@@ -149,6 +163,8 @@ class Services:
         await self.passthrough.close()
         await self.recorder.stop(grace=5.0)
         await self.conversations.close()
+        if self.virtual_keys is not None:
+            await self.virtual_keys.close()
         if self.health_sync is not None:
             await self.health_sync.close()
         await self.pool.close()  # key pool (issue 13): pending settlements, then the ledger
@@ -162,6 +178,16 @@ class Services:
             raise BadRequest(str(err), param=MAPPING_HEADER) from None
         return map_model(model, self.config.model_mapping, header_map)
 
+    def release(self, ctx: RequestContext) -> None:
+        """A request that ends without a record (an exception after its stream began): settle
+        what a virtual key reserved for it."""
+        if self.virtual_keys is not None:
+            ctx.finish()
+            self.virtual_keys.finish(ctx)
+
     def record(self, ctx: RequestContext) -> None:
         """Hand the finished request to the recorder (never blocks; drops when full)."""
-        self.recorder.submit(ctx.finish())
+        record = ctx.finish()
+        if self.virtual_keys is not None:
+            self.virtual_keys.finish(ctx)  # settle its limits, charge its budget
+        self.recorder.submit(record)

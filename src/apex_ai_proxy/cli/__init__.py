@@ -1,4 +1,5 @@
-"""Command line: `apex-ai-proxy serve | check | reload | logs | stats | import | pool`, one module per command.
+"""Command line: `apex-ai-proxy serve | check | reload | logs | stats | import | pool | keys`,
+one module per command.
 
 Each command module has `register(sub)`, which adds its subcommand to the parser, and `run(args)`,
 which the parser calls with the parsed arguments and whose return value is the exit status.
@@ -8,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 
-from apex_ai_proxy.cli import check, import_config, logs, pool, reload, serve, stats
+from apex_ai_proxy.cli import check, import_config, keys, logs, pool, reload, serve, stats
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="apex-ai-proxy", description="Self-hosted AI gateway.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (serve, check, reload, logs, stats, import_config, pool):
+    for command in (serve, check, reload, logs, stats, import_config, pool, keys):
         command.register(sub)
     return parser
 

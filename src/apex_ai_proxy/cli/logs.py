@@ -13,6 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_records_args(cmd)
     cmd.add_argument("--model")
     cmd.add_argument("--provider")
+    cmd.add_argument("--key", help="a virtual key's name (or a gateway token's, token-N)")
     cmd.add_argument("--status", type=_status_arg, help="a status (429), a class (4xx) or 'error'")
     cmd.add_argument("--limit", type=_positive_int, default=50)
     cmd.add_argument("--follow", "-f", action="store_true", help="keep printing new records")
@@ -57,7 +58,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.follow:
             for record in query.follow_records(
-                db, model=args.model, provider=args.provider, status=status, backlog=args.limit
+                db,
+                model=args.model,
+                provider=args.provider,
+                status=status,
+                backlog=args.limit,
+                key=args.key,
             ):
                 print(query.format_records_table([record]).splitlines()[-1], flush=True)
             return 0
@@ -68,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
             status=status,
             since=args.since,
             limit=args.limit,
+            key=args.key,
         )
     except KeyboardInterrupt:
         return 0

@@ -13,6 +13,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "stats", help="per model and provider: requests, errors, latency, tokens, cost"
     )
     add_records_args(cmd)
+    cmd.add_argument(
+        "--by", choices=("model", "key"), default="model", help="group by model or by key"
+    )
     cmd.set_defaults(func=run)
 
 
@@ -23,8 +26,8 @@ def run(args: argparse.Namespace) -> int:
     if db is None:
         return 1
     try:
-        rows = query.stats(db, since=args.since)
+        rows = query.stats(db, since=args.since, by=args.by)
     except sqlite3.Error as exc:
         return unreadable(db, exc)
-    print(query.format_stats_table(rows))
+    print(query.format_stats_table(rows, by=args.by))
     return 0

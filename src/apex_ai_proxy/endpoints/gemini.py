@@ -32,7 +32,7 @@ from apex_ai_proxy.routing import Route
 from apex_ai_proxy.services import Services
 from apex_ai_proxy.telemetry.record import RawRecord
 
-from .intake import read_json_body, require_model
+from .intake import admit_key, read_json_body, require_model
 
 DIALECT = "gemini"
 TOKEN_PLACES = (
@@ -123,6 +123,8 @@ async def _accept(
     mapped = services.map_model(model, request)
     route = services.router.resolve(mapped)
     ctx.mapped_model = mapped
+    if services.virtual_keys is not None:
+        await admit_key(services, ctx, mapped, len(raw))
     body["model"] = model  # the neutral form's model; a Gemini upstream's body drops it
     return body, route
 

@@ -32,6 +32,7 @@ from apex_ai_proxy.passthrough.guard import (
 )
 from apex_ai_proxy.passthrough.service import TOKEN_HEADER
 from apex_ai_proxy.services import Services
+from apex_ai_proxy.virtualkeys.guard import virtual_entry
 
 from .intake import read_body
 
@@ -77,6 +78,8 @@ def handler(services: Services) -> Handle:
             )
         if not relay.config.open:
             ctx.token_name = services.auth.check(request, TOKEN_HEADER)
+            if virtual_entry(ctx.token_name) is not None:  # no allowlist, limits or budget here
+                raise PassthroughRefused("Virtual keys cannot use passthrough.")
         check_method(request.method)
         _, query = check_request_target(request.raw_path_qs)
         check_no_stray_token(request.headers, query, relay.is_gateway_token, relay.token_lengths)

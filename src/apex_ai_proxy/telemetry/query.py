@@ -66,9 +66,13 @@ def _where(
     provider: str | None = None,
     status: int | str | None = None,
     since: float | str | None = None,
+    key: str | None = None,
 ) -> Filter:
     clauses: list[str] = []
     params: list[Any] = []
+    if key:  # a virtual key's name (or a gateway token's, token-N): the records' token_name
+        clauses.append("token_name = ?")
+        params.append(key)
     if model:
         clauses.append("(model = ? OR requested_model = ?)")
         params += [model, model]
@@ -104,9 +108,10 @@ def recent_records(
     status: int | str | None = None,
     since: float | str | None = None,
     limit: int = 50,
+    key: str | None = None,
 ) -> list[dict[str, Any]]:
     """The newest matching records, newest first (each the full record dict plus its `id`)."""
-    where, params = _where(model, provider, status, since)
+    where, params = _where(model, provider, status, since, key)
     with closing(_connect(db_path)) as conn:
         rows = conn.execute(
             f"SELECT {_RECORD_COLUMNS} FROM records{where} ORDER BY id DESC LIMIT ?",
@@ -123,13 +128,16 @@ def follow_records(
     status: int | str | None = None,
     backlog: int = 20,
     poll_interval: float = 1.0,
+    key: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield the last `backlog` matching records, then each new one as it is written (forever;
     the caller stops iterating). New rows are found by rowid, so polling is one indexed query."""
-    where, params = _where(model, provider, status)
+    where, params = _where(model, provider, status, key=key)
     last_id = 0
     for record in reversed(
-        recent_records(db_path, model=model, provider=provider, status=status, limit=backlog)
+        recent_records(
+            db_path, model=model, provider=provider, status=status, limit=backlog, key=key
+        )
     ):
         last_id = record["id"]
         yield record
@@ -167,13 +175,18 @@ class StatsRow:
         return self.errors / self.requests if self.requests else 0.0
 
 
-def stats(db_path: str | os.PathLike[str], *, since: float | str | None = None) -> list[StatsRow]:
-    """Per (model, provider): requests, errors, p50/p95 duration, tokens, cost; busiest first."""
+def stats(
+    db_path: str | os.PathLike[str], *, since: float | str | None = None, by: str = "model"
+) -> list[StatsRow]:
+    """Per (model, provider), or with by="key" per key (token_name: a virtual key's name or
+    token-N; the row's `model` holds it, `provider` is empty): requests, errors, p50/p95
+    duration, tokens, cost; busiest first."""
     where, params = _where(since=since)
     groups: dict[tuple[str, str], list[Any]] = {}
+    group_by = "coalesce(token_name, ''), ''" if by == "key" else "model, provider"
     with closing(_connect(db_path)) as conn:
         cursor = conn.execute(
-            "SELECT model, provider, status, duration_ms, prompt_tokens, completion_tokens,"
+            f"SELECT {group_by}, status, duration_ms, prompt_tokens, completion_tokens,"
             f" cost_usd FROM records{where}",
             params,
         )
@@ -244,8 +257,9 @@ def format_records_table(records: Sequence[dict[str, Any]]) -> str:
     return _table(header, lines, right={1, 6, 7, 8, 9, 10})
 
 
-def format_stats_table(rows: Sequence[StatsRow]) -> str:
-    header = ("MODEL", "PROVIDER", "REQUESTS", "ERR%", "P50", "P95", "IN TOK", "OUT TOK", "COST")
+def format_stats_table(rows: Sequence[StatsRow], by: str = "model") -> str:
+    first = ("KEY", "") if by == "key" else ("MODEL", "PROVIDER")
+    header = (*first, "REQUESTS", "ERR%", "P50", "P95", "IN TOK", "OUT TOK", "COST")
     lines = [
         (
             r.model or "-",

@@ -76,7 +76,8 @@ class RequestRecord:
     endpoint: str  # "/v1/chat/completions", "/v1/messages", ...
     ts: float = field(default_factory=time.time)  # epoch seconds when the request arrived
     client_dialect: str = ""
-    token_name: str | None = None
+    token_name: str | None = None  # a virtual key's name for a virtual key
+    key_id: str | None = None  # the virtual key's id (virtualkeys/), None for gateway tokens
     requested_model: str = ""
     mapped_model: str = ""
     provider: str = ""
@@ -114,6 +115,7 @@ class RequestRecord:
             "endpoint": self.endpoint,
             "client_dialect": self.client_dialect,
             "token_name": self.token_name,
+            "key_id": self.key_id,
             "requested_model": self.requested_model,
             "mapped_model": self.mapped_model,
             "provider": self.provider,

@@ -10,6 +10,7 @@ errors are in OpenAI's shape like the gateway's other non-dialect routes. One mo
     overview.py  GET /admin/overview?range=        traffic series and totals
     requests.py  GET /admin/requests[/{id}]        the request log; one request's story
     pool.py      GET /admin/pool                   every provider key: state, traffic, quota
+    keys.py      /admin/keys …                     virtual keys: create, list, show, change, revoke, spend
     reload.py    POST /admin/reload                re-read the config file, apply it or say why not
 
 The console polls these GETs, so they are not recorded as requests (they would swamp the
@@ -21,7 +22,7 @@ from __future__ import annotations
 from apex_ai_proxy.lifecycle import Handle
 from apex_ai_proxy.services import Services
 
-from . import config, overview, pool, reload, requests, session
+from . import config, keys, overview, pool, reload, requests, session
 
 AdminRoute = tuple[str, str, Handle]  # method, path, handler
 LOGIN = ("POST", "/admin/session")  # the one route that takes its token in the body
@@ -38,4 +39,5 @@ def routes(services: Services) -> list[AdminRoute]:
         ("GET", "/admin/requests", requests.listing(services)),
         ("GET", "/admin/requests/{request_id}", requests.story(services)),
         ("GET", "/admin/pool", pool.show(services)),
+        *keys.routes(services),
     ]

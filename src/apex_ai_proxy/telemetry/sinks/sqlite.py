@@ -158,6 +158,7 @@ def _data(record: RequestRecord) -> dict:
         "reasoning_tokens": record.reasoning_tokens,
         "dropped_fields": record.dropped_fields,
         "passthrough_type": record.passthrough_type,
+        "key_id": record.key_id,
     }
 
 
