@@ -98,3 +98,27 @@ async def test_a_reload_keeps_virtual_keys_and_their_limits(gateway, tmp_path):
     assert (await chat(gw, created["key"]))[0] == 200  # the new Authenticator knows the key
     assert (await chat(gw, created["key"]))[0] == 429  # the ledger kept the first request
     assert (await chat(gw, CLIENT))[0] == 401
+
+
+async def test_the_allowlist_governs_counting_and_listing_too(gateway, store_config):
+    """Regression (merge review): count_tokens, Gemini countTokens and the model lists ignored a
+    key's allowlist; counting spends no budget or limit, so only the allowlist applies."""
+    gw = await gateway(gateway_config(store_config))
+    key = (await create_key(gw, name="carol", models=["m1"]))["key"]
+    http = gw.http()
+    headers = {"x-api-key": key, "anthropic-version": "2023-06-01"}
+    payload = {"model": "m2", "messages": [{"role": "user", "content": "hi"}]}
+    async with http.post("/v1/messages/count_tokens", json=payload, headers=headers) as resp:
+        assert resp.status == 403
+        assert (await resp.json())["error"]["type"] == "permission_error"
+    async with http.post(
+        "/v1beta/models/m2:countTokens",
+        json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+        headers={"x-goog-api-key": key},
+    ) as resp:
+        assert resp.status == 403
+        assert (await resp.json())["error"]["status"] == "PERMISSION_DENIED"
+    async with http.get("/v1/models", headers={"authorization": f"Bearer {key}"}) as resp:
+        assert [m["id"] for m in (await resp.json())["data"]] == ["m1"]
+    async with http.get("/v1beta/models", headers={"x-goog-api-key": key}) as resp:
+        assert [m["name"] for m in (await resp.json())["models"]] == ["models/m1"]

@@ -111,10 +111,11 @@ def method(services: Services) -> Handle:
 
 
 async def _accept(
-    services: Services, request: Request, ctx: RequestContext, target: str
+    services: Services, request: Request, ctx: RequestContext, target: str, count: bool = False
 ) -> tuple[dict, Route]:
     """Read the body and resolve the model of the path (intake.accept_model_request for an API
-    whose model is in the path, not the body)."""
+    whose model is in the path, not the body). `count`: countTokens, which a virtual key's
+    allowlist governs but its budget and limits do not (as /v1/messages/count_tokens)."""
     body, raw = await read_json_body(request, services.max_body)
     ctx.bytes_in = len(raw)
     if services.capture_raw:
@@ -124,7 +125,10 @@ async def _accept(
     route = services.router.resolve(mapped)
     ctx.mapped_model = mapped
     if services.virtual_keys is not None:
-        await admit_key(services, ctx, mapped, len(raw))
+        if count:
+            services.virtual_keys.allow_model(ctx, mapped)
+        else:
+            await admit_key(services, ctx, mapped, len(raw))
     body["model"] = model  # the neutral form's model; a Gemini upstream's body drops it
     return body, route
 
@@ -146,7 +150,7 @@ async def _count_tokens(
 ) -> Response:
     """`{"totalTokens": N}`: counted by the route's Gemini upstreams through the dispatcher when
     one can, else estimated; `x-apex-token-count` says which (as /v1/messages/count_tokens)."""
-    body, route = await _accept(services, request, ctx, target)
+    body, route = await _accept(services, request, ctx, target, count=True)
     inner = body.get("generateContentRequest")
     request_body = dict(inner) if isinstance(inner, dict) else body
     if not isinstance(request_body.get("contents", []), list):
@@ -187,8 +191,10 @@ def _json(body: dict, ctx: RequestContext) -> Response:
 
 def list_models(services: Services) -> Handle:
     async def handle(request: Request, ctx: RequestContext) -> Response:
-        models = [_model_object(name) for name in services.router.model_names()]
-        return _json({"models": models}, ctx)
+        names = services.router.model_names()
+        if services.virtual_keys is not None:  # a virtual key lists what its allowlist allows
+            names = services.virtual_keys.allowed_models(ctx.token_name, names)
+        return _json({"models": [_model_object(name) for name in names]}, ctx)
 
     return handle
 

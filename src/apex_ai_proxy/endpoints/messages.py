@@ -48,6 +48,8 @@ def count_tokens_handler(services: Services) -> Handle:
         validate_chat(body)
         model = ctx.mapped_model = services.map_model(model, request)
         route = services.router.resolve(model)
+        if services.virtual_keys is not None:  # the allowlist; counting spends no budget
+            services.virtual_keys.allow_model(ctx, model)
         beta = request.headers.get("anthropic-beta")
         extra = {"anthropic-beta": beta} if beta is not None else {}
         counted = await services.dispatcher.count_tokens(request, ctx, route, body, extra)

@@ -10,18 +10,28 @@ from apex_ai_proxy.lifecycle import Handle
 from apex_ai_proxy.services import Services
 
 
-def handler(services: Services) -> Handle:
-    body = orjson.dumps(  # the list changes only with the config: encoded once
+def listing(names: list[str]) -> bytes:
+    return orjson.dumps(
         {
             "object": "list",
             "data": [
                 {"id": name, "object": "model", "created": 0, "owned_by": "apex-ai-proxy"}
-                for name in services.router.model_names()
+                for name in names
             ],
         }
     )
 
+
+def handler(services: Services) -> Handle:
+    names = services.router.model_names()
+    every = listing(names)  # the list changes only with the config: encoded once
+
     async def handle(request: Request, ctx: RequestContext) -> Response:
+        keys = services.virtual_keys
+        body = every
+        if keys is not None:  # a virtual key lists the models its allowlist lets it use
+            allowed = keys.allowed_models(ctx.token_name, names)
+            body = every if allowed is names else listing(allowed)
         resp = Response(body=body, content_type="application/json")
         resp.headers["x-request-id"] = ctx.request_id
         return resp

@@ -89,7 +89,8 @@ class VirtualKeys:
 
     # --- admission ------------------------------------------------------------------------------
 
-    async def admit(self, ctx: Any, model: str, tokens: int) -> None:
+    def allow_model(self, ctx: Any, model: str) -> None:
+        """The allowlist alone (counting tokens, reading a model): 403 naming the allowed."""
         entry = virtual_entry(ctx.token_name)
         if entry is None:
             return
@@ -100,6 +101,19 @@ class VirtualKeys:
                 f"This key may not use model '{model}'. Allowed models: {allowed}.",
                 code="model_not_allowed",
             )
+
+    def allowed_models(self, token_name: Any, names: list[str]) -> list[str]:
+        """The model names the key may use, of `names` (all of them for a gateway token)."""
+        entry = virtual_entry(token_name)
+        if entry is None or entry.models is None:
+            return names
+        return [name for name in names if name in entry.models]
+
+    async def admit(self, ctx: Any, model: str, tokens: int) -> None:
+        entry = virtual_entry(ctx.token_name)
+        if entry is None:
+            return
+        self.allow_model(ctx, model)
         now = time.time()
         if entry.budget is not None and self.cache.spend(entry) >= entry.budget:
             raise _budget_spent(entry, now)
