@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from apex_ai_proxy.state.config import default_redis_url
+from apex_ai_proxy.state.config import checked_redis_url, default_redis_url
 
 
 class HealthConfig(BaseModel):
@@ -23,10 +22,4 @@ class HealthConfig(BaseModel):
     @field_validator("redis_url")
     @classmethod
     def _known_scheme(cls, url: str) -> str:
-        scheme = urlsplit(url).scheme
-        if scheme not in ("redis", "rediss", "unix"):
-            raise ValueError(
-                "redis_url must start with redis://, rediss:// or unix://, "
-                f"got {scheme + '://' if scheme else 'no scheme'}"
-            )
-        return url
+        return checked_redis_url(url)

@@ -16,12 +16,11 @@ that says only `rpm` keeps the provider's `rpd`). Unset fields mean "no configur
 from __future__ import annotations
 
 from typing import Literal
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from apex_ai_proxy.state.config import default_redis_url
+from apex_ai_proxy.state.config import checked_redis_url, default_redis_url
 
 #: Far above any real quota, low enough that sums and Lua's doubles stay exact.
 MAX_LIMIT = 10**12
@@ -110,10 +109,4 @@ class StateConfig(BaseModel):
     @field_validator("redis_url")
     @classmethod
     def _known_scheme(cls, url: str) -> str:
-        scheme = urlsplit(url).scheme
-        if scheme not in ("redis", "rediss", "unix"):
-            raise ValueError(
-                "redis_url must start with redis://, rediss:// or unix://, "
-                f"got {scheme + '://' if scheme else 'no scheme'}"
-            )
-        return url
+        return checked_redis_url(url)

@@ -19,6 +19,18 @@ def default_redis_url() -> str:
     return os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
 
 
+def checked_redis_url(url: str) -> str:
+    """`url` when its scheme is one redis-py opens (the `redis_url` of every section that has
+    one: state, health, responses_store), else the ValueError pydantic reports with its path."""
+    scheme = urlsplit(url).scheme
+    if scheme not in _REDIS_SCHEMES:
+        raise ValueError(
+            "redis_url must start with redis://, rediss:// or unix://, "
+            f"got {scheme + '://' if scheme else 'no scheme'}"
+        )
+    return url
+
+
 def redacted_redis_url(url: str) -> str:
     """`url` with its password replaced by `***`, safe for logs and error messages."""
     parts = urlsplit(url)
@@ -49,10 +61,4 @@ class ResponsesStoreConfig(BaseModel):
     @field_validator("redis_url")
     @classmethod
     def _known_scheme(cls, url: str) -> str:
-        scheme = urlsplit(url).scheme
-        if scheme not in _REDIS_SCHEMES:
-            raise ValueError(
-                "redis_url must start with redis://, rediss:// or unix://, "
-                f"got {scheme + '://' if scheme else 'no scheme'}"
-            )
-        return url
+        return checked_redis_url(url)
