@@ -144,6 +144,16 @@
         h("thead", {}, head), h("tbody", {}, body))));
   }
 
+  // Replaces what `box` shows, keeping where its table was scrolled sideways (a phone scrolls
+  // the wide tables: a refresh every 2 s must not throw it back to the first column).
+  function redraw(box, content) {
+    const before = box.querySelector(".table-wrap");
+    const x = before ? before.scrollLeft : 0;
+    box.replaceChildren(content);
+    const after = box.querySelector(".table-wrap");
+    if (after && x) after.scrollLeft = x;
+  }
+
   // --- the page -------------------------------------------------------------------------------
 
   pages.pool = async function pool(main) {
@@ -158,8 +168,8 @@
     let drawn = null;
     async function refresh() {
       const data = await api("GET", "/admin/pool");
-      holder.replaceChildren(keysTable(data.keys));
-      heat.replaceChildren(heatMap(data.keys));
+      redraw(holder, keysTable(data.keys));
+      redraw(heat, heatMap(data.keys));
       stamp.textContent = "updated " + fmt.clock(data.now);
       const line = data.timeline;
       const key = JSON.stringify(line);
