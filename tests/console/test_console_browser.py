@@ -1,16 +1,12 @@
-"""The console in a real browser: Playwright driving Debian's Chromium (no browser download
-is possible here; skipped with the reason when /usr/bin/chromium is missing).
+"""The console in a real browser: Playwright driving Debian's Chromium (browser_support.py).
 
 Screenshots go to tmp/artefacts/console/ (or $APEX_ARTEFACTS), never committed: look at them.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
+from browser_support import PHONE, log_in, needs_browser, new_page, shot
 from console_support import (
     ADMIN,
     CLIENT,
@@ -23,54 +19,7 @@ from console_support import (
 )
 from fakes.openai_upstream import rate_limited
 
-CHROMIUM = os.environ.get("APEX_CHROMIUM", "/usr/bin/chromium")
-ARTEFACTS = Path(
-    os.environ.get("APEX_ARTEFACTS", Path(__file__).resolve().parents[2] / "tmp/artefacts/console")
-)
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
-
-playwright_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
-pytestmark = pytest.mark.skipif(
-    not (os.path.exists(CHROMIUM) or shutil.which("chromium")),
-    reason=f"no Chromium at {CHROMIUM}: apt-get install chromium (or set APEX_CHROMIUM)",
-)
-
-
-@pytest.fixture
-async def browser():
-    async with playwright_api.async_playwright() as p:
-        # --no-sandbox: CI runs as root, where Chromium's sandbox cannot start.
-        launched = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        await launched.close()
-
-
-async def new_page(browser, viewport=DESKTOP, scheme="light"):
-    context = await browser.new_context(viewport=viewport, color_scheme=scheme)
-    page = await context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda err: page.errors.append(str(err)))
-    page.on("console", lambda msg: _console_error(page, msg))
-    return page
-
-
-def _console_error(page, msg) -> None:
-    """Script errors and CSP refusals count; the browser's note on an HTTP error status does
-    not (the page asks GET /admin/session before login and expects a 401)."""
-    if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
-        page.errors.append(msg.text)
-
-
-async def shot(page, name: str) -> None:
-    ARTEFACTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(ARTEFACTS / f"{name}.png"), full_page=True)
-
-
-async def log_in(page, gw, token: str = ADMIN) -> None:
-    await page.goto(gw.base_url + "/ui/")
-    await page.fill("#login-token", token)
-    await page.click("#login-form button[type=submit]")
+pytestmark = needs_browser
 
 
 async def start(gateway, fake_upstream, tmp_path):

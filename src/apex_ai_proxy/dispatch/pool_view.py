@@ -15,6 +15,10 @@ from apex_ai_proxy.telemetry import set_pool_fallbacks, set_pool_keys
 MIN_HINTED_KEY = 12
 
 
+#: The order of a candidate's limit vector (keypool.limits.limit_vector).
+LIMIT_NAMES = ("rpm", "rpd", "tpm", "tpd", "max_parallel")
+
+
 async def pool_rows(pool: KeyPool, router: Router) -> list[dict]:
     hints = {
         key.name: _hint(key.secret)
@@ -22,12 +26,15 @@ async def pool_rows(pool: KeyPool, router: Router) -> list[dict]:
         for target in route.targets
         for key in target.keys
     }
+    limits = {pool.names.get(c.unit, c.unit): _limits(c.limits) for c in pool.all_candidates()}
     views = await pool.snapshot()
     now = time.time()
-    return [_row(name, view, hints, now) for name, view in views.items()]
+    return [_row(name, view, hints, limits.get(name, {}), now) for name, view in views.items()]
 
 
-def _row(name: str, view: UnitView, hints: dict[str, str], now: float) -> dict:
+def _row(
+    name: str, view: UnitView, hints: dict[str, str], limits: dict[str, int], now: float
+) -> dict:
     key_name = name.rpartition("|")[0]
     return {
         "unit": name,
@@ -35,13 +42,28 @@ def _row(name: str, view: UnitView, hints: dict[str, str], now: float) -> dict:
         "state": view.state,
         "reason": view.reason,
         "until_s": max(round(view.until - now), 0) if view.until else 0,
+        "until": view.until or None,  # epoch seconds: the reset time a page shows as a clock
+        "limits": limits,
         "remaining": view.remaining,
+        "headroom": _headroom(view.remaining, limits),
         "minute_requests": view.minute_requests,
         "day_requests": view.day_requests,
         "minute_tokens": view.minute_tokens,
         "day_tokens": view.day_tokens,
         "in_flight": view.in_flight,
     }
+
+
+def _limits(vector: tuple[int, ...]) -> dict[str, int]:
+    """The resolved configured limits by name (0 in the vector: not limited)."""
+    return {name: value for name, value in zip(LIMIT_NAMES, vector, strict=False) if value}
+
+
+def _headroom(remaining: dict[str, int], limits: dict[str, int]) -> float | None:
+    """The share of the tightest configured limit left (0..1); None without limits, which is
+    not the same as everything left."""
+    shares = [remaining.get(name, 0) / limit for name, limit in limits.items() if limit]
+    return round(min(shares), 4) if shares else None
 
 
 def _hint(secret: str) -> str:

@@ -5,8 +5,9 @@ its state (`ok`, `cooling_down`, `rate_limited`), why, until when (epoch seconds
 process's latency estimate, and the requests and 429s it got in the last hour (from the
 records' attempts); and a timeline of the last hour's 429s and 5xx per provider, per minute,
 counted per attempt. Each key row carries `quota`: the quota-aware key pool's rows for that key,
-one per model (the rows of `apex-ai-proxy pool`, dispatch/pool_view.py: state, until, what is
-left per window; with Redis state what every replica shares).
+one per model (the rows of `apex-ai-proxy pool`, dispatch/pool_view.py: state, until, the
+configured limits, what is left of each and the share of the tightest one left; with Redis state
+what every replica shares).
 """
 
 from __future__ import annotations

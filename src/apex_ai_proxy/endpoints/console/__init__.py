@@ -5,7 +5,7 @@ session cookie, like any script could with a Bearer token. They are served only 
 API is on (admin_tokens), read into memory once at start-up, and only the files listed here
 exist (no path from the request ever reaches the file system).
 
-    static/index.html, app.js, style.css   the console
+    static/index.html, app.js, pages.js, pool.js (the Key pool page), style.css   the console
     static/vendor/                         uPlot (charts), its licence and version: VERSIONS
 """
 
@@ -25,6 +25,7 @@ FILES = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
     "pages.js": "text/javascript; charset=utf-8",
+    "pool.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
     "vendor/uPlot.iife.min.js": "text/javascript; charset=utf-8",
     "vendor/uPlot.min.css": "text/css; charset=utf-8",

@@ -59,6 +59,8 @@
     return h("span.state." + value, {}, value.replace("_", " "));
   }
 
+  Console.ui = { chart, table, state }; // shared with pool.js
+
   // --- Overview -------------------------------------------------------------------------------
 
   const GROUP_COLUMNS = [
@@ -98,43 +100,6 @@
     );
   };
   Console.charts = [];
-
-  // --- Key pool -------------------------------------------------------------------------------
-
-  const POOL_COLUMNS = [
-    ["Key", (k) => k.key + (k.last4 ? " …" + k.last4 : "")], ["Provider", (k) => k.provider],
-    ["State", (k) => state(k.state)], ["Reason", (k) => k.reason || ""],
-    ["Until", (k) => fmt.clock(k.until)], ["Requests 1h", (k) => fmt.int(k.requests_1h), 1],
-    ["429s 1h", (k) => fmt.int(k.rate_limited_1h), 1], ["Latency", (k) => fmt.ms(k.latency_ms), 1],
-  ];
-
-  pages.pool = async function pool(main) {
-    const holder = h("div", { id: "pool" });
-    const stamp = h("span.muted", { id: "pool-updated" });
-    const timeline = h("div.charts", { id: "pool-timeline" });
-    main.replaceChildren(h("h1", {}, "Key pool"),
-      h("div.toolbar", {}, h("span.muted", {}, "Refreshes every 2 s · "), stamp), holder,
-      h("h2", {}, "Failed attempts per provider, last hour"), timeline);
-    let drawn = null;
-    async function refresh() {
-      const data = await api("GET", "/admin/pool");
-      const rows = table(POOL_COLUMNS, data.keys);
-      rows.querySelectorAll("tbody tr").forEach((tr, i) => tr.setAttribute("data-key", data.keys[i].key));
-      holder.replaceChildren(rows);
-      stamp.textContent = "updated " + fmt.clock(data.now);
-      const line = data.timeline;
-      const key = JSON.stringify(line);
-      if (line && key !== drawn) { // redrawn only when it changed: no flicker every 2 s
-        drawn = key;
-        Console.charts = [];
-        timeline.replaceChildren(
-          chart("429s", line.t, Object.entries(line.rate_limited)),
-          chart("5xx, timeouts, no answer", line.t, Object.entries(line.server_errors)));
-      }
-    }
-    await refresh();
-    Console.every(2000, () => refresh().catch(() => {}));
-  };
 
   // --- Requests -------------------------------------------------------------------------------
 
