@@ -63,12 +63,34 @@ def test_the_readme_model_names_route_as_they_did(capsys, tmp_path) -> None:
     assert where("gpt-4o#azure-openai") == ("azure", "gpt-4o")
 
 
-def test_aepipe_is_written_down_but_left_disabled(capsys, tmp_path) -> None:
+def test_aepipe_becomes_an_enabled_aepipe_sink_with_the_token_as_a_reference(
+    capsys, tmp_path
+) -> None:
     done = imported(capsys, tmp_path)
-    assert "#       base_url: https://aepipe.example.workers.dev" in done.yaml
-    assert "#       logstore: requests" in done.yaml
-    assert "#       raw_logstore: raw" in done.yaml
-    assert [s.type for s in done.config().records.sinks] == ["sqlite"]
+    assert done.status == 0, done.err
+    assert "token: ${AEPIPE_TOKEN}" in done.yaml and "ae-SECRET" not in done.yaml
+    records = done.config().records
+    assert records.enabled and records.raw  # the Worker shipped full bodies to `raw`
+    sqlite, aepipe = records.sinks
+    assert sqlite.type == "sqlite"  # `logs` and `stats` keep working locally
+    assert (aepipe.type, aepipe.format) == ("http", "aepipe")
+    assert aepipe.base_url == "https://aepipe.example.workers.dev"
+    assert (aepipe.project, aepipe.logstore, aepipe.raw_logstore) == (
+        "apex-ai-proxy",
+        "requests",
+        "raw",
+    )
+    assert aepipe.token.get_secret_value() == AEPIPE_TOKEN
+    assert AEPIPE_TOKEN in done.config().secrets()  # redacted wherever it could appear
+
+
+def test_without_the_aepipe_token_the_check_says_what_to_set(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("GATEWAY_TOKEN", GATEWAY_TOKEN)
+    monkeypatch.delenv("AEPIPE_TOKEN", raising=False)
+    done = imported(capsys, tmp_path, dev_vars=False)
+    assert done.status == 1
+    assert "environment variable 'AEPIPE_TOKEN' is not set" in done.err
+    assert "AepipeToken" in done.err  # the note says where its value lives
 
 
 def test_a_dev_vars_beside_the_file_is_found(capsys, tmp_path) -> None:

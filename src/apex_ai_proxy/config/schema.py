@@ -15,7 +15,7 @@ from apex_ai_proxy.health.config import HealthConfig
 from apex_ai_proxy.keypool.config import KeyEntry, Limits, StateConfig
 from apex_ai_proxy.passthrough.config import PassthroughConfig
 from apex_ai_proxy.state.config import ResponsesStoreConfig
-from apex_ai_proxy.telemetry.config import RecordsConfig
+from apex_ai_proxy.telemetry.config import HttpSinkConfig, RecordsConfig
 from apex_ai_proxy.virtualkeys.config import VirtualKeysConfig
 
 PROVIDER_KINDS = ("openai", "azure", "anthropic", "gemini", "echo", "responses", "cloudflare")
@@ -244,6 +244,9 @@ class Config(_Strict):
         for model in self.models.values():
             for entry in model.providers:
                 found.extend(entry.keys() or [])
+        for sink in self.records.sinks:  # the http sink's log-service token (aepipe's too)
+            if isinstance(sink, HttpSinkConfig) and sink.token is not None:
+                found.append(sink.token.get_secret_value())
         return [s for s in found if s]
 
 

@@ -5,7 +5,7 @@
     GatewayToken (secret)               → gateway_tokens (clients sent it as their Bearer token)
                                           and both providers' gateway_token (cf-aig-authorization)
     vars.AZURE_RESOURCE, AZURE_API_VERSION → providers.azure, direct to RESOURCE.openai.azure.com
-    vars.AEPIPE_BASE_URL, AepipeToken   → an http records sink, written commented out (see below)
+    vars.AEPIPE_BASE_URL, AepipeToken   → records.sinks: an http sink in aepipe format (+ sqlite)
 
 `model#provider` needs no models section: the Cloudflare provider slugs (`gpt-5.5#openai`,
 `gemini-2.0-flash#google-ai-studio`) pick these providers (providers/slugs.py).
@@ -75,24 +75,29 @@ def convert(source: str, dev_vars: str | None, api_version: str | None) -> Migra
 
 
 def _aepipe(plan: Migration, base_url: str, token: str) -> None:
+    """The Worker's reporter: every request to aepipe project `apex-ai-proxy`, structured rows in
+    logstore `requests`, full headers and bodies in `raw`. Here the same, through the http sink's
+    aepipe format; the local SQLite sink stays (`logs`, `stats` read it)."""
     ref = plan.secret("AEPIPE_TOKEN", token)
-    plan.commented.append(
-        "# The Worker reported every request to aepipe (logstores apex-ai-proxy/requests and\n"
-        "# apex-ai-proxy/raw). Our http sink posts {base_url}/projects/{project}/logstores/\n"
-        '# {logstore} with {"logs": [records]}; aepipe ingests at /v1/{project}/{logstore}/ingest\n'
-        "# (points) and /log, a different API, so this sink is left disabled: enable it against a\n"
-        "# service that speaks ours. Records go to the local SQLite sink meanwhile.\n"
-        "# records:\n"
-        "#   raw: true\n"
-        "#   sinks:\n"
-        "#     - type: sqlite\n"
-        "#     - type: http\n"
-        f"#       base_url: {base_url}\n"
-        f'#       token: "{ref}"\n'
-        "#       project: apex-ai-proxy\n"
-        "#       logstore: requests\n"
-        "#       raw_logstore: raw\n"
+    aepipe_sink = {
+        "type": "http",
+        "format": "aepipe",
+        "base_url": base_url,
+        "token": ref,
+        "project": "apex-ai-proxy",
+        "logstore": "requests",
+        "raw_logstore": "raw",
+    }
+    plan.config["records"] = {"raw": True, "sinks": [{"type": "sqlite"}, aepipe_sink]}
+    plan.notes.append(
+        "records: raw capture is on because the Worker sent full request and response bodies "
+        "to aepipe's `raw` logstore; set `raw: false` to send only the request records"
     )
+    if not token:
+        plan.notes.append(
+            "AEPIPE_TOKEN: its value lives in Cloudflare's Secrets Store (AepipeToken, aepipe's "
+            "ADMIN_TOKEN); set it before starting (or pass --dev-vars), or remove the http sink"
+        )
 
 
 def parse_dev_vars(text: str) -> dict[str, str]:

@@ -23,6 +23,13 @@ records:
       logstore: requests
       raw_logstore: requests-raw
       timeout_s: 10
+    - type: http             # an aepipe instance (the Cloudflare Worker's log pipeline)
+      format: aepipe
+      base_url: https://aepipe.example.workers.dev
+      token: ${AEPIPE_TOKEN} # aepipe's ADMIN_TOKEN
+      project: apex-ai-proxy
+      logstore: requests     # POST /v1/{project}/{logstore}/ingest  {"points": [...]}
+      raw_logstore: raw      # POST /v1/{project}/{raw_logstore}/log {"logs": [...]}
     - type: stdout
 ```
 
@@ -31,9 +38,13 @@ Every sink also takes `buffer_size` (its own queue, in records) and `max_retries
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+# aepipe refuses other project and logstore names (400), so they are refused here, at load time.
+AEPIPE_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
 class _Strict(BaseModel):
@@ -62,12 +73,29 @@ class JsonlSinkConfig(_SinkConfig):
 
 class HttpSinkConfig(_SinkConfig):
     type: Literal["http"] = "http"
+    # "logs": our own API (sinks/http.py); "aepipe": aepipe's ingest and log API (sinks/aepipe.py)
+    format: Literal["logs", "aepipe"] = "logs"
     base_url: str = Field(pattern=r"^https?://")
     token: SecretStr | None = None
     project: str
     logstore: str
     raw_logstore: str | None = None
     timeout_s: float = Field(10, gt=0)
+
+    @model_validator(mode="after")
+    def _aepipe_rules(self) -> HttpSinkConfig:
+        if self.format != "aepipe":
+            return self
+        if self.token is None or not self.token.get_secret_value():
+            raise ValueError("format aepipe needs `token` (aepipe's ADMIN_TOKEN)")
+        for field, name in (
+            ("project", self.project),
+            ("logstore", self.logstore),
+            ("raw_logstore", self.raw_logstore),
+        ):
+            if name is not None and not AEPIPE_NAME.match(name):
+                raise ValueError(f"{field}: aepipe names are 1-64 of A-Z a-z 0-9 _ -")
+        return self
 
 
 class StdoutSinkConfig(_SinkConfig):

@@ -13,6 +13,11 @@ deduplication key.
 The sink owns an `HttpClient` of its own (the gateway's client, a pool apart from the upstream
 one, at most 4 connections), so a stuck log service can never take connections from model
 traffic. Proxies come from the environment (HTTPS_PROXY/HTTP_PROXY/NO_PROXY), as upstreams' do.
+
+With `format: aepipe` the same sink speaks aepipe's API instead (sinks/aepipe.py): records as
+points to `{base_url}/v1/{project}/{logstore}/ingest`, raw captures as log entries to
+`{base_url}/v1/{project}/{raw_logstore}/log`, at most 250 per POST. Retries, drops and the
+at-least-once delivery are the same.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from apex_ai_proxy.http import (
 )
 
 from ..config import HttpSinkConfig
+from . import aepipe
 from .base import Batch, Sink, SinkError
 
 RETRYABLE_STATUS = frozenset({408, 429})
@@ -46,9 +52,8 @@ class HttpSink(Sink):
     def __init__(self, config: HttpSinkConfig, name: str = "http") -> None:
         super().__init__(name, buffer_size=config.buffer_size, max_retries=config.max_retries)
         self.config = config
-        base = f"{config.base_url.rstrip('/')}/projects/{quote(config.project, safe='')}/logstores/"
-        self.url = base + quote(config.logstore, safe="")
-        self.raw_url = base + quote(config.raw_logstore, safe="") if config.raw_logstore else None
+        self.aepipe = config.format == "aepipe"
+        self.url, self.raw_url = _urls(config)
         self._headers = {"content-type": "application/json"}
         if config.token is not None:
             self._headers["authorization"] = f"Bearer {config.token.get_secret_value()}"
@@ -60,20 +65,31 @@ class HttpSink(Sink):
         self._client = HttpClient()
 
     async def write(self, batch: Batch) -> None:
-        await self._post(self.url, [record.to_dict() for record in batch])
+        if self.aepipe:
+            await self._write_aepipe(batch)
+            return
+        await self._post(self.url, {"logs": [record.to_dict() for record in batch]})
         if self.raw_url is not None:
             raws = [raw for record in batch if (raw := record.raw_dict()) is not None]
             if raws:
-                await self._post(self.raw_url, raws)
+                await self._post(self.raw_url, {"logs": raws})
+
+    async def _write_aepipe(self, batch: Batch) -> None:
+        for points in aepipe.chunks([aepipe.point(record) for record in batch]):
+            await self._post(self.url, {"points": points})
+        if self.raw_url is not None:
+            entries = [entry for record in batch if (entry := aepipe.log_entry(record))]
+            for logs in aepipe.chunks(entries):
+                await self._post(self.raw_url, {"logs": logs})
 
     async def close(self) -> None:
         if self._client is not None:
             await self._client.close()
             self._client = None
 
-    async def _post(self, url: str, logs: list[dict[str, Any]]) -> None:
+    async def _post(self, url: str, document: dict[str, Any]) -> None:
         assert self._client is not None, "HttpSink.start() was not called"
-        body = orjson.dumps({"logs": logs})
+        body = orjson.dumps(document)
         try:
             response = await self._client.send(
                 "POST", url, self._headers, body, self._timeouts, options=_OPTIONS
@@ -86,3 +102,17 @@ class HttpSink(Sink):
             return
         retryable = response.status >= 500 or response.status in RETRYABLE_STATUS
         raise SinkError(f"{url} answered {response.status}", retryable=retryable)
+
+
+def _urls(config: HttpSinkConfig) -> tuple[str, str | None]:
+    """Where records and raw captures are posted (None: raw captures go nowhere)."""
+    base = config.base_url.rstrip("/")
+    if config.format == "aepipe":  # names are checked by the config: nothing to quote
+        raw = config.raw_logstore
+        return (
+            base + aepipe.ingest_path(config.project, config.logstore),
+            base + aepipe.log_path(config.project, raw) if raw else None,
+        )
+    base = f"{base}/projects/{quote(config.project, safe='')}/logstores/"
+    raw_url = base + quote(config.raw_logstore, safe="") if config.raw_logstore else None
+    return base + quote(config.logstore, safe=""), raw_url
