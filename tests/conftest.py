@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite: fake upstreams and an in-process gateway.
 
     fake_upstream(name, **kw)       a started `FakeUpstream` on 127.0.0.1:<free port>
+    native(name, **kw)              a started `FakeResponsesUpstream` (a kind "responses" provider)
     gateway(config, env=None)       writes the config as YAML under tmp_path, starts the gateway
                                     in process on 127.0.0.1:<free port>, returns a `Gateway`
     gw.openai(token)                an `openai.AsyncOpenAI` aimed at the gateway (max_retries=0)
@@ -25,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from fakes.openai_upstream import FakeUpstream  # noqa: E402
 from fakes.ports import free_port  # noqa: E402, F401 - re-exported for tests
+from fakes.responses_upstream import FakeResponsesUpstream  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,6 +78,20 @@ async def fake_upstream() -> AsyncIterator[Callable[..., Awaitable[FakeUpstream]
 
     async def start(name: str = "fake", **kwargs: Any) -> FakeUpstream:
         fake = await FakeUpstream(name, **kwargs).start()
+        started.append(fake)
+        return fake
+
+    yield start
+    for fake in started:
+        await fake.stop()
+
+
+@pytest.fixture
+async def native() -> AsyncIterator[Callable[..., Awaitable[FakeResponsesUpstream]]]:
+    started: list[FakeResponsesUpstream] = []
+
+    async def start(name: str = "native", **kwargs: Any) -> FakeResponsesUpstream:
+        fake = await FakeResponsesUpstream(name, **kwargs).start()
         started.append(fake)
         return fake
 

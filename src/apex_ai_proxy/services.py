@@ -21,7 +21,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from apex_ai_proxy.auth import AdminAuth, Authenticator
-from apex_ai_proxy.balancer import Balancer
 from apex_ai_proxy.config import Config
 from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.conversations.store import ConversationStore
@@ -30,9 +29,10 @@ from apex_ai_proxy.dispatch.pool import KeyPool, open_pool_ledger  # key pool (i
 from apex_ai_proxy.errors import BadRequest
 from apex_ai_proxy.health import CooldownTable, HealthState, same_units, unit_names
 from apex_ai_proxy.http import Request
-from apex_ai_proxy.mapping import MAPPING_HEADER, MappingError, map_model, parse_mapping
 from apex_ai_proxy.passthrough.service import Passthrough
 from apex_ai_proxy.routing import Router
+from apex_ai_proxy.routing.balancer import Balancer
+from apex_ai_proxy.routing.mapping import MAPPING_HEADER, MappingError, map_model, parse_mapping
 from apex_ai_proxy.telemetry import Recorder, allow_label_values
 from apex_ai_proxy.upstream import UpstreamClient
 

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sys
 from pathlib import Path
 
 import orjson
 import uvloop
 import yaml
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "core"))
-from core_support import MESSAGES, config, model, openai_provider  # noqa: E402
 from fakes.openai_upstream import FakeUpstream, Hang, Reply  # noqa: E402
+from gateway_config import MESSAGES, config, model, openai_provider
 
 BODY = orjson.dumps({"model": "m", "messages": MESSAGES})
 REQUEST = (

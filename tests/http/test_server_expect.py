@@ -4,14 +4,10 @@ limit; otherwise 401/413 at once, the body is never read and no handler runs."""
 from __future__ import annotations
 
 import asyncio
-import sys
-from pathlib import Path
 
 import orjson
+from gateway_config import MESSAGES, config, model, openai_provider
 from http_support import parse_responses, read_until_close
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "core"))
-from core_support import MESSAGES, config, model, openai_provider  # noqa: E402
 
 BODY = orjson.dumps({"model": "m", "messages": MESSAGES})
 

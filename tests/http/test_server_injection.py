@@ -3,17 +3,12 @@ one place headers are written (Response._head, used by StreamResponse.prepare to
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import orjson
 import pytest
+from gateway_config import MESSAGES, config, openai_provider
 from http_support import exchange, parse_responses
 
 from apex_ai_proxy.http import Response, StreamResponse
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "core"))
-from core_support import MESSAGES, config, openai_provider  # noqa: E402
 
 BAD_HEADERS = {
     "x-crlf": "v\r\nx-injected: yes",

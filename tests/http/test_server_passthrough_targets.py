@@ -5,13 +5,9 @@ targets reach handlers as their path and query only; userinfo is refused."""
 from __future__ import annotations
 
 import asyncio
-import sys
-from pathlib import Path
 
+from gateway_config import config
 from http_support import exchange, statuses
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "core"))
-from core_support import config  # noqa: E402
 
 TOKEN = "tok"
 

@@ -15,11 +15,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "core"))
 sys.path.insert(0, str(Path(__file__).parent.parent / "telemetry"))
+from cli_run import BIN, cli_env, wait_ready, write  # noqa: E402
 from fakes.ports import free_port  # noqa: E402
 from records_helpers import build_record  # noqa: E402
-from test_core_cli import BIN, cli_env, wait_ready, write  # noqa: E402
 
 from apex_ai_proxy.telemetry import Recorder  # noqa: E402
 from apex_ai_proxy.telemetry.config import RecordsConfig  # noqa: E402

@@ -10,8 +10,8 @@ import openai
 import pytest
 from aiohttp import web
 
-from apex_ai_proxy.mapping import MAPPING_HEADER
 from apex_ai_proxy.passthrough import PROVIDER_HEADER
+from apex_ai_proxy.routing.mapping import MAPPING_HEADER
 
 TOKEN = "gw-pass-token-123456"
 CLIENT_KEY = "sk-client-own-key-777777"

@@ -19,8 +19,8 @@ from records_gateway_support import (
     sqlite_rows,
 )
 
-from apex_ai_proxy.mapping import MAPPING_HEADER
 from apex_ai_proxy.passthrough import PROVIDER_HEADER
+from apex_ai_proxy.routing.mapping import MAPPING_HEADER
 
 
 def routed_config(tmp_path: Path, a, b=None, **top) -> dict:

@@ -9,7 +9,7 @@ import openai
 import pytest
 from records_gateway_support import MESSAGES, TOKEN, provider, records, records_section
 
-from apex_ai_proxy.mapping import MAPPING_HEADER
+from apex_ai_proxy.routing.mapping import MAPPING_HEADER
 
 
 async def start(gateway, fake_upstream, tmp_path: Path, **top):

@@ -11,8 +11,8 @@ from pathlib import Path
 import aiohttp
 from records_gateway_support import MESSAGES, TOKEN, provider, records, records_section
 
-from apex_ai_proxy.mapping import MAPPING_HEADER
 from apex_ai_proxy.passthrough import PROVIDER_HEADER
+from apex_ai_proxy.routing.mapping import MAPPING_HEADER
 
 LONG = 4000  # characters of each random path (under any request-target cap of the server)
 

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 
-from apex_ai_proxy.balancer import Balancer
 from apex_ai_proxy.config import RetryConfig
 from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.dialects.base import dumps
@@ -29,6 +28,7 @@ from apex_ai_proxy.http import Request, StreamResponse, UpstreamBodyTooLarge
 from apex_ai_proxy.providers.base import ApiKey, Target, UpstreamRequest
 from apex_ai_proxy.relay import ClientStream
 from apex_ai_proxy.routing import Route
+from apex_ai_proxy.routing.balancer import Balancer
 from apex_ai_proxy.telemetry.record import Attempt
 from apex_ai_proxy.translate import Translation
 from apex_ai_proxy.upstream import (

@@ -1,11 +1,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import pytest
-from fakes.responses_upstream import FakeResponsesUpstream
 from responses_support import store_section
 
 REDIS_URL = "redis://127.0.0.1:6379"
@@ -25,17 +22,3 @@ def store_cfg(request, tmp_path):
             tmp_path, "redis", redis_url=REDIS_URL, key_prefix=f"apex-test:{uuid.uuid4().hex}:"
         )
     return store_section(tmp_path)
-
-
-@pytest.fixture
-async def native() -> AsyncIterator[Callable[..., Awaitable[FakeResponsesUpstream]]]:
-    started: list[FakeResponsesUpstream] = []
-
-    async def start(name: str = "native", **kwargs: Any) -> FakeResponsesUpstream:
-        fake = await FakeResponsesUpstream(name, **kwargs).start()
-        started.append(fake)
-        return fake
-
-    yield start
-    for fake in started:
-        await fake.stop()

@@ -8,7 +8,7 @@ import json
 
 import openai
 import pytest
-from core_support import MESSAGES, chat, config, model, openai_provider
+from gateway_config import MESSAGES, chat, config, model, openai_provider
 
 TOKENS = ["tok-alpha-1", "tok-beta-2"]
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import orjson
 import pytest
-from core_support import config, model, openai_provider
+from cli_run import BIN, cli_env, wait_ready, write
 from fakes.openai_upstream import rate_limited
 from fakes.ports import free_port
-from test_core_cli import BIN, cli_env, wait_ready, write
+from gateway_config import config, model, openai_provider
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="reads /proc to tell the workers apart"

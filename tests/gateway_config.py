@@ -1,6 +1,6 @@
-"""Config builders and small helpers shared by the gateway-core tests.
+"""Config builders and small helpers shared by the gateway tests (routing, dispatch, cli, http, …).
 
-Test configs use short timeouts and cooldowns so the whole core suite stays fast; where a test
+Test configs use short timeouts and cooldowns so the gateway tests stay fast; where a test
 depends on a number it passes it explicitly.
 """
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from apex_ai_proxy.health import HealthState
 from apex_ai_proxy.providers.base import ApiKey, Target
-from apex_ai_proxy.routing import Route
+from apex_ai_proxy.routing.router import Route
 
 
 class Balancer:

@@ -7,6 +7,7 @@ import time
 import aiohttp
 import openai
 import pytest
+
 from fakes.openai_upstream import (
     BreakStream,
     Drop,

@@ -8,8 +8,8 @@ import asyncio
 import aiohttp
 import orjson
 from aiohttp import web
-from core_support import MESSAGES, config, model
 from fakes.ports import free_port
+from gateway_config import MESSAGES, config, model
 
 CHUNKS = 1024
 CHUNK_TEXT = "x" * (64 * 1024)  # 1024 frames of ~64 KiB: a 64 MiB stream

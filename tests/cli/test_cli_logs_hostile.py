@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from test_core_cli import run_cli
+from cli_run import run_cli
 
 
 def not_a_database(tmp_path: Path) -> Path:

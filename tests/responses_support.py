@@ -1,7 +1,7 @@
-"""Fixtures and config builders for the /v1/responses tests.
+"""Config builders for the /v1/responses tests (tests/endpoints/ and tests/conversations/).
 
-native(name)          a started FakeResponsesUpstream (kind "responses" provider)
 responses_config(...) a gateway config with a response store under tmp_path
+(the `native` fixture, a started FakeResponsesUpstream, is in tests/conftest.py)
 """
 
 from __future__ import annotations

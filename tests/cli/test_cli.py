@@ -4,47 +4,15 @@ graceful shutdown on SIGTERM that lets an open stream finish."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
 
 import aiohttp
 import openai
-import yaml
-from core_support import MESSAGES, config, model, openai_provider
+from cli_run import BIN, MISSING_VAR, cli_env, run_cli, wait_ready, write
 from fakes.openai_upstream import Reply
 from fakes.ports import free_port
-
-BIN = Path(sys.executable).parent / "apex-ai-proxy"
-MISSING_VAR = "APEX_TEST_SURELY_UNSET_KEY"
-
-
-def cli_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "APEX_CONFIG"}
-    env.pop(MISSING_VAR, None)
-    return env
-
-
-def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=cli_env(),
-        cwd=tempfile.gettempdir(),  # default state files must not land in the repository
-    )
-
-
-def write(tmp_path: Path, data: dict, name: str = "apex.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
-
+from gateway_config import MESSAGES, config, model, openai_provider
 
 BROKEN = {
     "providers": {
@@ -110,23 +78,6 @@ def test_serve_with_broken_config_exits_listing_problems(tmp_path):
     assert "models.gpt-4o.providers[1].provider: unknown provider 'azur'" in output
     assert MISSING_VAR in output
     assert "Traceback" not in output
-
-
-async def wait_ready(
-    base_url: str, proc: asyncio.subprocess.Process, deadline_s: float = 20
-) -> None:
-    deadline = time.monotonic() + deadline_s
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            assert proc.returncode is None, "serve exited during start-up"
-            try:
-                async with http.get(base_url + "/readyz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError("serve did not become ready")
 
 
 async def connection_refused(base_url: str) -> bool:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_core_cli import free_port, run_cli
+from cli_run import run_cli
+from fakes.ports import free_port
 
 KEY = "sk-live-SECRET-abcdef0123456789"
 TOKEN = "gw-SECRET-token-0123456789"

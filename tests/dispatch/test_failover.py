@@ -10,15 +10,6 @@ import time
 
 import openai
 import pytest
-from core_support import (
-    by_arrival,
-    chat,
-    config,
-    dead_provider,
-    model,
-    openai_provider,
-    stream_text,
-)
 from fakes.openai_upstream import (
     Drop,
     Fail,
@@ -28,6 +19,15 @@ from fakes.openai_upstream import (
     rate_limited,
     rate_limited_until,
     server_error,
+)
+from gateway_config import (
+    by_arrival,
+    chat,
+    config,
+    dead_provider,
+    model,
+    openai_provider,
+    stream_text,
 )
 
 RETRYABLE = {

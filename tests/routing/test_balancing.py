@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from core_support import chat, config, model, openai_provider
 from fakes.openai_upstream import Reply
+from gateway_config import chat, config, model, openai_provider
 
 
 async def test_weighted_respects_weights(gateway, fake_upstream):

@@ -8,8 +8,8 @@ import asyncio
 import openai
 import orjson
 import pytest
-from core_support import MESSAGES, config, model, openai_provider
 from fakes.openai_upstream import BreakStream, Reply, split_tokens
+from gateway_config import MESSAGES, config, model, openai_provider
 
 from apex_ai_proxy.telemetry.query import recent_records
 

@@ -1,6 +1,6 @@
 import pytest
 
-from apex_ai_proxy.mapping import MappingError, map_model, parse_mapping
+from apex_ai_proxy.routing.mapping import MappingError, map_model, parse_mapping
 
 
 @pytest.mark.parametrize("value", [None, "", "   ", "\t"])

@@ -24,7 +24,7 @@ import pytest
 from fakes.openai_upstream import FakeUpstream, Reply
 from fakes.ports import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # `bench` is a folder of the repository, not an installed package
 
 from bench import stacks  # noqa: E402

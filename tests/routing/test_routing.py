@@ -7,7 +7,8 @@ import time
 
 import openai
 import pytest
-from core_support import (
+from fakes.openai_upstream import split_tokens
+from gateway_config import (
     AZURE_VERSION,
     MESSAGES,
     azure_provider,
@@ -17,7 +18,6 @@ from core_support import (
     openai_provider,
     stream_text,
 )
-from fakes.openai_upstream import split_tokens
 
 
 async def test_chat_routed_to_openai_compatible_upstream(gateway, fake_upstream):
