@@ -50,9 +50,9 @@ class OpenAIChatStreamDecoder(StreamDecoder):
             self.started = True
             out.append(
                 Start(
-                    chunk.get("id") or new_id("chatcmpl-"),
-                    chunk.get("model") or "",
-                    chunk.get("created"),
+                    _text(chunk.get("id")) or new_id("chatcmpl-"),
+                    _text(chunk.get("model")),
+                    chunk.get("created") if type(chunk.get("created")) is int else None,
                 )
             )
         for choice in chunk.get("choices") or []:
@@ -102,20 +102,25 @@ class OpenAIChatStreamDecoder(StreamDecoder):
 
     def _tool_call(self, call: dict, position: int, out: list[NeutralEvent]) -> None:
         upstream = call.get("index", position)
-        function = call.get("function") or {}
+        if type(upstream) is not int:  # a list or an object here would be no index at all
+            upstream = position
+        function = call.get("function")
+        if not isinstance(function, dict):
+            function = {}
+        given_id = _text(call.get("id"))
         known = self.calls.get(upstream)
         # Some hosts repeat index 0 for parallel calls: a new id means a new call.
-        if known is None or (call.get("id") and call["id"] != known[1]):
+        if known is None or (given_id and given_id != known[1]):
             index = self.count
             self.count += 1
-            call_id = call.get("id") or new_id("call_")
+            call_id = given_id or new_id("call_")
             self.calls[upstream] = (index, call_id)
             self.open.append(index)
-            google = (call.get("extra_content") or {}).get("google") or {}
+            extra = call.get("extra_content")
+            google = extra.get("google") if isinstance(extra, dict) else None
+            signature = google.get("thought_signature") if isinstance(google, dict) else None
             out.append(
-                ToolCallStart(
-                    index, call_id, function.get("name") or "", google.get("thought_signature")
-                )
+                ToolCallStart(index, call_id, _text(function.get("name")), _text(signature) or None)
             )
         else:
             index = known[0]
@@ -142,3 +147,9 @@ def _error_event(error: Any) -> ErrorEvent:
         status = code if isinstance(code, int) and 400 <= code < 600 else 500
         return ErrorEvent(status, str(error.get("message") or "upstream error"))
     return ErrorEvent(500, str(error))
+
+
+def _text(value: object) -> str:
+    """A string field of an upstream chunk, or "" when it is absent or of another type (a
+    malformed chunk must not carry a list or an object into the neutral form)."""
+    return value if isinstance(value, str) else ""
