@@ -21,6 +21,9 @@ request a connect attempt.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
 import math
 import time
@@ -28,6 +31,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from apex_ai_proxy.keypool.ledger import (
@@ -49,6 +53,7 @@ from apex_ai_proxy.keypool.limits import (
     day_window,
     oldest_live_bucket,
 )
+from apex_ai_proxy.keypool.resp import RespConnection, RespError
 from apex_ai_proxy.keypool.signals import MAX_HORIZON_S, Signal, Verdict
 from apex_ai_proxy.keypool.state import DEFAULT_POLICY, OK_STATUS, KeyState, KeyStatus, Policy
 from apex_ai_proxy.keypool.state import transition as next_status
@@ -190,6 +195,16 @@ class RedisLedger:
         self._reserve = self.redis.register_script(RESERVE_LUA)
         self._settle = self.redis.register_script(SETTLE_LUA)
         self._known: dict[str, KeyStatus] = {}  # last status read or written, per unit
+        #: The two scripts on every request go over a lean pipelined connection (keypool/resp.py);
+        #: None when the URL needs what it does not speak (TLS, unix socket): redis-py then.
+        self._conn = RespConnection.for_client(self.redis)
+        self._resends: set[asyncio.Task] = set()  # settles sent again after a NOSCRIPT
+
+    @property
+    def settle_is_instant(self) -> bool:
+        """`settle` would not wait for Redis now: it is written to the open connection, its
+        reply is not waited for (the pool then settles inline instead of in a task)."""
+        return self._conn is not None and self._conn.ready and not self._down
 
     def _usage_key(self, unit: str) -> str:
         return f"{self.prefix}u:{unit}"
@@ -208,7 +223,7 @@ class RedisLedger:
         async def remote() -> Reservation | Refusal:
             keys, args, days = self._reserve_args(candidates, tokens, lease_s)
             rid = str(args[3])
-            reply = await self._reserve(keys=keys, args=args)
+            reply = await self._run(self._reserve, keys, args)
             index = int(reply[0])
             if index == 0:
                 now = time.time()
@@ -258,6 +273,7 @@ class RedisLedger:
             await self.local.settle(reservation, used_tokens)
             return
         delta = settle_delta(reservation, used_tokens)
+        key = self._usage_key(reservation.unit)
         args = [
             reservation.bucket,
             reservation.day,
@@ -265,14 +281,58 @@ class RedisLedger:
             int(used_tokens is None),
             reservation.id,
         ]
+        if self.settle_is_instant:
+            # Written now, in order before any later reservation on the same connection; the
+            # reply is only looked at for a script Redis lost (NOSCRIPT: sent again, loaded).
+            conn = self._conn
+            assert conn is not None
+            conn.send(
+                functools.partial(self._settle_replied, key, args),
+                b"EVALSHA",
+                self._settle.sha,
+                1,
+                key,
+                *args,
+            )
+            return
 
         async def remote() -> None:
-            await self._settle(keys=[self._usage_key(reservation.unit)], args=args)
+            await self._run(self._settle, [key], args)
 
         async def dropped() -> None:
             return None  # its reservation lives in Redis; the lease expires there
 
         await self._guarded(remote, dropped)
+
+    def _settle_replied(self, key: str, args: list, reply: object) -> None:
+        if isinstance(reply, RespError) and str(reply).startswith("NOSCRIPT"):
+            task = asyncio.get_running_loop().create_task(self._resettle(key, args))
+            self._resends.add(task)
+            task.add_done_callback(self._resends.discard)
+        # Any other failure: dropped, as a settle in an outage is (the lease expires in Redis).
+
+    async def _resettle(self, key: str, args: list) -> None:
+        async def remote() -> None:
+            await self._run(self._settle, [key], args)
+
+        async def dropped() -> None:
+            return None
+
+        await self._guarded(remote, dropped)
+
+    async def _run(self, script: AsyncScript, keys: list[str], args: list) -> object:
+        """EVALSHA on the lean connection, loading the script when Redis does not know it (a
+        fresh or flushed server); through redis-py when there is no lean connection."""
+        conn = self._conn
+        if conn is None:
+            return await script(keys=keys, args=args)
+        try:
+            return await conn.call(b"EVALSHA", script.sha, len(keys), *keys, *args)
+        except RespError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+        await conn.call(b"SCRIPT", b"LOAD", script.script)
+        return await conn.call(b"EVALSHA", script.sha, len(keys), *keys, *args)
 
     async def record(self, unit: str, signal: Signal) -> KeyStatus:
         known = self._known.get(unit, OK_STATUS)
@@ -328,6 +388,13 @@ class RedisLedger:
         return await self._guarded(remote, lambda: self.local.snapshot(candidates))
 
     async def close(self) -> None:
+        if self._resends:
+            await asyncio.gather(*list(self._resends), return_exceptions=True)
+        if self._conn is not None:
+            if self._conn.ready:  # the settles sent are applied before this returns
+                with contextlib.suppress(RedisError, OSError):
+                    await self._conn.call(b"PING")
+            await self._conn.close()
         await self.redis.aclose()
 
     async def _guarded(
