@@ -272,12 +272,14 @@ class KeyPool:
         _, _, tpm, tpd, parallel = candidate.limits
         if used is not None and not (tpm or tpd or parallel):
             return  # counted as reserved; no token window or slot depends on the real count
-        if self._local or getattr(self.ledger, "settle_is_instant", False):
-            # No wait: local state, or a Redis settle written to the open connection whose
-            # reply nobody waits for.
-            await self.ledger.settle(reservation, used)
+        if self._local:
+            await self.ledger.settle(reservation, used)  # no I/O: it never suspends
             return
-        # Redis while not connected: off the request's path (its round trip is the reservation).
+        # Redis: off the request's path (its one round trip is the reservation): written to the
+        # open connection without waiting for the reply, else in a task.
+        nowait = getattr(self.ledger, "settle_nowait", None)
+        if nowait is not None and nowait(reservation, used):
+            return
         task = asyncio.get_running_loop().create_task(self.ledger.settle(reservation, used))
         self._pending.add(task)
         task.add_done_callback(self._settled)

@@ -27,6 +27,7 @@ from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
+
 class RespError(ResponseError):
     """An error reply (`-NOSCRIPT …`, `-ERR …`)."""
 
