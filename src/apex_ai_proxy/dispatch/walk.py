@@ -31,7 +31,7 @@ class Walk:
         self.pool = pool
         self.route = route
         self._pairs = pairs
-        self.listed: list[tuple[Candidate, Pair]] = []
+        self.listed: list[Candidate] = []  # the balancer's candidates, as ledger units
         self.tokens = tokens
         self.remaining: list[Candidate] = []
         #: Passed over by a reservation (the ledger found them out): asked once more at the end,
@@ -50,9 +50,10 @@ class Walk:
         while True:
             self._list()
             if self.listed:
-                choice = self.pool.view.order(self.units(), time.time())
+                choice = self.pool.view.order(self.listed, time.time())
                 if choice.order:
-                    self.remaining = self._pinned_first(choice.order)
+                    order = choice.order
+                    self.remaining = order if self.session is None else self._pinned_first(order)
                     return
                 await self._wait_or_refuse(choice.retry_at or time.time())
                 continue
@@ -79,10 +80,13 @@ class Walk:
 
     def _list(self) -> None:
         candidate = self.pool.candidate
-        self.listed = [(candidate(t, k), (t, k)) for t, k in self._pairs()]
-        self.pairs = {}
-        for unit, pair in self.listed:
-            self.pairs.setdefault(unit.unit, pair)
+        self.listed = listed = []
+        self.pairs = pairs = {}
+        for pair in self._pairs():
+            unit = candidate(*pair)
+            listed.append(unit)
+            if unit.unit not in pairs:
+                pairs[unit.unit] = pair
 
     async def next(self) -> tuple[Target, ApiKey, Reservation] | None:
         pool = self.pool
@@ -93,7 +97,9 @@ class Walk:
             result = await pool.ledger.reserve(self.remaining, self.tokens, lease_s=lease)
             if isinstance(result, Reservation):
                 pool.view.note_reservation(result)
-                index = next(i for i, c in enumerate(self.remaining) if c.unit == result.unit)
+                index = 0
+                if self.remaining[0].unit != result.unit:  # the first was out: passed over
+                    index = next(i for i, c in enumerate(self.remaining) if c.unit == result.unit)
                 self.skipped += self.remaining[:index]
                 self.remaining = self.remaining[index + 1 :]
                 self.reserved += 1
@@ -123,7 +129,7 @@ class Walk:
         return pool_spent(self.route, min(known) - now, self.units())
 
     def units(self) -> list[Candidate]:
-        return [c for c, _ in self.listed]
+        return self.listed
 
     def _earliest(self, retry_at: float) -> float:
         health = self.pool.health_frees_at(self.route)

@@ -44,9 +44,10 @@ class HeadroomView:
                 available.append(candidate)
         if not available:
             return Choice([], earliest)
-        # sorted() is stable: equal headroom keeps the strategy's (weighted, round-robin…) order
-        get = self._headroom.get
-        available.sort(key=lambda c: -get(c.unit, UNKNOWN_HEADROOM))
+        if len(available) > 1:
+            # sort() is stable: equal headroom keeps the strategy's (weighted, round-robin…) order
+            get = self._headroom.get
+            available.sort(key=lambda c: -get(c.unit, UNKNOWN_HEADROOM))
         return Choice(available, None)
 
     def headroom(self, unit: str, now: float) -> float:
