@@ -41,6 +41,7 @@ class Walk:
         self.reserved = 0  # reservations handed out
         self.refusal: Refusal | None = None  # the last: every candidate left was out
         self.deadline = time.monotonic() + pool.queue_timeout(route)
+        self.reserved_as: Candidate | None = None  # the candidate of the last reservation
         self.affinity: Affinity | None = None
         self.session: str | None = None  # the conversation, when the model pins them
 
@@ -100,6 +101,7 @@ class Walk:
                 index = 0
                 if self.remaining[0].unit != result.unit:  # the first was out: passed over
                     index = next(i for i, c in enumerate(self.remaining) if c.unit == result.unit)
+                self.reserved_as = self.remaining[index]
                 self.skipped += self.remaining[:index]
                 self.remaining = self.remaining[index + 1 :]
                 self.reserved += 1

@@ -179,7 +179,6 @@ class LocalLedger:
     ) -> Reservation | Refusal:
         now = self.clock()
         tokens = clamp_tokens(tokens)
-        lease_s = clamp_lease(lease_s)
         earliest, first_reason = float("inf"), ""
         for candidate in candidates:
             blocked, reason = self._blocked(candidate, tokens, now)
@@ -227,9 +226,9 @@ class LocalLedger:
         usage.tokens_in_minute += tokens
         usage.day_requests += 1
         usage.day_tokens += tokens
-        rid = new_reservation_id()
+        rid = f"{_ID_PREFIX}{next(_ids):x}"  # new_reservation_id(), inline: every request
         if c.limits[4]:
-            usage.leases[rid] = now + lease_s
+            usage.leases[rid] = now + clamp_lease(lease_s)
         status = self._status.get(c.unit)
         if status is not None and status.state is KeyState.INVALID:
             # This request is the probe: the next one waits another probe interval.

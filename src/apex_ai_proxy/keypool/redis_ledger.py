@@ -331,7 +331,9 @@ class RedisLedger:
         except RespError as exc:
             if not str(exc).startswith("NOSCRIPT"):
                 raise
-        await conn.call(b"SCRIPT", b"LOAD", script.script)
+        # Both scripts: the settle goes out without waiting for a reply, best not into NOSCRIPT.
+        for known in (self._reserve, self._settle):
+            await conn.call(b"SCRIPT", b"LOAD", known.script)
         return await conn.call(b"EVALSHA", script.sha, len(keys), *keys, *args)
 
     async def record(self, unit: str, signal: Signal) -> KeyStatus:
@@ -388,12 +390,12 @@ class RedisLedger:
         return await self._guarded(remote, lambda: self.local.snapshot(candidates))
 
     async def close(self) -> None:
-        if self._resends:
-            await asyncio.gather(*list(self._resends), return_exceptions=True)
         if self._conn is not None:
-            if self._conn.ready:  # the settles sent are applied before this returns
+            if self._conn.ready:  # the replies to the settles sent are in before this returns
                 with contextlib.suppress(RedisError, OSError):
                     await self._conn.call(b"PING")
+            if self._resends:  # settles sent again after a NOSCRIPT (known now: replies are in)
+                await asyncio.gather(*list(self._resends), return_exceptions=True)
             await self._conn.close()
         await self.redis.aclose()
 
