@@ -214,29 +214,40 @@ class RedisLedger:
         if not candidates:
             return Refusal(time.time(), "no_candidates")
 
-        async def remote() -> Reservation | Refusal:
-            keys, args, days = self._reserve_args(candidates, tokens, lease_s)
-            rid = str(args[3])
-            reply = await self._run(self._reserve, keys, args)
-            index = int(reply[0])
-            if index == 0:
-                now = time.time()
-                retry_at = float(reply[1])
-                if not now <= retry_at <= now + MAX_HORIZON_S:  # the past, too far, or nan
-                    retry_at = now if not retry_at > now else now + MAX_HORIZON_S
-                return Refusal(retry_at, _text(reply[2]))
-            chosen = candidates[index - 1]
-            return Reservation(
-                chosen.unit,
-                rid,
-                tokens,
-                int(_text(reply[1])),
-                days[index - 1],
-                float(reply[2]),
-                self.backend,
-            )
+        if not self._down:  # the common case, without _guarded's closures: every request
+            try:
+                return await self._reserve_remote(candidates, tokens, lease_s)
+            except (RedisError, OSError) as exc:
+                self._failed(exc)
+                return await self.local.reserve(candidates, tokens, lease_s)
+        return await self._guarded(
+            lambda: self._reserve_remote(candidates, tokens, lease_s),
+            lambda: self.local.reserve(candidates, tokens, lease_s),
+        )
 
-        return await self._guarded(remote, lambda: self.local.reserve(candidates, tokens, lease_s))
+    async def _reserve_remote(
+        self, candidates: Sequence[Candidate], tokens: int, lease_s: float
+    ) -> Reservation | Refusal:
+        keys, args, days = self._reserve_args(candidates, tokens, lease_s)
+        rid = str(args[3])
+        reply = await self._run(self._reserve, keys, args)
+        index = int(reply[0])
+        if index == 0:
+            now = time.time()
+            retry_at = float(reply[1])
+            if not now <= retry_at <= now + MAX_HORIZON_S:  # the past, too far, or nan
+                retry_at = now if not retry_at > now else now + MAX_HORIZON_S
+            return Refusal(retry_at, _text(reply[2]))
+        chosen = candidates[index - 1]
+        return Reservation(
+            chosen.unit,
+            rid,
+            tokens,
+            int(reply[1]),
+            days[index - 1],
+            float(reply[2]),
+            self.backend,
+        )
 
     def _reserve_args(
         self, candidates: Sequence[Candidate], tokens: int, lease_s: float
@@ -253,8 +264,9 @@ class RedisLedger:
             BUCKET_S,
             MINUTE_S,
         ]
+        prefix = self.prefix
         for c in candidates:
-            keys += (self._usage_key(c.unit), self._status_key(c.unit))
+            keys += (f"{prefix}u:{c.unit}", f"{prefix}s:{c.unit}")  # _usage_key, _status_key
             # The day is cut by this process's clock (Lua has no time zones): near midnight a
             # skewed replica may count a request into the neighbouring day.
             start, end = day_window(now, c.timezone)
@@ -408,22 +420,27 @@ class RedisLedger:
         try:
             result = await remote()
         except (RedisError, OSError) as exc:
-            self.fallbacks += 1
-            if not self._down:
-                log.warning(
-                    "key pool: Redis at %s failed (%s); using this process's own quota state "
-                    "until it answers",
-                    self._where,
-                    type(exc).__name__,
-                )
-            self._down = True
-            self._retry_at = time.monotonic() + self._backoff.next()
+            self._failed(exc)
             return await fallback()
         if self._down:
             self._down = False
             self._backoff.reset()
             log.info("key pool: Redis at %s answers again; quotas shared", self._where)
         return result
+
+    def _failed(self, exc: Exception) -> None:
+        """A call Redis did not serve: counted, the outage logged once, Redis tried again after
+        a growing wait."""
+        self.fallbacks += 1
+        if not self._down:
+            log.warning(
+                "key pool: Redis at %s failed (%s); using this process's own quota state "
+                "until it answers",
+                self._where,
+                type(exc).__name__,
+            )
+        self._down = True
+        self._retry_at = time.monotonic() + self._backoff.next()
 
 
 def _counts(raw: dict[bytes, bytes], c: Candidate, now: float) -> tuple[int, int, int, int, int]:

@@ -75,6 +75,13 @@ def parse(buf: bytes, pos: int) -> tuple[Any, int]:
             return None, pos
         items = []
         for _ in range(count):
+            if buf.startswith(b"$", pos):  # a bulk string, inline: the script replies' items
+                end = buf.find(b"\r\n", pos)
+                size = int(buf[pos + 1 : end]) if end >= 0 else -2
+                if size >= 0 and len(buf) >= end + size + 4:
+                    items.append(buf[end + 2 : end + 2 + size])
+                    pos = end + size + 4
+                    continue
             item, pos = parse(buf, pos)
             items.append(item)
         return items, pos
@@ -176,12 +183,27 @@ class RespConnection:
         return self._protocol is not None and not self._protocol.lost
 
     async def call(self, *args: bytes | str | int | float) -> Any:
-        """Send one command and wait for its reply. A connection error before any reply is
-        retried once on a fresh connection."""
-        try:
-            return await self._call(pack(args))
-        except RedisConnectionError:
-            return await self._call(pack(args))
+        """Send one command and wait for its reply. A connection error (the connection was
+        lost, say by a Redis restart) is retried once on a fresh connection."""
+        packed = pack(args)
+        loop = asyncio.get_running_loop()
+        for retry in (False, True):
+            try:
+                protocol = self._protocol
+                if protocol is None or protocol.lost:
+                    protocol = await self._connect()
+                waiter = loop.create_future()
+                protocol.waiters.append(waiter)
+                protocol.transport.write(packed)  # type: ignore[union-attr]
+                timer = loop.call_later(self.timeout, _time_out, protocol, waiter)
+                try:
+                    return await waiter
+                finally:
+                    timer.cancel()
+            except RedisConnectionError:
+                if retry:
+                    raise
+        raise AssertionError("unreachable")
 
     def send(self, on_reply: Callable[[Any], None], *args: bytes | str | int | float) -> None:
         """Send one command on the open connection (only when `ready`) without waiting:
@@ -190,20 +212,6 @@ class RespConnection:
         assert protocol is not None and protocol.transport is not None
         protocol.waiters.append(on_reply)
         protocol.transport.write(pack(args))
-
-    async def _call(self, packed: bytes) -> Any:
-        protocol = self._protocol
-        if protocol is None or protocol.lost:
-            protocol = await self._connect()
-        loop = asyncio.get_running_loop()
-        waiter = loop.create_future()
-        protocol.waiters.append(waiter)
-        protocol.transport.write(packed)  # type: ignore[union-attr]
-        timer = loop.call_later(self.timeout, _time_out, protocol, waiter)
-        try:
-            return await waiter
-        finally:
-            timer.cancel()
 
     async def _connect(self) -> _Protocol:
         if self._connecting is not None:  # another caller is connecting: share its connection
