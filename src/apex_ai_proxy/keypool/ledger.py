@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from apex_ai_proxy.keypool.config import Limits
 from apex_ai_proxy.keypool.limits import (
@@ -57,8 +57,10 @@ class Candidate:
         return cls(unit, limit_vector(limits), limits.reset_timezone)
 
 
-@dataclass(frozen=True, slots=True)
-class Reservation:
+class Reservation(NamedTuple):
+    """Immutable, as a frozen dataclass would be; a NamedTuple because one is made on every
+    request and a frozen dataclass's __init__ costs a setattr call per field."""
+
     unit: str
     id: str
     tokens: int  # the estimate reserved

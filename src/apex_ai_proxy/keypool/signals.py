@@ -139,6 +139,16 @@ def _relevant_headers(headers) -> dict[str, str]:
     if headers is None:
         return {}
     items = headers.items() if isinstance(headers, Mapping) else headers
+    if isinstance(headers, dict):
+        # The HTTP client's headers: a dict of many names, seldom a rate-limit one. Only the
+        # names that may be one go through the checks below (any name not a str does).
+        items = [
+            item
+            for item in items
+            if not isinstance(name := item[0], str)
+            or "ratelimit" in (low := name.lower())
+            or low == "retry-after"
+        ]
     found: dict[str, str] = {}
     for item in items:
         if not isinstance(item, tuple) or len(item) != 2:
