@@ -98,12 +98,15 @@ class Walk:
             result = await pool.ledger.reserve(self.remaining, self.tokens, lease_s=lease)
             if isinstance(result, Reservation):
                 pool.view.note_reservation(result)
-                index = 0
-                if self.remaining[0].unit != result.unit:  # the first was out: passed over
-                    index = next(i for i, c in enumerate(self.remaining) if c.unit == result.unit)
-                self.reserved_as = self.remaining[index]
-                self.skipped += self.remaining[:index]
-                self.remaining = self.remaining[index + 1 :]
+                remaining = self.remaining
+                if remaining[0].unit == result.unit:  # the common case: the first had room
+                    self.reserved_as = remaining[0]
+                    self.remaining = remaining[1:]
+                else:  # the ones before it were out: passed over
+                    index = next(i for i, c in enumerate(remaining) if c.unit == result.unit)
+                    self.reserved_as = remaining[index]
+                    self.skipped += remaining[:index]
+                    self.remaining = remaining[index + 1 :]
                 self.reserved += 1
                 target, key = self.pairs[result.unit]
                 return target, key, result

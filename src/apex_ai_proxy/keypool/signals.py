@@ -140,8 +140,15 @@ def _relevant_headers(headers) -> dict[str, str]:
         return {}
     items = headers.items() if isinstance(headers, Mapping) else headers
     if isinstance(headers, dict):
-        # The HTTP client's headers: a dict of many names, seldom a rate-limit one. Only the
-        # names that may be one go through the checks below (any name not a str does).
+        # The HTTP client's headers: a dict of many names, seldom a rate-limit one: all names
+        # looked at at once (C string operations), and when one may be, only those that may
+        # go through the checks below (any name not a str does).
+        try:
+            names = "\n".join(headers).lower()
+        except TypeError:  # a name that is not a str
+            names = "ratelimit"
+        if "ratelimit" not in names and "retry-after" not in names:
+            return {}
         items = [
             item
             for item in items
