@@ -25,8 +25,9 @@ def cand(unit: str, **limits: object) -> Candidate:
 
 
 def test_a_command_is_an_array_of_bulk_strings():
-    assert pack((b"EVALSHA", "ab", 2, 1.5, "é")) == (
-        b"*5\r\n$7\r\nEVALSHA\r\n$2\r\nab\r\n$1\r\n2\r\n$3\r\n1.5\r\n$2\r\n\xc3\xa9\r\n"
+    assert pack(("EVALSHA", "ab", 2, 1.5, "é", 0.1 + 0.2)) == (
+        b"*6\r\n$7\r\nEVALSHA\r\n$2\r\nab\r\n$1\r\n2\r\n$3\r\n1.5\r\n$2\r\n\xc3\xa9\r\n"
+        b"$19\r\n0.30000000000000004\r\n"
     )
 
 

@@ -313,7 +313,7 @@ class RedisLedger:
             reservation.id,
         ]
         send = functools.partial(self._settle_replied, key, args)
-        conn.send(send, b"EVALSHA", self._settle.sha, 1, key, *args)
+        conn.send(send, "EVALSHA", self._settle.sha, 1, key, *args)
         return True
 
     def _settle_replied(self, key: str, args: list, reply: object) -> None:
@@ -339,14 +339,14 @@ class RedisLedger:
         if conn is None:
             return await script(keys=keys, args=args)
         try:
-            return await conn.call(b"EVALSHA", script.sha, len(keys), *keys, *args)
+            return await conn.call("EVALSHA", script.sha, len(keys), *keys, *args)
         except RespError as exc:
             if not str(exc).startswith("NOSCRIPT"):
                 raise
         # Both scripts: the settle goes out without waiting for a reply, best not into NOSCRIPT.
         for known in (self._reserve, self._settle):
-            await conn.call(b"SCRIPT", b"LOAD", known.script)
-        return await conn.call(b"EVALSHA", script.sha, len(keys), *keys, *args)
+            await conn.call("SCRIPT", "LOAD", known.script)
+        return await conn.call("EVALSHA", script.sha, len(keys), *keys, *args)
 
     async def record(self, unit: str, signal: Signal) -> KeyStatus:
         known = self._known.get(unit, OK_STATUS)
@@ -405,7 +405,7 @@ class RedisLedger:
         if self._conn is not None:
             if self._conn.ready:  # the replies to the settles sent are in before this returns
                 with contextlib.suppress(RedisError, OSError):
-                    await self._conn.call(b"PING")
+                    await self._conn.call("PING")
             if self._resends:  # settles sent again after a NOSCRIPT (known now: replies are in)
                 await asyncio.gather(*list(self._resends), return_exceptions=True)
             await self._conn.close()

@@ -7,8 +7,8 @@ pipelined on ONE socket, replies matched to callers in order (Redis answers in o
 command costs one write, one future and a few lines of parsing.
 
     conn = RespConnection.for_client(redis)          # None: a URL it does not speak (TLS, unix…)
-    reply = await conn.call(b"EVALSHA", sha, ...)    # raises RespError, OSError, TimeoutError
-    conn.send(on_reply, b"EVALSHA", sha, ...)        # no wait: on_reply(reply or error) later
+    reply = await conn.call("EVALSHA", sha, ...)    # raises RespError, OSError, TimeoutError
+    conn.send(on_reply, "EVALSHA", sha, ...)        # no wait: on_reply(reply or error) later
 
 Every error the callers see is a RedisError or an OSError (TimeoutError is one), which the
 ledger's outage fallback already handles. A timed-out or broken connection is closed; the next
@@ -32,20 +32,15 @@ class RespError(ResponseError):
     """An error reply (`-NOSCRIPT …`, `-ERR …`)."""
 
 
-def pack(args: tuple[bytes | str | int | float, ...]) -> bytes:
-    """One RESP2 command: an array of bulk strings."""
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        if isinstance(arg, bytes):
-            data = arg
-        elif isinstance(arg, str):
-            data = arg.encode()
-        elif isinstance(arg, int):
-            data = b"%d" % arg
-        else:
-            data = repr(arg).encode()
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(parts)
+_BULK = b"$%d\r\n%s\r\n".__mod__
+
+
+def pack(args: tuple[str | int | float, ...]) -> bytes:
+    """One RESP2 command: an array of bulk strings. Arguments are str, int or float (str() of a
+    float is its repr: exact); built by C functions alone, as this runs for every request."""
+    encoded = list(map(str.encode, map(str, args)))
+    bulks = map(_BULK, zip(map(len, encoded), encoded, strict=True))
+    return b"*%d\r\n%s" % (len(encoded), b"".join(bulks))
 
 
 class _Incomplete(Exception):
@@ -75,13 +70,19 @@ def parse(buf: bytes, pos: int) -> tuple[Any, int]:
             return None, pos
         items = []
         for _ in range(count):
-            if buf.startswith(b"$", pos):  # a bulk string, inline: the script replies' items
-                end = buf.find(b"\r\n", pos)
-                size = int(buf[pos + 1 : end]) if end >= 0 else -2
-                if size >= 0 and len(buf) >= end + size + 4:
-                    items.append(buf[end + 2 : end + 2 + size])
-                    pos = end + size + 4
-                    continue
+            # Integers and bulk strings (the script replies' items) inline, the rest recursively.
+            end = buf.find(b"\r\n", pos)
+            head = buf[pos] if end >= 0 else 0
+            if head == 58:  # ":"
+                items.append(int(buf[pos + 1 : end]))
+                pos = end + 2
+                continue
+            if head == 36 and (size := int(buf[pos + 1 : end])) >= 0:  # "$", not nil
+                if len(buf) < end + size + 4:
+                    raise _Incomplete
+                items.append(buf[end + 2 : end + 2 + size])
+                pos = end + size + 4
+                continue
             item, pos = parse(buf, pos)
             items.append(item)
         return items, pos
@@ -182,7 +183,7 @@ class RespConnection:
         """Connected: `send` goes out at once, without waiting."""
         return self._protocol is not None and not self._protocol.lost
 
-    async def call(self, *args: bytes | str | int | float) -> Any:
+    async def call(self, *args: str | int | float) -> Any:
         """Send one command and wait for its reply. A connection error (the connection was
         lost, say by a Redis restart) is retried once on a fresh connection."""
         packed = pack(args)
@@ -205,7 +206,7 @@ class RespConnection:
                     raise
         raise AssertionError("unreachable")
 
-    def send(self, on_reply: Callable[[Any], None], *args: bytes | str | int | float) -> None:
+    def send(self, on_reply: Callable[[Any], None], *args: str | int | float) -> None:
         """Send one command on the open connection (only when `ready`) without waiting:
         `on_reply` gets its reply, or the exception (RespError, connection lost) instead."""
         protocol = self._protocol
@@ -243,9 +244,9 @@ class RespConnection:
         hello: list[tuple] = []
         if self.password is not None:
             user = (self.username,) if self.username else ()
-            hello.append((b"AUTH", *user, self.password))
+            hello.append(("AUTH", *user, self.password))
         if self.db:
-            hello.append((b"SELECT", self.db))
+            hello.append(("SELECT", self.db))
         for args in hello:
             waiter = loop.create_future()
             protocol.waiters.append(waiter)
