@@ -240,3 +240,20 @@ def test_an_invalid_key_is_quarantined_and_a_working_probe_frees_it():
     assert status.available(NOW + 3600)  # the hourly probe
     probed = transition(status, read_signal(200, {}, b"", NOW + 3600, utc_reset), NOW + 3600)
     assert probed.state is KeyState.OK
+
+
+def test_a_header_dict_is_searched_whatever_the_case_or_type_of_its_names():
+    """The quick look at a response's header names (all at once) finds what the full scan
+    would: names in any case, among many others, and names that are bytes."""
+    now = 1_800_000_000.0
+    plain = {f"x-other-{i}": "1" for i in range(20)}
+    assert read_signal(200, plain, b"", now, utc_reset).verdict is Verdict.OK
+    mixed = {**plain, "Retry-After": "30"}
+    signal = read_signal(429, mixed, b"", now, utc_reset)
+    assert (signal.verdict, signal.until) == (Verdict.RATE_LIMITED, now + 30)
+    spent = {**plain, "X-RateLimit-Limit-Requests": "10", "X-RateLimit-Remaining-Requests": "0"}
+    spent["X-RateLimit-Reset-Requests"] = "6s"
+    signal = read_signal(200, spent, b"", now, utc_reset)
+    assert (signal.verdict, signal.until) == (Verdict.RATE_LIMITED, now + 6)
+    as_bytes = {**plain, b"retry-after": b"12"}
+    assert read_signal(429, as_bytes, b"", now, utc_reset).until == now + 12

@@ -128,7 +128,7 @@ class Dispatcher:
         walk = await pool.walk(
             route, lambda: self.balancer.candidates(route), ctx, body, request.headers
         )
-        pool_headers = pool.headers(walk.units())
+        pool_headers = pool.headers(walk.listed)
         attempts_left = self.retry.max_attempts
         while attempts_left:
             picked = await walk.next()

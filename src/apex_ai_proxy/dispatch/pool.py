@@ -225,9 +225,12 @@ class KeyPool:
         """What the attempt taught (learned windows, the key's state), then its settlement."""
         status = call.record.status
         upstream = call.upstream
-        candidate = self.candidate(call.target, call.key)
-        if answered and walk is not None and status is not None and status < 400:
-            walk.answered_by(candidate.unit)
+        candidate = walk.reserved_as if walk is not None else None
+        if candidate is None or reservation is None or candidate.unit != reservation.unit:
+            candidate = self.candidate(call.target, call.key)
+        pinned = walk is not None and walk.session is not None
+        if pinned and answered and status is not None and status < 400:
+            walk.answered_by(candidate.unit)  # type: ignore[union-attr]
         if status is not None and upstream is not None:
             now = time.time()
             signal = read_signal(
@@ -275,7 +278,11 @@ class KeyPool:
         if self._local:
             await self.ledger.settle(reservation, used)  # no I/O: it never suspends
             return
-        # Redis: off the request's path (its one round trip is the reservation).
+        # Redis: off the request's path (its one round trip is the reservation): written to the
+        # open connection without waiting for the reply, else in a task.
+        nowait = getattr(self.ledger, "settle_nowait", None)
+        if nowait is not None and nowait(reservation, used):
+            return
         task = asyncio.get_running_loop().create_task(self.ledger.settle(reservation, used))
         self._pending.add(task)
         task.add_done_callback(self._settled)

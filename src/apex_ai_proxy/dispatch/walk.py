@@ -31,7 +31,7 @@ class Walk:
         self.pool = pool
         self.route = route
         self._pairs = pairs
-        self.listed: list[tuple[Candidate, Pair]] = []
+        self.listed: list[Candidate] = []  # the balancer's candidates, as ledger units
         self.tokens = tokens
         self.remaining: list[Candidate] = []
         #: Passed over by a reservation (the ledger found them out): asked once more at the end,
@@ -41,6 +41,7 @@ class Walk:
         self.reserved = 0  # reservations handed out
         self.refusal: Refusal | None = None  # the last: every candidate left was out
         self.deadline = time.monotonic() + pool.queue_timeout(route)
+        self.reserved_as: Candidate | None = None  # the candidate of the last reservation
         self.affinity: Affinity | None = None
         self.session: str | None = None  # the conversation, when the model pins them
 
@@ -50,9 +51,10 @@ class Walk:
         while True:
             self._list()
             if self.listed:
-                choice = self.pool.view.order(self.units(), time.time())
+                choice = self.pool.view.order(self.listed, time.time())
                 if choice.order:
-                    self.remaining = self._pinned_first(choice.order)
+                    order = choice.order
+                    self.remaining = order if self.session is None else self._pinned_first(order)
                     return
                 await self._wait_or_refuse(choice.retry_at or time.time())
                 continue
@@ -79,10 +81,13 @@ class Walk:
 
     def _list(self) -> None:
         candidate = self.pool.candidate
-        self.listed = [(candidate(t, k), (t, k)) for t, k in self._pairs()]
-        self.pairs = {}
-        for unit, pair in self.listed:
-            self.pairs.setdefault(unit.unit, pair)
+        self.listed = listed = []
+        self.pairs = pairs = {}
+        for pair in self._pairs():
+            unit = candidate(*pair)
+            listed.append(unit)
+            if unit.unit not in pairs:
+                pairs[unit.unit] = pair
 
     async def next(self) -> tuple[Target, ApiKey, Reservation] | None:
         pool = self.pool
@@ -93,9 +98,15 @@ class Walk:
             result = await pool.ledger.reserve(self.remaining, self.tokens, lease_s=lease)
             if isinstance(result, Reservation):
                 pool.view.note_reservation(result)
-                index = next(i for i, c in enumerate(self.remaining) if c.unit == result.unit)
-                self.skipped += self.remaining[:index]
-                self.remaining = self.remaining[index + 1 :]
+                remaining = self.remaining
+                if remaining[0].unit == result.unit:  # the common case: the first had room
+                    self.reserved_as = remaining[0]
+                    self.remaining = remaining[1:]
+                else:  # the ones before it were out: passed over
+                    index = next(i for i, c in enumerate(remaining) if c.unit == result.unit)
+                    self.reserved_as = remaining[index]
+                    self.skipped += remaining[:index]
+                    self.remaining = remaining[index + 1 :]
                 self.reserved += 1
                 target, key = self.pairs[result.unit]
                 return target, key, result
@@ -123,7 +134,7 @@ class Walk:
         return pool_spent(self.route, min(known) - now, self.units())
 
     def units(self) -> list[Candidate]:
-        return [c for c, _ in self.listed]
+        return self.listed
 
     def _earliest(self, retry_at: float) -> float:
         health = self.pool.health_frees_at(self.route)

@@ -8,6 +8,8 @@ One module per concern:
     state.py         ok / rate_limited / quota_exhausted / invalid / degraded, a pure machine
     ledger.py        the ledger interface and its in-process backend
     redis_ledger.py  the same on Redis: one atomic script per check-and-reserve
+    redis_scripts.py its Lua scripts (reserve, settle)
+    resp.py          the lean pipelined connection those two scripts go over on every request
     headroom.py      the order to try candidates in, or when the pool frees up
 
 Nothing here calls the dispatcher: it plugs in (see the report of branch key-pool).

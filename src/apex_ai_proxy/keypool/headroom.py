@@ -44,9 +44,10 @@ class HeadroomView:
                 available.append(candidate)
         if not available:
             return Choice([], earliest)
-        # sorted() is stable: equal headroom keeps the strategy's (weighted, round-robin…) order
-        get = self._headroom.get
-        available.sort(key=lambda c: -get(c.unit, UNKNOWN_HEADROOM))
+        if len(available) > 1:
+            # sort() is stable: equal headroom keeps the strategy's (weighted, round-robin…) order
+            get = self._headroom.get
+            available.sort(key=lambda c: -get(c.unit, UNKNOWN_HEADROOM))
         return Choice(available, None)
 
     def headroom(self, unit: str, now: float) -> float:
@@ -60,7 +61,11 @@ class HeadroomView:
         return self._out_until.get(unit, 0.0)
 
     def note_reservation(self, reservation: Reservation) -> None:
-        self._remember(self._headroom, reservation.unit, reservation.headroom)
+        table, unit = self._headroom, reservation.unit
+        if unit in table:  # _remember's common case, inline: every request comes here
+            table[unit] = reservation.headroom
+        else:
+            self._remember(table, unit, reservation.headroom)
 
     def note_refusal(self, candidates: Sequence[Candidate], refusal: Refusal) -> None:
         """Every candidate of a refused reservation is out until at least its retry_at."""

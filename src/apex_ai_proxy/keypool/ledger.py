@@ -21,16 +21,16 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from apex_ai_proxy.keypool.config import Limits
 from apex_ai_proxy.keypool.limits import (
+    BUCKET_S,
+    LIVE_BUCKETS,
     bucket_frees_at,
-    bucket_of,
     clamp_tokens,
     day_window,
     limit_vector,
-    oldest_live_bucket,
 )
 from apex_ai_proxy.keypool.signals import Signal
 from apex_ai_proxy.keypool.state import (
@@ -57,8 +57,10 @@ class Candidate:
         return cls(unit, limit_vector(limits), limits.reset_timezone)
 
 
-@dataclass(frozen=True, slots=True)
-class Reservation:
+class Reservation(NamedTuple):
+    """Immutable, as a frozen dataclass would be; a NamedTuple because one is made on every
+    request and a frozen dataclass's __init__ costs a setattr call per field."""
+
     unit: str
     id: str
     tokens: int  # the estimate reserved
@@ -154,6 +156,11 @@ class _Usage:
     day_requests: int = 0
     day_tokens: int = 0
     leases: dict[str, float] = field(default_factory=dict)  # reservation id → expiry
+    # Kept so that a reservation is a few integer operations, not sums and date math:
+    requests_in_minute: int = 0  # sum(minute_requests.values())
+    tokens_in_minute: int = 0  # sum(minute_tokens.values())
+    pruned: int = -1  # the bucket the minute windows were last pruned in
+    day_end: float = 0.0  # when `day` ends (epoch seconds)
 
 
 class LocalLedger:
@@ -174,7 +181,6 @@ class LocalLedger:
     ) -> Reservation | Refusal:
         now = self.clock()
         tokens = clamp_tokens(tokens)
-        lease_s = clamp_lease(lease_s)
         earliest, first_reason = float("inf"), ""
         for candidate in candidates:
             blocked, reason = self._blocked(candidate, tokens, now)
@@ -195,14 +201,16 @@ class LocalLedger:
         if usage is None:
             return None, ""
         _prune(usage, now, c.timezone)
-        if rpm and (at := _minute_frees_at(usage.minute_requests, rpm, 1)) is not None:
-            return at, "rpm"
-        if tpm and (at := _minute_frees_at(usage.minute_tokens, tpm, tokens)) is not None:
-            return at, "tpm"
+        used = usage.requests_in_minute
+        if rpm and used + 1 > rpm and used > 0:
+            return _minute_frees_at(usage.minute_requests, used, rpm, 1), "rpm"
+        used = usage.tokens_in_minute
+        if tpm and used + tokens > tpm and used > 0:
+            return _minute_frees_at(usage.minute_tokens, used, tpm, tokens), "tpm"
         if rpd and usage.day_requests + 1 > rpd:
-            return day_window(now, c.timezone)[1], "rpd"
+            return usage.day_end, "rpd"
         if tpd and usage.day_tokens and usage.day_tokens + tokens > tpd:
-            return day_window(now, c.timezone)[1], "tpd"
+            return usage.day_end, "tpd"
         if parallel and len(usage.leases) >= parallel:
             return now + 1.0, "max_parallel"  # frees when a request ends: look again soon
         return None, ""
@@ -210,15 +218,19 @@ class LocalLedger:
     def _take(self, c: Candidate, tokens: int, now: float, lease_s: float) -> Reservation:
         usage = self._usage.get(c.unit)
         if usage is None:
-            usage = self._usage[c.unit] = _Usage(day=day_window(now, c.timezone)[0])
-        bucket = bucket_of(now)
-        usage.minute_requests[bucket] = usage.minute_requests.get(bucket, 0) + 1
-        usage.minute_tokens[bucket] = usage.minute_tokens.get(bucket, 0) + tokens
+            usage = self._usage[c.unit] = _Usage()
+            _prune(usage, now, c.timezone)
+        bucket = int(now // BUCKET_S)
+        requests, tokens_of = usage.minute_requests, usage.minute_tokens
+        requests[bucket] = requests.get(bucket, 0) + 1
+        tokens_of[bucket] = tokens_of.get(bucket, 0) + tokens
+        usage.requests_in_minute += 1
+        usage.tokens_in_minute += tokens
         usage.day_requests += 1
         usage.day_tokens += tokens
-        rid = new_reservation_id()
+        rid = f"{_ID_PREFIX}{next(_ids):x}"  # new_reservation_id(), inline: every request
         if c.limits[4]:
-            usage.leases[rid] = now + lease_s
+            usage.leases[rid] = now + clamp_lease(lease_s)
         status = self._status.get(c.unit)
         if status is not None and status.state is KeyState.INVALID:
             # This request is the probe: the next one waits another probe interval.
@@ -237,8 +249,10 @@ class LocalLedger:
         delta = settle_delta(reservation, used_tokens)
         if reservation.bucket in usage.minute_tokens:
             usage.minute_tokens[reservation.bucket] += delta
+            usage.tokens_in_minute += delta
             if used_tokens is None:
                 usage.minute_requests[reservation.bucket] -= 1
+                usage.requests_in_minute -= 1
         if usage.day == reservation.day:
             usage.day_tokens += delta
             usage.day_requests -= used_tokens is None
@@ -276,24 +290,31 @@ class LocalLedger:
 
 
 def _prune(usage: _Usage, now: float, timezone: str | None) -> None:
-    oldest = oldest_live_bucket(now)
-    for buckets in (usage.minute_requests, usage.minute_tokens):
-        if buckets and min(buckets) < oldest:
-            for stale in [b for b in buckets if b < oldest]:
-                del buckets[stale]
+    """Drop what no longer counts at `now`: minute buckets older than a minute (looked at only
+    when the bucket changed since the last time), expired leases, a day that ended."""
+    bucket = int(now // BUCKET_S)
+    if bucket != usage.pruned:
+        usage.pruned = bucket
+        oldest = bucket - LIVE_BUCKETS + 1
+        requests, tokens = usage.minute_requests, usage.minute_tokens
+        if requests and min(requests) < oldest:
+            for stale in [b for b in requests if b < oldest]:
+                usage.requests_in_minute -= requests.pop(stale)
+        if tokens and min(tokens) < oldest:
+            for stale in [b for b in tokens if b < oldest]:
+                usage.tokens_in_minute -= tokens.pop(stale)
     if usage.leases:
         for rid in [rid for rid, expiry in usage.leases.items() if expiry <= now]:
             del usage.leases[rid]
-    day = day_window(now, timezone)[0]
-    if day != usage.day:
-        usage.day, usage.day_requests, usage.day_tokens = day, 0, 0
+    if not usage.day <= now < usage.day_end:
+        day, usage.day_end = day_window(now, timezone)
+        if day != usage.day:
+            usage.day, usage.day_requests, usage.day_tokens = day, 0, 0
 
 
-def _minute_frees_at(buckets: dict[int, int], limit: int, need: int) -> float | None:
-    """None when `need` more fits in the minute window, else when enough of it has freed up."""
-    used = sum(buckets.values())
-    if used + need <= limit or used <= 0:  # an empty window takes even an oversized request
-        return None
+def _minute_frees_at(buckets: dict[int, int], used: int, limit: int, need: int) -> float:
+    """When enough of a full minute window (`used` of `limit`, `need` more asked for) has freed
+    up: its oldest buckets leaving it one by one."""
     freed = 0
     for bucket in sorted(buckets):
         freed += buckets[bucket]
@@ -304,13 +325,13 @@ def _minute_frees_at(buckets: dict[int, int], limit: int, need: int) -> float | 
 
 def _headroom(usage: _Usage, limits: tuple[int, int, int, int, int]) -> float:
     rpm, rpd, tpm, tpd, _ = limits
-    shares = [1.0]
+    left = 1.0
     if rpm:
-        shares.append(1 - sum(usage.minute_requests.values()) / rpm)
+        left = min(left, 1 - usage.requests_in_minute / rpm)
     if tpm:
-        shares.append(1 - sum(usage.minute_tokens.values()) / tpm)
+        left = min(left, 1 - usage.tokens_in_minute / tpm)
     if rpd:
-        shares.append(1 - usage.day_requests / rpd)
+        left = min(left, 1 - usage.day_requests / rpd)
     if tpd:
-        shares.append(1 - usage.day_tokens / tpd)
-    return max(min(shares), 0.0)
+        left = min(left, 1 - usage.day_tokens / tpd)
+    return max(left, 0.0)

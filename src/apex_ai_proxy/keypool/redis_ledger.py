@@ -21,6 +21,9 @@ request a connect attempt.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
 import math
 import time
@@ -28,6 +31,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from apex_ai_proxy.keypool.ledger import (
@@ -49,6 +53,8 @@ from apex_ai_proxy.keypool.limits import (
     day_window,
     oldest_live_bucket,
 )
+from apex_ai_proxy.keypool.redis_scripts import RESERVE_LUA, SETTLE_LUA
+from apex_ai_proxy.keypool.resp import RespConnection, RespError
 from apex_ai_proxy.keypool.signals import MAX_HORIZON_S, Signal, Verdict
 from apex_ai_proxy.keypool.state import DEFAULT_POLICY, OK_STATUS, KeyState, KeyStatus, Policy
 from apex_ai_proxy.keypool.state import transition as next_status
@@ -57,115 +63,6 @@ from apex_ai_proxy.state.redis_client import Backoff, redis_client
 
 log = logging.getLogger("apex_ai_proxy")
 T = TypeVar("T")
-
-_ARGS_PER_CANDIDATE = 7
-
-RESERVE_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local n, tokens, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local id, probe = ARGV[4], tonumber(ARGV[5])
-local bucket_s, minute_s = tonumber(ARGV[6]), tonumber(ARGV[7])
-local bucket = math.floor(now / bucket_s)
-local oldest = bucket - math.floor(minute_s / bucket_s)
-
-local function frees_at(buckets, used, limit, need)
-  if used + need <= limit or used <= 0 then return nil end
-  table.sort(buckets, function(a, b) return a[1] < b[1] end)
-  local freed = 0
-  for _, pair in ipairs(buckets) do
-    freed = freed + pair[2]
-    if used - freed + need <= limit or used - freed <= 0 then
-      return (pair[1] + 1) * bucket_s + minute_s
-    end
-  end
-  return (buckets[#buckets][1] + 1) * bucket_s + minute_s
-end
-
-local function share(used, limit)
-  if limit > 0 then return 1 - used / limit end
-  return 1
-end
-
-local function try(i)
-  local usage, status = KEYS[2 * i - 1], KEYS[2 * i]
-  local base = 7 + (i - 1) * 7
-  local rpm, rpd = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
-  local tpm, tpd = tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
-  local par, day, day_end = tonumber(ARGV[base + 5]), ARGV[base + 6], tonumber(ARGV[base + 7])
-  local st = redis.call('HMGET', status, 'state', 'until')
-  if st[1] and st[1] ~= 'ok' and now < (tonumber(st[2]) or 0) then
-    return tonumber(st[2]), st[1]
-  end
-  local flat = redis.call('HGETALL', usage)
-  local mreq, mtok, dreq, dtok, live = 0, 0, 0, 0, 0
-  local rb, tb, stale = {}, {}, {}
-  for j = 1, #flat, 2 do
-    local field, v = flat[j], tonumber(flat[j + 1]) or 0
-    local kind, rest = string.sub(field, 1, 1), string.sub(field, 3)
-    if kind == 'm' or kind == 't' then
-      local b = tonumber(rest) or 0
-      if b < oldest then stale[#stale + 1] = field
-      elseif kind == 'm' then mreq = mreq + v; rb[#rb + 1] = {b, v}
-      else mtok = mtok + v; tb[#tb + 1] = {b, v} end
-    elseif kind == 'r' or kind == 'u' then
-      if rest ~= day then stale[#stale + 1] = field
-      elseif kind == 'r' then dreq = v else dtok = v end
-    elseif kind == 'p' then
-      if v <= now then stale[#stale + 1] = field else live = live + 1 end
-    end
-  end
-  if #stale > 0 then redis.call('HDEL', usage, unpack(stale)) end
-  local at
-  if rpm > 0 then at = frees_at(rb, mreq, rpm, 1); if at then return at, 'rpm' end end
-  if tpm > 0 then at = frees_at(tb, mtok, tpm, tokens); if at then return at, 'tpm' end end
-  if rpd > 0 and dreq + 1 > rpd then return day_end, 'rpd' end
-  if tpd > 0 and dtok > 0 and dtok + tokens > tpd then return day_end, 'tpd' end
-  if par > 0 and live >= par then return now + 1, 'max_parallel' end
-  redis.call('HINCRBY', usage, 'm:' .. bucket, 1)
-  redis.call('HINCRBY', usage, 't:' .. bucket, tokens)
-  redis.call('HINCRBY', usage, 'r:' .. day, 1)
-  redis.call('HINCRBY', usage, 'u:' .. day, tokens)
-  local ttl = math.max(day_end - now, minute_s + 2 * bucket_s)
-  if par > 0 then
-    redis.call('HSET', usage, 'p:' .. id, tostring(now + lease))
-    ttl = math.max(ttl, lease)
-  end
-  redis.call('PEXPIRE', usage, math.ceil(ttl * 1000) + 1000)
-  if st[1] == 'invalid' then  -- this request is the probe; the next waits another interval
-    redis.call('HSET', status, 'until', tostring(now + probe))
-    redis.call('PEXPIRE', status, math.ceil(probe * 1000) + 60000)
-  end
-  local left = math.min(share(mreq + 1, rpm), share(mtok + tokens, tpm),
-                        share(dreq + 1, rpd), share(dtok + tokens, tpd))
-  return nil, tostring(math.max(left, 0)), bucket
-end
-
-local earliest, why = nil, ''
-for i = 1, n do
-  local at, detail, b = try(i)
-  if at == nil then return {i, tostring(b), detail} end
-  if earliest == nil or at < earliest then earliest = at end
-  if why == '' then why = detail end
-end
-return {0, tostring(earliest or now), why}
-"""
-
-SETTLE_LUA = """
-local usage = KEYS[1]
-local minute, day = 'm:' .. ARGV[1], 'r:' .. ARGV[2]
-local delta, refund = tonumber(ARGV[3]), ARGV[4] == '1'
-redis.call('HDEL', usage, 'p:' .. ARGV[5])
-if redis.call('HEXISTS', usage, minute) == 1 then
-  redis.call('HINCRBY', usage, 't:' .. ARGV[1], delta)
-  if refund then redis.call('HINCRBY', usage, minute, -1) end
-end
-if redis.call('HEXISTS', usage, day) == 1 then
-  redis.call('HINCRBY', usage, 'u:' .. ARGV[2], delta)
-  if refund then redis.call('HINCRBY', usage, day, -1) end
-end
-return 1
-"""
 
 
 class RedisLedger:
@@ -190,6 +87,10 @@ class RedisLedger:
         self._reserve = self.redis.register_script(RESERVE_LUA)
         self._settle = self.redis.register_script(SETTLE_LUA)
         self._known: dict[str, KeyStatus] = {}  # last status read or written, per unit
+        #: The two scripts on every request go over a lean pipelined connection (keypool/resp.py);
+        #: None when the URL needs what it does not speak (TLS, unix socket): redis-py then.
+        self._conn = RespConnection.for_client(self.redis)
+        self._resends: set[asyncio.Task] = set()  # settles sent again after a NOSCRIPT
 
     def _usage_key(self, unit: str) -> str:
         return f"{self.prefix}u:{unit}"
@@ -205,29 +106,40 @@ class RedisLedger:
         if not candidates:
             return Refusal(time.time(), "no_candidates")
 
-        async def remote() -> Reservation | Refusal:
-            keys, args, days = self._reserve_args(candidates, tokens, lease_s)
-            rid = str(args[3])
-            reply = await self._reserve(keys=keys, args=args)
-            index = int(reply[0])
-            if index == 0:
-                now = time.time()
-                retry_at = float(reply[1])
-                if not now <= retry_at <= now + MAX_HORIZON_S:  # the past, too far, or nan
-                    retry_at = now if not retry_at > now else now + MAX_HORIZON_S
-                return Refusal(retry_at, _text(reply[2]))
-            chosen = candidates[index - 1]
-            return Reservation(
-                chosen.unit,
-                rid,
-                tokens,
-                int(_text(reply[1])),
-                days[index - 1],
-                float(reply[2]),
-                self.backend,
-            )
+        if not self._down:  # the common case, without _guarded's closures: every request
+            try:
+                return await self._reserve_remote(candidates, tokens, lease_s)
+            except (RedisError, OSError) as exc:
+                self._failed(exc)
+                return await self.local.reserve(candidates, tokens, lease_s)
+        return await self._guarded(
+            lambda: self._reserve_remote(candidates, tokens, lease_s),
+            lambda: self.local.reserve(candidates, tokens, lease_s),
+        )
 
-        return await self._guarded(remote, lambda: self.local.reserve(candidates, tokens, lease_s))
+    async def _reserve_remote(
+        self, candidates: Sequence[Candidate], tokens: int, lease_s: float
+    ) -> Reservation | Refusal:
+        keys, args, days = self._reserve_args(candidates, tokens, lease_s)
+        rid = str(args[3])
+        reply = await self._run(self._reserve, keys, args)
+        index = int(reply[0])
+        if index == 0:
+            now = time.time()
+            retry_at = float(reply[1])
+            if not now <= retry_at <= now + MAX_HORIZON_S:  # the past, too far, or nan
+                retry_at = now if not retry_at > now else now + MAX_HORIZON_S
+            return Refusal(retry_at, _text(reply[2]))
+        chosen = candidates[index - 1]
+        return Reservation(
+            chosen.unit,
+            rid,
+            tokens,
+            int(reply[1]),
+            days[index - 1],
+            float(reply[2]),
+            self.backend,
+        )
 
     def _reserve_args(
         self, candidates: Sequence[Candidate], tokens: int, lease_s: float
@@ -244,8 +156,9 @@ class RedisLedger:
             BUCKET_S,
             MINUTE_S,
         ]
+        prefix = self.prefix
         for c in candidates:
-            keys += (self._usage_key(c.unit), self._status_key(c.unit))
+            keys += (f"{prefix}u:{c.unit}", f"{prefix}s:{c.unit}")  # _usage_key, _status_key
             # The day is cut by this process's clock (Lua has no time zones): near midnight a
             # skewed replica may count a request into the neighbouring day.
             start, end = day_window(now, c.timezone)
@@ -258,6 +171,7 @@ class RedisLedger:
             await self.local.settle(reservation, used_tokens)
             return
         delta = settle_delta(reservation, used_tokens)
+        key = self._usage_key(reservation.unit)
         args = [
             reservation.bucket,
             reservation.day,
@@ -267,12 +181,64 @@ class RedisLedger:
         ]
 
         async def remote() -> None:
-            await self._settle(keys=[self._usage_key(reservation.unit)], args=args)
+            await self._run(self._settle, [key], args)
 
         async def dropped() -> None:
             return None  # its reservation lives in Redis; the lease expires there
 
         await self._guarded(remote, dropped)
+
+    def settle_nowait(self, reservation: Reservation, used_tokens: int | None) -> bool:
+        """`settle` without waiting for Redis, when that is possible now: written to the open
+        connection, ahead of any later reservation on it, its reply only looked at for a script
+        Redis lost (NOSCRIPT: loaded and sent again). False: nothing done, `settle` instead.
+        The pool settles this way so that a request costs Redis a single round trip."""
+        conn = self._conn
+        if conn is None or self._down or not conn.ready or reservation.backend != self.backend:
+            return False
+        key = self._usage_key(reservation.unit)
+        args = [
+            reservation.bucket,
+            reservation.day,
+            settle_delta(reservation, used_tokens),
+            int(used_tokens is None),
+            reservation.id,
+        ]
+        send = functools.partial(self._settle_replied, key, args)
+        conn.send(send, "EVALSHA", self._settle.sha, 1, key, *args)
+        return True
+
+    def _settle_replied(self, key: str, args: list, reply: object) -> None:
+        if isinstance(reply, RespError) and str(reply).startswith("NOSCRIPT"):
+            task = asyncio.get_running_loop().create_task(self._resettle(key, args))
+            self._resends.add(task)
+            task.add_done_callback(self._resends.discard)
+        # Any other failure: dropped, as a settle in an outage is (the lease expires in Redis).
+
+    async def _resettle(self, key: str, args: list) -> None:
+        async def remote() -> None:
+            await self._run(self._settle, [key], args)
+
+        async def dropped() -> None:
+            return None
+
+        await self._guarded(remote, dropped)
+
+    async def _run(self, script: AsyncScript, keys: list[str], args: list) -> object:
+        """EVALSHA on the lean connection, loading the script when Redis does not know it (a
+        fresh or flushed server); through redis-py when there is no lean connection."""
+        conn = self._conn
+        if conn is None:
+            return await script(keys=keys, args=args)
+        try:
+            return await conn.call("EVALSHA", script.sha, len(keys), *keys, *args)
+        except RespError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+        # Both scripts: the settle goes out without waiting for a reply, best not into NOSCRIPT.
+        for known in (self._reserve, self._settle):
+            await conn.call("SCRIPT", "LOAD", known.script)
+        return await conn.call("EVALSHA", script.sha, len(keys), *keys, *args)
 
     async def record(self, unit: str, signal: Signal) -> KeyStatus:
         known = self._known.get(unit, OK_STATUS)
@@ -328,6 +294,13 @@ class RedisLedger:
         return await self._guarded(remote, lambda: self.local.snapshot(candidates))
 
     async def close(self) -> None:
+        if self._conn is not None:
+            if self._conn.ready:  # the replies to the settles sent are in before this returns
+                with contextlib.suppress(RedisError, OSError):
+                    await self._conn.call("PING")
+            if self._resends:  # settles sent again after a NOSCRIPT (known now: replies are in)
+                await asyncio.gather(*list(self._resends), return_exceptions=True)
+            await self._conn.close()
         await self.redis.aclose()
 
     async def _guarded(
@@ -339,22 +312,27 @@ class RedisLedger:
         try:
             result = await remote()
         except (RedisError, OSError) as exc:
-            self.fallbacks += 1
-            if not self._down:
-                log.warning(
-                    "key pool: Redis at %s failed (%s); using this process's own quota state "
-                    "until it answers",
-                    self._where,
-                    type(exc).__name__,
-                )
-            self._down = True
-            self._retry_at = time.monotonic() + self._backoff.next()
+            self._failed(exc)
             return await fallback()
         if self._down:
             self._down = False
             self._backoff.reset()
             log.info("key pool: Redis at %s answers again; quotas shared", self._where)
         return result
+
+    def _failed(self, exc: Exception) -> None:
+        """A call Redis did not serve: counted, the outage logged once, Redis tried again after
+        a growing wait."""
+        self.fallbacks += 1
+        if not self._down:
+            log.warning(
+                "key pool: Redis at %s failed (%s); using this process's own quota state "
+                "until it answers",
+                self._where,
+                type(exc).__name__,
+            )
+        self._down = True
+        self._retry_at = time.monotonic() + self._backoff.next()
 
 
 def _counts(raw: dict[bytes, bytes], c: Candidate, now: float) -> tuple[int, int, int, int, int]:

@@ -59,6 +59,8 @@ class Signal:
     reason: str = ""  # short, fixed words: safe for logs, records and metric labels
 
 
+_PLAIN_OK = Signal(Verdict.OK)
+
 #: Upstream-fault statuses: overload and server errors say nothing about a key's quota.
 _FAULT_STATUSES = frozenset({408, 500, 502, 503, 504, 520, 521, 522, 523, 524, 529})
 _INVALID_KEY_MARKERS = (b"api_key_invalid", b"invalid_api_key", b"api key not valid")
@@ -93,6 +95,8 @@ def _read(status, headers, body, now, daily_reset) -> Signal:
     if status is None or status in _FAULT_STATUSES or status >= 500:
         return Signal(Verdict.UPSTREAM_FAULT, reason="upstream_fault")
     found = _relevant_headers(headers)
+    if not found and status < 400:
+        return _PLAIN_OK  # the common success: no windows to learn, nothing spent
     requests, tokens = _openai_windows(found, now)
     if requests is None and tokens is None:
         requests, tokens = _anthropic_windows(found, now)
@@ -135,6 +139,23 @@ def _relevant_headers(headers) -> dict[str, str]:
     if headers is None:
         return {}
     items = headers.items() if isinstance(headers, Mapping) else headers
+    if isinstance(headers, dict):
+        # The HTTP client's headers: a dict of many names, seldom a rate-limit one: all names
+        # looked at at once (C string operations), and when one may be, only those that may
+        # go through the checks below (any name not a str does).
+        try:
+            names = "\n".join(headers).lower()
+        except TypeError:  # a name that is not a str
+            names = "ratelimit"
+        if "ratelimit" not in names and "retry-after" not in names:
+            return {}
+        items = [
+            item
+            for item in items
+            if not isinstance(name := item[0], str)
+            or "ratelimit" in (low := name.lower())
+            or low == "retry-after"
+        ]
     found: dict[str, str] = {}
     for item in items:
         if not isinstance(item, tuple) or len(item) != 2:
