@@ -8,9 +8,9 @@ import logging
 
 import pytest
 import redis
-from conftest import CLIENT, REDIS_URL, admin_headers, chat, create_key, gateway_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from vk_support import CLIENT, REDIS_URL, admin_headers, chat, create_key, gateway_config
 
 ROUTES = [
     ("POST", "/admin/keys"),

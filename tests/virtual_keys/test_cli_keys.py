@@ -11,7 +11,7 @@ import sys
 import time
 
 import yaml
-from conftest import chat, gateway_config
+from vk_support import chat, gateway_config
 
 TTL = 0.2
 

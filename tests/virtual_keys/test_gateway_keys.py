@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import CLIENT, admin_headers, chat, create_key, gateway_config
+from vk_support import CLIENT, admin_headers, chat, create_key, gateway_config
 
 
 async def test_virtual_key_is_accepted_like_a_gateway_token(gateway, store_config):

@@ -3,7 +3,7 @@ survive a rotation) and passthrough, which has no allowlist, limits or budget, r
 
 from __future__ import annotations
 
-from conftest import admin_headers, create_key, gateway_config
+from vk_support import admin_headers, create_key, gateway_config
 
 
 async def create_response(gw, key: str) -> tuple[int, dict]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from conftest import CLIENT, chat, create_key, gateway_config
+from vk_support import CLIENT, chat, create_key, gateway_config
 
 
 async def metrics_text(gw) -> str:

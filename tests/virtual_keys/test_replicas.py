@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 
-from conftest import admin_headers, chat, create_key, gateway_config
+from vk_support import admin_headers, chat, create_key, gateway_config
 
 TTL = 0.3
 
