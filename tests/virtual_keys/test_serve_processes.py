@@ -30,8 +30,8 @@ async def test_rpm_of_a_virtual_key_holds_across_two_server_processes(tmp_path, 
     path = config_file(tmp_path, redis_state)
     async with serve(tmp_path / "a", path) as a, serve(tmp_path / "b", path) as b:
         key = (await create_key(a, name="shared-rpm", rpm=5))["key"]
-        await known_to(a, key)
-        await known_to(b, key)
+        await known_to(a, key, TTL)
+        await known_to(b, key, TTL)
         statuses = [await gw.chat(key) for gw in (a, b) * 5]
         assert statuses.count(200) == 5, statuses
         # counted once for both: each on its own would have let its five through (10 × 200)
@@ -43,7 +43,7 @@ async def test_revoked_key_is_refused_by_both_server_processes_within_ttl(tmp_pa
     async with serve(tmp_path / "a", path) as a, serve(tmp_path / "b", path) as b:
         created = await create_key(a, name="revoke-me")
         key = created["key"]
-        await known_to(b, key)
+        await known_to(b, key, TTL)
         assert await a.chat(key) == 200 and await b.chat(key) == 200
         status, _ = await a.request("DELETE", f"/admin/keys/{created['id']}", ADMIN)
         assert status == 200
@@ -60,7 +60,7 @@ async def test_rpm_of_a_virtual_key_holds_across_two_workers(tmp_path, redis_sta
     path = config_file(tmp_path, redis_state)
     async with serve(tmp_path / "w", path, "--workers", "2") as served:
         key = (await create_key(served, name="workers-rpm", rpm=6))["key"]
-        await known_to(served, key)  # by every worker: each has its own cache
+        await known_to(served, key, TTL)  # by every worker: each has its own cache
         # a connection each: both workers answer (counted per worker, 12 would pass)
         statuses = [await served.chat(key) for _ in range(14)]
         assert statuses == [200] * 6 + [429] * 8, statuses

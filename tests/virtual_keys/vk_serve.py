@@ -101,12 +101,14 @@ async def _wait_ready(served: Served) -> None:
     raise AssertionError("serve did not become ready:\n" + served.output())
 
 
-async def known_to(served: Served, key: str, timeout: float = 20) -> None:
-    """Wait until `served` (every worker it has, over enough connections) reads the key; asks
-    GET /v1/models, which spends none of the key's limits."""
+async def known_to(served: Served, key: str, ttl: float, timeout: float = 20) -> None:
+    """Wait until `served` reads the key; asks GET /v1/models, which spends none of the key's
+    limits. Each worker has its own cache and the kernel picks the worker per connection, so
+    first a few TTLs (every worker's refresh loop has run since), then a run of acceptances."""
+    await asyncio.sleep(4 * ttl)
     deadline = time.monotonic() + timeout
     accepted = 0
-    while accepted < 8:  # several connections in a row: each worker has its own cache
+    while accepted < 8:
         status, _ = await served.request("GET", "/v1/models", key)
         accepted = accepted + 1 if status == 200 else 0
         assert time.monotonic() < deadline, f"the key was never accepted ({status})"
