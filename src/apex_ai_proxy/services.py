@@ -108,11 +108,10 @@ class Services:
         )
         self.passthrough = Passthrough(config.passthrough, config.gateway_tokens)
         self.virtual_keys = None
-        if config.virtual_keys is not None:
-            from apex_ai_proxy.keypool import effective_state
+        if config.virtual_keys is not None:  # their limits: on the pool's ledger, one for both
             from apex_ai_proxy.virtualkeys.guard import VirtualKeys
 
-            self.virtual_keys = VirtualKeys(config.virtual_keys, effective_state(config))
+            self.virtual_keys = VirtualKeys(config.virtual_keys, self.ledger)
         self.ready = False
 
     def _take_over(self, previous: Services) -> None:

@@ -28,6 +28,7 @@ from apex_ai_proxy.relay import (
 from apex_ai_proxy.translate import Translation
 from apex_ai_proxy.upstream import UpstreamResponse
 from apex_ai_proxy.usage import usage_from_body, usage_from_raw
+from apex_ai_proxy.virtualkeys.headers import limit_headers
 
 OBJECT_START = re.compile(rb"[ \t\r\n]*\{")
 
@@ -85,7 +86,7 @@ async def start_stream(
     resp.content_type = "text/event-stream"
     resp.headers["cache-control"] = "no-cache"
     with_gateway_headers(resp, ctx, target)
-    if pool_headers:
+    if pool_headers and ctx.key_hold is None:  # a limited virtual key: its own limits show
         resp.headers.update(pool_headers)
     await resp.prepare(request)
     ctx.ttfb_ms = ctx.elapsed_ms()
@@ -117,4 +118,6 @@ def with_gateway_headers(
     headers["x-apex-provider"] = target.provider
     headers["x-apex-model"] = target.upstream_model
     headers["x-apex-attempts"] = str(len(ctx.attempts))
+    if ctx.key_hold is not None:  # a virtual key with limits: what is left of them
+        headers.update(limit_headers(ctx))
     return resp

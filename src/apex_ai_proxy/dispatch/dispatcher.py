@@ -237,7 +237,7 @@ class Dispatcher:
                     return cooldown.fail(
                         call, status=upstream.status, reason=exc.message, invalid=True
                     )
-                if call.pool_headers:
+                if call.pool_headers and ctx.key_hold is None:  # else the key's own show
                     answer.headers.update(call.pool_headers)
                 self.health.on_success(key.name, ttfb)
                 attempt.latency_ms = (time.monotonic() - started) * 1000.0

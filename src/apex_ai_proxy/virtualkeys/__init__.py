@@ -10,6 +10,7 @@ a budget and its spend. One module per concern:
     cache.py            every replica's in-memory copy of the keys and their period spend
     guard.py            the gateway's side: who presented which key, may it use this model,
                         its limits (the keypool ledger, unit `vk:<id>`) and its budget
+    headers.py          a limited key's x-ratelimit-* on its answers and its 429s
     metrics.py          spend and requests per key name on /metrics
 
 This package imports nothing of the gateway's config (config.py imports its config module).

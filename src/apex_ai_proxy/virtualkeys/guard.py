@@ -6,10 +6,12 @@
     finish(ctx)           when the answer has ended: settle the reservation with the real
                           token count, charge the cost estimate to the budget
 
-Limits are the key pool's ledger (keypool/), unit `vk:<id>`: with `state: {backend: redis}`
+Limits are the key pool's own ledger (keypool/; Services builds it, the pool and the keys
+share it, the pool closes it), unit `vk:<id>`: with `state: {backend: redis}`
 one EVALSHA per request checks and reserves every window atomically for all replicas and
 workers; with the local backend they hold per process. A key without limits costs no round
-trip. A request in flight is never cut: budgets are checked on admission only.
+trip. A request in flight is never cut: budgets are checked on admission only. A key with
+limits sees what is left of them on every answer (virtualkeys/headers.py).
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ import time
 from typing import Any
 
 from apex_ai_proxy.errors import AllRateLimited, Forbidden, GatewayError, Unauthorized
-from apex_ai_proxy.keypool import Candidate, Refusal, Reservation, open_ledger
-from apex_ai_proxy.keypool.config import StateConfig
+from apex_ai_proxy.keypool import Candidate, Ledger, Refusal, Reservation
 from apex_ai_proxy.virtualkeys.backend import open_store
 from apex_ai_proxy.virtualkeys.cache import KeyCache
 from apex_ai_proxy.virtualkeys.config import VirtualKeysConfig
+from apex_ai_proxy.virtualkeys.headers import refusal_headers
 from apex_ai_proxy.virtualkeys.metrics import KeyMetrics
 from apex_ai_proxy.virtualkeys.model import VirtualKey, hash_key, looks_like_key
 
@@ -48,11 +50,14 @@ class InsufficientQuota(GatewayError):
 
 
 class VirtualKeys:
-    def __init__(self, config: VirtualKeysConfig, state: StateConfig) -> None:
+    def __init__(self, config: VirtualKeysConfig, ledger: Ledger) -> None:
+        """`ledger`: the key pool's (services.ledger). One ledger, one Redis connection pool:
+        the pool's policy only governs learned states (record/status), which `vk:` units never
+        have, and its command timeout suits the keys' reservations as much."""
         self.config = config
         self.store = open_store(config.store)
         self.cache = KeyCache(self.store, config.cache_ttl_s)
-        self.ledger = open_ledger(state)
+        self.ledger = ledger
         self.metrics = KeyMetrics(config.metrics_per_key)
         self._settling: set[asyncio.Task] = set()
 
@@ -63,8 +68,7 @@ class VirtualKeys:
         if self._settling:
             await asyncio.gather(*self._settling, return_exceptions=True)
         await self.cache.close()
-        await self.store.close()
-        await self.ledger.close()
+        await self.store.close()  # the ledger is the pool's: it closes it
 
     # --- authentication -------------------------------------------------------------------------
 
@@ -179,25 +183,10 @@ def _budget_spent(entry: VirtualKey, now: float) -> InsufficientQuota:
     )
 
 
-_HEADER_OF = {  # refusal reason → (header suffix, the key's limit)
-    "rpm": ("requests", "rpm"),
-    "rpd": ("requests-day", "rpd"),
-    "tpm": ("tokens", "tpm"),
-    "max_parallel": ("parallel", "max_parallel"),
-}
-
-
 def _rate_limited(entry: VirtualKey, refusal: Refusal, now: float) -> AllRateLimited:
     wait = max(math.ceil(refusal.retry_at - now), 1)
-    headers = {"retry-after": str(wait)}
-    suffix, field = _HEADER_OF.get(refusal.reason, ("requests", "rpm"))
-    limit = getattr(entry, field, None)
-    if limit is not None:
-        headers[f"x-ratelimit-limit-{suffix}"] = str(limit)
-        headers[f"x-ratelimit-remaining-{suffix}"] = "0"
-        headers[f"x-ratelimit-reset-{suffix}"] = f"{wait}s"
     return AllRateLimited(
         f"This key's {refusal.reason} limit is reached; retry after {wait} s.",
         code="rate_limit_exceeded",
-        headers=headers,
+        headers=refusal_headers(entry, refusal.reason, wait),
     )
