@@ -5,7 +5,7 @@ Local and Redis ledgers alike: the numbers come from the reservation either way.
 from __future__ import annotations
 
 import pytest
-from conftest import CLIENT, chat, create_key, gateway_config, redis_skip_reason
+from vk_support import CLIENT, chat, create_key, gateway_config, redis_skip_reason
 
 
 @pytest.fixture(params=["local", "redis"])

@@ -8,8 +8,8 @@ import asyncio
 import time
 from pathlib import Path
 
-from conftest import ADMIN, gateway_config
 from vk_serve import known_to, serve, write_config
+from vk_support import ADMIN, gateway_config
 
 TTL = 0.3
 
