@@ -49,12 +49,12 @@ def endpoint(
     passthrough). A handler may change `ctx.client_dialect` and `ctx.mode` before it raises
     (passthrough learns its dialect from a header).
 
-    `auth=False`: the handler checks the token itself, or none is needed; `authenticate`: where
+    `auth=False`: the handler checks the token itself, or none is needed. `authenticate`: where
     the token is looked for (default: Bearer or x-api-key; Gemini's routes also read
-    x-goog-api-key and ?key=). `record=False`: no
-    request record (/metrics). `last_resort=False`: an unexpected exception propagates to the
-    HTTP server (passthrough: the relay may have sent the head already, which the context
-    does not know).
+    x-goog-api-key and ?key=; the admin API takes admin tokens). `record=False`: no request
+    record (/metrics, the console's polling). `last_resort=False`: an unexpected exception
+    propagates to the HTTP server (passthrough: the relay may have sent the head already, which
+    the context does not know).
 
     Built once per route at start-up; per request it is one coroutine around the handler's
     (the model endpoints' intake reads the body itself to keep the count as it was)."""
