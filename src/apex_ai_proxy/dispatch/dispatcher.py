@@ -8,6 +8,7 @@ the client's dialect.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
@@ -76,8 +77,11 @@ class Dispatcher:
         ctx.wants_usage = isinstance(options, dict) and options.get("include_usage") is True
         attempts_left = self.retry.max_attempts
         cache: dict[str, Translation | None] = {}
-        # The HTTP server gave the loop one turn before the handler ran (HttpProtocol._run): a
-        # close or half-close right behind the request is known, `request.disconnected` says so.
+        # One turn of the loop before the first upstream call: a close or half-close that came
+        # right behind the request is read now, and `request.disconnected` says so. Here, not
+        # in HttpProtocol._run: a turn there cost 13-20 % CPU per chat request at c=50
+        # (bench/results/2026-12-02-end-of-day.md).
+        await asyncio.sleep(0)
         pool = self.pool
         if pool is not None and pool.active:  # quotas configured or learned: the pool's walk
             return await self._run_pooled(

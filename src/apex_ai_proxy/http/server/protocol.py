@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import types
 from collections import deque
-from collections.abc import Generator
 from typing import TYPE_CHECKING
 
 import httptools
@@ -43,12 +41,6 @@ if TYPE_CHECKING:
     from .listener import HttpServer
 
 log = logging.getLogger("apex_ai_proxy.http")
-
-
-@types.coroutine
-def _next_turn() -> Generator[None, None, None]:
-    """Yield to the event loop once (asyncio.sleep(0) without its extra coroutine)."""
-    yield
 
 
 class HttpProtocol(ParserCallbacks, asyncio.Protocol):
@@ -181,10 +173,6 @@ class HttpProtocol(ParserCallbacks, asyncio.Protocol):
     async def _run(self, request: Request) -> None:
         server = self.server
         try:
-            # One turn of the loop before the handler: a close or half-close right behind the
-            # request is read now, and `request.disconnected` says so before any upstream call.
-            # Here, one frame deep, the turn costs a fraction of what it costs inside a handler.
-            await _next_turn()
             response = await server.dispatch(request)
         except Exception:  # a bug must not kill the connection silently or leak a traceback
             log.exception("unhandled error in %s %s", request.method, request.path)
