@@ -93,17 +93,7 @@ class Dispatcher:
             attempts_left -= 1
             if request.disconnected:  # nobody will read the answer: spend no upstream quota
                 raise _client_gone()
-            # What _call does, inline: this loop is every request's path without the pool.
-            translation = translation_for(op, target, body, ctx, cache)
-            call = Call(
-                target,
-                key,
-                upstream_body(op, target, body, stream, translation),
-                translation,
-                stream,
-                Attempt(target.provider, key.name, target.upstream_model),
-                failures,
-            )
+            call = self._call(op, target, key, body, stream, ctx, cache, failures)
             response = await self._attempt(
                 call, request=request, ctx=ctx, op=op, extra_headers=extra_headers
             )
