@@ -13,6 +13,10 @@ nothing. Per unit it keeps one hash `<prefix>u:<unit>`:
 and the learned state in `<prefix>s:<unit>` (state, until, reason, recent). Stale fields are
 dropped by the script that finds them; every key has a TTL.
 
+Requests that find plenty of room take a grant beside them (keypool/grants.py): the unit's next
+requests in this process are served without a round trip, and the rest is refunded within a
+second. Near a limit grants shrink to nothing: every request is one EVALSHA again.
+
 Redis down (refused, timed out, any Redis error): the call is served by an in-process
 LocalLedger instead, with one warning per outage and `fallbacks` counting the calls; Redis is
 tried again after a growing wait (state/redis_client.Backoff), so an outage never costs every
@@ -34,6 +38,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
+from apex_ai_proxy.keypool.grants import GRANT_SHARE, GRANTED, GrantBook
 from apex_ai_proxy.keypool.ledger import (
     DEFAULT_LEASE_S,
     Candidate,
@@ -91,6 +96,8 @@ class RedisLedger:
         #: None when the URL needs what it does not speak (TLS, unix socket): redis-py then.
         self._conn = RespConnection.for_client(self.redis)
         self._resends: set[asyncio.Task] = set()  # settles sent again after a NOSCRIPT
+        self.grants = GrantBook(self._refund)  # quota reserved ahead for this process
+        self._refills: set[asyncio.Task] = set()
 
     def _usage_key(self, unit: str) -> str:
         return f"{self.prefix}u:{unit}"
@@ -107,6 +114,12 @@ class RedisLedger:
             return Refusal(time.time(), "no_candidates")
 
         if not self._down:  # the common case, without _guarded's closures: every request
+            first = candidates[0]
+            served = self.grants.serve(first, tokens)
+            if served is not None:
+                if self.grants.held[first.unit].low and first.unit not in self.grants.asking:
+                    self._refill(first, tokens)
+                return served
             try:
                 return await self._reserve_remote(candidates, tokens, lease_s)
             except (RedisError, OSError) as exc:
@@ -118,11 +131,26 @@ class RedisLedger:
         )
 
     async def _reserve_remote(
-        self, candidates: Sequence[Candidate], tokens: int, lease_s: float
+        self, candidates: Sequence[Candidate], tokens: int, lease_s: float, refill: int = 0
     ) -> Reservation | Refusal:
-        keys, args, days = self._reserve_args(candidates, tokens, lease_s)
-        rid = str(args[3])
-        reply = await self._run(self._reserve, keys, args)
+        """One EVALSHA. `refill` > 0: the reservation is this process's next grant of that many
+        (asked for already), not a request."""
+        keys, args, days, asking = self._reserve_args(candidates, tokens, lease_s, refill)
+        try:
+            reply = await self._run(self._reserve, keys, args)
+            return self._reserved(candidates, reply, str(args[3]), tokens, days, refill)
+        finally:
+            self.grants.done(asking)
+
+    def _reserved(
+        self,
+        candidates: Sequence[Candidate],
+        reply: list,
+        rid: str,
+        tokens: int,
+        days: list[int],
+        refill: bool,
+    ) -> Reservation | Refusal:
         index = int(reply[0])
         if index == 0:
             now = time.time()
@@ -131,19 +159,48 @@ class RedisLedger:
                 retry_at = now if not retry_at > now else now + MAX_HORIZON_S
             return Refusal(retry_at, _text(reply[2]))
         chosen = candidates[index - 1]
-        return Reservation(
-            chosen.unit,
-            rid,
-            tokens,
-            int(reply[1]),
-            days[index - 1],
-            float(reply[2]),
-            self.backend,
+        reservation = Reservation(
+            chosen.unit, rid, tokens, int(reply[1]), days[index - 1], float(reply[2]), self.backend
         )
+        if len(reply) > 3 and (refill or int(reply[3]) > 0):
+            extra, extra_tokens, ms_left = int(reply[3]), int(reply[4]), int(reply[5])
+            self.grants.keep(chosen, reservation, extra, extra_tokens, ms_left, own=not refill)
+        return reservation
+
+    def _refill(self, c: Candidate, tokens: int) -> None:
+        """The unit's grant is half served: the next is reserved in the background (the
+        reservation itself becomes part of it), so busy units never run dry."""
+        want = self.grants.ask(c)  # marked now: a drop before the task runs voids it
+        if not want:
+            return
+        task = asyncio.get_running_loop().create_task(self._refill_now(c, tokens, want))
+        self._refills.add(task)
+        task.add_done_callback(self._refills.discard)
+
+    async def _refill_now(self, c: Candidate, tokens: int, want: int) -> None:
+        try:
+            await self._reserve_remote([c], tokens, DEFAULT_LEASE_S, refill=want)
+        except (RedisError, OSError) as exc:
+            if not self._down:  # a request may have noticed the outage first
+                self._failed(exc)
+
+    def _refund(self, unit: str, bucket: int, day: int, requests: int, tokens: int) -> None:
+        """Requests and tokens a grant did not serve, back to the bucket and day they were
+        counted in. Redis unreachable: dropped (they expire there with the minute or day)."""
+        conn = self._conn
+        if conn is None or self._down or not conn.ready:
+            return
+        key = self._usage_key(unit)
+        args = [bucket, day, -tokens, -requests, ""]
+        send = functools.partial(self._settle_replied, key, args)
+        conn.send(send, "EVALSHA", self._settle.sha, 1, key, *args)
 
     def _reserve_args(
-        self, candidates: Sequence[Candidate], tokens: int, lease_s: float
-    ) -> tuple[list[str], list[str | int | float], list[int]]:
+        self, candidates: Sequence[Candidate], tokens: int, lease_s: float, refill: int = 0
+    ) -> tuple[list[str], list[str | int | float], list[int], list[str]]:
+        """The script's keys and arguments, the days counted in, and the units this call asks
+        a grant for (one call in flight per unit asks: concurrent requests would each take one,
+        replacing each other's)."""
         now = time.time()
         keys: list[str] = []
         days: list[int] = []
@@ -155,30 +212,31 @@ class RedisLedger:
             self.policy.invalid_probe_s,
             BUCKET_S,
             MINUTE_S,
+            GRANT_SHARE,
         ]
         prefix = self.prefix
+        asking: list[str] = []
+        ask = self.grants.ask
         for c in candidates:
             keys += (f"{prefix}u:{c.unit}", f"{prefix}s:{c.unit}")  # _usage_key, _status_key
             # The day is cut by this process's clock (Lua has no time zones): near midnight a
             # skewed replica may count a request into the neighbouring day.
             start, end = day_window(now, c.timezone)
-            args += (*c.limits, start, repr(end))
+            want = refill or ask(c)
+            if want:
+                asking.append(c.unit)
+            args += (*c.limits, start, repr(end), want)
             days.append(start)
-        return keys, args, days
+        return keys, args, days, asking
 
     async def settle(self, reservation: Reservation, used_tokens: int | None) -> None:
-        if reservation.backend != self.backend:
+        if reservation.backend == GRANTED and self.grants.settle(reservation, used_tokens):
+            return
+        if reservation.backend == LocalLedger.backend:
             await self.local.settle(reservation, used_tokens)
             return
-        delta = settle_delta(reservation, used_tokens)
         key = self._usage_key(reservation.unit)
-        args = [
-            reservation.bucket,
-            reservation.day,
-            delta,
-            int(used_tokens is None),
-            reservation.id,
-        ]
+        args = _settle_args(reservation, used_tokens)
 
         async def remote() -> None:
             await self._run(self._settle, [key], args)
@@ -193,17 +251,13 @@ class RedisLedger:
         connection, ahead of any later reservation on it, its reply only looked at for a script
         Redis lost (NOSCRIPT: loaded and sent again). False: nothing done, `settle` instead.
         The pool settles this way so that a request costs Redis a single round trip."""
+        if reservation.backend == GRANTED and self.grants.settle(reservation, used_tokens):
+            return True
         conn = self._conn
-        if conn is None or self._down or not conn.ready or reservation.backend != self.backend:
+        if conn is None or self._down or not conn.ready or reservation.backend == "local":
             return False
         key = self._usage_key(reservation.unit)
-        args = [
-            reservation.bucket,
-            reservation.day,
-            settle_delta(reservation, used_tokens),
-            int(used_tokens is None),
-            reservation.id,
-        ]
+        args = _settle_args(reservation, used_tokens)
         send = functools.partial(self._settle_replied, key, args)
         conn.send(send, "EVALSHA", self._settle.sha, 1, key, *args)
         return True
@@ -246,6 +300,8 @@ class RedisLedger:
             return known
         if signal.verdict is Verdict.OK and _clean(known):
             return known  # the common success: nothing to learn, no round trip
+        if signal.verdict is not Verdict.OK:
+            self.grants.drop(unit)
 
         async def remote() -> KeyStatus:
             raw = await self.redis.hgetall(self._status_key(unit))
@@ -294,6 +350,9 @@ class RedisLedger:
         return await self._guarded(remote, lambda: self.local.snapshot(candidates))
 
     async def close(self) -> None:
+        if self._refills:
+            await asyncio.gather(*list(self._refills), return_exceptions=True)
+        self.grants.drop_all()
         if self._conn is not None:
             if self._conn.ready:  # the replies to the settles sent are in before this returns
                 with contextlib.suppress(RedisError, OSError):
@@ -333,6 +392,18 @@ class RedisLedger:
             )
         self._down = True
         self._retry_at = time.monotonic() + self._backoff.next()
+
+
+def _settle_args(reservation: Reservation, used_tokens: int | None) -> list[int | str]:
+    """SETTLE_LUA's arguments: bucket, day, tokens to add, requests to add (-1: a request
+    never sent), the parallel slot to free."""
+    return [
+        reservation.bucket,
+        reservation.day,
+        settle_delta(reservation, used_tokens),
+        -1 if used_tokens is None else 0,
+        reservation.id,
+    ]
 
 
 def _counts(raw: dict[bytes, bytes], c: Candidate, now: float) -> tuple[int, int, int, int, int]:

@@ -1,20 +1,23 @@
 """The Redis ledger's two Lua scripts (keypool/redis_ledger.py says what the hashes hold).
 
 RESERVE_LUA: check-and-reserve over the candidates in order, all or nothing, on the server's
-clock; replies {index (0: refused), bucket or retry_at, headroom or reason}.
-SETTLE_LUA: the real token count replaces the estimate, or a refund; frees the parallel slot.
+clock; replies {index (0: refused), bucket or retry_at, headroom or reason, and when reserved:
+granted requests, granted tokens, ms left in the bucket} (keypool/grants.py: a candidate's
+`want` > 0 asks for a grant beside the request, sized by what is left of every window).
+SETTLE_LUA: the real token count replaces the estimate, a refund of requests and tokens (a
+request never sent, or what is left of a grant); frees the parallel slot.
 """
 
 from __future__ import annotations
 
-_ARGS_PER_CANDIDATE = 7
+_ARGS_PER_CANDIDATE = 8
 
 RESERVE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local n, tokens, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local id, probe = ARGV[4], tonumber(ARGV[5])
-local bucket_s, minute_s = tonumber(ARGV[6]), tonumber(ARGV[7])
+local bucket_s, minute_s, grant_share = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local bucket = math.floor(now / bucket_s)
 local oldest = bucket - math.floor(minute_s / bucket_s)
 
@@ -38,10 +41,11 @@ end
 
 local function try(i)
   local usage, status = KEYS[2 * i - 1], KEYS[2 * i]
-  local base = 7 + (i - 1) * 7
+  local base = 8 + (i - 1) * 8
   local rpm, rpd = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
   local tpm, tpd = tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
   local par, day, day_end = tonumber(ARGV[base + 5]), ARGV[base + 6], tonumber(ARGV[base + 7])
+  local want = tonumber(ARGV[base + 8])
   local st = redis.call('HMGET', status, 'state', 'until')
   if st[1] and st[1] ~= 'ok' and now < (tonumber(st[2]) or 0) then
     return tonumber(st[2]), st[1]
@@ -71,10 +75,21 @@ local function try(i)
   if rpd > 0 and dreq + 1 > rpd then return day_end, 'rpd' end
   if tpd > 0 and dtok > 0 and dtok + tokens > tpd then return day_end, 'tpd' end
   if par > 0 and live >= par then return now + 1, 'max_parallel' end
-  redis.call('HINCRBY', usage, 'm:' .. bucket, 1)
-  redis.call('HINCRBY', usage, 't:' .. bucket, tokens)
-  redis.call('HINCRBY', usage, 'r:' .. day, 1)
-  redis.call('HINCRBY', usage, 'u:' .. day, tokens)
+  local extra, extra_t = 0, 0
+  if want > 0 and par == 0 and (not st[1] or st[1] == 'ok') then
+    extra = want
+    if rpm > 0 then extra = math.min(extra, math.floor((rpm - mreq - 1) / grant_share)) end
+    if rpd > 0 then extra = math.min(extra, math.floor((rpd - dreq - 1) / grant_share)) end
+    if extra < 0 then extra = 0 end
+    extra_t = math.min(extra * tokens, 10000000000000)
+    if tpm > 0 then extra_t = math.min(extra_t, math.floor((tpm - mtok - tokens) / grant_share)) end
+    if tpd > 0 then extra_t = math.min(extra_t, math.floor((tpd - dtok - tokens) / grant_share)) end
+    if extra_t < 0 or extra == 0 then extra, extra_t = 0, 0 end
+  end
+  redis.call('HINCRBY', usage, 'm:' .. bucket, 1 + extra)
+  redis.call('HINCRBY', usage, 't:' .. bucket, tokens + extra_t)
+  redis.call('HINCRBY', usage, 'r:' .. day, 1 + extra)
+  redis.call('HINCRBY', usage, 'u:' .. day, tokens + extra_t)
   local ttl = math.max(day_end - now, minute_s + 2 * bucket_s)
   if par > 0 then
     redis.call('HSET', usage, 'p:' .. id, tostring(now + lease))
@@ -85,15 +100,17 @@ local function try(i)
     redis.call('HSET', status, 'until', tostring(now + probe))
     redis.call('PEXPIRE', status, math.ceil(probe * 1000) + 60000)
   end
+  -- what is left after this request, the grant not counted: it is this caller's to use
   local left = math.min(share(mreq + 1, rpm), share(mtok + tokens, tpm),
                         share(dreq + 1, rpd), share(dtok + tokens, tpd))
-  return nil, tostring(math.max(left, 0)), bucket
+  local ms_left = math.floor(((bucket + 1) * bucket_s - now) * 1000)
+  return nil, tostring(math.max(left, 0)), bucket, extra, extra_t, ms_left
 end
 
 local earliest, why = nil, ''
 for i = 1, n do
-  local at, detail, b = try(i)
-  if at == nil then return {i, tostring(b), detail} end
+  local at, detail, b, extra, extra_t, ms_left = try(i)
+  if at == nil then return {i, tostring(b), detail, extra, extra_t, ms_left} end
   if earliest == nil or at < earliest then earliest = at end
   if why == '' then why = detail end
 end
@@ -103,15 +120,15 @@ return {0, tostring(earliest or now), why}
 SETTLE_LUA = """
 local usage = KEYS[1]
 local minute, day = 'm:' .. ARGV[1], 'r:' .. ARGV[2]
-local delta, refund = tonumber(ARGV[3]), ARGV[4] == '1'
+local delta, requests = tonumber(ARGV[3]), tonumber(ARGV[4])
 redis.call('HDEL', usage, 'p:' .. ARGV[5])
 if redis.call('HEXISTS', usage, minute) == 1 then
   redis.call('HINCRBY', usage, 't:' .. ARGV[1], delta)
-  if refund then redis.call('HINCRBY', usage, minute, -1) end
+  if requests ~= 0 then redis.call('HINCRBY', usage, minute, requests) end
 end
 if redis.call('HEXISTS', usage, day) == 1 then
   redis.call('HINCRBY', usage, 'u:' .. ARGV[2], delta)
-  if refund then redis.call('HINCRBY', usage, day, -1) end
+  if requests ~= 0 then redis.call('HINCRBY', usage, day, requests) end
 end
 return 1
 """

@@ -146,6 +146,9 @@ class VirtualKeys:
             used = _used_tokens(ctx)
             if not _needs_settling(entry, hold, used):
                 return  # limits stay one round trip per request
+            nowait = getattr(self.ledger, "settle_nowait", None)
+            if nowait is not None and nowait(hold, used):
+                return  # Redis: written to the open connection (or into a grant), no task
             task = asyncio.get_running_loop().create_task(self.ledger.settle(hold, used))
             self._settling.add(task)
             task.add_done_callback(self._settling.discard)
