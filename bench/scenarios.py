@@ -265,7 +265,7 @@ TARGETS = [
         "fraction",
     ),
     Target(
-        "key pool on, Redis: throughput loss",
+        "key pool, Redis vs local state: loss",
         "<= 15%",
         _loss("pool_redis_loss"),
         lambda v: v <= 0.15,
