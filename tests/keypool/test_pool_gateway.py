@@ -310,6 +310,43 @@ async def test_a_conversation_stays_on_its_key_and_fails_over_on_429(gateway, qu
     assert len({key for key, _ in fake.served[served:]}) == 1
 
 
+async def test_a_conversation_keeps_its_key_on_every_replica_sharing_redis(gateway, quota_upstream):
+    """Two gateways on one Redis state: a conversation pinned by the first goes to the same key
+    through the second, where round-robin alone would rotate it; its failover on a 429 moves
+    the pin for both."""
+    if reason := redis_skip_reason():
+        pytest.skip(reason)
+    fake = await quota_upstream()
+    state = {
+        "backend": "redis",
+        "redis_url": REDIS_URL,
+        "key_prefix": f"apex-test:{uuid.uuid4().hex}:",
+    }
+    config = pool_config(fake, ["key-a", "key-b", "key-c"], state=state)
+    config["models"]["m"]["affinity_ttl_s"] = 60
+    one, two = await gateway(config), await gateway(config)
+
+    assert (await chat_in(one, "conversation-7"))[0] == 200
+    (pinned,) = {key for key, _ in fake.served}
+    assert (await chat_in(two, None))[0] == 200  # the second's rotation is now elsewhere
+    served = len(fake.served)
+    for _ in range(4):
+        assert (await chat_in(two, "conversation-7"))[0] == 200
+    assert {key for key, _ in fake.served[served:]} == {pinned}
+
+    fake.exhaust(pinned, 30)
+    assert (await chat_in(two, "conversation-7"))[0] == 200  # fails over on the second
+    moved = fake.served[-1][0]
+    assert moved != pinned
+    await asyncio.sleep(1.1)  # the first replica's copy of the old pin is no longer trusted
+    for _ in range(2):  # and the first's rotation moves on
+        assert (await chat_in(one, None))[0] == 200
+    served = len(fake.served)
+    for gw in (one, two, one, two):
+        assert (await chat_in(gw, "conversation-7"))[0] == 200
+    assert {key for key, _ in fake.served[served:]} == {moved}
+
+
 async def test_pool_command_shows_each_key_state_and_quota_never_the_key(
     gateway, quota_upstream, capsys
 ):

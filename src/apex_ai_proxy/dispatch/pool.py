@@ -129,8 +129,9 @@ class KeyPool:
                 for key in target.keys:
                     self.candidate(target, key)
         self.configured = any(any(c.limits) for c in self._candidates.values())
+        shared = ledger if hasattr(ledger, "get_pin") else None  # Redis: pins for all replicas
         self._affinity = {
-            alias: Affinity(model.affinity_ttl_s, model.affinity_header)
+            alias: Affinity(model.affinity_ttl_s, model.affinity_header, shared)  # type: ignore[arg-type]
             for alias, model in config.models.items()
             if model.affinity_ttl_s > 0
         }
@@ -159,6 +160,9 @@ class KeyPool:
         units, by name: unchanged keys keep it) and its settlements still running."""
         self.view = previous.view
         self._pending = previous._pending
+        for alias, affinity in self._affinity.items():
+            if alias in previous._affinity:
+                affinity.take_over(previous._affinity[alias])
         if previous.learned:
             self.learned = self.active = True
 

@@ -54,7 +54,9 @@ class Walk:
                 choice = self.pool.view.order(self.listed, time.time())
                 if choice.order:
                     order = choice.order
-                    self.remaining = order if self.session is None else self._pinned_first(order)
+                    if self.session is not None:
+                        order = await self._pinned_first(order)
+                    self.remaining = order
                     return
                 await self._wait_or_refuse(choice.retry_at or time.time())
                 continue
@@ -70,10 +72,10 @@ class Walk:
         if self.session is not None and self.affinity is not None:
             self.affinity.pin(self.session, unit)
 
-    def _pinned_first(self, order: list[Candidate]) -> list[Candidate]:
-        if self.session is None:
+    async def _pinned_first(self, order: list[Candidate]) -> list[Candidate]:
+        if self.session is None or self.affinity is None:
             return order
-        unit = self.affinity.pinned(self.session) if self.affinity is not None else None
+        unit = await self.affinity.lookup(self.session)
         if unit is None or order[0].unit == unit:
             return order
         pinned = [c for c in order if c.unit == unit]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import logging
 import math
 import time
@@ -294,6 +295,33 @@ class RedisLedger:
             await conn.call("SCRIPT", "LOAD", known.script)
         return await conn.call("EVALSHA", script.sha, len(keys), *keys, *args)
 
+    # --- session affinity pins (dispatch/affinity.py), shared by every replica ------------------
+
+    def _pin_key(self, session: str) -> str:
+        # Sessions are client strings (user ids among them): stored by digest, bounded.
+        digest = hashlib.sha256(session.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+        return f"{self.prefix}a:{digest}"
+
+    async def get_pin(self, session: str) -> str | None:
+        async def remote() -> str | None:
+            key = self._pin_key(session)
+            conn = self._conn
+            found = await (conn.call("GET", key) if conn is not None else self.redis.get(key))
+            return found.decode(errors="replace") if isinstance(found, bytes) else None
+
+        async def none() -> None:
+            return None
+
+        return await self._guarded(remote, none)
+
+    def put_pin(self, session: str, unit: str, ttl_s: float) -> None:
+        """Written without waiting; dropped while Redis is down (the pin is this process's)."""
+        conn = self._conn
+        if conn is None or self._down or not conn.ready:
+            return
+        ms = max(int(ttl_s * 1000), 1)
+        conn.send(_ignore, "SET", self._pin_key(session), unit, "PX", ms)
+
     async def record(self, unit: str, signal: Signal) -> KeyStatus:
         known = self._known.get(unit, OK_STATUS)
         if signal.verdict is Verdict.CLIENT_ERROR:
@@ -392,6 +420,10 @@ class RedisLedger:
             )
         self._down = True
         self._retry_at = time.monotonic() + self._backoff.next()
+
+
+def _ignore(reply: object) -> None:
+    """A pin's SET: its reply (OK, or an error while Redis has trouble) changes nothing."""
 
 
 def _settle_args(reservation: Reservation, used_tokens: int | None) -> list[int | str]:
