@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from apex_ai_proxy.keypool.ledger import LocalLedger
 from apex_ai_proxy.keypool.redis_ledger import RedisLedger
+from apex_ai_proxy.keypool.shared_ledger import SharedLedger, SharedTable
 from apex_ai_proxy.keypool.state import Policy
 from apex_ai_proxy.state.config import redacted_redis_url
 
@@ -73,15 +74,25 @@ async def redis_ledgers() -> AsyncIterator[LedgerFactory]:
         yield make
 
 
-@pytest.fixture(params=["local", "redis"])
+@pytest.fixture(params=["local", "shared", "redis"])
 async def make_ledger(request: pytest.FixtureRequest) -> AsyncIterator[LedgerFactory]:
-    """One backend per run of the test; the Redis one skips without a Redis."""
+    """One backend per run of the test; the Redis one skips without a Redis. "shared" is the
+    table `serve --workers N` maps for local state: ledgers made by one factory share it, as
+    the workers do."""
     if request.param == "local":
 
         async def make_local(policy: Policy | None = None) -> LocalLedger:
             return LocalLedger(policy or Policy())
 
         yield make_local
+        return
+    if request.param == "shared":
+        table = SharedTable(capacity=256)
+
+        async def make_shared(policy: Policy | None = None) -> SharedLedger:
+            return SharedLedger(table, policy or Policy())
+
+        yield make_shared
         return
     async with _redis_factory() as make:
         yield make

@@ -134,16 +134,19 @@ def _serve_workers(
     """N processes on one port (SO_REUSEPORT); signals are passed on and the parent waits.
 
     Metrics use prometheus-client's multiprocess mode so any worker's /metrics shows all of them.
-    Key cooldowns live in a table in shared memory, mapped here and inherited by every worker.
+    Key cooldowns and, with local state, the key pool's quota counts live in tables in shared
+    memory, mapped here and inherited by every worker.
     """
     import tempfile
 
     from apex_ai_proxy.health import CooldownTable, unit_names
+    from apex_ai_proxy.keypool import shared_ledger
     from apex_ai_proxy.routing import Router
     from apex_ai_proxy.telemetry import mark_process_dead, prepare_multiprocess_dir
 
     prepare_multiprocess_dir(os.path.join(tempfile.gettempdir(), f"apex-metrics-{os.getpid()}"))
     health_table = CooldownTable(unit_names(Router(config)), shared=True)
+    shared_ledger.prepare()  # local quota state: one table the workers count in together
     ctx = multiprocessing.get_context("fork")
     procs: list[Any] = []
 

@@ -224,9 +224,9 @@ class Config(_Strict):
         shared = (self.state or self.health).backend == "redis"
         if self.virtual_keys is not None and not shared:
             found.append(
-                "virtual_keys: limits (rpm, tpm, rpd, max_parallel) are counted per process "
-                "without a Redis state backend; with replicas or serve --workers they multiply "
-                "(set state: {backend: redis})"
+                "virtual_keys: limits (rpm, tpm, rpd, max_parallel) are counted by this gateway "
+                "alone without a Redis state backend (its --workers share them); with replicas "
+                "they multiply (set state: {backend: redis})"
             )
         return found
 

@@ -138,12 +138,6 @@ class KeyPool:
         self.learned = False  # an upstream's quota signal turned the pool on
         #: Read on every request: False = no quota, no affinity: the dispatcher skips the pool.
         self.active = self.configured or bool(self._affinity)
-        if self.configured and self._local and health is not None and health.table.shared:
-            log.warning(
-                "key pool: limits are configured and state is local, but several workers serve: "
-                "each counts its own requests against the full limits. Use `state: {backend: "
-                "redis}` for limits that hold across workers and replicas."
-            )
         self._queue_timeout = {
             alias: model.queue_timeout_s for alias, model in config.models.items()
         }

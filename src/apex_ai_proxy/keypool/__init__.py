@@ -75,4 +75,7 @@ def open_ledger(state: StateConfig, policy: Policy | None = None) -> Ledger:
         from apex_ai_proxy.keypool.redis_ledger import RedisLedger
 
         return RedisLedger(state.redis_url, state.key_prefix, policy)
-    return LocalLedger(policy)
+    from apex_ai_proxy.keypool.shared_ledger import SharedLedger, prepared
+
+    table = prepared()  # `serve --workers N`: one table for all the workers
+    return LocalLedger(policy) if table is None else SharedLedger(table, policy)

@@ -1,0 +1,67 @@
+"""`serve --workers 2` with local state as a real subprocess: the key pool's counts live in
+one table in shared memory (keypool/shared_ledger.py), so a configured rpm holds for the
+gateway, not once per worker."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cli_run import BIN, cli_env, wait_ready, write
+from fakes.ports import free_port
+from gateway_config import config, model, openai_provider
+from serve_workers import chat_on_new_connection, children, listeners, stop
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="reads /proc to tell the workers apart"
+)
+
+RPM = 4
+REQUESTS = 12
+
+
+async def test_two_workers_with_local_state_enforce_a_configured_rpm_once(
+    tmp_path: Path, fake_upstream
+):
+    upstream = await fake_upstream("quota")
+    provider = openai_provider(upstream)
+    provider["limits"] = {"rpm": RPM}
+    path = write(tmp_path, config({"quota": provider}, {"m": model("quota")}))
+    port = free_port()
+    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed in finally
+    proc = await asyncio.create_subprocess_exec(
+        *(str(BIN), "serve", "--config", str(path), "--port", str(port), "--workers", "2"),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=cli_env(),
+        cwd=tmp_path,
+    )
+    workers: list[int] = []
+    try:
+        await wait_ready(f"http://127.0.0.1:{port}", proc)
+        deadline = time.monotonic() + 20
+        while listeners(port) < 2 or len(workers) < 2:
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            await asyncio.sleep(0.05)
+            workers = children(proc.pid)
+
+        answers = [await chat_on_new_connection(port, workers) for _ in range(REQUESTS)]
+        statuses = [status for status, *_ in answers]
+        served_by = {pid for status, _, _, pid in answers if status == 200}
+        refused_by = {pid for status, _, _, pid in answers if status == 429}
+        assert statuses.count(200) == RPM, statuses  # not RPM per worker
+        assert statuses.count(429) == REQUESTS - RPM, statuses
+        assert len(upstream.requests) == RPM  # the spent pool called no upstream
+        assert served_by | refused_by == set(workers), "one worker answered everything"
+        refusal = next(headers for status, headers, _, _ in answers if status == 429)
+        assert 1 <= int(refusal["retry-after"]) <= 66
+    finally:
+        await stop(proc, workers)
+        log.close()
+    output = (tmp_path / "serve.log").read_text(errors="replace")
+    assert proc.returncode == 0, output
+    assert "Traceback" not in output
