@@ -9,8 +9,11 @@ that key were not cooling down.
 from __future__ import annotations
 
 import time
+import uuid
 
 import orjson
+import pytest
+from redis_support import REDIS_URL, redis_skip_reason
 from translation_support import MODEL, anthropic_client, one_model
 
 KEYS = ["sk-count-key-0", "sk-count-key-1"]
@@ -79,3 +82,30 @@ async def test_count_tokens_other_4xx_estimates_without_failing_over(gateway, an
     (asked,) = anthropic_fake.requests  # the other key would answer the same: not asked
     unit = health_of(gw).unit(f"up#{KEYS.index(key_of(asked))}")
     assert unit.cooldown_until == 0.0  # not the key's fault: it stays in use
+
+
+async def test_a_key_one_replica_found_invalid_is_not_asked_to_count_by_another(
+    gateway, anthropic_fake
+):
+    """Two gateways on one Redis state: the key that answered 401 to the first is left out of
+    the second's count_tokens (the key pool's learned state), where rotation would ask it."""
+    if reason := redis_skip_reason():
+        pytest.skip(reason)
+    config = two_keys(anthropic_fake)
+    config["state"] = {
+        "backend": "redis",
+        "redis_url": REDIS_URL,
+        "key_prefix": f"apex-test:{uuid.uuid4().hex}:",
+    }
+    config["retry"]["auth_failure_cooldown_s"] = 3600
+    one, two = await gateway(config), await gateway(config)
+    anthropic_fake.push_count_error(401)
+
+    assert await count(anthropic_client(one)) == (EXACT, "exact")
+    rejected, other = (key_of(r) for r in anthropic_fake.requests)
+    assert rejected != other
+
+    for _ in range(3):
+        assert await count(anthropic_client(two)) == (EXACT, "exact")
+    asked = [key_of(r) for r in anthropic_fake.requests[2:]]
+    assert asked == [other] * 3

@@ -9,38 +9,22 @@ The outage tests need no Redis at all: they point at a port where none answers.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import redis
 from fakes.openai_upstream import FakeUpstream, rate_limited
 from fakes.ports import free_port
 from redis.asyncio import Redis
+from redis_support import REDIS_URL, redis_skip_reason
 
 from apex_ai_proxy.health import CooldownTable, HealthConfig, HealthState
 from apex_ai_proxy.health.redis_sync import RedisHealthSync
-from apex_ai_proxy.state.config import redacted_redis_url
 
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379"
 MESSAGES = [{"role": "user", "content": "hi"}]
-
-
-@functools.cache
-def redis_skip_reason() -> str | None:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5)
-    try:
-        client.ping()
-    except (redis.RedisError, OSError) as exc:
-        return f"no Redis reachable at {redacted_redis_url(REDIS_URL)} ({exc})"
-    finally:
-        client.close()
-    return None
 
 
 needs_redis = pytest.mark.skipif(

@@ -7,35 +7,17 @@ when no server answers. Each test has its own key prefix and deletes its keys af
 from __future__ import annotations
 
 import contextlib
-import functools
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-import redis
 from redis.asyncio import Redis
+from redis_support import REDIS_URL, redis_skip_reason
 
 from apex_ai_proxy.keypool.ledger import LocalLedger
 from apex_ai_proxy.keypool.redis_ledger import RedisLedger
 from apex_ai_proxy.keypool.shared_ledger import SharedLedger, SharedTable
 from apex_ai_proxy.keypool.state import Policy
-from apex_ai_proxy.state.config import redacted_redis_url
-
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379"
-
-
-@functools.cache
-def redis_skip_reason() -> str | None:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5)
-    try:
-        client.ping()
-    except (redis.RedisError, OSError) as exc:
-        return f"no Redis reachable at {redacted_redis_url(REDIS_URL)} ({exc})"
-    finally:
-        client.close()
-    return None
-
 
 LedgerFactory = Callable[..., Awaitable[LocalLedger | RedisLedger]]
 

@@ -130,6 +130,19 @@ def test_without_a_state_section_the_pool_follows_health():
     assert isinstance(open_ledger(effective_state(config)), LocalLedger)
 
 
+def test_a_state_section_holds_key_health_too_unless_health_is_given():
+    raw = config_with({"rpm": 1})
+    raw["state"] = {"backend": "redis", "redis_url": "redis://127.0.0.1:6391", "key_prefix": "s:"}
+    health = parse_config(raw, env={}).health
+    assert (health.backend, health.redis_url, health.key_prefix) == (
+        "redis",
+        "redis://127.0.0.1:6391",
+        "s:health:",
+    )
+    raw["health"] = {"backend": "local"}  # today's configs keep what they say
+    assert parse_config(raw, env={}).health.backend == "local"
+
+
 @pytest.mark.parametrize(
     ("day", "hours"),
     [((2026, 12, 2), 24), ((2026, 3, 8), 23), ((2026, 11, 1), 25)],

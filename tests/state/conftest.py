@@ -8,36 +8,23 @@ against one Redis never see each other.
 from __future__ import annotations
 
 import functools
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import redis
 from redis.asyncio import Redis
+from redis_support import REDIS_URL, redis_skip_reason
 
-from apex_ai_proxy.state.config import ResponsesStoreConfig, redacted_redis_url
+from apex_ai_proxy.state.config import ResponsesStoreConfig
 from apex_ai_proxy.state.open_store import open_store
 from apex_ai_proxy.state.responses_store import ResponseStore
 
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379"
 RUN_PREFIX = f"apex-test:{uuid.uuid4().hex}:"
 
 
 @functools.cache
-def redis_skip_reason() -> str | None:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5)
-    try:
-        client.ping()
-    except (redis.RedisError, OSError) as exc:
-        return f"no Redis reachable at {redacted_redis_url(REDIS_URL)} ({exc})"
-    finally:
-        client.close()
-    return None
-
-
 @dataclass
 class StoreBench:
     """Opens stores of one backend and reads back the raw bytes they wrote."""

@@ -22,27 +22,14 @@ from typing import Any
 
 import pytest
 import redis
+from redis_support import REDIS_URL, redis_skip_reason
 
-from apex_ai_proxy.state.config import redacted_redis_url
-
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379"
 PG_DATABASES = ("test", "postgres")
 CLIENT = "client-token-0123456789"
 ADMIN = "admin-token-abcdefghij"
 
 
 @functools.cache
-def redis_skip_reason() -> str | None:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5)
-    try:
-        client.ping()
-    except (redis.RedisError, OSError) as exc:
-        return f"no Redis reachable at {redacted_redis_url(REDIS_URL)} ({exc})"
-    finally:
-        client.close()
-    return None
-
-
 @functools.cache
 def postgres_dsn() -> tuple[str | None, str]:
     """(dsn, "") for the first database that answers, or (None, why not)."""

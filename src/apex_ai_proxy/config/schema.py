@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from apex_ai_proxy.health.config import HealthConfig
 from apex_ai_proxy.keypool.config import KeyEntry, Limits, StateConfig
@@ -192,6 +192,18 @@ class Config(_Strict):
     virtual_keys: VirtualKeysConfig | None = None  # per-consumer keys (virtualkeys/); None: off
     # Where the config came from, for start-up messages.
     source: str = Field(default="", exclude=True)
+
+    @model_validator(mode="after")
+    def _health_follows_state(self) -> Config:
+        """One `state:` section holds key health too (issue 13); a config that also has a
+        `health:` section keeps it as written (today's configs)."""
+        if self.state is not None and "health" not in self.model_fields_set:
+            self.health = HealthConfig(
+                backend=self.state.backend,
+                redis_url=self.state.redis_url,
+                key_prefix=self.state.key_prefix.rstrip(":") + ":health:",
+            )
+        return self
 
     @field_validator("gateway_tokens", "admin_tokens")
     @classmethod

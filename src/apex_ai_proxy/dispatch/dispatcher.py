@@ -328,6 +328,9 @@ class Dispatcher:
             attempts_left -= 1
             if request.disconnected:
                 raise _client_gone()
+            pool = self.pool
+            if pool is not None and pool.active and await pool.quarantined(target, key):
+                continue  # known invalid (401/403): not asked until its probe is due
             call = Call(
                 target,
                 key,
@@ -340,6 +343,10 @@ class Dispatcher:
             passed = extra_headers or None
             upstream_request = adapter.build(target, key, count_url, call.body, passed)
             done, count = await self._count(ctx, call, upstream_request)
+            if pool is not None and call.record.status in (401, 403):
+                # A rejected key is rejected for messages too. A 429 is not learned: counting
+                # has its own rate limits upstream, apart from the key's requests.
+                await pool.learn(call)
             if done:
                 return count
         return None
@@ -363,6 +370,7 @@ class Dispatcher:
                 self.cooldown.fail(call, status=None, reason=describe_failure(exc))
                 return _FAILED_OVER
             attempt.status = status = upstream.status
+            call.upstream = upstream
             if status >= 400:
                 _, message = await self.cooldown.read_error(call, upstream)
                 if self.cooldown.failed_over(call, status, message, upstream.headers):

@@ -38,6 +38,7 @@ from apex_ai_proxy.health import HealthState
 from apex_ai_proxy.keypool import (
     Candidate,
     HeadroomView,
+    KeyState,
     Ledger,
     Limits,
     Policy,
@@ -261,6 +262,13 @@ class KeyPool:
         if signal.verdict in (Verdict.RATE_LIMITED, Verdict.QUOTA_EXHAUSTED, Verdict.INVALID):
             await self._note(candidate.unit, signal, now)
             self.learned = self.active = True
+
+    async def quarantined(self, target: Target, key: ApiKey) -> bool:
+        """The key × model is known to be invalid (by any replica, with Redis state: one read,
+        on this path only) and its next probe is not due: count_tokens, which reserves nothing
+        (upstreams limit counting apart from requests), leaves it alone too."""
+        status = await self.ledger.status(self.candidate(target, key).unit)
+        return status.state is KeyState.INVALID and not status.available(time.time())
 
     async def _note(self, unit: str, signal: Signal, now: float) -> None:
         self.view.note_signal(unit, signal)
