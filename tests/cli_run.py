@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -57,3 +58,15 @@ async def wait_ready(
                 pass
             await asyncio.sleep(0.05)
     raise AssertionError("serve did not become ready")
+
+
+async def terminate(proc: asyncio.subprocess.Process, timeout: float = 15) -> None:
+    """SIGTERM a `serve` still running (it drains, then exits), SIGKILL after `timeout`."""
+    if proc.returncode is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()

@@ -9,6 +9,7 @@ import os
 import signal
 
 import orjson
+from cli_run import terminate
 
 
 def tcp_sockets() -> list[tuple[int, int, str, str]]:
@@ -85,13 +86,7 @@ async def chat_on_new_connection(
 
 async def stop(proc: asyncio.subprocess.Process, workers: list[int]) -> None:
     """SIGTERM (the parent passes it on to its workers), then SIGKILL whatever is left."""
-    if proc.returncode is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), 10)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+    await terminate(proc, 10)
     for pid in workers:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

@@ -16,6 +16,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 import pytest
+from cli_run import terminate
 from fakes.openai_upstream import Reply
 from fakes.ports import free_port
 from reload_support import CLIENT, SECRETS, check_problems, config, no_secret_in, provider, rewrite
@@ -65,13 +66,7 @@ async def serve(tmp_path: Path, path: Path, *extra: str) -> AsyncIterator[Served
         await _wait_ready(served)
         yield served
     finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 15)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await terminate(proc)
         log.close()
     assert proc.returncode == 0, served.output()
     assert not pid_file.exists(), "serve left its pid file behind"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import aiohttp
 import openai
 import pytest
 import yaml
+from cli_run import terminate
 from fakes.openai_upstream import rate_limited
 from fakes.ports import free_port
 from fakes.redis_server import RedisServer
@@ -171,13 +171,7 @@ async def test_gateway_starts_serves_chat_and_reconnects_when_redis_is_down_at_s
         assert "Traceback" not in output
     finally:
         await client.close()
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 15)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await terminate(proc)
         log.close()
         await redis_server.stop()
 

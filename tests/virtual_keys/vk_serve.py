@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import yaml
+from cli_run import terminate
 from fakes.ports import free_port
 
 BIN = Path(sys.executable).parent / "apex-ai-proxy"
@@ -76,13 +76,7 @@ async def serve(workdir: Path, config: Path, *extra: str) -> AsyncIterator[Serve
         await _wait_ready(served)
         yield served
     finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 15)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await terminate(proc)
         log.close()
     assert proc.returncode == 0, served.output()
     assert "Traceback" not in served.output(), served.output()
