@@ -207,6 +207,7 @@ def server_limits(config: Config) -> ServerLimits:
         header_timeout=server.header_timeout_s,
         body_timeout=server.body_timeout_s,
         keep_alive_timeout=server.keep_alive_timeout_s,
+        write_timeout=server.write_timeout_s,
     )
 
 

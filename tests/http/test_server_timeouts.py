@@ -4,9 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 from http_support import FAST, exchange, parse_responses, read_until_close, statuses
+
+from apex_ai_proxy.http import HttpServer, PathRouter, Request, ServerLimits, StreamResponse
+from apex_ai_proxy.http.server.responses import ClientDisconnected
 
 
 async def _timed(port: int, parts: list[bytes], pause: float = 0.0) -> tuple[bytes, float]:
@@ -86,3 +90,74 @@ async def test_a_slow_handler_is_not_timed_out(echo_server):
     request = b"GET /x HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n"
     received = await exchange(server.port, request)
     assert statuses(received) == [200]
+
+
+async def test_client_that_stops_reading_a_stream_is_cut_off_after_the_write_timeout():
+    """A client that sends a request and reads nothing of the answer: once the transport's
+    buffer is full, the stream waits on it; after write_timeout the connection is aborted and
+    the handler's write raises, so it stops producing (a relay would close its upstream)."""
+    outcome: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def endless(request: Request) -> StreamResponse:
+        response = StreamResponse(200, {"content-type": "text/event-stream"})
+        await response.prepare(request)
+        try:
+            while True:
+                await response.write(b"data: " + b"x" * 16_000 + b"\n\n")
+        except (ConnectionError, ClientDisconnected) as exc:
+            outcome.set_result(type(exc).__name__)
+            raise
+
+    limits = ServerLimits(write_timeout=0.5)
+    server = stream_server(endless, limits)
+    port = await server.listen("127.0.0.1", 0)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        await asyncio.get_running_loop().sock_sendall(sock, b"GET /s HTTP/1.1\r\nhost: a\r\n\r\n")
+        started = time.monotonic()
+        cut_off = await asyncio.wait_for(outcome, 5)  # never read a byte
+        assert 0.5 <= time.monotonic() - started < 2.5
+        assert cut_off
+        assert not server.connections
+    finally:
+        sock.close()
+        await server.shutdown(0.5)
+
+
+async def test_a_slow_reader_that_keeps_reading_is_never_cut_off():
+    """Reading slowly but steadily (never a whole write_timeout without progress) is fine."""
+    chunks = 40
+
+    async def finite(request: Request) -> StreamResponse:
+        response = StreamResponse(200, {"content-type": "text/event-stream"})
+        await response.prepare(request)
+        for _ in range(chunks):
+            await response.write(b"data: " + b"y" * 16_000 + b"\n\n")
+        await response.write_eof()
+        return response
+
+    server = stream_server(finite, ServerLimits(write_timeout=0.5))
+    port = await server.listen("127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=8192)
+    try:
+        writer.write(b"GET /s HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n")
+        received = 0
+        while chunk := await reader.read(32_000):
+            received += len(chunk)
+            await asyncio.sleep(0.05)  # ~600 KB/s: slower than the server writes
+        assert received > chunks * 16_000
+    finally:
+        writer.close()
+        await server.shutdown(0.5)
+
+
+def stream_server(handler, limits: ServerLimits) -> HttpServer:
+    async def not_allowed(request: Request, allowed: list[str]) -> StreamResponse:
+        return await handler(request)
+
+    return HttpServer(
+        PathRouter(), not_found=handler, method_not_allowed=not_allowed, limits=limits
+    )

@@ -172,6 +172,7 @@ class ServerConfig(_Strict):
     header_timeout_s: float = Field(default=10.0, gt=0)
     body_timeout_s: float = Field(default=30.0, gt=0)
     keep_alive_timeout_s: float = Field(default=60.0, gt=0)
+    write_timeout_s: float = Field(default=60.0, gt=0)  # a client reading nothing is cut off
 
 
 class Config(_Strict):

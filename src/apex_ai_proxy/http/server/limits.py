@@ -21,10 +21,13 @@ class ServerLimits:
     header_timeout: float = 10.0  # s from the first byte of a request to its last header
     body_timeout: float = 30.0  # s of silence while a request body is being read
     keep_alive_timeout: float = 60.0  # s an idle connection is kept between requests
+    write_timeout: float = 60.0  # s a client may read nothing of an answer being written
 
     @property
     def tick(self) -> float:
         """How often the ticker looks at deadlines: a quarter of the shortest timeout, 50 ms to 1 s
         (timeouts fire up to one tick late)."""
-        shortest = min(self.header_timeout, self.body_timeout, self.keep_alive_timeout)
+        shortest = min(
+            self.header_timeout, self.body_timeout, self.keep_alive_timeout, self.write_timeout
+        )
         return max(0.05, min(1.0, shortest / 4))

@@ -140,7 +140,9 @@ class HttpServer:
         """Move the clock and time out the connections whose deadline has passed."""
         loop = asyncio.get_running_loop()
         now = self.clock = loop.time()
-        expired = [conn for conn in self.connections if conn.deadline < now]
+        expired = [
+            conn for conn in self.connections if conn.deadline < now or conn.write_deadline < now
+        ]
         for conn in expired:
             conn.expire()
         self._ticker = loop.call_later(self.limits.tick, self._tick)

@@ -8,6 +8,9 @@ request being parsed, the handler running, and the queue of pipelined requests b
       ▼                      ▼                       ▼
     close                  408 + close             408 + close
 
+Writing has its own timeout: a client that reads nothing of an answer for `write_timeout` (the
+transport paused writing all that time) is aborted, so it cannot hold a stream open forever.
+
 A request the server refuses (limits, bad target or version, CONNECT, Upgrade, an early check
 before `100 Continue`) is answered from here, in the client's API shape, and never reaches a
 handler; the connection then closes. If an earlier answer is still being written, the refusal
@@ -54,6 +57,7 @@ class HttpProtocol(ParserCallbacks, asyncio.Protocol):
         "keep_alive",
         "streaming",
         "deadline",
+        "write_deadline",
         "_phase",
         "_dead",
         "_headers",
@@ -83,6 +87,7 @@ class HttpProtocol(ParserCallbacks, asyncio.Protocol):
         self.keep_alive = True  # of the answer being written
         self.streaming = False  # a StreamResponse has sent its head on this connection
         self.deadline = NEVER  # when the current phase times out (server clock)
+        self.write_deadline = NEVER  # while writing is paused: when the client is given up on
         self._phase = IDLE
         self._dead = False  # no more requests are read on this connection
         self._headers = Headers()
@@ -154,9 +159,11 @@ class HttpProtocol(ParserCallbacks, asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.paused = True
+        self.write_deadline = self.server.clock + self.limits.write_timeout
 
     def resume_writing(self) -> None:
         self.paused = False
+        self.write_deadline = NEVER
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -251,6 +258,12 @@ class HttpProtocol(ParserCallbacks, asyncio.Protocol):
 
     def expire(self) -> None:
         """The deadline passed (called by the server's ticker)."""
+        if self.paused and self.write_deadline <= self.server.clock:
+            # The client read nothing of the answer for write_timeout: it holds a buffer and,
+            # through back-pressure, an upstream stream. Cut off (the handler's drain raises).
+            log.info("closing a connection whose client stopped reading its answer")
+            self.abort()
+            return
         if self._phase == IDLE:
             if self._current is None and not self._pending:
                 self.close()  # idle keep-alive, or a connection that never sent anything
