@@ -30,6 +30,7 @@ from apex_ai_proxy.errors import BadRequest
 from apex_ai_proxy.health import (
     CooldownTable,
     HealthState,
+    effective_health,
     endpoint_names,
     same_units,
     table_names,
@@ -101,10 +102,11 @@ class Services:
 
     def _build_lasting(self, config: Config) -> None:
         self.health_sync = None
-        if config.health.backend == "redis":  # cooldowns shared with other replicas too
+        health = effective_health(config)
+        if health.backend == "redis":  # cooldowns shared with other replicas too
             from apex_ai_proxy.health.redis_sync import RedisHealthSync
 
-            self.health_sync = RedisHealthSync(self.health, config.health)
+            self.health_sync = RedisHealthSync(self.health, health)
         records = config.records
         self._secrets = set(config.secrets())
         self.recorder = Recorder(records, secrets=self._secrets)

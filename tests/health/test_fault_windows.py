@@ -4,6 +4,8 @@ Redis."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import multiprocessing
 import time
 
@@ -135,3 +137,50 @@ async def test_a_degraded_key_and_endpoint_reach_the_other_replica(prefix):  # n
     finally:
         for sync in syncs:
             await sync.close()
+
+
+@needs_redis
+async def test_state_redis_shares_degraded_keys_and_the_pool_command_shows_them(
+    gateway,
+    fake_upstream,
+    prefix,  # noqa: F811
+    capsys,
+):
+    from fakes.openai_upstream import server_error
+    from gateway_config import chat, config, openai_provider
+    from redis.asyncio import Redis
+
+    from apex_ai_proxy.cli import main
+
+    bad, good = "sk-bad-aaaaaaaa1111", "sk-good-bbbbbbbb2222"
+    a = await fake_upstream("a")
+    a.behaviour = lambda req: server_error(500) if req.key == bad else None
+    gw = await gateway(
+        config(
+            {"a": openai_provider(a, bad, good)},
+            {"m": {"strategy": "round-robin", "providers": [{"provider": "a"}]}},
+            retry={"key_faults": {"failures": 1, "attempts": 1, "cooldown_s": 30}},
+            # No `health:` section: with Redis state, cooldowns are shared there too.
+            state={"backend": "redis", "redis_url": REDIS_URL, "key_prefix": prefix},
+        )
+    )
+    assert gw.app.services.health_sync is not None
+    for _ in range(2):
+        await chat(gw.openai(), "m")
+    assert gw.app.services.health.unit("a#0").state(time.monotonic()) == "degraded"
+    client = Redis.from_url(REDIS_URL)
+    try:
+        units = f"{prefix}health:units"
+        for _ in range(100):  # published in the background
+            if await client.hexists(units, "a#0"):
+                break
+            await asyncio.sleep(0.05)
+        assert await client.hexists(units, "a#0")
+    finally:
+        await client.aclose()
+
+    argv = ["pool", "--config", str(gw.config_path), "--json"]
+    assert await asyncio.to_thread(main, argv) == 0
+    rows = {row["unit"]: row for row in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert rows["a#0|m"]["state"] == "degraded" and 25 <= rows["a#0|m"]["until_s"] <= 30
+    assert rows["a#1|m"]["state"] == "ok"

@@ -6,7 +6,7 @@ table.py   CooldownTable: the cooldown fields of every unit in fixed slots, in p
            or in memory shared by the worker processes of `serve --workers N`
 """
 
-from apex_ai_proxy.health.config import HealthConfig
+from apex_ai_proxy.health.config import HealthConfig, effective_health
 from apex_ai_proxy.health.state import HealthState, UnitHealth
 from apex_ai_proxy.health.table import (
     CooldownTable,
@@ -22,6 +22,7 @@ __all__ = [
     "HealthConfig",
     "HealthState",
     "UnitHealth",
+    "effective_health",
     "endpoint_names",
     "is_endpoint",
     "same_units",

@@ -3,7 +3,7 @@ fault windows of keys and endpoints (`retry.key_faults`, `retry.endpoint_faults`
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -24,6 +24,18 @@ class HealthConfig(BaseModel):
     @classmethod
     def _known_scheme(cls, url: str) -> str:
         return checked_redis_url(url)
+
+
+def effective_health(config: Any) -> HealthConfig:
+    """The `health:` section; when a config sets none but keeps its state in Redis (`state:
+    {backend: redis}`), cooldowns and degraded keys follow it there too: one `state:` section
+    for all shared state (issue 13), under `<state prefix>health:`."""
+    state = config.state
+    if "health" in config.model_fields_set or state is None or state.backend != "redis":
+        return config.health
+    return HealthConfig(
+        backend="redis", redis_url=state.redis_url, key_prefix=state.key_prefix + "health:"
+    )
 
 
 #: The most recent attempts a fault window can look at: each is 8 bytes of a unit's table slot.

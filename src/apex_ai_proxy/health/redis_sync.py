@@ -71,6 +71,16 @@ class RedisHealthSync:
             asyncio.create_task(self._subscribe_forever(), name="health-subscribe"),
         ]
 
+    async def load(self) -> None:
+        """Apply what Redis holds now, once, without the background tasks (a command that
+        shows the state of a running gateway: `apex-ai-proxy pool`)."""
+        client = redis_client(self._url)
+        try:
+            for state in (await client.hgetall(self._units_key)).values():
+                self._apply(state)
+        finally:
+            await client.aclose()
+
     def follow(self, health: HealthState) -> None:
         """Share `health` from now on (a config reload built it on the same table). The old
         state keeps its hook: requests still in flight on it publish what they see."""
