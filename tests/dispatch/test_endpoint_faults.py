@@ -233,3 +233,32 @@ async def test_timeouts_count_as_faults_and_degrade_the_endpoint(gateway, fake_u
     assert headers["x-apex-provider"] == "b" and headers["x-apex-attempts"] == "1"
     assert time.monotonic() - started < 0.3
     assert len(a.requests) == 2
+
+
+async def test_a_degraded_endpoint_stays_last_when_its_keys_have_more_headroom(
+    gateway, fake_upstream
+):
+    """With quotas (the key pool orders by headroom) a degraded endpoint's keys still go after
+    the healthy endpoint's, however much quota they have left."""
+    a = await fake_upstream("a")
+    b = await fake_upstream("b")
+    gw = await gateway(
+        config(
+            {
+                "a": openai_provider(a, "ka1", "ka2", "ka3", limits={"rpm": 100}),
+                "b": openai_provider(b, "kb", limits={"rpm": 10}),
+            },
+            {"m": first_a_then_b()},
+            retry=faults(),
+        )
+    )
+    client = gw.openai()
+    a.default = server_error(503)
+    _, headers = await chat(client, "m")
+    assert headers["x-apex-provider"] == "b" and headers["x-apex-attempts"] == "4"
+    assert degraded(gw, "a")  # its keys: 99 of 100 left each; b's key: 9 of 10
+
+    for _ in range(3):
+        _, headers = await chat(client, "m")
+        assert headers["x-apex-provider"] == "b" and headers["x-apex-attempts"] == "1"
+    assert len(a.requests) == 3

@@ -53,7 +53,7 @@ class Walk:
             if self.listed:
                 choice = self.pool.view.order(self.listed, time.time())
                 if choice.order:
-                    order = choice.order
+                    order = self._degraded_last(choice.order)
                     self.remaining = order if self.session is None else self._pinned_first(order)
                     return
                 await self._wait_or_refuse(choice.retry_at or time.time())
@@ -69,6 +69,20 @@ class Walk:
         """The conversation stays with the key that answered it."""
         if self.session is not None and self.affinity is not None:
             self.affinity.pin(self.session, unit)
+
+    def _degraded_last(self, order: list[Candidate]) -> list[Candidate]:
+        """Headroom does not bring a degraded endpoint's keys (health/faults.py) back before
+        the healthy ones' (the balancer put them last)."""
+        health = self.pool.health
+        if health is None:
+            return order
+        now = time.monotonic()
+        late = [health.endpoint_degraded(self.pairs[c.unit][0].endpoint(), now) for c in order]
+        if not any(late):
+            return order
+        return [c for c, d in zip(order, late, strict=True) if not d] + [
+            c for c, d in zip(order, late, strict=True) if d
+        ]
 
     def _pinned_first(self, order: list[Candidate]) -> list[Candidate]:
         if self.session is None:
