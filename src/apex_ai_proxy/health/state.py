@@ -32,7 +32,8 @@ from apex_ai_proxy.health.config import (
     DEFAULT_KEY_FAULTS,
     FaultWindowConfig,
 )
-from apex_ai_proxy.health.table import SLOT_SIZE, CooldownTable, Slot, is_endpoint
+from apex_ai_proxy.health.names import is_endpoint
+from apex_ai_proxy.health.table import SLOT_SIZE, CooldownTable, Slot
 
 
 class UnitHealth:

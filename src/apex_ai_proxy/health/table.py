@@ -42,23 +42,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from apex_ai_proxy.health.config import MAX_FAULT_WINDOW
+from apex_ai_proxy.health.names import endpoint_name
 
 if TYPE_CHECKING:
     from apex_ai_proxy.routing import Router
 
 RING_OFFSET = 40
 SLOT_SIZE = RING_OFFSET + 8 * MAX_FAULT_WINDOW
-
-
-def endpoint_name(provider: str, base_url: str) -> str:
-    """The unit name of a provider endpoint: one for all the provider's keys. "://" (in every
-    base URL, in no key name) tells endpoints from keys; an adapter without one (echo) answers
-    in-process."""
-    return f"{provider} {base_url.rstrip('/') or 'in-process://'}"
-
-
-def is_endpoint(name: str) -> bool:
-    return "://" in name
 
 
 class Slot:

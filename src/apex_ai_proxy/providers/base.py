@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from apex_ai_proxy.config import Price, ProviderConfig
-from apex_ai_proxy.health.table import endpoint_name
+from apex_ai_proxy.health.names import endpoint_name
 from apex_ai_proxy.http.client import ClientOptions, StableHeaders, Timeouts
 
 
