@@ -31,6 +31,7 @@ def faults(endpoint: dict | None = None, key: dict | None = None) -> dict:
     """retry: 3 faults in the last 4 attempts degrade an endpoint (30 s) or a key (0.5 s)."""
     window = {"failures": 3, "attempts": 4, "window_s": 60}
     return {
+        "cooldown_max_s": 60,  # the cap of every cooldown: above these
         "endpoint_faults": {**window, "cooldown_s": 30, **(endpoint or {})},
         "key_faults": {**window, "cooldown_s": 0.5, **(key or {})},
     }

@@ -159,7 +159,10 @@ async def test_state_redis_shares_degraded_keys_and_the_pool_command_shows_them(
         config(
             {"a": openai_provider(a, bad, good)},
             {"m": {"strategy": "round-robin", "providers": [{"provider": "a"}]}},
-            retry={"key_faults": {"failures": 1, "attempts": 1, "cooldown_s": 30}},
+            retry={
+                "cooldown_max_s": 60,
+                "key_faults": {"failures": 1, "attempts": 1, "cooldown_s": 30},
+            },
             # No `health:` section: with Redis state, cooldowns are shared there too.
             state={"backend": "redis", "redis_url": REDIS_URL, "key_prefix": prefix},
         )

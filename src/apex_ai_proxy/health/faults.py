@@ -46,9 +46,10 @@ def faults_in_window(slot: Slot, window: FaultWindowConfig, now: float) -> int:
 
 def degraded_cooldown(slot: Slot, window: FaultWindowConfig, longest: float, now: float) -> float:
     """The cooldown of a unit degraded at `now`: `cooldown_s`, doubled for each degradation
-    that follows the last one's end within `window_s`; at most `longest` (or `cooldown_s`)."""
+    that follows the last one's end within `window_s`; at most `longest` (retry.cooldown_max_s,
+    the longest any failure without Retry-After keeps a unit out)."""
     streak = slot.streak[0] + 1 if now - slot.streak_end[0] <= window.window_s else 1
-    cooldown = min(window.cooldown_s * 2.0 ** min(streak - 1, 64), max(longest, window.cooldown_s))
+    cooldown = min(window.cooldown_s * 2.0 ** min(streak - 1, 64), longest)
     slot.streak[0] = min(streak, 0xFFFFFFFF)
     slot.streak_end[0] = now + cooldown
     return cooldown

@@ -121,12 +121,7 @@ class HealthState:
 
     @property
     def longest_cooldown_s(self) -> float:
-        return max(
-            self.auth_cooldown_s,
-            self.cooldown_max_s * self.RETRY_AFTER_CAP,
-            self.key_faults.cooldown_s,
-            self.endpoint_faults.cooldown_s,
-        )
+        return max(self.auth_cooldown_s, self.cooldown_max_s * self.RETRY_AFTER_CAP)
 
     def __contains__(self, key_name: str) -> bool:
         return key_name in self._units
