@@ -204,7 +204,7 @@ class HealthState:
     def _endpoint_success(self, endpoint: str) -> None:
         unit = self._units.get(endpoint)
         if unit is None:
-            return  # never faulted, or the unit is the table's: nothing to count
+            return  # not in the table and never faulted: nothing to count or clear
         slot = unit._slot
         if slot.until[0]:  # degraded: a success clears it, and its window counts afresh
             faults.clear_window(slot)
