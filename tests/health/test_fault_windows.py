@@ -110,6 +110,20 @@ def test_workers_add_to_one_fault_window():
     assert state.endpoint_degraded(EP, time.monotonic())
 
 
+def test_a_reload_keeps_a_degraded_endpoint_and_forgets_a_removed_one():
+    gone = "b http://127.0.0.1:2/v1"
+    table = CooldownTable(["a#0", "a#1", EP, gone])
+    old = health(table)
+    for _ in range(3):
+        old.on_fault("a#0", EP)
+        old.on_fault("a#1", gone)
+    new = health(table)
+    new.carry_over(old, {"a#0": "a#0", "a#1": "a#1"}, [EP])
+    now = time.monotonic()
+    assert new.endpoint_degraded(EP, now)
+    assert not new.endpoint_degraded(gone, now) and not old.endpoint_degraded(gone, now)
+
+
 @pytest.mark.parametrize(
     "window",
     [{"failures": 5, "attempts": 4}, {"attempts": 33}, {"failures": 0}, {"window_s": 0}],
