@@ -24,7 +24,7 @@ from apex_ai_proxy.endpoints import (
     responses,
 )
 from apex_ai_proxy.errors import protocol_error_body
-from apex_ai_proxy.health import CooldownTable
+from apex_ai_proxy.health import CooldownTable, is_endpoint
 from apex_ai_proxy.http import HttpServer, PathRouter, Request, Response, ServerLimits
 from apex_ai_proxy.http.server import Handler
 from apex_ai_proxy.lifecycle import early_refusal, endpoint, method_not_allowed, not_found
@@ -139,7 +139,10 @@ class App:
         changes = describe(running.config, config, running.router, services.router)
         unshared = services.carry_over(running)  # from here on, nothing may fail
         changes.needs_restart = needs_restart
-        changes.keys_not_shared = sorted(unshared) if running.health.table.shared else []
+        shared = running.health.table.shared
+        changes.keys_not_shared = (
+            sorted(n for n in unshared if not is_endpoint(n)) if shared else []
+        )
         self._mount(services)
         return changes
 

@@ -27,7 +27,14 @@ from apex_ai_proxy.conversations.store import ConversationStore
 from apex_ai_proxy.dispatch import Dispatcher
 from apex_ai_proxy.dispatch.pool import KeyPool, open_pool_ledger  # key pool (issue 13)
 from apex_ai_proxy.errors import BadRequest
-from apex_ai_proxy.health import CooldownTable, HealthState, same_units, unit_names
+from apex_ai_proxy.health import (
+    CooldownTable,
+    HealthState,
+    effective_health,
+    endpoint_names,
+    same_units,
+    table_names,
+)
 from apex_ai_proxy.http import Request
 from apex_ai_proxy.passthrough.service import Passthrough
 from apex_ai_proxy.routing import Router
@@ -64,12 +71,14 @@ class Services:
         if previous is not None:
             health_table = previous.health.table
         elif health_table is None:  # else the launcher shares `health_table` between workers
-            health_table = CooldownTable(unit_names(self.router))
+            health_table = CooldownTable(table_names(self.router))
         self.health = HealthState(
             retry.cooldown_base_s,
             retry.cooldown_max_s,
             retry.auth_failure_cooldown_s,
             health_table,
+            key_faults=retry.key_faults,
+            endpoint_faults=retry.endpoint_faults,
         )
         self.balancer = Balancer(self.health)
         if previous is None:
@@ -93,10 +102,11 @@ class Services:
 
     def _build_lasting(self, config: Config) -> None:
         self.health_sync = None
-        if config.health.backend == "redis":  # cooldowns shared with other replicas too
+        health = effective_health(config)
+        if health.backend == "redis":  # cooldowns shared with other replicas too
             from apex_ai_proxy.health.redis_sync import RedisHealthSync
 
-            self.health_sync = RedisHealthSync(self.health, config.health)
+            self.health_sync = RedisHealthSync(self.health, health)
         records = config.records
         self._secrets = set(config.secrets())
         self.recorder = Recorder(records, secrets=self._secrets)
@@ -135,7 +145,8 @@ class Services:
         """Applying a reload: the state kept from the Services this one replaces, one line per
         stateful component, and the lasting parts told about the new tokens, keys, adapters.
         Returns the units whose cooldowns are not shared between workers (HealthState)."""
-        unshared = self.health.carry_over(previous.health, same_units(previous.router, self.router))
+        same = same_units(previous.router, self.router)
+        unshared = self.health.carry_over(previous.health, same, endpoint_names(self.router))
         if self.health_sync is not None:
             self.health_sync.follow(self.health)
         # Old secrets stay redacted too: requests in flight on the old config still use them.

@@ -83,7 +83,7 @@ async def test_retryable_failure_tries_other_key_then_next_provider(
         attempts.append(int(headers["x-apex-attempts"]))
     assert sorted(attempts) == [1, 3]
     assert_other_key_then_next_provider("a", by_arrival(a, b), {"ka1", "ka2"})
-    assert len(a.requests) == 2  # both keys cool down: the later request skipped them
+    assert len(a.requests) == 2  # the later request started at b (round-robin) and b answered
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
@@ -342,6 +342,8 @@ async def test_all_rate_limited_is_429_with_soonest_retry_after(gateway, fake_up
 
 
 async def test_exponential_cooldown_grows_and_resets_on_success(gateway, fake_upstream):
+    """A 429 without Retry-After: the key is out for cooldown_base_s, doubled on each one in a
+    row. (A 5xx no longer cools a key: tests/dispatch/test_endpoint_faults.py.)"""
     a = await fake_upstream("a")
     gw = await gateway(config({"a": openai_provider(a, "only")}, {"m": model("a")}))
     client = gw.openai()
@@ -353,18 +355,18 @@ async def test_exponential_cooldown_grows_and_resets_on_success(gateway, fake_up
             return str(exc.status_code)
         return "ok"
 
-    a.queue(server_error(500))
-    assert await outcome() == "503"  # first failure: out for 0.3 s
+    a.queue(rate_limited())
+    assert await outcome() == "429"  # first failure: out for 0.3 s
     await asyncio.sleep(0.4)
-    a.queue(server_error(500))
-    assert await outcome() == "503"  # second failure in a row: out for 0.6 s
+    a.queue(rate_limited())
+    assert await outcome() == "429"  # second failure in a row: out for 0.6 s
     await asyncio.sleep(0.4)
-    assert await outcome() == "503"
+    assert await outcome() == "429"
     assert len(a.requests) == 2  # still cooling down: never reached the upstream
     await asyncio.sleep(0.35)
     assert await outcome() == "ok"  # success resets the failure count
-    a.queue(server_error(500))
-    assert await outcome() == "503"  # out for the base 0.3 s again, not 1.0 s
+    a.queue(rate_limited())
+    assert await outcome() == "429"  # out for the base 0.3 s again, not 1.0 s
     await asyncio.sleep(0.4)
     assert await outcome() == "ok"
     assert len(a.requests) == 5

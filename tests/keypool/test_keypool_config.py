@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from apex_ai_proxy.config import ConfigError, parse_config
+from apex_ai_proxy.health import effective_health
 from apex_ai_proxy.keypool import effective_state, open_ledger
 from apex_ai_proxy.keypool.config import Limits, resolve_limits
 from apex_ai_proxy.keypool.ledger import LocalLedger
@@ -133,14 +134,14 @@ def test_without_a_state_section_the_pool_follows_health():
 def test_a_state_section_holds_key_health_too_unless_health_is_given():
     raw = config_with({"rpm": 1})
     raw["state"] = {"backend": "redis", "redis_url": "redis://127.0.0.1:6391", "key_prefix": "s:"}
-    health = parse_config(raw, env={}).health
+    health = effective_health(parse_config(raw, env={}))
     assert (health.backend, health.redis_url, health.key_prefix) == (
         "redis",
         "redis://127.0.0.1:6391",
         "s:health:",
     )
     raw["health"] = {"backend": "local"}  # today's configs keep what they say
-    assert parse_config(raw, env={}).health.backend == "local"
+    assert effective_health(parse_config(raw, env={})).backend == "local"
 
 
 @pytest.mark.parametrize(

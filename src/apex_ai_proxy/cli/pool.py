@@ -1,7 +1,7 @@
 """`apex-ai-proxy pool`: the provider key pool, per key × model: state, use and what is left.
 
 Read from the configured state backend (`state:`, or `health:` when there is none): with Redis
-it is what every replica shares; with local state only the serving process knows its counts,
+it is what every replica shares, keys degraded by repeated faults included; with local state only the serving process knows its counts,
 so the command shows the configured limits and says so. Keys are named `provider#2` and shown
 by their last 4 characters at most, never whole.
 """
@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import TYPE_CHECKING
 
 import orjson
 
 from apex_ai_proxy.cli.config_file import load_or_exit
 from apex_ai_proxy.config import Config
 from apex_ai_proxy.keypool import effective_state
+
+if TYPE_CHECKING:
+    from apex_ai_proxy.health import HealthState
+    from apex_ai_proxy.routing import Router
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,9 +60,37 @@ async def pool_rows(config: Config) -> tuple[list[dict], bool]:
     from apex_ai_proxy.routing import Router
 
     router = Router(config)
-    pool = KeyPool.open(config, router)
+    pool = KeyPool.open(config, router, await shared_health(config, router))
     try:
         rows = await rows_of(pool, router)
     finally:
         await pool.close()
     return rows, effective_state(config).backend == "redis"
+
+
+async def shared_health(config: Config, router: Router) -> HealthState | None:
+    """The cooldowns and degraded keys the gateway's replicas share in Redis; None when they
+    live in the serving process only, or Redis does not answer (the rows then show the
+    ledger's states alone)."""
+    from redis.exceptions import RedisError
+
+    from apex_ai_proxy.health import CooldownTable, HealthState, effective_health, table_names
+    from apex_ai_proxy.health.redis_sync import RedisHealthSync
+
+    shared = effective_health(config)
+    if shared.backend != "redis":
+        return None
+    retry = config.retry
+    health = HealthState(
+        retry.cooldown_base_s,
+        retry.cooldown_max_s,
+        retry.auth_failure_cooldown_s,
+        CooldownTable(table_names(router)),
+        key_faults=retry.key_faults,
+        endpoint_faults=retry.endpoint_faults,
+    )
+    try:
+        await RedisHealthSync(health, shared).load()
+    except (RedisError, OSError):
+        return None
+    return health

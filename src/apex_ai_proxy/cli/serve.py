@@ -139,13 +139,13 @@ def _serve_workers(
     """
     import tempfile
 
-    from apex_ai_proxy.health import CooldownTable, unit_names
+    from apex_ai_proxy.health import CooldownTable, table_names
     from apex_ai_proxy.keypool import shared_ledger
     from apex_ai_proxy.routing import Router
     from apex_ai_proxy.telemetry import mark_process_dead, prepare_multiprocess_dir
 
     prepare_multiprocess_dir(os.path.join(tempfile.gettempdir(), f"apex-metrics-{os.getpid()}"))
-    health_table = CooldownTable(unit_names(Router(config)), shared=True)
+    health_table = CooldownTable(table_names(Router(config)), shared=True)
     shared_ledger.prepare()  # local quota state: one table the workers count in together
     ctx = multiprocessing.get_context("fork")
     procs: list[Any] = []

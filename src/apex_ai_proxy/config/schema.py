@@ -9,9 +9,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from apex_ai_proxy.health.config import HealthConfig
+from apex_ai_proxy.health.config import (
+    DEFAULT_ENDPOINT_FAULTS,
+    DEFAULT_KEY_FAULTS,
+    FaultWindowConfig,
+    HealthConfig,
+)
 from apex_ai_proxy.keypool.config import KeyEntry, Limits, StateConfig
 from apex_ai_proxy.passthrough.config import PassthroughConfig
 from apex_ai_proxy.state.config import ResponsesStoreConfig
@@ -51,6 +56,11 @@ class RetryConfig(_Strict):
     cooldown_max_s: float = Field(default=300.0, gt=0)
     # How long a key that answered 401/403 stays out.
     auth_failure_cooldown_s: float = Field(default=3600.0, gt=0)
+    # 5xx, 529, timeouts, connection errors: the provider endpoint's trouble, not the key's
+    # quota. An endpoint with too many is tried after the healthy ones; a key with too many of
+    # its own is out for a while (health/faults.py).
+    endpoint_faults: FaultWindowConfig = DEFAULT_ENDPOINT_FAULTS
+    key_faults: FaultWindowConfig = DEFAULT_KEY_FAULTS
 
 
 class Price(_Strict):
@@ -193,18 +203,6 @@ class Config(_Strict):
     virtual_keys: VirtualKeysConfig | None = None  # per-consumer keys (virtualkeys/); None: off
     # Where the config came from, for start-up messages.
     source: str = Field(default="", exclude=True)
-
-    @model_validator(mode="after")
-    def _health_follows_state(self) -> Config:
-        """One `state:` section holds key health too (issue 13); a config that also has a
-        `health:` section keeps it as written (today's configs)."""
-        if self.state is not None and "health" not in self.model_fields_set:
-            self.health = HealthConfig(
-                backend=self.state.backend,
-                redis_url=self.state.redis_url,
-                key_prefix=self.state.key_prefix.rstrip(":") + ":health:",
-            )
-        return self
 
     @field_validator("gateway_tokens", "admin_tokens")
     @classmethod

@@ -233,7 +233,7 @@ class Dispatcher:
                     )
                 if call.pool_headers and ctx.key_hold is None:  # else the key's own show
                     answer.headers.update(call.pool_headers)
-                self.health.on_success(key.name, ttfb)
+                self.health.on_success(key.name, ttfb, target.endpoint())
                 attempt.latency_ms = (time.monotonic() - started) * 1000.0
                 ctx.ttfb_ms = ctx.elapsed_ms()
                 if op.tap is not None:
@@ -258,7 +258,7 @@ class Dispatcher:
                     return cooldown.fail(
                         call, status=upstream.status, reason=exc.message, invalid=True
                     )
-            self.health.on_success(key.name, ttfb)
+            self.health.on_success(key.name, ttfb, target.endpoint())
             attempt.latency_ms = ttfb * 1000.0
             return await start_stream(
                 request,
@@ -377,7 +377,7 @@ class Dispatcher:
                     return _FAILED_OVER
                 attempt.latency_ms = (time.monotonic() - started) * 1000.0
                 attempt.reason = message
-                self.health.on_success(key.name, time.monotonic() - started)
+                self.health.on_success(key.name, time.monotonic() - started, target.endpoint())
                 return True, None
             try:
                 raw = await upstream.read(target.adapter.config.max_response_bytes)
@@ -390,7 +390,7 @@ class Dispatcher:
                 self.cooldown.fail(call, status=status, reason=reason, invalid=True)
                 return _FAILED_OVER
             elapsed = time.monotonic() - started
-            self.health.on_success(key.name, elapsed)
+            self.health.on_success(key.name, elapsed, target.endpoint())
             attempt.latency_ms = elapsed * 1000.0
             ctx.provider, ctx.upstream_model = target.provider, target.upstream_model
             ctx.ttfb_ms = elapsed * 1000.0

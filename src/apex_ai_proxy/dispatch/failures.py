@@ -1,9 +1,16 @@
 """Failure classification and cooldown: what an upstream's failure means, and what the client
 gets when no upstream could answer.
 
-A 401/403 cools the key down for long (its credential is wrong); a 429, a 5xx or another
-configured failover status cools it down briefly (Retry-After honoured) and the next candidate
-is tried. Any other 4xx is the client's own mistake: answered as the upstream did, no retry.
+Every failure below tries the next candidate:
+
+- 401/403: the key's credential is wrong: out for long;
+- 429: the key is rate limited: out for Retry-After, else briefly (exponential);
+- a fault (5xx, 529, 408, timeout, connection error, a body or stream that broke, an answer that
+  is not its API's): the provider endpoint's trouble, not the key's quota. Counted against the
+  endpoint and the key (health/faults.py); only repeated faults degrade either;
+- another configured failover status (409, …): the key cools down briefly.
+
+Any other 4xx is the client's own mistake: answered as the upstream did, no retry.
 """
 
 from __future__ import annotations
@@ -89,7 +96,13 @@ class Cooldown:
         attempt = call.record
         attempt.latency_ms = (time.monotonic() - call.started) * 1000.0
         attempt.reason = reason = self.scrub(reason)  # listed in the 503 the client may get
-        self.health.on_failure(call.key.name, retry_after, rate_limited=rate_limited, auth=auth)
+        if auth or rate_limited or not is_fault(status, invalid):
+            self.health.on_failure(call.key.name, retry_after, rate_limited=rate_limited, auth=auth)
+            attempt.key_state = (
+                "invalid" if auth else "rate_limited" if rate_limited else "cooling_down"
+            )
+        else:
+            attempt.key_state = self.health.on_fault(call.key.name, call.target.endpoint())
         call.failures.append(
             Failure(call.target.provider, status, reason, retry_after, rate_limited, invalid)
         )
@@ -157,7 +170,7 @@ class Cooldown:
         target, attempt, started = call.target, call.record, call.started
         attempt.latency_ms = (time.monotonic() - started) * 1000.0
         attempt.reason = message
-        self.health.on_success(call.key.name, time.monotonic() - started)
+        self.health.on_success(call.key.name, time.monotonic() - started, target.endpoint())
         ctx.provider, ctx.upstream_model = target.provider, target.upstream_model
         same_dialect = call.translation is None
         relayable = OBJECT_START.match(raw) is not None  # not an HTML page or a plain text
@@ -205,6 +218,12 @@ class Cooldown:
         return UpstreamUnavailable(
             message, headers={"retry-after": str(wait)} if not failures else {}
         )
+
+
+def is_fault(status: int | None, invalid: bool = False) -> bool:
+    """Whether a failed attempt was the endpoint's trouble: no answer, a 408 or 5xx, or an
+    answer that broke or was not its API's (a status below 400 that still failed)."""
+    return status is None or status < 400 or status == 408 or status >= 500 or invalid
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -239,7 +239,10 @@ class KeyPool:
                 now,
                 lambda at: next_daily_reset(at, candidate.timezone),
             )
-            if signal.verdict is not Verdict.OK or signal.requests or signal.tokens:
+            verdict = signal.verdict  # a fault (5xx, timeout): HealthState counts it (faults.py)
+            if verdict is not Verdict.UPSTREAM_FAULT and (
+                verdict is not Verdict.OK or signal.requests or signal.tokens
+            ):
                 await self._note(candidate.unit, signal, now)
         if reservation is not None:
             used = _used_tokens(status, answered, ctx, reservation)

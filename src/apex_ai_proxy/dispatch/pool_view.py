@@ -1,10 +1,14 @@
 """The key pool as people see it: one row per key × model with its state, until and what is
 left (`apex-ai-proxy pool`, GET /admin/pool), the key named `provider#2` and shown by its last 4
-characters at most, never whole; and the pool's gauges on /metrics."""
+characters at most, never whole; and the pool's gauges on /metrics.
+
+A key that HealthState holds out as `degraded` (repeated 5xx or timeouts, health/faults.py) shows
+so in every row of it: the ledger counts quotas, HealthState the faults."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from apex_ai_proxy.dispatch.pool import KeyPool
 from apex_ai_proxy.keypool import KeyState, UnitView
@@ -29,7 +33,24 @@ async def pool_rows(pool: KeyPool, router: Router) -> list[dict]:
     limits = {pool.names.get(c.unit, c.unit): _limits(c.limits) for c in pool.all_candidates()}
     views = await pool.snapshot()
     now = time.time()
-    return [_row(name, view, hints, limits.get(name, {}), now) for name, view in views.items()]
+    return [
+        _row(name, _with_health(pool, name, view, now), hints, limits.get(name, {}), now)
+        for name, view in views.items()
+    ]
+
+
+def _with_health(pool: KeyPool, name: str, view: UnitView, now: float) -> UnitView:
+    """`view` of the unit named `name` ("provider#2|model"), `degraded` when HealthState holds
+    its key out for repeated faults and the ledger has nothing longer to say."""
+    health = pool.health
+    key_name = name.rpartition("|")[0]
+    if health is None or key_name not in health:
+        return view
+    unit = health.unit(key_name)
+    left = unit.cooldown_until - time.monotonic()
+    if not unit.degraded or left <= 0 or view.until > now + left:
+        return view
+    return replace(view, state=KeyState.DEGRADED.value, reason="repeated_faults", until=now + left)
 
 
 def _row(
@@ -77,7 +98,9 @@ async def observe_pool_metrics(pool: KeyPool) -> None:
     if not pool.active:
         return
     counts: dict[tuple[str, str], int] = {}
+    now = time.time()
     for view in await pool.ledger.snapshot(pool.all_candidates()):
+        view = _with_health(pool, pool.names.get(view.unit, view.unit), view, now)
         provider = view.unit.partition("#")[0].partition("@")[0]  # the unit's scope
         counts[(provider, view.state)] = counts.get((provider, view.state), 0) + 1
     for provider in {p for p, _ in counts}:

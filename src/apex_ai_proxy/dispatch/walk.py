@@ -53,7 +53,7 @@ class Walk:
             if self.listed:
                 choice = self.pool.view.order(self.listed, time.time())
                 if choice.order:
-                    order = choice.order
+                    order = self._degraded_last(choice.order)
                     if self.session is not None:
                         order = await self._pinned_first(order)
                     self.remaining = order
@@ -71,6 +71,20 @@ class Walk:
         """The conversation stays with the key that answered it."""
         if self.session is not None and self.affinity is not None:
             self.affinity.pin(self.session, unit)
+
+    def _degraded_last(self, order: list[Candidate]) -> list[Candidate]:
+        """Headroom does not bring a degraded endpoint's keys (health/faults.py) back before
+        the healthy ones' (the balancer put them last)."""
+        health = self.pool.health
+        if health is None:
+            return order
+        now = time.monotonic()
+        late = [health.endpoint_degraded(self.pairs[c.unit][0].endpoint(), now) for c in order]
+        if not any(late):
+            return order
+        return [c for c, d in zip(order, late, strict=True) if not d] + [
+            c for c, d in zip(order, late, strict=True) if d
+        ]
 
     async def _pinned_first(self, order: list[Candidate]) -> list[Candidate]:
         if self.session is None or self.affinity is None:

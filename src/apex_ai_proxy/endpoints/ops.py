@@ -12,7 +12,7 @@ from apex_ai_proxy.http import Request, Response, json_response
 from apex_ai_proxy.http.server import Handler
 from apex_ai_proxy.lifecycle import Handle
 from apex_ai_proxy.services import Services
-from apex_ai_proxy.telemetry import render_metrics, set_keys_in_cooldown
+from apex_ai_proxy.telemetry import render_metrics, set_degraded, set_keys_in_cooldown
 
 PROBES = ("/healthz", "/readyz")
 
@@ -42,6 +42,9 @@ def metrics(services: Services) -> Handle:
     async def handle(request: Request, ctx: RequestContext) -> Response:
         for provider, count in services.health.cooling_by_provider().items():
             set_keys_in_cooldown(provider, count)
+        keys, endpoints = services.health.degraded_by_provider()
+        for provider in keys.keys() | endpoints.keys():
+            set_degraded(provider, keys.get(provider, 0), endpoints.get(provider, 0))
         await observe_pool_metrics(services.pool)  # key pool (issue 13)
         body, content_type = render_metrics()
         resp = Response(body=body)

@@ -8,7 +8,10 @@
     subscriber task: SUBSCRIBE {prefix}events, then HGETALL {prefix}units (so a replica that
                      starts catches up on cooldowns still running) ─► the unit's table slot
 
-A state is JSON: {"o": origin, "k": unit name, "u": cooldown end, "f": failures, "r": 429?}.
+A state is JSON: {"o": origin, "k": unit name, "u": cooldown end, "f": failures, "r": 429?,
+"d": degraded by repeated faults?}. Units are keys and provider endpoints (health/faults.py):
+a replica that degrades a key or an endpoint tells the others; the fault windows that decide
+it are counted by each gateway (its workers share theirs), so a success path never publishes.
 The end is wall-clock time (time.time(); 0: cleared) because monotonic clocks differ between
 machines, so replicas need clocks in step (NTP) to well within a cooldown. `origin` names the
 table the change was made in: a process skips its own changes and those of its sibling workers,
@@ -53,7 +56,7 @@ class RedisHealthSync:
         self._channel = config.key_prefix + "events"
         # The hash outlives the longest cooldown, then goes away on its own.
         self._keep_ms = round(health.longest_cooldown_s * 1000) + 60_000
-        self._pending: dict[str, tuple[float, int, bool]] = {}
+        self._pending: dict[str, tuple[float, int, bool, bool]] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._client: Redis | None = None
@@ -67,6 +70,16 @@ class RedisHealthSync:
             asyncio.create_task(self._publish_forever(), name="health-publish"),
             asyncio.create_task(self._subscribe_forever(), name="health-subscribe"),
         ]
+
+    async def load(self) -> None:
+        """Apply what Redis holds now, once, without the background tasks (a command that
+        shows the state of a running gateway: `apex-ai-proxy pool`)."""
+        client = redis_client(self._url)
+        try:
+            for state in (await client.hgetall(self._units_key)).values():
+                self._apply(state)
+        finally:
+            await client.aclose()
 
     def follow(self, health: HealthState) -> None:
         """Share `health` from now on (a config reload built it on the same table). The old
@@ -94,7 +107,7 @@ class RedisHealthSync:
     def _changed(self, key_name: str, unit: UnitHealth) -> None:
         until = unit.cooldown_until
         end = until - time.monotonic() + time.time() if until else 0.0
-        self._pending[key_name] = (end, unit.failures, unit.rate_limited)
+        self._pending[key_name] = (end, unit.failures, unit.rate_limited, unit.degraded)
         self._wake.set()
 
     # --- publishing ----------------------------------------------------------------------------
@@ -117,13 +130,13 @@ class RedisHealthSync:
                 backoff.reset()
                 self._recovered()
 
-    async def _publish(self, batch: dict[str, tuple[float, int, bool]]) -> None:
+    async def _publish(self, batch: dict[str, tuple[float, int, bool, bool]]) -> None:
         assert self._client is not None
         origin = self.table.origin
         pipe = self._client.pipeline(transaction=False)
-        for name, (end, failures, rate_limited) in batch.items():
+        for name, (end, failures, rate_limited, degraded) in batch.items():
             state = orjson.dumps(
-                {"o": origin, "k": name, "u": end, "f": failures, "r": rate_limited}
+                {"o": origin, "k": name, "u": end, "f": failures, "r": rate_limited, "d": degraded}
             )
             if end:
                 pipe.hset(self._units_key, name, state)
@@ -167,6 +180,7 @@ class RedisHealthSync:
             end = float(state["u"])
             failures = min(max(int(state["f"]), 0), 0xFFFFFFFF)
             rate_limited = bool(state["r"])
+            degraded = bool(state.get("d", False))  # absent from an older replica's states
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return  # not a state this module wrote: ignore it
         if origin == self.table.origin or name not in self.health or not math.isfinite(end):
@@ -177,6 +191,7 @@ class RedisHealthSync:
         unit = self.health.unit(name)
         unit.failures = failures
         unit.rate_limited = rate_limited
+        unit.degraded = degraded
         unit.cooldown_until = end - time.time() + time.monotonic() if end else 0.0
 
     # --- one log line per outage ---------------------------------------------------------------

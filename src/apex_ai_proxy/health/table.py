@@ -4,12 +4,23 @@ The buffer is private memory (a bytearray) for a single process, or an anonymous
 (`mmap.mmap(-1, size)`, MAP_SHARED) created by `serve --workers N` before it forks, so that every
 worker reads and writes the same slots: a 429 seen by one worker keeps the others off that key.
 
-Slot layout (16 bytes, native byte order, each field naturally aligned)::
+Slot layout (SLOT_SIZE bytes, native byte order, each field naturally aligned)::
 
     offset 0   double   cooldown_until   time.monotonic() seconds; 0.0: never cooled down
     offset 8   uint32   failures         consecutive failures (drives the exponential cooldown)
     offset 12  uint8    rate_limited     1: the current cooldown came from a 429
-    offset 13  3 bytes  padding
+    offset 13  uint8    degraded         1: the current cooldown came from repeated faults
+    offset 14  2 bytes  padding
+    offset 16  double   last_fault       time.monotonic() of the latest fault; 0.0: none kept
+    offset 24  double   streak_end       when the last degraded cooldown ended (or ends)
+    offset 32  uint32   streak           degraded cooldowns in a row (each one doubles)
+    offset 36  uint32   next             the fault ring's next position
+    offset 40  double[MAX_FAULT_WINDOW]  the fault ring: one entry per recent attempt, its
+                                         time.monotonic(), positive for a fault, negative for a
+                                         success, 0.0 empty (health/faults.py)
+
+Units are keys ("provider#0") and provider endpoints ("provider https://host/v1",
+providers.base.endpoint_name): an endpoint's cooldown_until is the end of its degraded time.
 
 CLOCK_MONOTONIC (time.monotonic) is one clock for the whole machine on Linux, so a value written
 by one process compares correctly with `time.monotonic()` in another.
@@ -30,21 +41,41 @@ import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from apex_ai_proxy.health.config import MAX_FAULT_WINDOW
+from apex_ai_proxy.health.names import endpoint_name
+
 if TYPE_CHECKING:
     from apex_ai_proxy.routing import Router
 
-SLOT_SIZE = 16
+RING_OFFSET = 40
+SLOT_SIZE = RING_OFFSET + 8 * MAX_FAULT_WINDOW
 
 
 class Slot:
-    """Typed views of one unit's 16 bytes: `until[0]`, `failures[0]`, `rate_limited[0]`."""
+    """Typed views of one unit's fields: `until[0]`, `failures[0]`, … `ring[i]`."""
 
-    __slots__ = ("until", "failures", "rate_limited")
+    __slots__ = (
+        "until",
+        "failures",
+        "rate_limited",
+        "degraded",
+        "last_fault",
+        "streak_end",
+        "streak",
+        "next",
+        "ring",
+    )
 
     def __init__(self, view: memoryview) -> None:
         self.until = view[0:8].cast("d")
         self.failures = view[8:12].cast("I")
         self.rate_limited = view[12:13].cast("B")
+        self.degraded = view[13:14].cast("B")
+        self.last_fault = view[16:24].cast("d")
+        self.streak_end = view[24:32].cast("d")
+        self.streak = view[32:36].cast("I")
+        self.next = view[36:40].cast("I")
+        self.ring = view[RING_OFFSET:SLOT_SIZE].cast("d")
 
 
 class CooldownTable:
@@ -77,6 +108,21 @@ def unit_names(router: Router) -> list[str]:
     """Every unit a gateway built on `router` can send to, in a stable order: each provider's
     own keys (reachable as `model#provider` too) and the keys that model entries bring."""
     return list(_unit_secrets(router))
+
+
+def endpoint_names(router: Router) -> list[str]:
+    """Every provider endpoint (provider × base URL) a gateway built on `router` can send to:
+    each provider's own and those of model entries with a base_url of their own."""
+    names = [
+        endpoint_name(name, adapter.base_url or "") for name, adapter in router.adapters.items()
+    ]
+    names += [t.endpoint() for route in router.routes.values() for t in route.targets]
+    return list(dict.fromkeys(names))
+
+
+def table_names(router: Router) -> list[str]:
+    """The units of a cooldown table for `router`: its keys, then its endpoints."""
+    return unit_names(router) + endpoint_names(router)
 
 
 def same_units(old: Router, new: Router) -> dict[str, str | None]:

@@ -5,6 +5,8 @@
     ok ──401/403/bad key──▶ invalid(until)          quarantined; one probe per `invalid_probe_s`
     ok ──N faults of M────▶ degraded(until)         5xx, overload, timeouts: the endpoint's
                                                     trouble, so one alone never takes a key out
+                                                    (the gateway counts faults in HealthState,
+                                                    health/faults.py, not in the ledger)
     any ──success─────────▶ ok                      (a probe that works frees an invalid key)
 
 `transition(status, signal, now, policy)` returns the next status; nothing here does I/O or

@@ -8,10 +8,11 @@ in-process; the dispatcher treats it like any other adapter.
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from apex_ai_proxy.config import Price, ProviderConfig
+from apex_ai_proxy.health.names import endpoint_name
 from apex_ai_proxy.http.client import ClientOptions, StableHeaders, Timeouts
 
 
@@ -37,6 +38,15 @@ class Target:
     weight: float = 1.0
     base_url: str | None = None  # per-model-entry override of the provider's base URL
     price: Price | None = None
+    _endpoint: str = field(default="", init=False, repr=False, compare=False)
+
+    def endpoint(self) -> str:
+        """The endpoint this target's requests go to (provider × base URL, one for all its
+        keys): the unit that upstream faults count against (health/faults.py)."""
+        name = self._endpoint
+        if not name:
+            name = self._endpoint = endpoint_name(self.provider, self.adapter.base_for(self))
+        return name
 
 
 @dataclass(slots=True)

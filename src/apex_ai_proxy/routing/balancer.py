@@ -1,7 +1,10 @@
 """Order a route's candidates: which (target, key) to try first, second, …
 
 Targets are ordered by the route's strategy; within a target its keys rotate, so a provider's
-other keys are tried before moving to the next provider. Units cooling down are left out.
+other keys are tried before moving to the next provider. Keys cooling down are left out; the
+targets of a degraded endpoint (too many recent 5xx or timeouts) go after every other target,
+in the same strategy order, and are never left out: a route whose every endpoint is degraded is
+still tried.
 """
 
 from __future__ import annotations
@@ -56,10 +59,10 @@ class Balancer:
         return [best, *rest]
 
     def candidates(self, route: Route) -> Iterator[tuple[Target, ApiKey]]:
-        """Every (target, key) that is not cooling down, best first."""
+        """Every (target, key) that is not cooling down, best first (degraded endpoints last)."""
         now = time.monotonic()
         available = self.health.is_available
-        for target in self.order_targets(route):
+        for target in self._healthy_first(self.order_targets(route), now):
             keys = target.keys
             if len(keys) > 1:
                 start = self._next(target) % len(keys)
@@ -67,6 +70,16 @@ class Balancer:
             for key in keys:
                 if available(key.name, now):
                     yield target, key
+
+    def _healthy_first(self, targets: list[Target], now: float) -> list[Target]:
+        degraded = self.health.endpoint_degraded
+        for target in targets:
+            if degraded(target.endpoint(), now):  # seldom: then sort them out (stable)
+                flags = [degraded(t.endpoint(), now) for t in targets]
+                return [t for t, d in zip(targets, flags, strict=True) if not d] + [
+                    t for t, d in zip(targets, flags, strict=True) if d
+                ]
+        return targets
 
 
 def _weighted_order(targets: list[Target]) -> list[Target]:

@@ -8,6 +8,7 @@ The core uses:
     recorder.submit(RequestRecord(...))     # once per request, when the response is done
     await recorder.stop(grace=5)            # on app shutdown
     set_keys_in_cooldown(provider, n)       # when health state changes
+    set_degraded(provider, keys, endpoints) # health's degraded keys and endpoints, likewise
     set_pool_keys(provider, state, n)       # the key pool's states, before /metrics renders
     body, content_type = render_metrics()   # GET /metrics
 """
@@ -25,6 +26,7 @@ from .metrics import (
     observe,
     prepare_multiprocess_dir,
     render_metrics,
+    set_degraded,
     set_keys_in_cooldown,
     set_pool_fallbacks,
     set_pool_keys,
@@ -49,6 +51,7 @@ __all__ = [
     "observe",
     "prepare_multiprocess_dir",
     "render_metrics",
+    "set_degraded",
     "set_keys_in_cooldown",
     "set_pool_fallbacks",
     "set_pool_keys",

@@ -18,6 +18,8 @@ Series (prefix `apex_`):
                                                             server_error|timeout|connect_error
     apex_failovers_total{model}                             attempts beyond the first
     apex_keys_in_cooldown{provider}                         gauge, set by the core
+    apex_keys_degraded{provider}                            gauge, keys out for repeated faults
+    apex_endpoints_degraded{provider}                       gauge, endpoints tried last for them
     apex_pool_keys{provider,state}                          gauge, key × model pairs per state
     apex_pool_state_fallbacks                               gauge, ledger calls served locally
                                                             while Redis failed (this process)
@@ -196,6 +198,18 @@ def _get() -> SimpleNamespace:
                 # share, just before rendering: the value written last is the true one.
                 multiprocess_mode="livemostrecent",
             ),
+            degraded_keys=Gauge(
+                "apex_keys_degraded",
+                "API keys out for a while after repeated 5xx or timeouts (state degraded).",
+                ["provider"],
+                multiprocess_mode="livemostrecent",  # set from the shared table, as cooldown
+            ),
+            degraded_endpoints=Gauge(
+                "apex_endpoints_degraded",
+                "Provider endpoints tried after the healthy ones after repeated 5xx or timeouts.",
+                ["provider"],
+                multiprocess_mode="livemostrecent",
+            ),
             dropped=Counter(
                 "apex_records_dropped_total", "Request records lost before a sink.", ["stage"]
             ),
@@ -292,6 +306,13 @@ def set_keys_in_cooldown(provider: str, count: int) -> None:
     """The core calls this when the number of cooling-down keys of `provider` changes (a
     configured provider: the caller's names are not clients' strings)."""
     _child(_get().cooldown, "cooldown", provider).set(count)
+
+
+def set_degraded(provider: str, keys: int, endpoints: int) -> None:
+    """Keys and endpoints of `provider` (a configured name) degraded by repeated faults."""
+    m = _get()
+    _child(m.degraded_keys, "degraded_keys", provider).set(keys)
+    _child(m.degraded_endpoints, "degraded_endpoints", provider).set(endpoints)
 
 
 def set_pool_keys(provider: str, state: str, count: int) -> None:

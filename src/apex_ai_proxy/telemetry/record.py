@@ -35,6 +35,9 @@ class Attempt:
     status: int | None = None  # None: no HTTP answer (timeout, connection error)
     latency_ms: float = 0.0
     reason: str | None = None  # why it failed or was abandoned ("rate_limited", "timeout", ...)
+    #: A failed attempt's key after it: ok (a fault it shrugs off), degraded (too many faults:
+    #: out for a while), rate_limited, invalid (401/403) or cooling_down. None: it answered.
+    key_state: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +47,7 @@ class Attempt:
             "status": self.status,
             "latency_ms": self.latency_ms,
             "reason": self.reason,
+            "key_state": self.key_state,
         }
 
 

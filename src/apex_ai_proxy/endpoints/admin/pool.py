@@ -1,24 +1,26 @@
 """GET /admin/pool: every provider key, never the key itself.
 
 One row per key: its name (`provider#n`, as records show it) and the key's last 4 characters,
-its state (`ok`, `cooling_down`, `rate_limited`), why, until when (epoch seconds), this
+its state (`ok`, `cooling_down`, `rate_limited`, `degraded`), why, until when (epoch seconds), this
 process's latency estimate, and the requests and 429s it got in the last hour (from the
 records' attempts); and a timeline of the last hour's 429s and 5xx per provider, per minute,
 counted per attempt. Each key row carries `quota`: the quota-aware key pool's rows for that key,
 one per model (the rows of `apex-ai-proxy pool`, dispatch/pool_view.py: state, until, the
 configured limits, what is left of each and the share of the tightest one left; with Redis state
-what every replica shares).
+what every replica shares). `endpoints`: each provider endpoint (provider × base URL, without
+credentials) and whether repeated faults have it `degraded` (tried after the healthy ones).
 """
 
 from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from apex_ai_proxy.context import RequestContext
 from apex_ai_proxy.dispatch.pool_view import pool_rows
 from apex_ai_proxy.errors import GatewayError
-from apex_ai_proxy.health import HealthState
+from apex_ai_proxy.health import HealthState, endpoint_names
 from apex_ai_proxy.http import Request, Response
 from apex_ai_proxy.lifecycle import Handle
 from apex_ai_proxy.providers.base import ApiKey
@@ -49,7 +51,9 @@ def show(services: Services) -> Handle:
              "quota": quota.get(key.name, [])}
             for key in pool_keys(services)
         ]  # fmt: skip
-        return json_answer({"now": now, "keys": keys, "timeline": timeline}, ctx)
+        endpoints = endpoint_rows(services, now)
+        body = {"now": now, "keys": keys, "endpoints": endpoints, "timeline": timeline}
+        return json_answer(body, ctx)
 
     return handle
 
@@ -70,15 +74,15 @@ def pool_keys(services: Services) -> list[ApiKey]:
 
 def key_row(key: ApiKey, health: HealthState, now: float) -> dict[str, Any]:
     unit = health.unit(key.name)
-    remaining = unit.cooldown_until - time.monotonic()
-    state, reason, until = "ok", None, None
-    if remaining > 0:
-        until = now + remaining
-        if unit.rate_limited:
-            state, reason = "rate_limited", "the upstream answered 429"
-        else:
-            state = "cooling_down"
-            reason = f"{unit.failures} failure(s) in a row (5xx, timeout, auth or connection)"
+    mono = time.monotonic()
+    state = unit.state(mono)
+    reason, until = None, None
+    if state != "ok":
+        until = now + (unit.cooldown_until - mono)
+        reason = {
+            "rate_limited": "the upstream answered 429",
+            "degraded": "repeated 5xx, overload or timeouts in its recent attempts",
+        }.get(state, f"{unit.failures} failure(s) in a row (auth or another failover status)")
     return {
         "key": key.name,
         "provider": key.name.split("#", 1)[0].split("@", 1)[0],
@@ -89,6 +93,34 @@ def key_row(key: ApiKey, health: HealthState, now: float) -> dict[str, Any]:
         "failures": unit.failures,
         "latency_ms": None if unit.ewma_ttfb is None else round(unit.ewma_ttfb * 1000, 1),
     }
+
+
+def endpoint_rows(services: Services, now: float) -> list[dict[str, Any]]:
+    """Every provider endpoint: `degraded` (tried after the healthy ones, until when) or ok."""
+    health = services.health
+    mono = time.monotonic()
+    rows = []
+    for name in endpoint_names(services.router):
+        provider, _, base_url = name.rpartition(" ")
+        degraded = health.endpoint_degraded(name, mono)
+        rows.append(
+            {
+                "provider": provider,
+                "base_url": shown_url(base_url),
+                "state": "degraded" if degraded else "ok",
+                "until": now + health.unit(name).cooldown_until - mono if degraded else None,
+            }
+        )
+    return rows
+
+
+def shown_url(url: str) -> str:
+    """A base URL without what may be a secret in it: user and password, query."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _traffic(traffic: dict[str, tuple[int, int]], name: str) -> dict[str, int]:

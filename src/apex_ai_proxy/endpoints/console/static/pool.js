@@ -10,7 +10,7 @@
   const WINDOWS = [["rpm", "requests per minute"], ["rpd", "requests per day"],
     ["tpm", "tokens per minute"], ["tpd", "tokens per day"], ["max_parallel", "parallel requests"]];
   const WINDOW_TEXT = Object.fromEntries(WINDOWS);
-  const OUT = new Set(["quota_exhausted", "rate_limited", "invalid"]); // the model is not usable
+  const OUT = new Set(["quota_exhausted", "rate_limited", "invalid", "degraded"]); // the model is not usable
 
   const keyName = (k) => k.key + (k.last4 ? " …" + k.last4 : "");
   const modelOf = (q) => q.unit.slice(q.unit.lastIndexOf("|") + 1);
