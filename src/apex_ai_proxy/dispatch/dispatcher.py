@@ -119,9 +119,9 @@ class Dispatcher:
         """The attempt loop with the key pool: candidates in headroom order, each attempt on a
         reservation (keys known to be out are never called), its answer learned from and its
         usage settled. All keys out: 429 with Retry-After, no upstream called."""
-        walk = await pool.walk(
-            route, lambda: self.balancer.candidates(route), ctx, body, request.headers
-        )
+        walk = pool.walk(route, self.balancer.candidates, ctx, body, request.headers)
+        if not walk.order():  # every key known to be out: wait (queue_timeout_s) or the 429
+            await walk.wait()
         pool_headers = pool.headers(walk.listed)
         attempts_left = self.retry.max_attempts
         while attempts_left:
@@ -131,7 +131,7 @@ class Dispatcher:
             target, key, reservation = picked
             attempts_left -= 1
             if request.disconnected:
-                await pool.release(reservation, pool.candidate(target, key))
+                pool.release(reservation, pool.candidate(target, key))
                 raise _client_gone()
             call = self._call(op, target, key, body, stream, ctx, cache, failures)
             call.pool_headers = pool_headers

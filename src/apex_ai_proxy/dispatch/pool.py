@@ -1,12 +1,14 @@
 """The key pool in the attempt loop (issue 13): headroom order, reserve before, learn and settle
 after.
 
-    walk = await pool.walk(route, lambda: balancer.candidates(route), ctx, body, headers)
+    walk = pool.walk(route, balancer.candidates, ctx, body, headers)
+    if not walk.order():                                   # every key known to be out
+        await walk.wait()                                  # queue_timeout_s, else the 429
     while (picked := await walk.next()) is not None:       # one reservation per attempt
         target, key, reservation = picked
         ... the attempt ...
         await pool.after(call, reservation, ctx, answered, walk)   # learn, pin, settle
-    # walk.start/next raise the 429 when every key is out (after queue_timeout_s)
+    # walk.wait/next raise the 429 when every key is out (after queue_timeout_s)
 
 Each (target, key) is a ledger unit `"<scope>#<key fingerprint>|<upstream model>"` (`unit_id`:
 the same key keeps its unit wherever it stands in the list, across reloads and replicas; shown
@@ -18,7 +20,9 @@ turns it on (`learn`), so learned states are honoured from the next request on.
 
 With Redis the request pays one round trip (the reservation script); settling runs in the
 background and is skipped when nothing needs it (no token limit, no parallel slot, the
-request counted as reserved).
+request counted as reserved). With local state nothing on the way suspends: reservation and
+settlement are plain calls on the LocalLedger, and an answer without rate-limit headers is
+not parsed for a signal.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from apex_ai_proxy.keypool import (
     HeadroomView,
     Ledger,
     Limits,
+    LocalLedger,
     Policy,
     Reservation,
     Signal,
@@ -51,6 +56,7 @@ from apex_ai_proxy.keypool import (
     resolve_limits,
 )
 from apex_ai_proxy.keypool.limits import limit_vector, next_daily_reset
+from apex_ai_proxy.keypool.signals import says_nothing
 from apex_ai_proxy.providers.base import ApiKey, Target
 from apex_ai_proxy.routing import Route, Router
 
@@ -111,6 +117,8 @@ class KeyPool:
         self.health = health
         self.view = HeadroomView()
         self._local = getattr(ledger, "backend", "local") == "local"
+        #: The in-process ledger, called without a coroutine; None: another backend (Redis).
+        self.local_ledger = ledger if isinstance(ledger, LocalLedger) else None
         self._providers = config.providers
         self._key_limits = {
             f"{name}#{i}": limits
@@ -173,7 +181,7 @@ class KeyPool:
         if zone is None and provider is not None:
             zone = DEFAULT_ZONES.get(provider.kind)
         unit = unit_id(key, target.upstream_model)
-        candidate = Candidate(unit, limit_vector(limits), zone)
+        candidate = Candidate(unit, limit_vector(limits), zone, target.adapter.config.timeout)
         self._candidates[(key.name, target.upstream_model)] = candidate
         self.names.setdefault(unit, f"{key.name}|{target.upstream_model}")
         return candidate
@@ -183,7 +191,7 @@ class KeyPool:
         if found is not None:
             return found
         if len(self._candidates) >= MAX_LAZY:
-            return Candidate(unit_id(key, target.upstream_model), (0, 0, 0, 0, 0))
+            return Candidate(unit_id(key, target.upstream_model), (0, 0, 0, 0, 0), None)
         return self._build(target, key, None)
 
     def all_candidates(self) -> list[Candidate]:
@@ -196,22 +204,23 @@ class KeyPool:
 
     # --- one request ----------------------------------------------------------------------------
 
-    async def walk(
+    def walk(
         self,
         route: Route,
-        pairs: Callable[[], Iterable[Pair]],
+        pairs: Callable[[Route], Iterable[Pair]],
         ctx: RequestContext,
         body: dict,
         headers: Mapping[str, str],
     ) -> Walk:
-        """`pairs()`: the balancer's candidates in strategy order (asked again after a wait)."""
+        """`pairs(route)`: the balancer's candidates in strategy order (asked again after a
+        wait). The walk is not ordered yet: `walk.order()`, then `walk.wait()` when it says
+        there is nothing to try now."""
         walk = Walk(self, route, pairs, estimate_tokens(ctx, body))
-        affinity = self._affinity.get(route.name)
+        affinity = self._affinity.get(route.name) if self._affinity else None
         if affinity is not None:
             session = affinity.session_of(headers, body)
             if session is not None:
                 walk.affinity, walk.session = affinity, f"{route.name}\0{session}"
-        await walk.start()
         return walk
 
     async def after(
@@ -231,7 +240,11 @@ class KeyPool:
         pinned = walk is not None and walk.session is not None
         if pinned and answered and status is not None and status < 400:
             walk.answered_by(candidate.unit)  # type: ignore[union-attr]
-        if status is not None and upstream is not None:
+        if (
+            status is not None
+            and upstream is not None
+            and not says_nothing(status, upstream.headers)
+        ):
             now = time.time()
             signal = read_signal(
                 status,
@@ -243,8 +256,7 @@ class KeyPool:
             if signal.verdict is not Verdict.OK or signal.requests or signal.tokens:
                 await self._note(candidate.unit, signal, now)
         if reservation is not None:
-            used = _used_tokens(status, answered, ctx, reservation)
-            await self._settle(reservation, candidate, used)
+            self._settle(reservation, candidate, _used_tokens(status, answered, ctx, reservation))
 
     async def learn(self, call: Call) -> None:
         """A failure seen while the pool is off: a quota signal turns it on."""
@@ -269,17 +281,16 @@ class KeyPool:
         new = await self.ledger.record(unit, signal)
         self.view.note_status(unit, new, now)
 
-    async def _settle(
-        self, reservation: Reservation, candidate: Candidate, used: int | None
-    ) -> None:
+    def _settle(self, reservation: Reservation, candidate: Candidate, used: int | None) -> None:
+        """Never waits: in process a few additions; with Redis off the request's path (its one
+        round trip is the reservation): written to the open connection without waiting for
+        the reply, else in a task."""
         _, _, tpm, tpd, parallel = candidate.limits
         if used is not None and not (tpm or tpd or parallel):
             return  # counted as reserved; no token window or slot depends on the real count
-        if self._local:
-            await self.ledger.settle(reservation, used)  # no I/O: it never suspends
+        if self.local_ledger is not None:
+            self.local_ledger.settle_now(reservation, used)
             return
-        # Redis: off the request's path (its one round trip is the reservation): written to the
-        # open connection without waiting for the reply, else in a task.
         nowait = getattr(self.ledger, "settle_nowait", None)
         if nowait is not None and nowait(reservation, used):
             return
@@ -292,9 +303,9 @@ class KeyPool:
         if not task.cancelled() and task.exception() is not None:
             log.warning("key pool: settling failed (%s)", type(task.exception()).__name__)
 
-    async def release(self, reservation: Reservation, candidate: Candidate) -> None:
+    def release(self, reservation: Reservation, candidate: Candidate) -> None:
         """A reservation whose request was never sent."""
-        await self._settle(reservation, candidate, None)
+        self._settle(reservation, candidate, None)
 
     def health_frees_at(self, route: Route) -> float | None:
         """Epoch time the first of the route's keys that HealthState cools down (a 429's
@@ -345,7 +356,7 @@ def estimate_tokens(ctx: RequestContext, body: dict) -> int:
     asked = body.get("max_tokens") or body.get("max_completion_tokens")
     if asked is None:
         asked = body.get("max_output_tokens")
-    if not isinstance(asked, int) or isinstance(asked, bool) or asked <= 0:
+    if type(asked) is not int or asked <= 0:  # JSON: not a bool, nor a float
         asked = DEFAULT_OUTPUT_ESTIMATE
     return ctx.bytes_in // 4 + min(asked, MAX_OUTPUT_ESTIMATE)
 

@@ -25,12 +25,36 @@ Pair = tuple[Target, ApiKey]
 class Walk:
     """One request's way through the pool: headroom order, then one reservation per attempt."""
 
+    __slots__ = (
+        "pool",
+        "route",
+        "_pairs",
+        "listed",
+        "tokens",
+        "remaining",
+        "skipped",
+        "pairs",
+        "reserved",
+        "refusal",
+        "retry_at",
+        "deadline",
+        "reserved_as",
+        "affinity",
+        "session",
+    )
+
     def __init__(
-        self, pool: KeyPool, route: Route, pairs: Callable[[], Iterable[Pair]], tokens: int
+        self,
+        pool: KeyPool,
+        route: Route,
+        pairs: Callable[[Route], Iterable[Pair]],
+        tokens: int,
     ) -> None:
         self.pool = pool
         self.route = route
-        self._pairs = pairs
+        self._pairs = (
+            pairs  # the balancer's candidates in strategy order (asked again after a wait)
+        )
         self.listed: list[Candidate] = []  # the balancer's candidates, as ledger units
         self.tokens = tokens
         self.remaining: list[Candidate] = []
@@ -40,30 +64,40 @@ class Walk:
         self.pairs: dict[str, Pair] = {}
         self.reserved = 0  # reservations handed out
         self.refusal: Refusal | None = None  # the last: every candidate left was out
-        self.deadline = time.monotonic() + pool.queue_timeout(route)
+        self.retry_at = 0.0  # when `order` found every candidate out: the first back
+        #: monotonic time the model's queue_timeout_s ends, counted from the first wait
+        self.deadline: float | None = None
         self.reserved_as: Candidate | None = None  # the candidate of the last reservation
         self.affinity: Affinity | None = None
         self.session: str | None = None  # the conversation, when the model pins them
 
-    async def start(self) -> None:
-        """Candidates in headroom order; when every one is known to be out, wait for the first
-        to be back (queue_timeout_s) or refuse with the 429."""
+    def order(self) -> bool:
+        """Candidates in headroom order. False when there are none to try now: every one known
+        to be out (`retry_at` says until when) or none listed; `wait` then waits or refuses."""
+        self._list()
+        if not self.listed:
+            return False
+        choice = self.pool.view.order(self.listed, time.time())
+        if not choice.order:
+            self.retry_at = choice.retry_at or time.time()
+            return False
+        self.remaining = choice.order if self.session is None else self._pinned_first(choice.order)
+        return True
+
+    async def wait(self) -> None:
+        """After `order` found nothing to try: wait for the first candidate to be back
+        (queue_timeout_s) or refuse with the 429; when every key cools down (HealthState), wait
+        only if the model queues, else leave it to the dispatcher's usual answer."""
         while True:
-            self._list()
             if self.listed:
-                choice = self.pool.view.order(self.listed, time.time())
-                if choice.order:
-                    order = choice.order
-                    self.remaining = order if self.session is None else self._pinned_first(order)
+                await self._wait_or_refuse(self.retry_at)
+            else:
+                health = self.pool.health_frees_at(self.route)
+                if health is None or not self._may_wait(health):
                     return
-                await self._wait_or_refuse(choice.retry_at or time.time())
-                continue
-            # Every key cooling down (HealthState): wait only if the model queues; otherwise
-            # the dispatcher's usual answer for that.
-            health = self.pool.health_frees_at(self.route)
-            if health is None or not self._may_wait(health):
+                await asyncio.sleep(health - time.time())
+            if self.order():
                 return
-            await asyncio.sleep(health - time.time())
 
     def answered_by(self, unit: str) -> None:
         """The conversation stays with the key that answered it."""
@@ -83,22 +117,25 @@ class Walk:
         candidate = self.pool.candidate
         self.listed = listed = []
         self.pairs = pairs = {}
-        for pair in self._pairs():
+        for pair in self._pairs(self.route):
             unit = candidate(*pair)
             listed.append(unit)
-            if unit.unit not in pairs:
-                pairs[unit.unit] = pair
+            pairs.setdefault(unit.unit, pair)
 
     async def next(self) -> tuple[Target, ApiKey, Reservation] | None:
         pool = self.pool
+        local = pool.local_ledger  # in process: reserved on the spot, no coroutine
         while self.remaining or self.skipped:
             if not self.remaining:
                 self.remaining, self.skipped = self.skipped, []
-            lease = self.pairs[self.remaining[0].unit][0].adapter.config.timeout
-            result = await pool.ledger.reserve(self.remaining, self.tokens, lease_s=lease)
+            remaining = self.remaining
+            lease = remaining[0].lease_s
+            if local is not None:
+                result = local.reserve_now(remaining, self.tokens, lease)
+            else:
+                result = await pool.ledger.reserve(remaining, self.tokens, lease_s=lease)
             if isinstance(result, Reservation):
                 pool.view.note_reservation(result)
-                remaining = self.remaining
                 if remaining[0].unit == result.unit:  # the common case: the first had room
                     self.reserved_as = remaining[0]
                     self.remaining = remaining[1:]
@@ -110,12 +147,13 @@ class Walk:
                 self.reserved += 1
                 target, key = self.pairs[result.unit]
                 return target, key, result
-            pool.view.note_refusal(self.remaining, result)
+            pool.view.note_refusal(remaining, result)
             self.refusal = result
             if self.reserved:
                 return None  # the attempts made decide the answer (their failures are listed)
             await self._wait_or_refuse(result.retry_at)
-            await self.start()  # asked afresh: keys may be back from their cooldowns too
+            if not self.order():  # asked afresh: keys may be back from their cooldowns too
+                await self.wait()
         return None
 
     def spent(self) -> AllRateLimited | None:
@@ -150,6 +188,8 @@ class Walk:
 
     def _may_wait(self, at: float) -> bool:
         wait = at - time.time()
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.pool.queue_timeout(self.route)
         return wait > 0 and time.monotonic() + wait <= self.deadline
 
 

@@ -9,7 +9,7 @@ first frees up, so the gateway can answer 429 with Retry-After without calling a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from apex_ai_proxy.keypool.ledger import Candidate, Refusal, Reservation
 from apex_ai_proxy.keypool.signals import Signal
@@ -22,8 +22,9 @@ UNKNOWN_HEADROOM = 1.0
 MAX_HINTS = 100_000
 
 
-@dataclass(frozen=True, slots=True)
-class Choice:
+class Choice(NamedTuple):
+    """A NamedTuple, not a frozen dataclass: one is made on every request."""
+
     order: list[Candidate]  # most headroom first; ties keep the strategy's order
     retry_at: float | None  # when `order` is empty: the earliest time a candidate frees up
 
@@ -34,6 +35,8 @@ class HeadroomView:
         self._out_until: dict[str, float] = {}
 
     def order(self, candidates: Sequence[Candidate], now: float) -> Choice:
+        if len(candidates) == 1 and not self._out_until:  # one key, none ever known out
+            return Choice(list(candidates), None)
         available: list[Candidate] = []
         earliest: float | None = None
         for candidate in candidates:
