@@ -120,12 +120,12 @@ class Dispatcher:
         reservation (keys known to be out are never called), its answer learned from and its
         usage settled. All keys out: 429 with Retry-After, no upstream called."""
         walk = pool.walk(route, self.balancer.candidates, ctx, body, request.headers)
-        if not walk.order():  # every key known to be out: wait (queue_timeout_s) or the 429
+        if not walk.ready:  # every key known to be out: wait (queue_timeout_s) or the 429
             await walk.wait()
         pool_headers = pool.headers(walk.listed)
         attempts_left = self.retry.max_attempts
         while attempts_left:
-            picked = await walk.next()
+            picked = walk.take_now() or await walk.next()  # take_now: local state, no await
             if picked is None:
                 break
             target, key, reservation = picked
@@ -141,7 +141,9 @@ class Dispatcher:
                     call, request=request, ctx=ctx, op=op, extra_headers=extra_headers
                 )
             finally:
-                await pool.after(call, reservation, ctx, response is not None, walk)
+                learned = pool.after(call, reservation, ctx, response is not None, walk)
+                if learned is not None:  # the answer taught something: noted in the ledger
+                    await learned
             if response is not None:
                 return response
         if failures and all(f.rate_limited for f in failures):

@@ -1,13 +1,15 @@
 """The key pool in the attempt loop (issue 13): headroom order, reserve before, learn and settle
 after.
 
-    walk = pool.walk(route, balancer.candidates, ctx, body, headers)
-    if not walk.order():                                   # every key known to be out
+    walk = pool.walk(route, balancer.candidates, ctx, body, headers)   # in headroom order
+    if not walk.ready:                                     # every key known to be out
         await walk.wait()                                  # queue_timeout_s, else the 429
-    while (picked := await walk.next()) is not None:       # one reservation per attempt
-        target, key, reservation = picked
+    while (picked := walk.take_now() or await walk.next()) is not None:  # one reservation
+        target, key, reservation = picked                                 # per attempt
         ... the attempt ...
-        await pool.after(call, reservation, ctx, answered, walk)   # learn, pin, settle
+        learned = pool.after(call, reservation, ctx, answered, walk)   # pin, settle
+        if learned is not None:
+            await learned                                               # learn
     # walk.wait/next raise the 429 when every key is out (after queue_timeout_s)
 
 Each (target, key) is a ledger unit `"<scope>#<key fingerprint>|<upstream model>"` (`unit_id`:
@@ -31,7 +33,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 
 from apex_ai_proxy.config import Config
 from apex_ai_proxy.context import RequestContext
@@ -213,50 +215,49 @@ class KeyPool:
         headers: Mapping[str, str],
     ) -> Walk:
         """`pairs(route)`: the balancer's candidates in strategy order (asked again after a
-        wait). The walk is not ordered yet: `walk.order()`, then `walk.wait()` when it says
-        there is nothing to try now."""
-        walk = Walk(self, route, pairs, estimate_tokens(ctx, body))
+        wait). When the walk is not `ready` (every key known to be out), `walk.wait()`."""
         affinity = self._affinity.get(route.name) if self._affinity else None
         if affinity is not None:
             session = affinity.session_of(headers, body)
             if session is not None:
-                walk.affinity, walk.session = affinity, f"{route.name}\0{session}"
-        return walk
+                pinned = f"{route.name}\0{session}"
+                return Walk(self, route, pairs, estimate_tokens(ctx, body), affinity, pinned)
+        return Walk(self, route, pairs, estimate_tokens(ctx, body))
 
-    async def after(
+    def after(
         self,
         call: Call,
         reservation: Reservation | None,
         ctx: RequestContext,
         answered: bool,
         walk: Walk | None = None,
-    ) -> None:
-        """What the attempt taught (learned windows, the key's state), then its settlement."""
+    ) -> Coroutine[None, None, None] | None:
+        """The attempt's settlement, and what it taught (learned windows, the key's state):
+        returned to be awaited (the ledger notes it: with Redis a round trip), None when the
+        answer says nothing, which is the usual answer."""
         status = call.record.status
-        upstream = call.upstream
         candidate = walk.reserved_as if walk is not None else None
         if candidate is None or reservation is None or candidate.unit != reservation.unit:
             candidate = self.candidate(call.target, call.key)
-        pinned = walk is not None and walk.session is not None
-        if pinned and answered and status is not None and status < 400:
+        pinned = answered and walk is not None and walk.session is not None
+        if pinned and status is not None and status < 400:
             walk.answered_by(candidate.unit)  # type: ignore[union-attr]
-        if (
-            status is not None
-            and upstream is not None
-            and not says_nothing(status, upstream.headers)
-        ):
-            now = time.time()
-            signal = read_signal(
-                status,
-                upstream.headers,
-                call.error_body,
-                now,
-                lambda at: next_daily_reset(at, candidate.timezone),
-            )
-            if signal.verdict is not Verdict.OK or signal.requests or signal.tokens:
-                await self._note(candidate.unit, signal, now)
         if reservation is not None:
             self._settle(reservation, candidate, _used_tokens(status, answered, ctx, reservation))
+        upstream = call.upstream
+        if status is None or upstream is None or says_nothing(status, upstream.headers):
+            return None
+        now = time.time()
+        signal = read_signal(
+            status,
+            upstream.headers,
+            call.error_body,
+            now,
+            lambda at: next_daily_reset(at, candidate.timezone),
+        )
+        if signal.verdict is Verdict.OK and not signal.requests and not signal.tokens:
+            return None
+        return self._note(candidate.unit, signal, now)
 
     async def learn(self, call: Call) -> None:
         """A failure seen while the pool is off: a quota signal turns it on."""
@@ -358,7 +359,7 @@ def estimate_tokens(ctx: RequestContext, body: dict) -> int:
         asked = body.get("max_output_tokens")
     if type(asked) is not int or asked <= 0:  # JSON: not a bool, nor a float
         asked = DEFAULT_OUTPUT_ESTIMATE
-    return ctx.bytes_in // 4 + min(asked, MAX_OUTPUT_ESTIMATE)
+    return ctx.bytes_in // 4 + (asked if asked < MAX_OUTPUT_ESTIMATE else MAX_OUTPUT_ESTIMATE)
 
 
 def _used_tokens(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from apex_ai_proxy.dispatch.affinity import Affinity
@@ -25,23 +25,23 @@ Pair = tuple[Target, ApiKey]
 class Walk:
     """One request's way through the pool: headroom order, then one reservation per attempt."""
 
-    __slots__ = (
-        "pool",
-        "route",
-        "_pairs",
-        "listed",
-        "tokens",
-        "remaining",
-        "skipped",
-        "pairs",
-        "reserved",
-        "refusal",
-        "retry_at",
-        "deadline",
-        "reserved_as",
-        "affinity",
-        "session",
-    )
+    # Defaults on the class: a walk is made on every request, and most never change these.
+    #: Passed over by a reservation (the ledger found them out): asked once more at the end, so
+    #: a walk that ends on them ends with their Refusal and its retry_at. A tuple until then.
+    skipped: Sequence[Candidate] = ()
+    reserved = 0  # reservations handed out
+    reserved_as: Candidate | None = None  # the candidate of the last reservation
+    refusal: Refusal | None = None  # the last: every candidate left was out
+    retry_at = 0.0  # when `order` found every candidate out: the first back
+    #: monotonic time the model's queue_timeout_s ends, counted from the first wait
+    deadline: float | None = None
+    affinity: Affinity | None = None
+    session: str | None = None  # the conversation, when the model pins them
+
+    # Set by `order`:
+    listed: list[Candidate]  # the balancer's candidates, as ledger units
+    pairs: dict[str, Pair]  # the first (target, key) of each unit
+    remaining: Sequence[Candidate]  # to try, in headroom order
 
     def __init__(
         self,
@@ -49,39 +49,42 @@ class Walk:
         route: Route,
         pairs: Callable[[Route], Iterable[Pair]],
         tokens: int,
+        affinity: Affinity | None = None,
+        session: str | None = None,
     ) -> None:
         self.pool = pool
         self.route = route
-        self._pairs = (
-            pairs  # the balancer's candidates in strategy order (asked again after a wait)
-        )
-        self.listed: list[Candidate] = []  # the balancer's candidates, as ledger units
+        #: The balancer's candidates in strategy order (asked again after a wait).
+        self._pairs = pairs
         self.tokens = tokens
-        self.remaining: list[Candidate] = []
-        #: Passed over by a reservation (the ledger found them out): asked once more at the end,
-        #: so a walk that ends on them ends with their Refusal and its retry_at.
-        self.skipped: list[Candidate] = []
-        self.pairs: dict[str, Pair] = {}
-        self.reserved = 0  # reservations handed out
-        self.refusal: Refusal | None = None  # the last: every candidate left was out
-        self.retry_at = 0.0  # when `order` found every candidate out: the first back
-        #: monotonic time the model's queue_timeout_s ends, counted from the first wait
-        self.deadline: float | None = None
-        self.reserved_as: Candidate | None = None  # the candidate of the last reservation
-        self.affinity: Affinity | None = None
-        self.session: str | None = None  # the conversation, when the model pins them
+        if session is not None:
+            self.affinity, self.session = affinity, session
+        #: Candidates to try now; False: `wait` first (or the dispatcher's usual answer).
+        self.ready = self.order()
 
     def order(self) -> bool:
-        """Candidates in headroom order. False when there are none to try now: every one known
-        to be out (`retry_at` says until when) or none listed; `wait` then waits or refuses."""
-        self._list()
-        if not self.listed:
+        """The balancer's candidates as ledger units (`listed`) and those to try in headroom
+        order (`remaining`). False when there are none to try now: every one known to be out
+        (`retry_at` says until when) or none listed."""
+        candidate = self.pool.candidate
+        listed: list[Candidate] = []
+        pairs: dict[str, Pair] = {}
+        for pair in self._pairs(self.route):
+            target, key = pair
+            unit = candidate(target, key)
+            listed.append(unit)
+            if unit.unit not in pairs:
+                pairs[unit.unit] = pair
+        self.listed, self.pairs = listed, pairs
+        if not listed:
+            self.remaining = listed
             return False
-        choice = self.pool.view.order(self.listed, time.time())
-        if not choice.order:
-            self.retry_at = choice.retry_at or time.time()
+        now = time.time()
+        order = self.pool.view.order(listed, now)
+        self.remaining = order if self.session is None else self._pinned_first(order)
+        if not order:
+            self.retry_at = self.pool.view.back_at(listed, now) or now
             return False
-        self.remaining = choice.order if self.session is None else self._pinned_first(choice.order)
         return True
 
     async def wait(self) -> None:
@@ -113,21 +116,22 @@ class Walk:
         pinned = [c for c in order if c.unit == unit]
         return pinned + [c for c in order if c.unit != unit] if pinned else order
 
-    def _list(self) -> None:
-        candidate = self.pool.candidate
-        self.listed = listed = []
-        self.pairs = pairs = {}
-        for pair in self._pairs(self.route):
-            unit = candidate(*pair)
-            listed.append(unit)
-            pairs.setdefault(unit.unit, pair)
+    def take_now(self) -> tuple[Target, ApiKey, Reservation] | None:
+        """`next` without a coroutine, for the usual case: the in-process ledger has room for
+        one of the candidates left. None: ask `next` (another ledger, none left, or refused)."""
+        local = self.pool.local_ledger
+        remaining = self.remaining
+        if local is None or not remaining:
+            return None
+        result = local.reserve_now(remaining, self.tokens, remaining[0].lease_s)
+        return self._reserved(result) if isinstance(result, Reservation) else None
 
     async def next(self) -> tuple[Target, ApiKey, Reservation] | None:
         pool = self.pool
-        local = pool.local_ledger  # in process: reserved on the spot, no coroutine
+        local = pool.local_ledger  # in process: reserved on the spot
         while self.remaining or self.skipped:
             if not self.remaining:
-                self.remaining, self.skipped = self.skipped, []
+                self.remaining, self.skipped = self.skipped, ()
             remaining = self.remaining
             lease = remaining[0].lease_s
             if local is not None:
@@ -135,18 +139,7 @@ class Walk:
             else:
                 result = await pool.ledger.reserve(remaining, self.tokens, lease_s=lease)
             if isinstance(result, Reservation):
-                pool.view.note_reservation(result)
-                if remaining[0].unit == result.unit:  # the common case: the first had room
-                    self.reserved_as = remaining[0]
-                    self.remaining = remaining[1:]
-                else:  # the ones before it were out: passed over
-                    index = next(i for i, c in enumerate(remaining) if c.unit == result.unit)
-                    self.reserved_as = remaining[index]
-                    self.skipped += remaining[:index]
-                    self.remaining = remaining[index + 1 :]
-                self.reserved += 1
-                target, key = self.pairs[result.unit]
-                return target, key, result
+                return self._reserved(result)
             pool.view.note_refusal(remaining, result)
             self.refusal = result
             if self.reserved:
@@ -155,6 +148,21 @@ class Walk:
             if not self.order():  # asked afresh: keys may be back from their cooldowns too
                 await self.wait()
         return None
+
+    def _reserved(self, result: Reservation) -> tuple[Target, ApiKey, Reservation]:
+        self.pool.view.note_reservation(result)
+        remaining = self.remaining
+        if remaining[0].unit == result.unit:  # the common case: the first had room
+            self.reserved_as = remaining[0]
+            self.remaining = remaining[1:]
+        else:  # the ones before it were out: passed over
+            index = next(i for i, c in enumerate(remaining) if c.unit == result.unit)
+            self.reserved_as = remaining[index]
+            self.skipped = [*self.skipped, *remaining[:index]]
+            self.remaining = remaining[index + 1 :]
+        self.reserved += 1
+        target, key = self.pairs[result.unit]
+        return target, key, result
 
     def spent(self) -> AllRateLimited | None:
         """The 429 for a walk whose keys all turned out to be out of quota: the earliest time

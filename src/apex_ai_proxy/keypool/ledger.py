@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
-from apex_ai_proxy.keypool.config import Limits
+from apex_ai_proxy.keypool.config import MAX_LIMIT, Limits
 from apex_ai_proxy.keypool.limits import (
     BUCKET_S,
     LIVE_BUCKETS,
@@ -162,6 +162,10 @@ class _Usage:
     tokens_in_minute: int = 0  # sum(minute_tokens.values())
     pruned: int = -1  # the bucket the minute windows were last pruned in
     day_end: float = 0.0  # when `day` ends (epoch seconds)
+    #: From `fresh_from` to `fresh_until` (the bucket pruned, within `day`) there is nothing
+    #: to prune but expired leases: two comparisons on a reservation, not bucket and day math.
+    fresh_from: float = 0.0
+    fresh_until: float = 0.0
 
 
 class LocalLedger:
@@ -191,7 +195,8 @@ class LocalLedger:
         self, candidates: Sequence[Candidate], tokens: int, lease_s: float = DEFAULT_LEASE_S
     ) -> Reservation | Refusal:
         now = self.clock()
-        tokens = clamp_tokens(tokens)
+        if type(tokens) is not int or not 0 <= tokens <= MAX_LIMIT:  # the caller's is, usually
+            tokens = clamp_tokens(tokens)
         earliest, first_reason = float("inf"), ""
         usages, statuses = self._usage, self._status
         for candidate in candidates:
@@ -237,8 +242,21 @@ class LocalLedger:
             self._status[c.unit] = KeyStatus(
                 KeyState.INVALID, now + self.policy.invalid_probe_s, status.reason, status.recent
             )
-        return Reservation(
-            c.unit, rid, tokens, bucket, usage.day, _headroom(usage, c.limits), self.backend
+        # The headroom: the share left of the tightest configured window, in [0, 1]
+        # (comparisons, not min(): every reservation computes it).
+        rpm, rpd, tpm, tpd, _ = c.limits
+        left = 1.0
+        if rpm and (share := 1 - usage.requests_in_minute / rpm) < left:
+            left = share
+        if tpm and (share := 1 - usage.tokens_in_minute / tpm) < left:
+            left = share
+        if rpd and (share := 1 - usage.day_requests / rpd) < left:
+            left = share
+        if tpd and (share := 1 - usage.day_tokens / tpd) < left:
+            left = share
+        # _make: the tuple built in C, not through the generated __new__ (every request)
+        return Reservation._make(
+            (c.unit, rid, tokens, bucket, usage.day, left if left > 0.0 else 0.0, self.backend)
         )
 
     def settle_now(self, reservation: Reservation, used_tokens: int | None) -> None:
@@ -247,8 +265,13 @@ class LocalLedger:
             return
         if usage.leases:
             usage.leases.pop(reservation.id, None)
-        delta = settle_delta(reservation, used_tokens)
-        bucket = reservation.bucket
+        _, _, reserved, bucket, day, _, _ = reservation
+        if used_tokens is None:  # never sent: refunded, the request uncounted too
+            delta = -reserved
+        elif type(used_tokens) is int and 0 <= used_tokens <= MAX_LIMIT:
+            delta = used_tokens - reserved  # settle_delta(), inline: the usual count
+        else:
+            delta = clamp_tokens(used_tokens) - reserved
         minute_tokens = usage.minute_tokens
         if bucket in minute_tokens:
             minute_tokens[bucket] += delta
@@ -256,9 +279,10 @@ class LocalLedger:
             if used_tokens is None:
                 usage.minute_requests[bucket] -= 1
                 usage.requests_in_minute -= 1
-        if usage.day == reservation.day:
+        if usage.day == day:
             usage.day_tokens += delta
-            usage.day_requests -= used_tokens is None
+            if used_tokens is None:
+                usage.day_requests -= 1
 
     async def record(self, unit: str, signal: Signal) -> KeyStatus:
         status = self._status.get(unit, OK_STATUS)
@@ -295,7 +319,8 @@ class LocalLedger:
 def _blocked(usage: _Usage, c: Candidate, tokens: int, now: float) -> tuple[float, str] | None:
     """None when the candidate has room (its windows pruned at `now`), else (when it frees up,
     which bucket)."""
-    _prune(usage, now, c.timezone)
+    if not usage.fresh_from <= now < usage.fresh_until or usage.leases:
+        _prune(usage, now, c.timezone)
     rpm, rpd, tpm, tpd, parallel = c.limits
     used = usage.requests_in_minute
     if rpm and used + 1 > rpm and used > 0:
@@ -333,6 +358,8 @@ def _prune(usage: _Usage, now: float, timezone: str | None) -> None:
         day, usage.day_end = day_window(now, timezone)
         if day != usage.day:
             usage.day, usage.day_requests, usage.day_tokens = day, 0, 0
+    usage.fresh_from = max(bucket * BUCKET_S, usage.day)
+    usage.fresh_until = min((bucket + 1) * BUCKET_S, usage.day_end)
 
 
 def _minute_frees_at(buckets: dict[int, int], used: int, limit: int, need: int) -> float:
@@ -344,17 +371,3 @@ def _minute_frees_at(buckets: dict[int, int], used: int, limit: int, need: int) 
         if used - freed + need <= limit or used - freed <= 0:
             return bucket_frees_at(bucket)
     return bucket_frees_at(max(buckets))
-
-
-def _headroom(usage: _Usage, limits: tuple[int, int, int, int, int]) -> float:
-    rpm, rpd, tpm, tpd, _ = limits
-    left = 1.0
-    if rpm:
-        left = min(left, 1 - usage.requests_in_minute / rpm)
-    if tpm:
-        left = min(left, 1 - usage.tokens_in_minute / tpm)
-    if rpd:
-        left = min(left, 1 - usage.day_requests / rpd)
-    if tpd:
-        left = min(left, 1 - usage.day_tokens / tpd)
-    return max(left, 0.0)

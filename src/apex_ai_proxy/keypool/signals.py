@@ -134,6 +134,12 @@ def _too_many(found, text, now, daily_reset, requests, tokens) -> Signal:
     return Signal(Verdict.RATE_LIMITED, until, requests, tokens, reason)
 
 
+#: Header names seen in answers, none of which names a rate limit: bounded (upstreams choose
+#: names), and most answers carry only names from here.
+_QUIET_NAMES: set[str] = set()
+_MAX_QUIET_NAMES = 1024
+
+
 def says_nothing(status: int, headers: Mapping[str, str] | None) -> bool:
     """Whether read_signal would find a plain success here: a 1xx-3xx status and no header
     that names a rate limit. The common answer: the key pool asks this on every request and
@@ -142,7 +148,15 @@ def says_nothing(status: int, headers: Mapping[str, str] | None) -> bool:
         return False
     if headers is None:
         return True
-    return isinstance(headers, dict) and not _may_name_limits(headers)
+    if not isinstance(headers, dict):
+        return False
+    if headers.keys() <= _QUIET_NAMES:  # names seen before: one set operation
+        return True
+    if _may_name_limits(headers):
+        return False
+    if len(_QUIET_NAMES) < _MAX_QUIET_NAMES:
+        _QUIET_NAMES.update(headers)
+    return True
 
 
 def _may_name_limits(headers: dict) -> bool:
