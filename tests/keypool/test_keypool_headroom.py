@@ -16,8 +16,8 @@ def cand(unit: str, **limits: object) -> Candidate:
     return Candidate.of(unit, Limits(**limits))
 
 
-def units(choice) -> list[str]:
-    return [c.unit for c in choice.order]
+def units(order: list[Candidate]) -> list[str]:
+    return [c.unit for c in order]
 
 
 async def test_the_key_with_most_quota_left_goes_first():
@@ -37,8 +37,8 @@ def test_ties_keep_the_strategy_order():
 def test_keys_known_to_be_out_are_not_tried():
     view = HeadroomView()
     view.note_status("a#0|m", KeyStatus(KeyState.QUOTA_EXHAUSTED, NOW + 3600, "daily_quota"), NOW)
-    choice = view.order([cand("a#0|m"), cand("b#0|m")], NOW)
-    assert units(choice) == ["b#0|m"] and choice.retry_at is None
+    both = [cand("a#0|m"), cand("b#0|m")]
+    assert units(view.order(both, NOW)) == ["b#0|m"] and view.back_at(both, NOW) == NOW + 3600
     # Once its time has passed, it is a candidate again.
     assert units(view.order([cand("a#0|m")], NOW + 3600)) == ["a#0|m"]
 
@@ -47,15 +47,16 @@ def test_a_spent_pool_says_when_it_frees_up_without_trying_anyone():
     view = HeadroomView()
     view.note_status("a#0|m", KeyStatus(KeyState.RATE_LIMITED, NOW + 40), NOW)
     view.note_status("b#0|m", KeyStatus(KeyState.QUOTA_EXHAUSTED, NOW + 9000), NOW)
-    choice = view.order([cand("a#0|m"), cand("b#0|m")], NOW)
-    assert choice.order == [] and choice.retry_at == NOW + 40
+    both = [cand("a#0|m"), cand("b#0|m")]
+    assert view.order(both, NOW) == [] and view.back_at(both, NOW) == NOW + 40
+    assert view.order(both[:1], NOW) == [] and view.back_at(both[:1], NOW) == NOW + 40
 
 
 def test_a_refusal_marks_every_candidate_out_until_its_retry_time():
     view = HeadroomView()
     pool = [cand("a#0|m"), cand("b#0|m")]
     view.note_refusal(pool, Refusal(NOW + 12, "rpm"))
-    assert view.order(pool, NOW).retry_at == NOW + 12
+    assert view.order(pool, NOW) == [] and view.back_at(pool, NOW) == NOW + 12
     assert units(view.order(pool, NOW + 12)) == ["a#0|m", "b#0|m"]
 
 
@@ -75,13 +76,13 @@ async def test_pool_capacity_is_spent_before_any_upstream_would_refuse():
     pool = [cand("k#0|m", rpm=2), cand("k#1|m", rpm=4), cand("k#2|m", rpm=6)]
     served: dict[str, int] = {}
     for _ in range(12):
-        result = await ledger.reserve(view.order(pool, NOW).order, 1)
+        result = await ledger.reserve(view.order(pool, NOW), 1)
         assert isinstance(result, Reservation)
         view.note_reservation(result)
         served[result.unit] = served.get(result.unit, 0) + 1
     assert served == {"k#0|m": 2, "k#1|m": 4, "k#2|m": 6}
-    refused = await ledger.reserve(view.order(pool, NOW).order, 1)
+    refused = await ledger.reserve(view.order(pool, NOW), 1)
     assert isinstance(refused, Refusal)
     view.note_refusal(pool, refused)
-    assert view.order(pool, NOW).order == []
-    assert view.order(pool, NOW).retry_at == refused.retry_at
+    assert view.order(pool, NOW) == []
+    assert view.back_at(pool, NOW) == refused.retry_at

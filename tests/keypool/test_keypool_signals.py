@@ -15,6 +15,7 @@ from apex_ai_proxy.keypool.signals import (
     parse_duration,
     parse_retry_after,
     read_signal,
+    says_nothing,
 )
 from apex_ai_proxy.keypool.state import OK_STATUS, KeyState, Policy, transition
 
@@ -257,3 +258,39 @@ def test_a_header_dict_is_searched_whatever_the_case_or_type_of_its_names():
     assert (signal.verdict, signal.until) == (Verdict.RATE_LIMITED, now + 6)
     as_bytes = {**plain, b"retry-after": b"12"}
     assert read_signal(429, as_bytes, b"", now, utc_reset).until == now + 12
+
+
+PLAIN = {"content-type": "application/json", "server": "nginx", "content-length": "612"}
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "quiet"),
+    [
+        (200, {}, True),
+        (200, None, True),
+        (200, PLAIN, True),
+        (304, PLAIN, True),
+        (
+            200,
+            {**PLAIN, "X-RateLimit-Remaining-Requests": "0", "x-ratelimit-reset-requests": "6s"},
+            False,
+        ),
+        (200, {"x-ratelimit-limit-tokens": "1000", "x-ratelimit-remaining-tokens": "900"}, False),
+        (200, {"anthropic-ratelimit-requests-remaining": "3"}, False),
+        (200, {"Retry-After": "30"}, False),
+        (200, {b"retry-after": b"12"}, False),
+        (200, [("x-ratelimit-remaining-requests", "0")], False),
+        (400, PLAIN, False),
+        (401, {}, False),
+        (408, {}, False),
+        (429, {}, False),
+        (500, PLAIN, False),
+    ],
+)
+def test_says_nothing_only_where_the_signal_is_a_plain_ok(status, headers, quiet):
+    """The key pool skips read_signal when says_nothing: that must never hide a verdict or a
+    learned window (a 4xx or 5xx, a rate-limit header in any case or type)."""
+    assert says_nothing(status, headers) is quiet
+    signal = read_signal(status, headers, b"", NOW, utc_reset)
+    plain = signal.verdict is Verdict.OK and signal.requests is None and signal.tokens is None
+    assert plain or not quiet

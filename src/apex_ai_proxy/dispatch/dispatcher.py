@@ -119,19 +119,21 @@ class Dispatcher:
         """The attempt loop with the key pool: candidates in headroom order, each attempt on a
         reservation (keys known to be out are never called), its answer learned from and its
         usage settled. All keys out: 429 with Retry-After, no upstream called."""
-        walk = await pool.walk(
-            route, lambda: self.balancer.candidates(route), ctx, body, request.headers
-        )
+        walk = pool.walk(route, self.balancer.candidates, ctx, body, request.headers)
+        if not walk.ready:  # every key known to be out: wait (queue_timeout_s) or the 429
+            await walk.wait()
+        if walk.session is not None:  # a conversation: its pin may be another replica's
+            await walk.follow_shared_pin()
         pool_headers = pool.headers(walk.listed)
         attempts_left = self.retry.max_attempts
         while attempts_left:
-            picked = await walk.next()
+            picked = walk.take_now() or await walk.next()  # take_now: local state, no await
             if picked is None:
                 break
             target, key, reservation = picked
             attempts_left -= 1
             if request.disconnected:
-                await pool.release(reservation, pool.candidate(target, key))
+                pool.release(reservation, pool.candidate(target, key))
                 raise _client_gone()
             call = self._call(op, target, key, body, stream, ctx, cache, failures)
             call.pool_headers = pool_headers
@@ -141,7 +143,9 @@ class Dispatcher:
                     call, request=request, ctx=ctx, op=op, extra_headers=extra_headers
                 )
             finally:
-                await pool.after(call, reservation, ctx, response is not None, walk)
+                learned = pool.after(call, reservation, ctx, response is not None, walk)
+                if learned is not None:  # the answer taught something: noted in the ledger
+                    await learned
             if response is not None:
                 return response
         if failures and all(f.rate_limited for f in failures):

@@ -1,12 +1,16 @@
 """The key pool in the attempt loop (issue 13): headroom order, reserve before, learn and settle
 after.
 
-    walk = await pool.walk(route, lambda: balancer.candidates(route), ctx, body, headers)
-    while (picked := await walk.next()) is not None:       # one reservation per attempt
-        target, key, reservation = picked
+    walk = pool.walk(route, balancer.candidates, ctx, body, headers)   # in headroom order
+    if not walk.ready:                                     # every key known to be out
+        await walk.wait()                                  # queue_timeout_s, else the 429
+    while (picked := walk.take_now() or await walk.next()) is not None:  # one reservation
+        target, key, reservation = picked                                 # per attempt
         ... the attempt ...
-        await pool.after(call, reservation, ctx, answered, walk)   # learn, pin, settle
-    # walk.start/next raise the 429 when every key is out (after queue_timeout_s)
+        learned = pool.after(call, reservation, ctx, answered, walk)   # pin, settle
+        if learned is not None:
+            await learned                                               # learn
+    # walk.wait/next raise the 429 when every key is out (after queue_timeout_s)
 
 Each (target, key) is a ledger unit `"<scope>#<key fingerprint>|<upstream model>"` (`unit_id`:
 the same key keeps its unit wherever it stands in the list, across reloads and replicas; shown
@@ -18,7 +22,9 @@ turns it on (`learn`), so learned states are honoured from the next request on.
 
 With Redis the request pays one round trip (the reservation script); settling runs in the
 background and is skipped when nothing needs it (no token limit, no parallel slot, the
-request counted as reserved).
+request counted as reserved). With local state nothing on the way suspends: reservation and
+settlement are plain calls on the LocalLedger, and an answer without rate-limit headers is
+not parsed for a signal.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 
 from apex_ai_proxy.config import Config
 from apex_ai_proxy.context import RequestContext
@@ -41,6 +47,7 @@ from apex_ai_proxy.keypool import (
     KeyState,
     Ledger,
     Limits,
+    LocalLedger,
     Policy,
     Reservation,
     Signal,
@@ -52,6 +59,8 @@ from apex_ai_proxy.keypool import (
     resolve_limits,
 )
 from apex_ai_proxy.keypool.limits import limit_vector, next_daily_reset
+from apex_ai_proxy.keypool.shared_ledger import SharedLedger
+from apex_ai_proxy.keypool.signals import says_nothing
 from apex_ai_proxy.providers.base import ApiKey, Target
 from apex_ai_proxy.routing import Route, Router
 
@@ -112,6 +121,8 @@ class KeyPool:
         self.health = health
         self.view = HeadroomView()
         self._local = getattr(ledger, "backend", "local") == "local"
+        #: The in-process ledger, called without a coroutine; None: another backend (Redis).
+        self.local_ledger = ledger if isinstance(ledger, LocalLedger | SharedLedger) else None
         self._providers = config.providers
         self._key_limits = {
             f"{name}#{i}": limits
@@ -172,7 +183,7 @@ class KeyPool:
         if zone is None and provider is not None:
             zone = DEFAULT_ZONES.get(provider.kind)
         unit = unit_id(key, target.upstream_model)
-        candidate = Candidate(unit, limit_vector(limits), zone)
+        candidate = Candidate(unit, limit_vector(limits), zone, target.adapter.config.timeout)
         self._candidates[(key.name, target.upstream_model)] = candidate
         self.names.setdefault(unit, f"{key.name}|{target.upstream_model}")
         return candidate
@@ -182,7 +193,7 @@ class KeyPool:
         if found is not None:
             return found
         if len(self._candidates) >= MAX_LAZY:
-            return Candidate(unit_id(key, target.upstream_model), (0, 0, 0, 0, 0))
+            return Candidate(unit_id(key, target.upstream_model), (0, 0, 0, 0, 0), None)
         return self._build(target, key, None)
 
     def all_candidates(self) -> list[Candidate]:
@@ -195,58 +206,61 @@ class KeyPool:
 
     # --- one request ----------------------------------------------------------------------------
 
-    async def walk(
+    def walk(
         self,
         route: Route,
-        pairs: Callable[[], Iterable[Pair]],
+        pairs: Callable[[Route], Iterable[Pair]],
         ctx: RequestContext,
         body: dict,
         headers: Mapping[str, str],
     ) -> Walk:
-        """`pairs()`: the balancer's candidates in strategy order (asked again after a wait)."""
-        walk = Walk(self, route, pairs, estimate_tokens(ctx, body))
-        affinity = self._affinity.get(route.name)
+        """`pairs(route)`: the balancer's candidates in strategy order (asked again after a
+        wait). When the walk is not `ready` (every key known to be out), `walk.wait()`."""
+        affinity = self._affinity.get(route.name) if self._affinity else None
         if affinity is not None:
             session = affinity.session_of(headers, body)
             if session is not None:
-                walk.affinity, walk.session = affinity, f"{route.name}\0{session}"
-        await walk.start()
-        return walk
+                pinned = f"{route.name}\0{session}"
+                return Walk(self, route, pairs, estimate_tokens(ctx, body), affinity, pinned)
+        return Walk(self, route, pairs, estimate_tokens(ctx, body))
 
-    async def after(
+    def after(
         self,
         call: Call,
         reservation: Reservation | None,
         ctx: RequestContext,
         answered: bool,
         walk: Walk | None = None,
-    ) -> None:
-        """What the attempt taught (learned windows, the key's state), then its settlement."""
+    ) -> Coroutine[None, None, None] | None:
+        """The attempt's settlement, and what it taught (learned windows, the key's state):
+        returned to be awaited (the ledger notes it: with Redis a round trip), None when the
+        answer says nothing, which is the usual answer."""
         status = call.record.status
-        upstream = call.upstream
         candidate = walk.reserved_as if walk is not None else None
         if candidate is None or reservation is None or candidate.unit != reservation.unit:
             candidate = self.candidate(call.target, call.key)
-        pinned = walk is not None and walk.session is not None
-        if pinned and answered and status is not None and status < 400:
+        pinned = answered and walk is not None and walk.session is not None
+        if pinned and status is not None and status < 400:
             walk.answered_by(candidate.unit)  # type: ignore[union-attr]
-        if status is not None and upstream is not None:
-            now = time.time()
-            signal = read_signal(
-                status,
-                upstream.headers,
-                call.error_body,
-                now,
-                lambda at: next_daily_reset(at, candidate.timezone),
-            )
-            verdict = signal.verdict  # a fault (5xx, timeout): HealthState counts it (faults.py)
-            if verdict is not Verdict.UPSTREAM_FAULT and (
-                verdict is not Verdict.OK or signal.requests or signal.tokens
-            ):
-                await self._note(candidate.unit, signal, now)
         if reservation is not None:
-            used = _used_tokens(status, answered, ctx, reservation)
-            await self._settle(reservation, candidate, used)
+            self._settle(reservation, candidate, _used_tokens(status, answered, ctx, reservation))
+        upstream = call.upstream
+        if status is None or upstream is None or says_nothing(status, upstream.headers):
+            return None
+        now = time.time()
+        signal = read_signal(
+            status,
+            upstream.headers,
+            call.error_body,
+            now,
+            lambda at: next_daily_reset(at, candidate.timezone),
+        )
+        verdict = signal.verdict  # a fault (5xx, timeout): HealthState counts it (faults.py)
+        if verdict is Verdict.UPSTREAM_FAULT or (
+            verdict is Verdict.OK and not signal.requests and not signal.tokens
+        ):
+            return None
+        return self._note(candidate.unit, signal, now)
 
     async def learn(self, call: Call) -> None:
         """A failure seen while the pool is off: a quota signal turns it on."""
@@ -278,17 +292,16 @@ class KeyPool:
         new = await self.ledger.record(unit, signal)
         self.view.note_status(unit, new, now)
 
-    async def _settle(
-        self, reservation: Reservation, candidate: Candidate, used: int | None
-    ) -> None:
+    def _settle(self, reservation: Reservation, candidate: Candidate, used: int | None) -> None:
+        """Never waits: in process a few additions; with Redis off the request's path (its one
+        round trip is the reservation): written to the open connection without waiting for
+        the reply, else in a task."""
         _, _, tpm, tpd, parallel = candidate.limits
         if used is not None and not (tpm or tpd or parallel):
             return  # counted as reserved; no token window or slot depends on the real count
-        if self._local:
-            await self.ledger.settle(reservation, used)  # no I/O: it never suspends
+        if self.local_ledger is not None:
+            self.local_ledger.settle_now(reservation, used)
             return
-        # Redis: off the request's path (its one round trip is the reservation): written to the
-        # open connection without waiting for the reply, else in a task.
         nowait = getattr(self.ledger, "settle_nowait", None)
         if nowait is not None and nowait(reservation, used):
             return
@@ -301,9 +314,9 @@ class KeyPool:
         if not task.cancelled() and task.exception() is not None:
             log.warning("key pool: settling failed (%s)", type(task.exception()).__name__)
 
-    async def release(self, reservation: Reservation, candidate: Candidate) -> None:
+    def release(self, reservation: Reservation, candidate: Candidate) -> None:
         """A reservation whose request was never sent."""
-        await self._settle(reservation, candidate, None)
+        self._settle(reservation, candidate, None)
 
     def health_frees_at(self, route: Route) -> float | None:
         """Epoch time the first of the route's keys that HealthState cools down (a 429's
@@ -354,9 +367,9 @@ def estimate_tokens(ctx: RequestContext, body: dict) -> int:
     asked = body.get("max_tokens") or body.get("max_completion_tokens")
     if asked is None:
         asked = body.get("max_output_tokens")
-    if not isinstance(asked, int) or isinstance(asked, bool) or asked <= 0:
+    if type(asked) is not int or asked <= 0:  # JSON: not a bool, nor a float
         asked = DEFAULT_OUTPUT_ESTIMATE
-    return ctx.bytes_in // 4 + min(asked, MAX_OUTPUT_ESTIMATE)
+    return ctx.bytes_in // 4 + (asked if asked < MAX_OUTPUT_ESTIMATE else MAX_OUTPUT_ESTIMATE)
 
 
 def _used_tokens(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from apex_ai_proxy.dispatch.affinity import Affinity
@@ -25,47 +25,84 @@ Pair = tuple[Target, ApiKey]
 class Walk:
     """One request's way through the pool: headroom order, then one reservation per attempt."""
 
+    # Defaults on the class: a walk is made on every request, and most never change these.
+    #: Passed over by a reservation (the ledger found them out): asked once more at the end, so
+    #: a walk that ends on them ends with their Refusal and its retry_at. A tuple until then.
+    skipped: Sequence[Candidate] = ()
+    reserved = 0  # reservations handed out
+    reserved_as: Candidate | None = None  # the candidate of the last reservation
+    refusal: Refusal | None = None  # the last: every candidate left was out
+    retry_at = 0.0  # when `order` found every candidate out: the first back
+    #: monotonic time the model's queue_timeout_s ends, counted from the first wait
+    deadline: float | None = None
+    affinity: Affinity | None = None
+    session: str | None = None  # the conversation, when the model pins them
+
+    # Set by `order`:
+    listed: list[Candidate]  # the balancer's candidates, as ledger units
+    pairs: dict[str, Pair]  # the first (target, key) of each unit
+    remaining: Sequence[Candidate]  # to try, in headroom order
+
     def __init__(
-        self, pool: KeyPool, route: Route, pairs: Callable[[], Iterable[Pair]], tokens: int
+        self,
+        pool: KeyPool,
+        route: Route,
+        pairs: Callable[[Route], Iterable[Pair]],
+        tokens: int,
+        affinity: Affinity | None = None,
+        session: str | None = None,
     ) -> None:
         self.pool = pool
         self.route = route
+        #: The balancer's candidates in strategy order (asked again after a wait).
         self._pairs = pairs
-        self.listed: list[Candidate] = []  # the balancer's candidates, as ledger units
         self.tokens = tokens
-        self.remaining: list[Candidate] = []
-        #: Passed over by a reservation (the ledger found them out): asked once more at the end,
-        #: so a walk that ends on them ends with their Refusal and its retry_at.
-        self.skipped: list[Candidate] = []
-        self.pairs: dict[str, Pair] = {}
-        self.reserved = 0  # reservations handed out
-        self.refusal: Refusal | None = None  # the last: every candidate left was out
-        self.deadline = time.monotonic() + pool.queue_timeout(route)
-        self.reserved_as: Candidate | None = None  # the candidate of the last reservation
-        self.affinity: Affinity | None = None
-        self.session: str | None = None  # the conversation, when the model pins them
+        if session is not None:
+            self.affinity, self.session = affinity, session
+        #: Candidates to try now; False: `wait` first (or the dispatcher's usual answer).
+        self.ready = self.order()
 
-    async def start(self) -> None:
-        """Candidates in headroom order; when every one is known to be out, wait for the first
-        to be back (queue_timeout_s) or refuse with the 429."""
+    def order(self) -> bool:
+        """The balancer's candidates as ledger units (`listed`) and those to try in headroom
+        order (`remaining`). False when there are none to try now: every one known to be out
+        (`retry_at` says until when) or none listed."""
+        candidate = self.pool.candidate
+        listed: list[Candidate] = []
+        pairs: dict[str, Pair] = {}
+        for pair in self._pairs(self.route):
+            target, key = pair
+            unit = candidate(target, key)
+            listed.append(unit)
+            if unit.unit not in pairs:
+                pairs[unit.unit] = pair
+        self.listed, self.pairs = listed, pairs
+        if not listed:
+            self.remaining = listed
+            return False
+        now = time.time()
+        order = self._degraded_last(self.pool.view.order(listed, now))
+        if self.session is not None and self.affinity is not None:
+            order = _pinned_first(order, self.affinity.pinned(self.session))
+        self.remaining = order
+        if not order:
+            self.retry_at = self.pool.view.back_at(listed, now) or now
+            return False
+        return True
+
+    async def wait(self) -> None:
+        """After `order` found nothing to try: wait for the first candidate to be back
+        (queue_timeout_s) or refuse with the 429; when every key cools down (HealthState), wait
+        only if the model queues, else leave it to the dispatcher's usual answer."""
         while True:
-            self._list()
             if self.listed:
-                choice = self.pool.view.order(self.listed, time.time())
-                if choice.order:
-                    order = self._degraded_last(choice.order)
-                    if self.session is not None:
-                        order = await self._pinned_first(order)
-                    self.remaining = order
+                await self._wait_or_refuse(self.retry_at)
+            else:
+                health = self.pool.health_frees_at(self.route)
+                if health is None or not self._may_wait(health):
                     return
-                await self._wait_or_refuse(choice.retry_at or time.time())
-                continue
-            # Every key cooling down (HealthState): wait only if the model queues; otherwise
-            # the dispatcher's usual answer for that.
-            health = self.pool.health_frees_at(self.route)
-            if health is None or not self._may_wait(health):
+                await asyncio.sleep(health - time.time())
+            if self.order():
                 return
-            await asyncio.sleep(health - time.time())
 
     def answered_by(self, unit: str) -> None:
         """The conversation stays with the key that answered it."""
@@ -86,53 +123,62 @@ class Walk:
             c for c, d in zip(order, late, strict=True) if d
         ]
 
-    async def _pinned_first(self, order: list[Candidate]) -> list[Candidate]:
-        if self.session is None or self.affinity is None:
-            return order
-        unit = await self.affinity.lookup(self.session)
-        if unit is None or order[0].unit == unit:
-            return order
-        pinned = [c for c in order if c.unit == unit]
-        return pinned + [c for c in order if c.unit != unit] if pinned else order
+    async def follow_shared_pin(self) -> None:
+        """With pins shared between replicas (Redis state): a conversation this process has no
+        fresh pin for goes to the key another replica pinned it to."""
+        affinity, session = self.affinity, self.session
+        if affinity is None or session is None or affinity.shared is None:
+            return
+        if affinity.pinned(session) is None:
+            self.remaining = _pinned_first(list(self.remaining), await affinity.lookup(session))
 
-    def _list(self) -> None:
-        candidate = self.pool.candidate
-        self.listed = listed = []
-        self.pairs = pairs = {}
-        for pair in self._pairs():
-            unit = candidate(*pair)
-            listed.append(unit)
-            if unit.unit not in pairs:
-                pairs[unit.unit] = pair
+    def take_now(self) -> tuple[Target, ApiKey, Reservation] | None:
+        """`next` without a coroutine, for the usual case: the in-process ledger has room for
+        one of the candidates left. None: ask `next` (another ledger, none left, or refused)."""
+        local = self.pool.local_ledger
+        remaining = self.remaining
+        if local is None or not remaining:
+            return None
+        result = local.reserve_now(remaining, self.tokens, remaining[0].lease_s)
+        return self._reserved(result) if isinstance(result, Reservation) else None
 
     async def next(self) -> tuple[Target, ApiKey, Reservation] | None:
         pool = self.pool
+        local = pool.local_ledger  # in process: reserved on the spot
         while self.remaining or self.skipped:
             if not self.remaining:
-                self.remaining, self.skipped = self.skipped, []
-            lease = self.pairs[self.remaining[0].unit][0].adapter.config.timeout
-            result = await pool.ledger.reserve(self.remaining, self.tokens, lease_s=lease)
+                self.remaining, self.skipped = self.skipped, ()
+            remaining = self.remaining
+            lease = remaining[0].lease_s
+            if local is not None:
+                result = local.reserve_now(remaining, self.tokens, lease)
+            else:
+                result = await pool.ledger.reserve(remaining, self.tokens, lease_s=lease)
             if isinstance(result, Reservation):
-                pool.view.note_reservation(result)
-                remaining = self.remaining
-                if remaining[0].unit == result.unit:  # the common case: the first had room
-                    self.reserved_as = remaining[0]
-                    self.remaining = remaining[1:]
-                else:  # the ones before it were out: passed over
-                    index = next(i for i, c in enumerate(remaining) if c.unit == result.unit)
-                    self.reserved_as = remaining[index]
-                    self.skipped += remaining[:index]
-                    self.remaining = remaining[index + 1 :]
-                self.reserved += 1
-                target, key = self.pairs[result.unit]
-                return target, key, result
-            pool.view.note_refusal(self.remaining, result)
+                return self._reserved(result)
+            pool.view.note_refusal(remaining, result)
             self.refusal = result
             if self.reserved:
                 return None  # the attempts made decide the answer (their failures are listed)
             await self._wait_or_refuse(result.retry_at)
-            await self.start()  # asked afresh: keys may be back from their cooldowns too
+            if not self.order():  # asked afresh: keys may be back from their cooldowns too
+                await self.wait()
         return None
+
+    def _reserved(self, result: Reservation) -> tuple[Target, ApiKey, Reservation]:
+        self.pool.view.note_reservation(result)
+        remaining = self.remaining
+        if remaining[0].unit == result.unit:  # the common case: the first had room
+            self.reserved_as = remaining[0]
+            self.remaining = remaining[1:]
+        else:  # the ones before it were out: passed over
+            index = next(i for i, c in enumerate(remaining) if c.unit == result.unit)
+            self.reserved_as = remaining[index]
+            self.skipped = [*self.skipped, *remaining[:index]]
+            self.remaining = remaining[index + 1 :]
+        self.reserved += 1
+        target, key = self.pairs[result.unit]
+        return target, key, result
 
     def spent(self) -> AllRateLimited | None:
         """The 429 for a walk whose keys all turned out to be out of quota: the earliest time
@@ -166,7 +212,17 @@ class Walk:
 
     def _may_wait(self, at: float) -> bool:
         wait = at - time.time()
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.pool.queue_timeout(self.route)
         return wait > 0 and time.monotonic() + wait <= self.deadline
+
+
+def _pinned_first(order: list[Candidate], unit: str | None) -> list[Candidate]:
+    """`order` with the pinned conversation's unit first (when it is among them)."""
+    if unit is None or not order or order[0].unit == unit:
+        return order
+    pinned = [c for c in order if c.unit == unit]
+    return pinned + [c for c in order if c.unit != unit] if pinned else order
 
 
 def pool_spent(route: Route, wait: float, candidates: list[Candidate]) -> AllRateLimited:

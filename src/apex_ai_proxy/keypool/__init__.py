@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from apex_ai_proxy.keypool.config import Limits, StateConfig, resolve_limits
-from apex_ai_proxy.keypool.headroom import Choice, HeadroomView
+from apex_ai_proxy.keypool.headroom import HeadroomView
 from apex_ai_proxy.keypool.ledger import (
     Candidate,
     Ledger,
@@ -34,7 +34,6 @@ from apex_ai_proxy.keypool.state import KeyState, KeyStatus, Policy
 
 __all__ = [
     "Candidate",
-    "Choice",
     "HeadroomView",
     "KeyState",
     "KeyStatus",

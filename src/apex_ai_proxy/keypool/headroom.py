@@ -9,7 +9,6 @@ first frees up, so the gateway can answer 429 with Retry-After without calling a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from apex_ai_proxy.keypool.ledger import Candidate, Refusal, Reservation
 from apex_ai_proxy.keypool.signals import Signal
@@ -22,33 +21,29 @@ UNKNOWN_HEADROOM = 1.0
 MAX_HINTS = 100_000
 
 
-@dataclass(frozen=True, slots=True)
-class Choice:
-    order: list[Candidate]  # most headroom first; ties keep the strategy's order
-    retry_at: float | None  # when `order` is empty: the earliest time a candidate frees up
-
-
 class HeadroomView:
     def __init__(self) -> None:
         self._headroom: dict[str, float] = {}
         self._out_until: dict[str, float] = {}
 
-    def order(self, candidates: Sequence[Candidate], now: float) -> Choice:
-        available: list[Candidate] = []
-        earliest: float | None = None
-        for candidate in candidates:
-            until = self._out_until.get(candidate.unit, 0.0)
-            if until > now:
-                earliest = until if earliest is None else min(earliest, until)
-            else:
-                available.append(candidate)
-        if not available:
-            return Choice([], earliest)
+    def order(self, candidates: list[Candidate], now: float) -> list[Candidate]:
+        """The candidates to try, most headroom first (ties keep the strategy's order); empty
+        when every one is known to be out (`back_at` says until when). May be `candidates`
+        itself: the caller's list, not copied."""
+        out = self._out_until
+        if len(candidates) == 1:  # nothing to sort: one look
+            return [] if out and out.get(candidates[0].unit, 0.0) > now else candidates
+        available = [c for c in candidates if out.get(c.unit, 0.0) <= now] if out else candidates
         if len(available) > 1:
             # sort() is stable: equal headroom keeps the strategy's (weighted, round-robin…) order
             get = self._headroom.get
-            available.sort(key=lambda c: -get(c.unit, UNKNOWN_HEADROOM))
-        return Choice(available, None)
+            available = sorted(available, key=lambda c: -get(c.unit, UNKNOWN_HEADROOM))
+        return available
+
+    def back_at(self, candidates: list[Candidate], now: float) -> float | None:
+        """The earliest time one of `candidates` known to be out is back (None: none is)."""
+        times = [until for c in candidates if (until := self._out_until.get(c.unit, 0.0)) > now]
+        return min(times) if times else None
 
     def headroom(self, unit: str, now: float) -> float:
         """This process's last estimate of the share left of `unit`'s tightest window."""

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
-from apex_ai_proxy.keypool.config import Limits
+from apex_ai_proxy.keypool.config import MAX_LIMIT, Limits
 from apex_ai_proxy.keypool.limits import (
     BUCKET_S,
     LIVE_BUCKETS,
@@ -51,6 +51,7 @@ class Candidate:
     unit: str  # "key name|model"
     limits: tuple[int, int, int, int, int]  # (rpm, rpd, tpm, tpd, max_parallel), 0 = none
     timezone: str | None = None  # of the daily windows
+    lease_s: float = DEFAULT_LEASE_S  # a parallel slot's lease: the upstream's request timeout
 
     @classmethod
     def of(cls, unit: str, limits: Limits) -> Candidate:
@@ -161,6 +162,10 @@ class _Usage:
     tokens_in_minute: int = 0  # sum(minute_tokens.values())
     pruned: int = -1  # the bucket the minute windows were last pruned in
     day_end: float = 0.0  # when `day` ends (epoch seconds)
+    #: From `fresh_from` to `fresh_until` (the bucket pruned, within `day`) there is nothing
+    #: to prune but expired leases: two comparisons on a reservation, not bucket and day math.
+    fresh_from: float = 0.0
+    fresh_until: float = 0.0
 
 
 class LocalLedger:
@@ -179,48 +184,48 @@ class LocalLedger:
     async def reserve(
         self, candidates: Sequence[Candidate], tokens: int, lease_s: float = DEFAULT_LEASE_S
     ) -> Reservation | Refusal:
+        return self.reserve_now(candidates, tokens, lease_s)
+
+    async def settle(self, reservation: Reservation, used_tokens: int | None) -> None:
+        self.settle_now(reservation, used_tokens)
+
+    # The key pool calls these two directly on every request (no coroutine: nothing here waits).
+
+    def reserve_now(
+        self, candidates: Sequence[Candidate], tokens: int, lease_s: float = DEFAULT_LEASE_S
+    ) -> Reservation | Refusal:
         now = self.clock()
-        tokens = clamp_tokens(tokens)
+        if type(tokens) is not int or not 0 <= tokens <= MAX_LIMIT:  # the caller's is, usually
+            tokens = clamp_tokens(tokens)
         earliest, first_reason = float("inf"), ""
+        usages, statuses = self._usage, self._status
         for candidate in candidates:
-            blocked, reason = self._blocked(candidate, tokens, now)
-            if blocked is None:
-                return self._take(candidate, tokens, now, lease_s)
-            if blocked < earliest:
-                earliest = blocked
-            first_reason = first_reason or reason
+            unit = candidate.unit
+            status = statuses.get(unit)
+            if status is not None and not status.available(now):
+                blocked: tuple[float, str] | None = (status.until, status.state.value)
+            else:
+                usage = usages.get(unit)
+                if usage is None:
+                    usage = usages[unit] = _Usage()
+                blocked = _blocked(usage, candidate, tokens, now)
+                if blocked is None:
+                    return self._take(candidate, usage, status, tokens, now, lease_s)
+            if blocked[0] < earliest:
+                earliest = blocked[0]
+            first_reason = first_reason or blocked[1]
         return Refusal(earliest if candidates else now, first_reason or "no_candidates")
 
-    def _blocked(self, c: Candidate, tokens: int, now: float) -> tuple[float | None, str]:
-        """(None, "") when the candidate has room, else (when it frees up, which bucket)."""
-        status = self._status.get(c.unit)
-        if status is not None and not status.available(now):
-            return status.until, status.state.value
-        rpm, rpd, tpm, tpd, parallel = c.limits
-        usage = self._usage.get(c.unit)
-        if usage is None:
-            return None, ""
-        _prune(usage, now, c.timezone)
-        used = usage.requests_in_minute
-        if rpm and used + 1 > rpm and used > 0:
-            return _minute_frees_at(usage.minute_requests, used, rpm, 1), "rpm"
-        used = usage.tokens_in_minute
-        if tpm and used + tokens > tpm and used > 0:
-            return _minute_frees_at(usage.minute_tokens, used, tpm, tokens), "tpm"
-        if rpd and usage.day_requests + 1 > rpd:
-            return usage.day_end, "rpd"
-        if tpd and usage.day_tokens and usage.day_tokens + tokens > tpd:
-            return usage.day_end, "tpd"
-        if parallel and len(usage.leases) >= parallel:
-            return now + 1.0, "max_parallel"  # frees when a request ends: look again soon
-        return None, ""
-
-    def _take(self, c: Candidate, tokens: int, now: float, lease_s: float) -> Reservation:
-        usage = self._usage.get(c.unit)
-        if usage is None:
-            usage = self._usage[c.unit] = _Usage()
-            _prune(usage, now, c.timezone)
-        bucket = int(now // BUCKET_S)
+    def _take(
+        self,
+        c: Candidate,
+        usage: _Usage,
+        status: KeyStatus | None,
+        tokens: int,
+        now: float,
+        lease_s: float,
+    ) -> Reservation:
+        bucket = usage.pruned  # _blocked pruned at `now`: the current bucket
         requests, tokens_of = usage.minute_requests, usage.minute_tokens
         requests[bucket] = requests.get(bucket, 0) + 1
         tokens_of[bucket] = tokens_of.get(bucket, 0) + tokens
@@ -228,34 +233,56 @@ class LocalLedger:
         usage.tokens_in_minute += tokens
         usage.day_requests += 1
         usage.day_tokens += tokens
-        rid = f"{_ID_PREFIX}{next(_ids):x}"  # new_reservation_id(), inline: every request
+        rid = ""  # names a parallel slot: only a reservation that holds one needs an id
         if c.limits[4]:
+            rid = f"{_ID_PREFIX}{next(_ids):x}"  # new_reservation_id(), inline
             usage.leases[rid] = now + clamp_lease(lease_s)
-        status = self._status.get(c.unit)
         if status is not None and status.state is KeyState.INVALID:
             # This request is the probe: the next one waits another probe interval.
             self._status[c.unit] = KeyStatus(
                 KeyState.INVALID, now + self.policy.invalid_probe_s, status.reason, status.recent
             )
-        return Reservation(
-            c.unit, rid, tokens, bucket, usage.day, _headroom(usage, c.limits), self.backend
+        # The headroom: the share left of the tightest configured window, in [0, 1]
+        # (comparisons, not min(): every reservation computes it).
+        rpm, rpd, tpm, tpd, _ = c.limits
+        left = 1.0
+        if rpm and (share := 1 - usage.requests_in_minute / rpm) < left:
+            left = share
+        if tpm and (share := 1 - usage.tokens_in_minute / tpm) < left:
+            left = share
+        if rpd and (share := 1 - usage.day_requests / rpd) < left:
+            left = share
+        if tpd and (share := 1 - usage.day_tokens / tpd) < left:
+            left = share
+        # _make: the tuple built in C, not through the generated __new__ (every request)
+        return Reservation._make(
+            (c.unit, rid, tokens, bucket, usage.day, left if left > 0.0 else 0.0, self.backend)
         )
 
-    async def settle(self, reservation: Reservation, used_tokens: int | None) -> None:
+    def settle_now(self, reservation: Reservation, used_tokens: int | None) -> None:
         usage = self._usage.get(reservation.unit)
         if usage is None:
             return
-        usage.leases.pop(reservation.id, None)
-        delta = settle_delta(reservation, used_tokens)
-        if reservation.bucket in usage.minute_tokens:
-            usage.minute_tokens[reservation.bucket] += delta
+        if usage.leases:
+            usage.leases.pop(reservation.id, None)
+        _, _, reserved, bucket, day, _, _ = reservation
+        if used_tokens is None:  # never sent: refunded, the request uncounted too
+            delta = -reserved
+        elif type(used_tokens) is int and 0 <= used_tokens <= MAX_LIMIT:
+            delta = used_tokens - reserved  # settle_delta(), inline: the usual count
+        else:
+            delta = clamp_tokens(used_tokens) - reserved
+        minute_tokens = usage.minute_tokens
+        if bucket in minute_tokens:
+            minute_tokens[bucket] += delta
             usage.tokens_in_minute += delta
             if used_tokens is None:
-                usage.minute_requests[reservation.bucket] -= 1
+                usage.minute_requests[bucket] -= 1
                 usage.requests_in_minute -= 1
-        if usage.day == reservation.day:
+        if usage.day == day:
             usage.day_tokens += delta
-            usage.day_requests -= used_tokens is None
+            if used_tokens is None:
+                usage.day_requests -= 1
 
     async def record(self, unit: str, signal: Signal) -> KeyStatus:
         status = self._status.get(unit, OK_STATUS)
@@ -289,6 +316,27 @@ class LocalLedger:
         return None
 
 
+def _blocked(usage: _Usage, c: Candidate, tokens: int, now: float) -> tuple[float, str] | None:
+    """None when the candidate has room (its windows pruned at `now`), else (when it frees up,
+    which bucket)."""
+    if not usage.fresh_from <= now < usage.fresh_until or usage.leases:
+        _prune(usage, now, c.timezone)
+    rpm, rpd, tpm, tpd, parallel = c.limits
+    used = usage.requests_in_minute
+    if rpm and used + 1 > rpm and used > 0:
+        return _minute_frees_at(usage.minute_requests, used, rpm, 1), "rpm"
+    used = usage.tokens_in_minute
+    if tpm and used + tokens > tpm and used > 0:
+        return _minute_frees_at(usage.minute_tokens, used, tpm, tokens), "tpm"
+    if rpd and usage.day_requests + 1 > rpd:
+        return usage.day_end, "rpd"
+    if tpd and usage.day_tokens and usage.day_tokens + tokens > tpd:
+        return usage.day_end, "tpd"
+    if parallel and len(usage.leases) >= parallel:
+        return now + 1.0, "max_parallel"  # frees when a request ends: look again soon
+    return None
+
+
 def _prune(usage: _Usage, now: float, timezone: str | None) -> None:
     """Drop what no longer counts at `now`: minute buckets older than a minute (looked at only
     when the bucket changed since the last time), expired leases, a day that ended."""
@@ -310,6 +358,8 @@ def _prune(usage: _Usage, now: float, timezone: str | None) -> None:
         day, usage.day_end = day_window(now, timezone)
         if day != usage.day:
             usage.day, usage.day_requests, usage.day_tokens = day, 0, 0
+    usage.fresh_from = max(bucket * BUCKET_S, usage.day)
+    usage.fresh_until = min((bucket + 1) * BUCKET_S, usage.day_end)
 
 
 def _minute_frees_at(buckets: dict[int, int], used: int, limit: int, need: int) -> float:
@@ -321,17 +371,3 @@ def _minute_frees_at(buckets: dict[int, int], used: int, limit: int, need: int) 
         if used - freed + need <= limit or used - freed <= 0:
             return bucket_frees_at(bucket)
     return bucket_frees_at(max(buckets))
-
-
-def _headroom(usage: _Usage, limits: tuple[int, int, int, int, int]) -> float:
-    rpm, rpd, tpm, tpd, _ = limits
-    left = 1.0
-    if rpm:
-        left = min(left, 1 - usage.requests_in_minute / rpm)
-    if tpm:
-        left = min(left, 1 - usage.tokens_in_minute / tpm)
-    if rpd:
-        left = min(left, 1 - usage.day_requests / rpd)
-    if tpd:
-        left = min(left, 1 - usage.day_tokens / tpd)
-    return max(left, 0.0)

@@ -74,8 +74,10 @@ def next_daily_reset(now: float, timezone: str | None) -> float:
 
 def clamp_tokens(tokens: int) -> int:
     """A token count the ledgers can add exactly (Lua numbers are doubles printed with 14
-    significant digits)."""
-    return min(max(int(tokens), 0), MAX_LIMIT)
+    significant digits). Comparisons, not min()/max(): every reservation and settlement comes
+    here, and those builtins parse keyword arguments on each call."""
+    tokens = int(tokens)
+    return tokens if 0 <= tokens <= MAX_LIMIT else 0 if tokens < 0 else MAX_LIMIT
 
 
 def limit_vector(limits: Limits) -> tuple[int, int, int, int, int]:

@@ -153,6 +153,16 @@ class SharedLedger:
     async def reserve(
         self, candidates: Sequence[Candidate], tokens: int, lease_s: float = DEFAULT_LEASE_S
     ) -> Reservation | Refusal:
+        return self.reserve_now(candidates, tokens, lease_s)
+
+    async def settle(self, reservation: Reservation, used_tokens: int | None) -> None:
+        self.settle_now(reservation, used_tokens)
+
+    # The key pool calls these two directly on every request (nothing here waits).
+
+    def reserve_now(
+        self, candidates: Sequence[Candidate], tokens: int, lease_s: float = DEFAULT_LEASE_S
+    ) -> Reservation | Refusal:
         now = time.time()
         tokens = clamp_tokens(tokens)
         earliest, first_reason = float("inf"), ""
@@ -160,7 +170,7 @@ class SharedLedger:
             for c in candidates:
                 base = self._slot(c.unit)
                 if base is None:
-                    return await self.own.reserve([c], tokens, lease_s)
+                    return self.own.reserve_now([c], tokens, lease_s)
                 blocked, reason = self._blocked(base, c, tokens, now)
                 if blocked is None:
                     return self._take(base, c, tokens, now, lease_s)
@@ -263,10 +273,10 @@ class SharedLedger:
             left = min(left, 1 - words[base + 3] / tpd)
         return max(left, 0.0)
 
-    async def settle(self, reservation: Reservation, used_tokens: int | None) -> None:
+    def settle_now(self, reservation: Reservation, used_tokens: int | None) -> None:
         base = self._slots.get(reservation.unit)
         if base is None:
-            await self.own.settle(reservation, used_tokens)
+            self.own.settle_now(reservation, used_tokens)
             return
         delta = settle_delta(reservation, used_tokens)
         refund = used_tokens is None

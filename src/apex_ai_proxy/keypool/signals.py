@@ -134,20 +134,50 @@ def _too_many(found, text, now, daily_reset, requests, tokens) -> Signal:
     return Signal(Verdict.RATE_LIMITED, until, requests, tokens, reason)
 
 
+#: Header names seen in answers, none of which names a rate limit: bounded (upstreams choose
+#: names), and most answers carry only names from here.
+_QUIET_NAMES: set[str] = set()
+_MAX_QUIET_NAMES = 1024
+
+
+def says_nothing(status: int, headers: Mapping[str, str] | None) -> bool:
+    """Whether read_signal would find a plain success here: a 1xx-3xx status and no header
+    that names a rate limit. The common answer: the key pool asks this on every request and
+    reads the signal only when it is False."""
+    if status >= 400:
+        return False
+    if headers is None:
+        return True
+    if not isinstance(headers, dict):
+        return False
+    if headers.keys() <= _QUIET_NAMES:  # names seen before: one set operation
+        return True
+    if _may_name_limits(headers):
+        return False
+    if len(_QUIET_NAMES) < _MAX_QUIET_NAMES:
+        _QUIET_NAMES.update(headers)
+    return True
+
+
+def _may_name_limits(headers: dict) -> bool:
+    """Whether any name of a dict of headers (many names, seldom a rate-limit one) may be a
+    rate-limit header: all names looked at at once (C string operations)."""
+    try:
+        names = "\n".join(headers).lower()
+    except TypeError:  # a name that is not a str
+        return True
+    return "ratelimit" in names or "retry-after" in names
+
+
 def _relevant_headers(headers) -> dict[str, str]:
     """The rate-limit headers by lower-case name; anything else (or not a str) is dropped."""
     if headers is None:
         return {}
     items = headers.items() if isinstance(headers, Mapping) else headers
     if isinstance(headers, dict):
-        # The HTTP client's headers: a dict of many names, seldom a rate-limit one: all names
-        # looked at at once (C string operations), and when one may be, only those that may
-        # go through the checks below (any name not a str does).
-        try:
-            names = "\n".join(headers).lower()
-        except TypeError:  # a name that is not a str
-            names = "ratelimit"
-        if "ratelimit" not in names and "retry-after" not in names:
+        # The HTTP client's headers: only those that may be a rate-limit one go through the
+        # checks below (any name not a str does).
+        if not _may_name_limits(headers):
             return {}
         items = [
             item
