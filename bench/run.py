@@ -23,6 +23,7 @@ from pathlib import Path
 
 from bench import checks, fixtures, report, slowload, stacks, tools
 from bench.gateway import (
+    REDIS_URL,
     Gateway,
     GatewayError,
     RssSampler,
@@ -206,6 +207,8 @@ class Bench:
         self.plan = tools.plan_cpus(self.args.gateway_cpus)
         tools.pin_self_to_load_side(self.plan)
         self.log(f"pinning: {self.plan.describe()}")
+        if {"chat_c50_pool_redis", "chat_c50_vkey"} & set(self.args.selected):
+            self.log("pinning: " + tools.pin_redis_to_load_side(self.plan, REDIS_URL))
         self.nginx = NginxUpstream(self.paths["nginx"], self.workdir, tools.free_port())
         self.nginx.start()
         self.log(f"fake upstream: nginx on {self.nginx.base} (verified POST answers)")

@@ -132,6 +132,29 @@ def pin_self_to_load_side(plan: CpuPlan) -> None:
         os.sched_setaffinity(0, plan.load)
 
 
+def pin_redis_to_load_side(plan: CpuPlan, url: str) -> str:
+    """The Redis the key-pool scenarios use is another machine's service in production: here it
+    runs with the load side, not on the gateway's CPU (every thread of it). What was done, for
+    the log; a Redis of another user or machine is left as it is."""
+    if not plan.pinned:
+        return "Redis not pinned (one CPU)"
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+        try:
+            pid = int(client.info("server")["process_id"])
+        finally:
+            client.close()
+        for task in os.listdir(f"/proc/{pid}/task"):
+            os.sched_setaffinity(int(task), plan.load)
+    except (OSError, ValueError, KeyError, ImportError) as exc:
+        return f"Redis not pinned ({type(exc).__name__})"
+    except Exception as exc:  # redis.RedisError: no Redis there
+        return f"Redis not pinned ({type(exc).__name__})"
+    return f"Redis (pid {pid}) on CPU {','.join(map(str, plan.load))}"
+
+
 def versions(paths: dict[str, str]) -> dict[str, str]:
     out = {}
     for name, path in paths.items():

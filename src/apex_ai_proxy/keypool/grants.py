@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from apex_ai_proxy.keypool.ledger import Candidate, Reservation, settle_delta
 
 GRANT_S = 1.0  # a grant's longest life
-GRANT_MAX = 64  # requests a grant may hold beyond the one that asked
+GRANT_MAX = 512  # requests a grant may hold beyond the one that asked
 GRANT_SHARE = 8  # a grant takes at most 1/8 of what is left in any window
 #: A reservation served from a grant (Reservation.backend): settled into the grant while held.
 GRANTED = "redis-grant"
