@@ -150,8 +150,9 @@ class RedisLedger:
         rid: str,
         tokens: int,
         days: list[int],
-        refill: bool,
+        refill: int,
     ) -> Reservation | Refusal:
+        """The script's reply: a Refusal, or the Reservation (and the grant beside it kept)."""
         index = int(reply[0])
         if index == 0:
             now = time.time()
