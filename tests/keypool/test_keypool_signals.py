@@ -215,24 +215,6 @@ def test_5xx_never_marks_a_key_out_of_quota(status):
     assert status_after.available(NOW)
 
 
-def test_only_n_of_m_faults_in_the_window_degrade_a_key():
-    policy = Policy(degraded_failures=3, degraded_window=5, degraded_window_s=60)
-    fault = read_signal(503, {}, b"", NOW, utc_reset)
-    ok = read_signal(200, {}, b"", NOW, utc_reset)
-    status = OK_STATUS
-    for i, signal in enumerate([fault, ok, fault]):
-        status = transition(status, signal, NOW + i, policy)
-        assert status.state is KeyState.OK
-    status = transition(status, fault, NOW + 3, policy)
-    assert status.state is KeyState.DEGRADED
-    assert status.until == NOW + 3 + policy.degraded_cooldown_s
-    # Faults spread beyond the time window do not add up.
-    spread = OK_STATUS
-    for i in range(6):
-        spread = transition(spread, fault, NOW + i * 61, policy)
-    assert spread.state is KeyState.OK
-
-
 def test_an_invalid_key_is_quarantined_and_a_working_probe_frees_it():
     policy = Policy(invalid_probe_s=3600)
     status = transition(OK_STATUS, read_signal(401, {}, b"", NOW, utc_reset), NOW, policy)

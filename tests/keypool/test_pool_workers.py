@@ -49,14 +49,18 @@ async def test_two_workers_with_local_state_enforce_a_configured_rpm_once(
             await asyncio.sleep(0.05)
             workers = children(proc.pid)
 
-        answers = [await chat_on_new_connection(port, workers) for _ in range(REQUESTS)]
+        # New connections until both workers have answered (SO_REUSEPORT spreads them by a
+        # hash: a short run may land on one), at least REQUESTS of them.
+        answers: list = []
+        while len(answers) < REQUESTS or (
+            {pid for *_, pid in answers} < set(workers) and len(answers) < 4 * REQUESTS
+        ):
+            answers.append(await chat_on_new_connection(port, workers))
         statuses = [status for status, *_ in answers]
-        served_by = {pid for status, _, _, pid in answers if status == 200}
-        refused_by = {pid for status, _, _, pid in answers if status == 429}
         assert statuses.count(200) == RPM, statuses  # not RPM per worker
-        assert statuses.count(429) == REQUESTS - RPM, statuses
+        assert statuses.count(429) == len(answers) - RPM, statuses
         assert len(upstream.requests) == RPM  # the spent pool called no upstream
-        assert served_by | refused_by == set(workers), "one worker answered everything"
+        assert {pid for *_, pid in answers} >= set(workers), "one worker answered everything"
         refusal = next(headers for status, headers, _, _ in answers if status == 429)
         assert 1 <= int(refusal["retry-after"]) <= 66
     finally:

@@ -68,6 +68,7 @@ from apex_ai_proxy.state.config import redacted_redis_url
 from apex_ai_proxy.state.redis_client import Backoff, redis_client
 
 log = logging.getLogger("apex_ai_proxy")
+STATUS_GRACE_S = 60.0  # a learned state's hash outlives its `until` by this much
 T = TypeVar("T")
 
 
@@ -347,7 +348,7 @@ class RedisLedger:
         if _clean(status):
             await self.redis.delete(key)
             return
-        ttl = max(status.until - now, 0.0) + self.policy.degraded_window_s
+        ttl = max(status.until - now, 0.0) + STATUS_GRACE_S
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
             pipe.hset(key, mapping=_encode(status))

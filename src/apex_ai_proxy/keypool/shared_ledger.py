@@ -19,7 +19,7 @@ script. A worker killed inside that lock would leave it held: the others wait at
 LOCK_WAIT_S for it, then count without it (a warning says so) rather than stop serving. The
 parallel slots of a worker that died free themselves when their lease ends, like Redis's; only
 slots beyond the first LEASES held at once are counted without a lease.
-The recent-faults window behind `degraded` is each worker's own.
+A status's list of recent outcomes is each worker's own.
 """
 
 from __future__ import annotations

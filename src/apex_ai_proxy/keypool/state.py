@@ -3,8 +3,9 @@
     ok ──429──────────────▶ rate_limited(until)     back to ok once `until` passes
     ok ──429 per day──────▶ quota_exhausted(until)  until the key's daily reset
     ok ──401/403/bad key──▶ invalid(until)          quarantined; one probe per `invalid_probe_s`
-    ok ──N faults of M────▶ degraded(until)         5xx, overload, timeouts: the endpoint's
-                                                    trouble, so one alone never takes a key out
+    5xx, overload, timeouts ─▶ unchanged            the endpoint's trouble, not the key's
+                                                    quota: HealthState counts them (health/faults.py,
+                                                    its N-of-M `degraded`)
                                                     (the gateway counts faults in HealthState,
                                                     health/faults.py, not in the ledger)
     any ──success─────────▶ ok                      (a probe that works frees an invalid key)
@@ -35,15 +36,10 @@ class Policy:
     rate_limit_default_s: float = 5.0
     #: An invalid key is tried again (one request) this often.
     invalid_probe_s: float = 3600.0
-    #: `degraded_failures` upstream faults among the last `degraded_window` outcomes, all within
-    #: `degraded_window_s`, take the key out for `degraded_cooldown_s`.
-    degraded_failures: int = 5
-    degraded_window: int = 10
-    degraded_window_s: float = 60.0
-    degraded_cooldown_s: float = 30.0
 
 
 DEFAULT_POLICY = Policy()
+RECENT = 10  # outcomes a status remembers
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +62,9 @@ def transition(
     status: KeyStatus, signal: Signal, now: float, policy: Policy = DEFAULT_POLICY
 ) -> KeyStatus:
     verdict = signal.verdict
-    if verdict is Verdict.CLIENT_ERROR:
-        return status  # the request's fault: the key is as it was
-    if verdict is Verdict.UPSTREAM_FAULT:
-        return _fault(status, now, policy)
-    recent = _remember(status.recent, now, False, policy)
+    if verdict is Verdict.CLIENT_ERROR or verdict is Verdict.UPSTREAM_FAULT:
+        return status  # the request's fault, or the endpoint's (HealthState's to count)
+    recent = _remember(status.recent, now)
     if verdict is Verdict.OK:
         return KeyStatus(recent=recent)
     if verdict is Verdict.INVALID:
@@ -85,17 +79,6 @@ def transition(
     return KeyStatus(KeyState.RATE_LIMITED, until, signal.reason, recent)
 
 
-def _fault(status: KeyStatus, now: float, policy: Policy) -> KeyStatus:
-    recent = _remember(status.recent, now, True, policy)
-    faults = sum(1 for when, fault in recent if fault and now - when <= policy.degraded_window_s)
-    if faults >= policy.degraded_failures and status.until <= now + policy.degraded_cooldown_s:
-        return KeyStatus(
-            KeyState.DEGRADED, now + policy.degraded_cooldown_s, "repeated_faults", recent
-        )
-    return replace(status, recent=recent)
-
-
-def _remember(
-    recent: tuple[tuple[float, bool], ...], now: float, fault: bool, policy: Policy
-) -> tuple[tuple[float, bool], ...]:
-    return (*recent, (now, fault))[-policy.degraded_window :]
+def _remember(recent: tuple[tuple[float, bool], ...], now: float) -> tuple[tuple[float, bool], ...]:
+    """The last outcomes, newest last (what the pool and console show of a key's history)."""
+    return (*recent, (now, False))[-RECENT:]
