@@ -47,7 +47,6 @@ from apex_ai_proxy.keypool import (
     KeyState,
     Ledger,
     Limits,
-    LocalLedger,
     Policy,
     Reservation,
     Signal,
@@ -58,8 +57,8 @@ from apex_ai_proxy.keypool import (
     read_signal,
     resolve_limits,
 )
+from apex_ai_proxy.keypool.ledger import InProcessLedger
 from apex_ai_proxy.keypool.limits import limit_vector, next_daily_reset
-from apex_ai_proxy.keypool.shared_ledger import SharedLedger
 from apex_ai_proxy.keypool.signals import says_nothing
 from apex_ai_proxy.providers.base import ApiKey, Target
 from apex_ai_proxy.routing import Route, Router
@@ -122,7 +121,7 @@ class KeyPool:
         self.view = HeadroomView()
         self._local = getattr(ledger, "backend", "local") == "local"
         #: The in-process ledger, called without a coroutine; None: another backend (Redis).
-        self.local_ledger = ledger if isinstance(ledger, LocalLedger | SharedLedger) else None
+        self.local_ledger = ledger if isinstance(ledger, InProcessLedger) else None
         self._providers = config.providers
         self._key_limits = {
             f"{name}#{i}": limits

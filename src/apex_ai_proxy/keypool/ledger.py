@@ -168,18 +168,12 @@ class _Usage:
     fresh_until: float = 0.0
 
 
-class LocalLedger:
-    """In-process ledger: exact for one process; the fallback of the Redis ledger."""
+class InProcessLedger:
+    """A ledger in this machine's memory (LocalLedger, the workers' SharedLedger): nothing in it
+    waits, so the key pool calls `reserve_now` / `settle_now` directly on every request (no
+    coroutine); `reserve` / `settle` are the Ledger contract's async form of the same."""
 
     backend = "local"
-
-    def __init__(
-        self, policy: Policy = DEFAULT_POLICY, clock: Callable[[], float] = time.time
-    ) -> None:
-        self.policy = policy
-        self.clock = clock
-        self._usage: dict[str, _Usage] = {}
-        self._status: dict[str, KeyStatus] = {}
 
     async def reserve(
         self, candidates: Sequence[Candidate], tokens: int, lease_s: float = DEFAULT_LEASE_S
@@ -189,7 +183,25 @@ class LocalLedger:
     async def settle(self, reservation: Reservation, used_tokens: int | None) -> None:
         self.settle_now(reservation, used_tokens)
 
-    # The key pool calls these two directly on every request (no coroutine: nothing here waits).
+    def reserve_now(
+        self, candidates: Sequence[Candidate], tokens: int, lease_s: float = DEFAULT_LEASE_S
+    ) -> Reservation | Refusal:
+        raise NotImplementedError
+
+    def settle_now(self, reservation: Reservation, used_tokens: int | None) -> None:
+        raise NotImplementedError
+
+
+class LocalLedger(InProcessLedger):
+    """In-process ledger: exact for one process; the fallback of the Redis ledger."""
+
+    def __init__(
+        self, policy: Policy = DEFAULT_POLICY, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.policy = policy
+        self.clock = clock
+        self._usage: dict[str, _Usage] = {}
+        self._status: dict[str, KeyStatus] = {}
 
     def reserve_now(
         self, candidates: Sequence[Candidate], tokens: int, lease_s: float = DEFAULT_LEASE_S

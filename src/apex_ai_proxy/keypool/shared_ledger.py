@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from apex_ai_proxy.keypool.ledger import (
     DEFAULT_LEASE_S,
     Candidate,
+    InProcessLedger,
     LocalLedger,
     Refusal,
     Reservation,
@@ -108,10 +109,8 @@ def _tag(unit: str) -> int:
     return int.from_bytes(digest, "little", signed=True) | 1  # never 0: 0 is an empty slot
 
 
-class SharedLedger:
+class SharedLedger(InProcessLedger):
     """Same contract as LocalLedger (keypool/ledger.py), counted in the shared table."""
-
-    backend = "local"
 
     def __init__(self, table: SharedTable, policy: Policy = DEFAULT_POLICY) -> None:
         self.table = table
@@ -149,16 +148,6 @@ class SharedLedger:
         return base
 
     # --- the ledger -----------------------------------------------------------------------------
-
-    async def reserve(
-        self, candidates: Sequence[Candidate], tokens: int, lease_s: float = DEFAULT_LEASE_S
-    ) -> Reservation | Refusal:
-        return self.reserve_now(candidates, tokens, lease_s)
-
-    async def settle(self, reservation: Reservation, used_tokens: int | None) -> None:
-        self.settle_now(reservation, used_tokens)
-
-    # The key pool calls these two directly on every request (nothing here waits).
 
     def reserve_now(
         self, candidates: Sequence[Candidate], tokens: int, lease_s: float = DEFAULT_LEASE_S
