@@ -128,7 +128,8 @@ class KeyPool:
             for name, provider in config.providers.items()
             for i, (_, limits) in enumerate(provider.keys_with_limits())
         }
-        self._candidates: dict[tuple[str, str], Candidate] = {}
+        #: (key name, upstream model) → its Candidate; the walk reads it on every request.
+        self.known: dict[tuple[str, str], Candidate] = {}
         self.names: dict[str, str] = {}  # unit → "key name|model", as people see it
         for alias, model in config.models.items():
             route = router.routes.get(alias)
@@ -139,7 +140,7 @@ class KeyPool:
             for target in route.targets:
                 for key in target.keys:
                     self.candidate(target, key)
-        self.configured = any(any(c.limits) for c in self._candidates.values())
+        self.configured = any(any(c.limits) for c in self.known.values())
         shared = ledger if hasattr(ledger, "get_pin") else None  # Redis: pins for all replicas
         self._affinity = {
             alias: Affinity(model.affinity_ttl_s, model.affinity_header, shared)  # type: ignore[arg-type]
@@ -183,20 +184,20 @@ class KeyPool:
             zone = DEFAULT_ZONES.get(provider.kind)
         unit = unit_id(key, target.upstream_model)
         candidate = Candidate(unit, limit_vector(limits), zone, target.adapter.config.timeout)
-        self._candidates[(key.name, target.upstream_model)] = candidate
+        self.known[(key.name, target.upstream_model)] = candidate
         self.names.setdefault(unit, f"{key.name}|{target.upstream_model}")
         return candidate
 
     def candidate(self, target: Target, key: ApiKey) -> Candidate:
-        found = self._candidates.get((key.name, target.upstream_model))
+        found = self.known.get((key.name, target.upstream_model))
         if found is not None:
             return found
-        if len(self._candidates) >= MAX_LAZY:
+        if len(self.known) >= MAX_LAZY:
             return Candidate(unit_id(key, target.upstream_model), (0, 0, 0, 0, 0), None)
         return self._build(target, key, None)
 
     def all_candidates(self) -> list[Candidate]:
-        return list(self._candidates.values())
+        return list(self.known.values())
 
     async def snapshot(self) -> dict[str, UnitView]:
         """Every key × model of the config by its shown name ("openai#2|gpt-4o")."""
@@ -238,11 +239,20 @@ class KeyPool:
         candidate = walk.reserved_as if walk is not None else None
         if candidate is None or reservation is None or candidate.unit != reservation.unit:
             candidate = self.candidate(call.target, call.key)
-        pinned = answered and walk is not None and walk.session is not None
-        if pinned and status is not None and status < 400:
-            walk.answered_by(candidate.unit)  # type: ignore[union-attr]
+        success = status is not None and status < 400
+        if success and answered and walk is not None and walk.session is not None:
+            walk.answered_by(candidate.unit)
         if reservation is not None:
-            self._settle(reservation, candidate, _used_tokens(status, answered, ctx, reservation))
+            if success:  # _used_tokens' usual case, inline
+                usage = ctx.usage if answered else None
+                used = reservation.tokens if usage is None else usage.total_tokens
+            else:
+                used = _used_tokens(status, answered, ctx, reservation)
+            local = self.local_ledger
+            if local is not None and reservation.backend == "local":
+                local.settle_now(reservation, used)
+            else:
+                self._settle(reservation, candidate, used)
         upstream = call.upstream
         if status is None or upstream is None or says_nothing(status, upstream.headers):
             return None
@@ -341,14 +351,10 @@ class KeyPool:
     def headers(self, units: Iterable[Candidate]) -> dict[str, str]:
         """Pool-level `x-ratelimit-*-requests` for the route: the sum of the configured rpm of its
         keys and this process's estimate of what is left of it."""
-        limit = remaining = 0
-        now = time.time()
-        for c in units:
-            rpm = c.limits[0]
-            if not rpm:
-                return {}
-            limit += rpm
-            remaining += int(self.view.headroom(c.unit, now) * rpm)
+        counted = self.view.requests_left(units)
+        if counted is None:
+            return {}
+        limit, remaining = counted
         return {
             "x-ratelimit-limit-requests": str(limit),
             "x-ratelimit-remaining-requests": str(remaining),

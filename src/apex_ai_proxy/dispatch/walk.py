@@ -66,21 +66,23 @@ class Walk:
         """The balancer's candidates as ledger units (`listed`) and those to try in headroom
         order (`remaining`). False when there are none to try now: every one known to be out
         (`retry_at` says until when) or none listed."""
-        candidate = self.pool.candidate
+        pool = self.pool
+        known = pool.known  # (key name, upstream model) → Candidate: built at start-up
         listed: list[Candidate] = []
         pairs: dict[str, Pair] = {}
         for pair in self._pairs(self.route):
             target, key = pair
-            unit = candidate(target, key)
+            unit = known.get((key.name, target.upstream_model)) or pool.candidate(target, key)
             listed.append(unit)
-            if unit.unit not in pairs:
-                pairs[unit.unit] = pair
+            pairs.setdefault(unit.unit, pair)
         self.listed, self.pairs = listed, pairs
         if not listed:
             self.remaining = listed
             return False
         now = time.time()
-        order = self._degraded_last(self.pool.view.order(listed, now))
+        order = self.pool.view.order(listed, now)
+        if order is not listed:  # headroom reordered the balancer's order (degraded last)
+            order = self._degraded_last(order)
         if self.session is not None and self.affinity is not None:
             order = _pinned_first(order, self.affinity.pinned(self.session))
         self.remaining = order
@@ -139,8 +141,19 @@ class Walk:
         remaining = self.remaining
         if local is None or not remaining:
             return None
-        result = local.reserve_now(remaining, self.tokens, remaining[0].lease_s)
-        return self._reserved(result) if isinstance(result, Reservation) else None
+        first = remaining[0]
+        result = local.reserve_now(remaining, self.tokens, first.lease_s)
+        if type(result) is not Reservation:
+            return None
+        if result.unit != first.unit:  # the ones before it were out
+            return self._reserved(result)
+        # _reserved's common case, inline: every request with local state comes here
+        self.pool.view.note_reservation(result)
+        self.reserved_as = first
+        self.remaining = remaining[1:]
+        self.reserved += 1
+        target, key = self.pairs[first.unit]
+        return target, key, result
 
     async def next(self) -> tuple[Target, ApiKey, Reservation] | None:
         pool = self.pool

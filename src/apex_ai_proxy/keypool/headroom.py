@@ -8,7 +8,8 @@ first frees up, so the gateway can answer 429 with Retry-After without calling a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Sequence
 
 from apex_ai_proxy.keypool.ledger import Candidate, Refusal, Reservation
 from apex_ai_proxy.keypool.signals import Signal
@@ -50,6 +51,21 @@ class HeadroomView:
         if self._out_until.get(unit, 0.0) > now:
             return 0.0
         return self._headroom.get(unit, UNKNOWN_HEADROOM)
+
+    def requests_left(self, candidates: Iterable[Candidate]) -> tuple[int, int] | None:
+        """(the sum of the candidates' rpm, this process's estimate of what is left of it); None
+        when one has no rpm. `headroom` per candidate, inline: every request asks."""
+        limit = left = 0
+        out, table = self._out_until, self._headroom
+        now = time.time() if out else 0.0
+        for c in candidates:
+            rpm = c.limits[0]
+            if not rpm:
+                return None
+            limit += rpm
+            if not out or out.get(c.unit, 0.0) <= now:
+                left += int(table.get(c.unit, UNKNOWN_HEADROOM) * rpm)
+        return limit, left
 
     def out_until(self, unit: str) -> float:
         """When `unit` is back, as far as this process knows (0.0: not known to be out)."""

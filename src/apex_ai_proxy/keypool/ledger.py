@@ -129,6 +129,7 @@ class Ledger(Protocol):
     async def close(self) -> None: ...
 
 
+_new_tuple = tuple.__new__
 _ids = itertools.count()
 _ID_PREFIX = os.urandom(4).hex()
 
@@ -206,95 +207,117 @@ class LocalLedger(InProcessLedger):
     def reserve_now(
         self, candidates: Sequence[Candidate], tokens: int, lease_s: float = DEFAULT_LEASE_S
     ) -> Reservation | Refusal:
+        """The first candidate with room in every window takes the request. One function, the
+        checks and the counting inline: every request with local state runs it."""
         now = self.clock()
-        if type(tokens) is not int or not 0 <= tokens <= MAX_LIMIT:  # the caller's is, usually
+        if type(tokens) is not int or tokens < 0 or tokens > MAX_LIMIT:  # ours usually is
             tokens = clamp_tokens(tokens)
-        earliest, first_reason = float("inf"), ""
         usages, statuses = self._usage, self._status
-        for candidate in candidates:
-            unit = candidate.unit
-            status = statuses.get(unit)
+        for c in candidates:
+            unit = c.unit
+            status = statuses.get(unit) if statuses else None
             if status is not None and not status.available(now):
-                blocked: tuple[float, str] | None = (status.until, status.state.value)
+                continue  # out: the refusal below says until when
+            usage = usages.get(unit)
+            if usage is None:
+                usage = usages[unit] = _Usage()
+            if not usage.fresh_from <= now < usage.fresh_until or usage.leases:
+                _prune(usage, now, c.timezone)
+            rpm, rpd, tpm, tpd, parallel = c.limits
+            requests = usage.requests_in_minute + 1
+            minute_tokens = usage.tokens_in_minute + tokens
+            # Room in every window (_blocked says which is full otherwise). A request larger
+            # than a whole token window still goes when that window is empty.
+            if (
+                (not rpm or requests <= rpm)
+                and (not tpm or minute_tokens <= tpm or minute_tokens == tokens)
+                and (not rpd or usage.day_requests < rpd)
+                and (not tpd or usage.day_tokens + tokens <= tpd or not usage.day_tokens)
+                and (not parallel or len(usage.leases) < parallel)
+            ):
+                bucket = usage.pruned  # pruned at `now` above: the current bucket
+                counts = usage.minute_requests
+                counts[bucket] = counts.get(bucket, 0) + 1
+                counts = usage.minute_tokens
+                counts[bucket] = counts.get(bucket, 0) + tokens
+                usage.requests_in_minute = requests
+                usage.tokens_in_minute = minute_tokens
+                usage.day_requests += 1
+                usage.day_tokens += tokens
+                rid = ""  # names a parallel slot: only a reservation holding one needs an id
+                if parallel:
+                    rid = f"{_ID_PREFIX}{next(_ids):x}"  # new_reservation_id(), inline
+                    usage.leases[rid] = now + clamp_lease(lease_s)
+                if status is not None and status.state is KeyState.INVALID:
+                    # This request is the probe: the next one waits another probe interval.
+                    statuses[unit] = KeyStatus(
+                        KeyState.INVALID,
+                        now + self.policy.invalid_probe_s,
+                        status.reason,
+                        status.recent,
+                    )
+                # The share left of the tightest configured window (comparisons, not min()).
+                left = 1.0
+                if rpm:
+                    left = 1 - requests / rpm
+                if tpm and (share := 1 - minute_tokens / tpm) < left:
+                    left = share
+                if rpd and (share := 1 - usage.day_requests / rpd) < left:
+                    left = share
+                if tpd and (share := 1 - usage.day_tokens / tpd) < left:
+                    left = share
+                # Built in C, not through the generated __new__ or _make (Python functions).
+                return _new_tuple(
+                    Reservation,
+                    (
+                        unit,
+                        rid,
+                        tokens,
+                        bucket,
+                        usage.day,
+                        left if left > 0.0 else 0.0,
+                        self.backend,
+                    ),
+                )
+        return self._refusal(candidates, tokens, now)
+
+    def _refusal(self, candidates: Sequence[Candidate], tokens: int, now: float) -> Refusal:
+        """No candidate had room: when the first frees up, and what held the first back."""
+        earliest, first_reason = float("inf"), ""
+        for c in candidates:
+            status = self._status.get(c.unit)
+            if status is not None and not status.available(now):
+                blocked = (status.until, status.state.value)
             else:
-                usage = usages.get(unit)
-                if usage is None:
-                    usage = usages[unit] = _Usage()
-                blocked = _blocked(usage, candidate, tokens, now)
-                if blocked is None:
-                    return self._take(candidate, usage, status, tokens, now, lease_s)
+                blocked = _blocked(self._usage[c.unit], c, tokens, now)
+                if blocked is None:  # not reachable: reserve_now found no room here
+                    blocked = (now, "unknown")
             if blocked[0] < earliest:
                 earliest = blocked[0]
             first_reason = first_reason or blocked[1]
         return Refusal(earliest if candidates else now, first_reason or "no_candidates")
 
-    def _take(
-        self,
-        c: Candidate,
-        usage: _Usage,
-        status: KeyStatus | None,
-        tokens: int,
-        now: float,
-        lease_s: float,
-    ) -> Reservation:
-        bucket = usage.pruned  # _blocked pruned at `now`: the current bucket
-        requests, tokens_of = usage.minute_requests, usage.minute_tokens
-        requests[bucket] = requests.get(bucket, 0) + 1
-        tokens_of[bucket] = tokens_of.get(bucket, 0) + tokens
-        usage.requests_in_minute += 1
-        usage.tokens_in_minute += tokens
-        usage.day_requests += 1
-        usage.day_tokens += tokens
-        rid = ""  # names a parallel slot: only a reservation that holds one needs an id
-        if c.limits[4]:
-            rid = f"{_ID_PREFIX}{next(_ids):x}"  # new_reservation_id(), inline
-            usage.leases[rid] = now + clamp_lease(lease_s)
-        if status is not None and status.state is KeyState.INVALID:
-            # This request is the probe: the next one waits another probe interval.
-            self._status[c.unit] = KeyStatus(
-                KeyState.INVALID, now + self.policy.invalid_probe_s, status.reason, status.recent
-            )
-        # The headroom: the share left of the tightest configured window, in [0, 1]
-        # (comparisons, not min(): every reservation computes it).
-        rpm, rpd, tpm, tpd, _ = c.limits
-        left = 1.0
-        if rpm and (share := 1 - usage.requests_in_minute / rpm) < left:
-            left = share
-        if tpm and (share := 1 - usage.tokens_in_minute / tpm) < left:
-            left = share
-        if rpd and (share := 1 - usage.day_requests / rpd) < left:
-            left = share
-        if tpd and (share := 1 - usage.day_tokens / tpd) < left:
-            left = share
-        # _make: the tuple built in C, not through the generated __new__ (every request)
-        return Reservation._make(
-            (c.unit, rid, tokens, bucket, usage.day, left if left > 0.0 else 0.0, self.backend)
-        )
-
     def settle_now(self, reservation: Reservation, used_tokens: int | None) -> None:
-        usage = self._usage.get(reservation.unit)
+        unit, rid, reserved, bucket, day, _, _ = reservation
+        usage = self._usage.get(unit)
         if usage is None:
             return
-        if usage.leases:
-            usage.leases.pop(reservation.id, None)
-        _, _, reserved, bucket, day, _, _ = reservation
+        if rid:  # it holds a parallel slot
+            usage.leases.pop(rid, None)
         if used_tokens is None:  # never sent: refunded, the request uncounted too
-            delta = -reserved
-        elif type(used_tokens) is int and 0 <= used_tokens <= MAX_LIMIT:
-            delta = used_tokens - reserved  # settle_delta(), inline: the usual count
-        else:
-            delta = clamp_tokens(used_tokens) - reserved
+            _refund(usage, reservation)
+            return
+        if type(used_tokens) is not int or not 0 <= used_tokens <= MAX_LIMIT:
+            used_tokens = clamp_tokens(used_tokens)
+        delta = used_tokens - reserved
+        if not delta:  # the estimate was right
+            return
         minute_tokens = usage.minute_tokens
-        if bucket in minute_tokens:
+        if bucket in minute_tokens:  # else it left the window: nothing to correct there
             minute_tokens[bucket] += delta
             usage.tokens_in_minute += delta
-            if used_tokens is None:
-                usage.minute_requests[bucket] -= 1
-                usage.requests_in_minute -= 1
         if usage.day == day:
             usage.day_tokens += delta
-            if used_tokens is None:
-                usage.day_requests -= 1
 
     async def record(self, unit: str, signal: Signal) -> KeyStatus:
         status = self._status.get(unit, OK_STATUS)
@@ -326,6 +349,19 @@ class LocalLedger(InProcessLedger):
 
     async def close(self) -> None:
         return None
+
+
+def _refund(usage: _Usage, reservation: Reservation) -> None:
+    """A reservation whose request was never sent: its request and tokens given back."""
+    _, _, reserved, bucket, day, _, _ = reservation
+    if bucket in usage.minute_tokens:
+        usage.minute_tokens[bucket] -= reserved
+        usage.tokens_in_minute -= reserved
+        usage.minute_requests[bucket] -= 1
+        usage.requests_in_minute -= 1
+    if usage.day == day:
+        usage.day_tokens -= reserved
+        usage.day_requests -= 1
 
 
 def _blocked(usage: _Usage, c: Candidate, tokens: int, now: float) -> tuple[float, str] | None:
