@@ -236,12 +236,7 @@ class KeyPool:
         returned to be awaited (the ledger notes it: with Redis a round trip), None when the
         answer says nothing, which is the usual answer."""
         status = call.record.status
-        candidate = walk.reserved_as if walk is not None else None
-        if candidate is None or reservation is None or candidate.unit != reservation.unit:
-            candidate = self.candidate(call.target, call.key)
         success = status is not None and status < 400
-        if success and answered and walk is not None and walk.session is not None:
-            walk.answered_by(candidate.unit)
         if reservation is not None:
             if success:  # _used_tokens' usual case, inline
                 usage = ctx.usage if answered else None
@@ -252,10 +247,13 @@ class KeyPool:
             if local is not None and reservation.backend == "local":
                 local.settle_now(reservation, used)
             else:
-                self._settle(reservation, candidate, used)
+                self._settle(reservation, self._candidate_of(call, reservation, walk), used)
+        if success and answered and walk is not None and walk.session is not None:
+            walk.answered_by(self._candidate_of(call, reservation, walk).unit)
         upstream = call.upstream
         if status is None or upstream is None or says_nothing(status, upstream.headers):
             return None
+        candidate = self._candidate_of(call, reservation, walk)
         now = time.time()
         signal = read_signal(
             status,
@@ -270,6 +268,15 @@ class KeyPool:
         ):
             return None
         return self._note(candidate.unit, signal, now)
+
+    def _candidate_of(
+        self, call: Call, reservation: Reservation | None, walk: Walk | None
+    ) -> Candidate:
+        """The attempt's key × model: the walk's, when the reservation was made on it."""
+        candidate = walk.reserved_as if walk is not None else None
+        if candidate is None or reservation is None or candidate.unit != reservation.unit:
+            candidate = self.candidate(call.target, call.key)
+        return candidate
 
     async def learn(self, call: Call) -> None:
         """A failure seen while the pool is off: a quota signal turns it on."""
