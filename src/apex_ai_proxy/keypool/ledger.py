@@ -167,6 +167,29 @@ class _Usage:
     #: to prune but expired leases: two comparisons on a reservation, not bucket and day math.
     fresh_from: float = 0.0
     fresh_until: float = 0.0
+    # The fast path (LocalLedger.reserve_now): a reservation that fits in the room left at the
+    # last full check is only counted here. Everything pending is in bucket `pruned` of `day`
+    # (the fast path runs only while they are fresh); _fold adds it to the counts above, and
+    # whatever reads those counts folds first.
+    pending: int = 0
+    pending_tokens: int = 0
+    #: Requests and tokens the fast path may still take: the least room in any request window
+    #: (rpm, rpd) and any token window (tpm, tpd) at the last full check. _CLOSED: check in
+    #: full (max_parallel, a state that is not plainly ok, a count changed outside the fast path).
+    room: int = -(1 << 62)
+    token_room: int = 0
+    #: 1 / the limit of the window `room` and `token_room` came from: the headroom, cheaply.
+    per_request: float = 0.0
+    per_token: float = 0.0
+    #: The limits the room was computed for: other limits (a reload, an edited virtual key)
+    #: check in full.
+    limits: tuple[int, int, int, int, int] | None = None
+
+
+#: The room of a unit without a request (or token) window: never reached.
+_UNLIMITED_ROOM = 1 << 62
+#: The room of a closed fast path: below any count of pending requests, refunds included.
+_CLOSED = -(1 << 62)
 
 
 class InProcessLedger:
@@ -179,6 +202,8 @@ class InProcessLedger:
     async def reserve(
         self, candidates: Sequence[Candidate], tokens: int, lease_s: float = DEFAULT_LEASE_S
     ) -> Reservation | Refusal:
+        if type(tokens) is not int or tokens < 0 or tokens > MAX_LIMIT:
+            tokens = clamp_tokens(tokens)
         return self.reserve_now(candidates, tokens, lease_s)
 
     async def settle(self, reservation: Reservation, used_tokens: int | None) -> None:
@@ -187,6 +212,8 @@ class InProcessLedger:
     def reserve_now(
         self, candidates: Sequence[Candidate], tokens: int, lease_s: float = DEFAULT_LEASE_S
     ) -> Reservation | Refusal:
+        """`reserve` without a coroutine. `tokens`: an int in [0, MAX_LIMIT] (`reserve` clamps
+        what it is given; the walk's estimate is one)."""
         raise NotImplementedError
 
     def settle_now(self, reservation: Reservation, used_tokens: int | None) -> None:
@@ -210,19 +237,36 @@ class LocalLedger(InProcessLedger):
         """The first candidate with room in every window takes the request. One function, the
         checks and the counting inline: every request with local state runs it."""
         now = self.clock()
-        if type(tokens) is not int or tokens < 0 or tokens > MAX_LIMIT:  # ours usually is
-            tokens = clamp_tokens(tokens)
         usages, statuses = self._usage, self._status
         for c in candidates:
             unit = c.unit
+            usage = usages.get(unit)
+            if (
+                usage is not None
+                and usage.pending < usage.room
+                and usage.pending_tokens + tokens <= usage.token_room
+                and usage.fresh_from <= now < usage.fresh_until
+                and usage.limits == c.limits
+            ):
+                # The fast path: room was left at the last full check; only counted.
+                pending = usage.pending + 1
+                pending_tokens = usage.pending_tokens + tokens
+                usage.pending, usage.pending_tokens = pending, pending_tokens
+                left = (usage.room - pending) * usage.per_request
+                if (share := (usage.token_room - pending_tokens) * usage.per_token) < left:
+                    left = share
+                return _new_tuple(
+                    Reservation, (unit, "", tokens, usage.pruned, usage.day, left, self.backend)
+                )
             status = statuses.get(unit) if statuses else None
             if status is not None and not status.available(now):
                 continue  # out: the refusal below says until when
-            usage = usages.get(unit)
             if usage is None:
                 usage = usages[unit] = _Usage()
             if not usage.fresh_from <= now < usage.fresh_until or usage.leases:
                 _prune(usage, now, c.timezone)
+            else:
+                _fold(usage)
             rpm, rpd, tpm, tpd, parallel = c.limits
             requests = usage.requests_in_minute + 1
             minute_tokens = usage.tokens_in_minute + tokens
@@ -250,12 +294,13 @@ class LocalLedger(InProcessLedger):
                     usage.leases[rid] = now + clamp_lease(lease_s)
                 if status is not None and status.state is KeyState.INVALID:
                     # This request is the probe: the next one waits another probe interval.
-                    statuses[unit] = KeyStatus(
+                    statuses[unit] = status = KeyStatus(
                         KeyState.INVALID,
                         now + self.policy.invalid_probe_s,
                         status.reason,
                         status.recent,
                     )
+                _reset_room(usage, c.limits, status is None or status.state is KeyState.OK)
                 # The share left of the tightest configured window (comparisons, not min()).
                 left = 1.0
                 if rpm:
@@ -312,6 +357,10 @@ class LocalLedger(InProcessLedger):
         delta = used_tokens - reserved
         if not delta:  # the estimate was right
             return
+        if bucket == usage.pruned and day == usage.day:  # counts with the pending ones
+            usage.pending_tokens += delta
+            return
+        usage.room = _CLOSED  # the counts changed under the room: the next checks in full
         minute_tokens = usage.minute_tokens
         if bucket in minute_tokens:  # else it left the window: nothing to correct there
             minute_tokens[bucket] += delta
@@ -324,6 +373,9 @@ class LocalLedger(InProcessLedger):
         new = transition(status, signal, self.clock(), self.policy)
         if new is not status:
             self._status[unit] = new
+            usage = self._usage.get(unit)
+            if usage is not None:
+                usage.room = _CLOSED  # the next reservation checks the new state in full
         return new
 
     async def status(self, unit: str) -> KeyStatus:
@@ -354,6 +406,11 @@ class LocalLedger(InProcessLedger):
 def _refund(usage: _Usage, reservation: Reservation) -> None:
     """A reservation whose request was never sent: its request and tokens given back."""
     _, _, reserved, bucket, day, _, _ = reservation
+    if bucket == usage.pruned and day == usage.day:  # counts with the pending ones
+        usage.pending -= 1
+        usage.pending_tokens -= reserved
+        return
+    usage.room = _CLOSED  # the counts changed under the room: the next checks in full
     if bucket in usage.minute_tokens:
         usage.minute_tokens[bucket] -= reserved
         usage.tokens_in_minute -= reserved
@@ -385,9 +442,49 @@ def _blocked(usage: _Usage, c: Candidate, tokens: int, now: float) -> tuple[floa
     return None
 
 
+def _fold(usage: _Usage) -> None:
+    """The fast path's pending counts into the windows' (bucket `pruned` of `day`); the room
+    left stays what it was."""
+    requests, tokens = usage.pending, usage.pending_tokens
+    if requests or tokens:
+        bucket = usage.pruned
+        usage.minute_requests[bucket] = usage.minute_requests.get(bucket, 0) + requests
+        usage.minute_tokens[bucket] = usage.minute_tokens.get(bucket, 0) + tokens
+        usage.requests_in_minute += requests
+        usage.tokens_in_minute += tokens
+        usage.day_requests += requests
+        usage.day_tokens += tokens
+        usage.pending = usage.pending_tokens = 0
+        usage.room -= requests  # still what is left: counted now, no longer pending
+        usage.token_room -= tokens
+
+
+def _reset_room(usage: _Usage, limits: tuple[int, int, int, int, int], plain: bool) -> None:
+    """The fast path's room from the full counts (folded): the least left in any window.
+    `plain`: the key's state is ok (else every reservation is checked in full)."""
+    rpm, rpd, tpm, tpd, parallel = usage.limits = limits
+    if parallel or not plain:  # slots are leased one by one
+        usage.room = _CLOSED
+        return
+    room, per = _UNLIMITED_ROOM, 1 / _UNLIMITED_ROOM
+    if rpm:
+        room, per = rpm - usage.requests_in_minute, 1 / rpm
+    if rpd and rpd - usage.day_requests < room:
+        room, per = rpd - usage.day_requests, 1 / rpd
+    usage.room, usage.per_request = room, per
+    room, per = _UNLIMITED_ROOM, 1 / _UNLIMITED_ROOM
+    if tpm:
+        room, per = tpm - usage.tokens_in_minute, 1 / tpm
+    if tpd and tpd - usage.day_tokens < room:
+        room, per = tpd - usage.day_tokens, 1 / tpd
+    usage.token_room, usage.per_token = room, per
+
+
 def _prune(usage: _Usage, now: float, timezone: str | None) -> None:
     """Drop what no longer counts at `now`: minute buckets older than a minute (looked at only
-    when the bucket changed since the last time), expired leases, a day that ended."""
+    when the bucket changed since the last time), expired leases, a day that ended. Folds the
+    pending counts first: they belong to the bucket and day pruned last."""
+    _fold(usage)
     bucket = int(now // BUCKET_S)
     if bucket != usage.pruned:
         usage.pruned = bucket
