@@ -33,7 +33,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 
 from apex_ai_proxy.config import Config
 from apex_ai_proxy.context import RequestContext
@@ -355,7 +355,7 @@ class KeyPool:
     def queue_timeout(self, route: Route) -> float:
         return self._queue_timeout.get(route.name, 0.0)
 
-    def headers(self, units: Iterable[Candidate]) -> dict[str, str]:
+    def headers(self, units: Sequence[Candidate]) -> dict[str, str]:
         """Pool-level `x-ratelimit-*-requests` for the route: the sum of the configured rpm of its
         keys and this process's estimate of what is left of it."""
         counted = self.view.requests_left(units)

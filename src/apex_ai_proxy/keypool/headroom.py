@@ -9,7 +9,7 @@ first frees up, so the gateway can answer 429 with Retry-After without calling a
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from apex_ai_proxy.keypool.ledger import Candidate, Refusal, Reservation
 from apex_ai_proxy.keypool.signals import Signal
@@ -52,11 +52,15 @@ class HeadroomView:
             return 0.0
         return self._headroom.get(unit, UNKNOWN_HEADROOM)
 
-    def requests_left(self, candidates: Iterable[Candidate]) -> tuple[int, int] | None:
+    def requests_left(self, candidates: Sequence[Candidate]) -> tuple[int, int] | None:
         """(the sum of the candidates' rpm, this process's estimate of what is left of it); None
         when one has no rpm. `headroom` per candidate, inline: every request asks."""
-        limit = left = 0
         out, table = self._out_until, self._headroom
+        if len(candidates) == 1 and not out:  # the usual route: one key, none known out
+            c = candidates[0]
+            rpm = c.limits[0]
+            return (rpm, int(table.get(c.unit, UNKNOWN_HEADROOM) * rpm)) if rpm else None
+        limit = left = 0
         now = time.time() if out else 0.0
         for c in candidates:
             rpm = c.limits[0]
