@@ -32,7 +32,25 @@ class KeyMetrics:
         )
 
     def observe(self, name: str, cost: float) -> None:
+        self.counters(name).observe(cost)
+
+    def counters(self, name: str) -> KeyCounters:
+        """The key's two series, to keep (guard.VirtualName): `.labels()` on every request
+        costs more than the count itself."""
         label = name if self.per_key else _ALL
-        self._requests.labels(label).inc()
+        return KeyCounters(self._requests.labels(label), self._spend.labels(label))
+
+
+class KeyCounters:
+    """One key's series (or the shared "_all" ones)."""
+
+    __slots__ = ("_requests", "_spend")
+
+    def __init__(self, requests: Any, spend: Any) -> None:
+        self._requests = requests
+        self._spend = spend
+
+    def observe(self, cost: float) -> None:
+        self._requests.inc()
         if cost > 0:
-            self._spend.labels(label).inc(cost)
+            self._spend.inc(cost)
