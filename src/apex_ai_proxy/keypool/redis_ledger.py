@@ -111,7 +111,6 @@ class RedisLedger:
         self, candidates: Sequence[Candidate], tokens: int, lease_s: float = DEFAULT_LEASE_S
     ) -> Reservation | Refusal:
         tokens = clamp_tokens(tokens)
-        lease_s = clamp_lease(lease_s)
         if not candidates:
             return Refusal(time.time(), "no_candidates")
 
@@ -122,6 +121,8 @@ class RedisLedger:
                 if self.grants.held[first.unit].low and first.unit not in self.grants.asking:
                     self._refill(first, tokens)
                 return served
+        lease_s = clamp_lease(lease_s)  # after the grant: a granted request holds no lease
+        if not self._down:
             try:
                 return await self._reserve_remote(candidates, tokens, lease_s)
             except (RedisError, OSError) as exc:

@@ -169,16 +169,23 @@ class VirtualKeys:
         if cost > 0:
             self.cache.charge(entry.id, cost, time.time())
         hold: Reservation | None = ctx.key_hold
-        if hold is not None:
-            ctx.key_hold = None
-            used = _used_tokens(ctx)
-            if not _needs_settling(entry, hold, used):
-                return  # limits stay one round trip per request
-            if self._settle_nowait is not None and self._settle_nowait(hold, used):
-                return  # Redis: written to the open connection (or into a grant), no task
-            task = asyncio.get_running_loop().create_task(self.ledger.settle(hold, used))
-            self._settling.add(task)
-            task.add_done_callback(self._settling.discard)
+        if hold is None:
+            return
+        ctx.key_hold = None
+        used = _used_tokens(ctx)
+        # Settling corrects the token estimate (TPM), frees a parallel slot or refunds a request
+        # that got no answer: a key with only RPM / RPD whose request was answered needs none.
+        if (
+            used is not None
+            and entry.max_parallel is None
+            and (entry.tpm is None or used == hold.tokens)
+        ):
+            return  # limits stay one round trip per request
+        if self._settle_nowait is not None and self._settle_nowait(hold, used):
+            return  # Redis: written to the open connection (or into a grant), no task
+        task = asyncio.get_running_loop().create_task(self.ledger.settle(hold, used))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
 
 
 def _used_tokens(ctx: Any) -> int | None:
@@ -188,16 +195,6 @@ def _used_tokens(ctx: Any) -> int | None:
     if ctx.status is not None and ctx.status >= 400:
         return None
     return 0
-
-
-def _needs_settling(entry: VirtualKey, hold: Reservation, used: int | None) -> bool:
-    """Settling corrects the token estimate (TPM), frees a parallel slot or refunds a request
-    that got no answer; a key with only RPM / RPD whose request was answered needs none."""
-    return (
-        used is None
-        or entry.max_parallel is not None
-        or (entry.tpm is not None and used != hold.tokens)
-    )
 
 
 def _not_allowed(models: list[str], model: str) -> Forbidden:
