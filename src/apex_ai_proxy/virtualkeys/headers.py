@@ -35,11 +35,8 @@ _HEADER_OF = {  # refusal reason → (header suffix, the key's field)
 def limit_headers(ctx: Any) -> dict[str, str]:
     """The key's windows after this request: called only when the request holds a reservation
     (`ctx.key_hold`), i.e. for a virtual key with limits; {} for anything else."""
-    hold = ctx.key_hold
     windows = getattr(ctx.token_name, "windows", None)  # guard.VirtualName's
-    if not isinstance(hold, Reservation) or windows is None:
-        return {}
-    return windows.headers(hold, time.time())
+    return {} if windows is None else windows.headers(ctx.key_hold)
 
 
 class KeyWindows:
@@ -65,16 +62,19 @@ class KeyWindows:
         self._template[reset] = ""
         return remaining, reset, limit
 
-    def headers(self, hold: Reservation, now: float) -> dict[str, str]:
+    def headers(self, hold: Reservation) -> dict[str, str]:
         headers = self._template.copy()
-        left = hold.headroom
+        now = time.time()
+        # Clamped once (a comparison: max() parses keyword arguments on every call), so that
+        # no count below can be negative.
+        left = hold.headroom if hold.headroom > 0.0 else 0.0
         reset = _seconds(bucket_frees_at(hold.bucket) - now)  # this request stops counting
         for remaining_name, reset_name, limit in self._minute:
-            headers[remaining_name] = str(max(int(left * limit + _ROUNDING), 0))
+            headers[remaining_name] = str(int(left * limit + _ROUNDING))
             headers[reset_name] = reset
         if self._day is not None:
             remaining_name, reset_name, limit = self._day
-            headers[remaining_name] = str(max(int(left * limit + _ROUNDING), 0))
+            headers[remaining_name] = str(int(left * limit + _ROUNDING))
             headers[reset_name] = _seconds(day_window(now, None)[1] - now)  # the ledger's: UTC
         return headers
 
@@ -92,4 +92,5 @@ def refusal_headers(entry: VirtualKey, reason: str, wait: int) -> dict[str, str]
 
 
 def _seconds(delta: float) -> str:
-    return f"{max(math.ceil(delta), 1)}s"
+    seconds = math.ceil(delta)
+    return f"{seconds if seconds > 1 else 1}s"
