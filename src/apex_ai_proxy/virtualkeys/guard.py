@@ -84,10 +84,12 @@ class VirtualKeys:
 
     async def start(self) -> None:
         await self.cache.start()
+        self.metrics.start()
 
     async def close(self) -> None:
         if self._settling:
             await asyncio.gather(*self._settling, return_exceptions=True)
+        await self.metrics.close()
         await self.cache.close()
         await self.store.close()  # the ledger is the pool's: it closes it
 
