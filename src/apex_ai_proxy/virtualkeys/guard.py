@@ -1,7 +1,7 @@
 """The gateway's side of virtual keys, per request:
 
     identify(given)       auth: which key this is (a cache lookup), or 401 expired / revoked
-    admit(ctx, model)     before dispatch: allowlist (403), budget (429 insufficient_quota),
+    admit(ctx, model, n)  before dispatch: allowlist (403), budget (429 insufficient_quota),
                           then RPM / TPM / RPD / max_parallel in the keypool ledger (429)
     finish(ctx)           when the answer has ended: settle the reservation with the real
                           token count, charge the cost estimate to the budget
@@ -12,6 +12,9 @@ one EVALSHA per request checks and reserves every window atomically for all repl
 workers; with the local backend they hold per process. A key without limits costs no round
 trip. A request in flight is never cut: budgets are checked on admission only. A key with
 limits sees what is left of them on every answer (virtualkeys/headers.py).
+
+What every request of a key needs from its entry (its ledger unit, header names, metric series)
+is worked out on the key's first request after each cache refresh and kept on its VirtualName.
 """
 
 from __future__ import annotations
@@ -39,10 +42,10 @@ class VirtualName(str):
     refresh (KeyCache.seen), not per request."""
 
     entry: VirtualKey
-    valid_until: float  # time.time() from which it is refused: expired (-inf: revoked)
+    valid_until: float  # time.time() from which it is refused (expired; -inf: revoked)
     candidates: tuple[Candidate, ...]  # its limits as the ledger's unit; () without limits
     windows: KeyWindows  # its x-ratelimit-* headers
-    counters: KeyCounters  # its series on /metrics
+    counters: KeyCounters  # its counts for /metrics
 
 
 def _name_of(entry: VirtualKey, metrics: KeyMetrics) -> VirtualName:
