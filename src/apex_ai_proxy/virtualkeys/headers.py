@@ -34,7 +34,7 @@ _HEADER_OF = {  # refusal reason → (header suffix, the key's field)
 
 def limit_headers(ctx: Any) -> dict[str, str]:
     """The key's windows after this request: called only when the request holds a reservation
-    (`ctx.key_hold`), i.e. for a virtual key with limits; {} for anything else."""
+    (`ctx.key_hold`), i.e. for a virtual key with limits; {} for a name without windows."""
     windows = getattr(ctx.token_name, "windows", None)  # guard.VirtualName's
     return {} if windows is None else windows.headers(ctx.key_hold)
 
