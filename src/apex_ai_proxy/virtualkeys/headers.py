@@ -68,7 +68,9 @@ class KeyWindows:
         # Clamped once (a comparison: max() parses keyword arguments on every call), so that
         # no count below can be negative.
         left = hold.headroom if hold.headroom > 0.0 else 0.0
-        reset = _seconds(bucket_frees_at(hold.bucket) - now)  # this request stops counting
+        # When this request stops counting: ceil(frees_at - now) is this, frees_at being whole.
+        seconds = bucket_frees_at(hold.bucket) - int(now)
+        reset = f"{seconds}s" if seconds > 1 else "1s"
         for remaining_name, reset_name, limit in self._minute:
             headers[remaining_name] = str(int(left * limit + _ROUNDING))
             headers[reset_name] = reset
