@@ -129,3 +129,28 @@ async def test_a_429_learned_here_drops_the_grant_at_once(redis_ledgers):
         assert isinstance(refused, Refusal) and refused.reason == "rate_limited"
         await asyncio.sleep(0.002)
     assert "p#0|m" not in ledger.grants.held
+
+
+async def test_reserve_nowait_serves_only_from_a_grant(redis_ledgers):
+    """reserve_nowait (a virtual key's path, no coroutine): None while no grant has room, then
+    the grant's reservations, which Redis counts exactly as reserve's once settled and refunded."""
+    ledger = await redis_ledgers()
+    key = cand("p#0|m", rpm=100_000, tpm=10**9)
+    assert ledger.reserve_nowait(key, 7) is None  # nothing held yet: reserve instead
+    reservations = []
+    for _ in range(30):
+        r = ledger.reserve_nowait(key, 7)
+        if r is None:
+            r = await ledger.reserve([key], 7)
+        else:
+            assert r.backend == GRANTED and r.tokens == 7
+        reservations.append(r)
+        await asyncio.sleep(0.002)  # let refills land
+    assert sum(r.backend == GRANTED for r in reservations) >= 15
+    for r in reservations:
+        await ledger.settle(r, 5)
+    await asyncio.sleep(GRANT_S + 0.1)
+    assert await counted(redis_ledgers, "p#0|m") == (30, 30 * 5)
+    slots = cand("p#0|slots", rpm=100_000, max_parallel=5)  # never granted
+    assert isinstance(await ledger.reserve([slots], 1), Reservation)
+    assert ledger.reserve_nowait(slots, 1) is None

@@ -3,7 +3,9 @@ not use, when expired or revoked; its records carry its name and id."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 from vk_support import CLIENT, admin_headers, chat, create_key, gateway_config
 
@@ -57,6 +59,18 @@ async def test_expired_and_revoked_keys_get_401(gateway, store_config):
     status, _, body = await chat(gw, live["key"])
     assert status == 401
     assert json.loads(body)["error"]["code"] == "key_revoked"
+
+
+async def test_a_key_that_expires_while_in_use_gets_401(gateway, store_config):
+    """The guard keeps what it made of a key between cache refreshes: expiry is still checked
+    on every request."""
+    gw = await gateway(gateway_config(store_config))
+    created = await create_key(gw, name="brief", expires_at=time.time() + 1.0)
+    assert (await chat(gw, created["key"]))[0] == 200
+    await asyncio.sleep(max(created["expires_at"] - time.time(), 0) + 0.05)
+    status, _, body = await chat(gw, created["key"])
+    assert status == 401
+    assert json.loads(body)["error"]["code"] == "key_expired"
 
 
 async def test_rotated_key_replaces_the_old_one(gateway, store_config):

@@ -32,7 +32,7 @@ from apex_ai_proxy.routing import Route
 from apex_ai_proxy.services import Services
 from apex_ai_proxy.telemetry.record import RawRecord
 
-from .intake import admit_key, read_json_body, require_model
+from .intake import read_json_body, require_model
 
 DIALECT = "gemini"
 TOKEN_PLACES = (
@@ -128,7 +128,7 @@ async def _accept(
         if count:
             services.virtual_keys.allow_model(ctx, mapped)
         else:
-            await admit_key(services, ctx, mapped, len(raw))
+            await services.virtual_keys.admit(ctx, mapped, len(raw))
     body["model"] = model  # the neutral form's model; a Gemini upstream's body drops it
     return body, route
 

@@ -94,14 +94,6 @@ async def accept_model_request(
     mapped = services.map_model(model, request)
     route = services.router.resolve(mapped)
     ctx.mapped_model = mapped  # left empty when the name does not resolve (records, metrics)
-    if services.virtual_keys is not None:
-        await admit_key(services, ctx, mapped, len(raw))
+    if services.virtual_keys is not None:  # allowlist, budget, limits (virtualkeys/guard.py)
+        await services.virtual_keys.admit(ctx, mapped, len(raw))
     return body, route
-
-
-async def admit_key(services: Services, ctx: RequestContext, model: str, size: int) -> None:
-    """A virtual key's allowlist, budget and limits (virtualkeys/guard.py); a gateway token
-    passes. TPM reserves a quarter of the body's bytes as the token estimate (settled with
-    the real count when the answer ends)."""
-    assert services.virtual_keys is not None
-    await services.virtual_keys.admit(ctx, model, size // 4)

@@ -52,7 +52,8 @@ class Grant:
         if self.requests > 0 and self.tokens >= tokens and now < self.expires:
             self.requests -= 1
             self.tokens -= tokens
-            self.headroom = max(self.headroom - self.step, 0.0)
+            left = self.headroom - self.step  # not max(): it parses keywords on every call
+            self.headroom = left if left > 0.0 else 0.0
             return True
         return False
 

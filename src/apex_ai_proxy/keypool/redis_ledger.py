@@ -111,17 +111,14 @@ class RedisLedger:
         self, candidates: Sequence[Candidate], tokens: int, lease_s: float = DEFAULT_LEASE_S
     ) -> Reservation | Refusal:
         tokens = clamp_tokens(tokens)
-        lease_s = clamp_lease(lease_s)
         if not candidates:
             return Refusal(time.time(), "no_candidates")
 
-        if not self._down:  # the common case, without _guarded's closures: every request
-            first = candidates[0]
-            served = self.grants.serve(first, tokens)
-            if served is not None:
-                if self.grants.held[first.unit].low and first.unit not in self.grants.asking:
-                    self._refill(first, tokens)
-                return served
+        served = self.reserve_nowait(candidates[0], tokens)
+        if served is not None:
+            return served
+        lease_s = clamp_lease(lease_s)  # after the grant: a granted request holds no lease
+        if not self._down:
             try:
                 return await self._reserve_remote(candidates, tokens, lease_s)
             except (RedisError, OSError) as exc:
@@ -131,6 +128,18 @@ class RedisLedger:
             lambda: self._reserve_remote(candidates, tokens, lease_s),
             lambda: self.local.reserve(candidates, tokens, lease_s),
         )
+
+    def reserve_nowait(self, c: Candidate, tokens: int) -> Reservation | None:
+        """`reserve` on one candidate without waiting for Redis, when that is possible now: from
+        this process's grant for it (the next one asked for once it is half served). None:
+        nothing done, `reserve` instead. `tokens` is the caller's count, 0 to MAX_LIMIT (what
+        `reserve` clamps it to): not checked again."""
+        if self._down:
+            return None
+        served = self.grants.serve(c, tokens)
+        if served is not None and self.grants.held[c.unit].low and c.unit not in self.grants.asking:
+            self._refill(c, tokens)
+        return served
 
     async def _reserve_remote(
         self, candidates: Sequence[Candidate], tokens: int, lease_s: float, refill: int = 0

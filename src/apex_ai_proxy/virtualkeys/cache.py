@@ -19,6 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from apex_ai_proxy.virtualkeys.model import DAY_S, VirtualKey
 from apex_ai_proxy.virtualkeys.store import KeyStore, StoreError
@@ -43,6 +44,11 @@ class KeyCache:
         self._loop_task: asyncio.Task | None = None
         self._flush_task: asyncio.Task | None = None
         self._failing = False
+        #: What the guard made of each key string it found here (guard.VirtualName), so a
+        #: key's next requests skip the hash and the per-key work. Emptied by every refresh:
+        #: nothing outlives the entry it was made from (a revocation, a change); it holds only
+        #: keys found in the table, so it is as bounded as the table.
+        self.seen: dict[str, Any] = {}
 
     # --- reads (per request, no I/O) ------------------------------------------------------------
 
@@ -71,6 +77,7 @@ class KeyCache:
             if start is not None and day >= start:
                 spend[key_id] = spend.get(key_id, 0.0) + usd
         self._by_hash = {k.key_hash: k for k in by_id.values()}
+        self.seen = {}
         self._spend = spend
 
     async def start(self) -> None:

@@ -34,22 +34,51 @@ _HEADER_OF = {  # refusal reason → (header suffix, the key's field)
 
 def limit_headers(ctx: Any) -> dict[str, str]:
     """The key's windows after this request: called only when the request holds a reservation
-    (`ctx.key_hold`), i.e. for a virtual key with limits; {} for anything else."""
-    hold = ctx.key_hold
-    entry = getattr(ctx.token_name, "entry", None)
-    if not isinstance(hold, Reservation) or not isinstance(entry, VirtualKey):
-        return {}
-    now = time.time()
-    headers: dict[str, str] = {}
-    minute_reset = _seconds(bucket_frees_at(hold.bucket) - now)  # this request stops counting
-    if entry.rpm:
-        _window(headers, "requests", entry.rpm, hold.headroom, minute_reset)
-    if entry.tpm:
-        _window(headers, "tokens", entry.tpm, hold.headroom, minute_reset)
-    if entry.rpd:
-        day_reset = _seconds(day_window(now, None)[1] - now)  # the ledger's day: UTC
-        _window(headers, "requests-day", entry.rpd, hold.headroom, day_reset)
-    return headers
+    (`ctx.key_hold`), i.e. for a virtual key with limits; {} for a name without windows."""
+    windows = getattr(ctx.token_name, "windows", None)  # guard.VirtualName's
+    return {} if windows is None else windows.headers(ctx.key_hold)
+
+
+class KeyWindows:
+    """A key's limited windows as headers: names and limits worked out once per key (kept on
+    guard.VirtualName), so an answer only fills in what is left and when it resets."""
+
+    __slots__ = ("_template", "_minute", "_day")
+
+    def __init__(self, entry: VirtualKey) -> None:
+        self._template: dict[str, str] = {}  # every header in the order shown, limits filled in
+        self._minute: list[tuple[str, str, int]] = []  # (remaining, reset, limit) per window
+        self._day: tuple[str, str, int] | None = None
+        for suffix, limit in (("requests", entry.rpm), ("tokens", entry.tpm)):
+            if limit:
+                self._minute.append(self._add(suffix, limit))
+        if entry.rpd:
+            self._day = self._add("requests-day", entry.rpd)
+
+    def _add(self, suffix: str, limit: int) -> tuple[str, str, int]:
+        remaining, reset = f"x-ratelimit-remaining-{suffix}", f"x-ratelimit-reset-{suffix}"
+        self._template[f"x-ratelimit-limit-{suffix}"] = str(limit)
+        self._template[remaining] = ""  # both filled in per answer
+        self._template[reset] = ""
+        return remaining, reset, limit
+
+    def headers(self, hold: Reservation) -> dict[str, str]:
+        headers = self._template.copy()
+        now = time.time()
+        # Clamped once (a comparison: max() parses keyword arguments on every call), so that
+        # no count below can be negative.
+        left = hold.headroom if hold.headroom > 0.0 else 0.0
+        # When this request stops counting: ceil(frees_at - now) is this, frees_at being whole.
+        seconds = bucket_frees_at(hold.bucket) - int(now)
+        reset = f"{seconds}s" if seconds > 1 else "1s"
+        for remaining_name, reset_name, limit in self._minute:
+            headers[remaining_name] = str(int(left * limit + _ROUNDING))
+            headers[reset_name] = reset
+        if self._day is not None:
+            remaining_name, reset_name, limit = self._day
+            headers[remaining_name] = str(int(left * limit + _ROUNDING))
+            headers[reset_name] = _seconds(day_window(now, None)[1] - now)  # the ledger's: UTC
+        return headers
 
 
 def refusal_headers(entry: VirtualKey, reason: str, wait: int) -> dict[str, str]:
@@ -64,11 +93,6 @@ def refusal_headers(entry: VirtualKey, reason: str, wait: int) -> dict[str, str]
     return headers
 
 
-def _window(headers: dict[str, str], suffix: str, limit: int, left: float, reset: str) -> None:
-    headers[f"x-ratelimit-limit-{suffix}"] = str(limit)
-    headers[f"x-ratelimit-remaining-{suffix}"] = str(max(int(left * limit + _ROUNDING), 0))
-    headers[f"x-ratelimit-reset-{suffix}"] = reset
-
-
 def _seconds(delta: float) -> str:
-    return f"{max(math.ceil(delta), 1)}s"
+    seconds = math.ceil(delta)
+    return f"{seconds if seconds > 1 else 1}s"
