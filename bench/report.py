@@ -147,15 +147,15 @@ def _repeat(results: dict) -> int:
 
 
 def repeat_lines(results: dict) -> list[str]:
-    """Under the wrk table, when it holds medians: the paired records comparison."""
-    loss = (results.get("comparisons") or {}).get("records_loss")
-    if not loss or len(loss["per_round"]) < 2:
-        return []
-    rounds = ", ".join(f"{r['value']:+.1%}" for r in loss["per_round"])
-    return [
-        f"records on: throughput loss per round (chat_c50_records vs chat_c50, back to back): "
-        f"{rounds}; median {loss['median']:+.1%}"
-    ]
+    """Under the wrk table: each paired comparison, round by round (side by side or back to
+    back, as its `what` says)."""
+    lines = []
+    for name, loss in (results.get("comparisons") or {}).items():
+        if not loss or not loss.get("per_round"):
+            continue
+        rounds = ", ".join(f"{r['value']:+.1%}" for r in loss["per_round"])
+        lines.append(f"{name} ({loss['what']}): {rounds}; median {loss['median']:+.1%}")
+    return lines
 
 
 def slow_spread_line(results: dict) -> list[str]:

@@ -4,6 +4,7 @@ Examples:
   python -m bench.run                                   # everything, 10 s per run
   python -m bench.run --scenarios chat_c50,chat_c1 --duration 5
   python -m bench.run --repeat 5 --scenarios chat_c50,chat_c50_records   # medians of 5 rounds
+  python -m bench.run --scenarios chat_c50,chat_c50_pool --side-by-side 5  # a feature's cost
   python -m bench.run --direct-only                     # measure only the fake upstream
   python -m bench.run --scenarios chat_c50,stream_c50,baselines   # our HTTP layer vs libraries
   BENCH_GATEWAY_CMD="python -m other_gateway --config {config} --port {port}" python -m bench.run
@@ -36,6 +37,7 @@ from bench.gateway import (
 from bench.profile import Profiler
 from bench.repeat import combine_results, median, paired, pick, round_order, spread
 from bench.scenarios import ALL_SCENARIOS, SLOW_SCENARIO, WRK_SCENARIOS, WrkScenario, evaluate
+from bench.sidebyside import side_by_side
 from bench.upstream import NginxUpstream
 from bench.wrk import WrkResult, run_wrk
 
@@ -70,6 +72,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=int(os.environ.get("BENCH_REPEAT", 1)),
         help="rounds of the wrk scenarios, interleaved; the report shows medians (default 1)",
+    )
+    p.add_argument(
+        "--side-by-side",
+        type=int,
+        default=int(os.environ.get("BENCH_SIDE_BY_SIDE", 3)),
+        help="rounds of each paired comparison (pool, virtual key, records vs chat_c50) with "
+        "both gateways under load at once: the losses the targets use (default 3; 0: off, "
+        "the targets then use the back-to-back rounds)",
     )
     p.add_argument(
         "--gateway-cmd",
@@ -349,6 +359,25 @@ class Bench:
         finally:
             gw.stop()
 
+    def run_side_by_side(self, by_name: dict[str, WrkScenario]) -> None:
+        """Each paired comparison whose two scenarios ran, measured with both at once: what
+        the targets use; the back-to-back rounds stay under `back_to_back`."""
+        comparisons = self.results["comparisons"]
+        for scenario, (base, name) in PAIRED.items():
+            if base not in by_name or scenario not in by_name:
+                continue
+            measured = side_by_side(
+                self,
+                by_name[base],
+                by_name[scenario],
+                self.args.side_by_side,
+                self.args.duration,
+                self.log,
+            )
+            if comparisons.get(name):
+                measured["back_to_back"] = comparisons[name]
+            comparisons[name] = measured
+
     def profiler(self, gw: Gateway, name: str) -> Profiler | None:
         if not self.args.profile:
             return None
@@ -470,6 +499,8 @@ class Bench:
         for name, scenario_runs in runs.items():
             self.results["scenarios"][name].update(summarize(scenario_runs))
         self.results["comparisons"] = compare(runs)
+        if args.side_by_side > 0 and not args.direct_only:
+            self.run_side_by_side(by_name)
         if stacks.SCENARIO in args.selected and not args.direct_only:
             self.results["baselines"] = stacks.section(args.stacks, stack_runs, summarize)
         if rounds > 1:

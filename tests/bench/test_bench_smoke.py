@@ -91,7 +91,9 @@ def test_bench_direct_only_measures_the_upstream(tmp_path: Path) -> None:
 
 
 def test_bench_repeat_runs_interleaved_rounds_and_reports_medians(tmp_path: Path) -> None:
-    results = run_bench(tmp_path, "--repeat", "2", "--scenarios", "chat_c50,chat_c50_records")
+    results = run_bench(
+        tmp_path, "--repeat", "2", "--side-by-side", "0", "--scenarios", "chat_c50,chat_c50_records"
+    )
 
     assert results["meta"]["repeat"] == 2
     # compared with each other, so back to back, and the first of them swaps every round
@@ -113,3 +115,17 @@ def test_bench_repeat_runs_interleaved_rounds_and_reports_medians(tmp_path: Path
     records = next(t for t in results["targets"] if t["target"].startswith("records on"))
     assert records["value"] == loss["median"]
     assert records["note"] == "median of 2 paired rounds"
+
+
+def test_bench_measures_a_features_cost_side_by_side(tmp_path: Path) -> None:
+    results = run_bench(tmp_path, "--side-by-side", "2", "--scenarios", "chat_c50,chat_c50_records")
+
+    loss = results["comparisons"]["records_loss"]
+    assert "both under load at once" in loss["what"]
+    assert [r["round"] for r in loss["per_round"]] == [1, 2]
+    for r in loss["per_round"]:  # both gateways served in every round
+        assert r["chat_c50"] > 0 and r["chat_c50_records"] > 0
+    assert [r["round"] for r in loss["back_to_back"]["per_round"]] == [1]
+    records = next(t for t in results["targets"] if t["target"].startswith("records on"))
+    assert records["value"] == loss["median"]
+    assert records["note"] == "side by side, median of 2"
