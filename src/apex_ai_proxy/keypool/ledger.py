@@ -466,18 +466,25 @@ def _reset_room(usage: _Usage, limits: tuple[int, int, int, int, int], plain: bo
     if parallel or not plain:  # slots are leased one by one
         usage.room = _CLOSED
         return
+    usage.room, usage.per_request = _least_room(
+        rpm, usage.requests_in_minute, rpd, usage.day_requests
+    )
+    usage.token_room, usage.per_token = _least_room(
+        tpm, usage.tokens_in_minute, tpd, usage.day_tokens
+    )
+
+
+def _least_room(
+    minute_limit: int, minute_used: int, day_limit: int, day_used: int
+) -> tuple[int, float]:
+    """(what is left in the fuller of a minute and a day window, 1 / that window's limit);
+    a window of limit 0 is none."""
     room, per = _UNLIMITED_ROOM, 1 / _UNLIMITED_ROOM
-    if rpm:
-        room, per = rpm - usage.requests_in_minute, 1 / rpm
-    if rpd and rpd - usage.day_requests < room:
-        room, per = rpd - usage.day_requests, 1 / rpd
-    usage.room, usage.per_request = room, per
-    room, per = _UNLIMITED_ROOM, 1 / _UNLIMITED_ROOM
-    if tpm:
-        room, per = tpm - usage.tokens_in_minute, 1 / tpm
-    if tpd and tpd - usage.day_tokens < room:
-        room, per = tpd - usage.day_tokens, 1 / tpd
-    usage.token_room, usage.per_token = room, per
+    if minute_limit:
+        room, per = minute_limit - minute_used, 1 / minute_limit
+    if day_limit and day_limit - day_used < room:
+        room, per = day_limit - day_used, 1 / day_limit
+    return room, per
 
 
 def _prune(usage: _Usage, now: float, timezone: str | None) -> None:
