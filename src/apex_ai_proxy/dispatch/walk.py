@@ -117,13 +117,8 @@ class Walk:
         health = self.pool.health
         if health is None:
             return order
-        now = time.monotonic()
-        late = [health.endpoint_degraded(self.pairs[c.unit][0].endpoint(), now) for c in order]
-        if not any(late):
-            return order
-        return [c for c, d in zip(order, late, strict=True) if not d] + [
-            c for c, d in zip(order, late, strict=True) if d
-        ]
+        pairs = self.pairs
+        return health.degraded_last(order, lambda c: pairs[c.unit][0].endpoint(), time.monotonic())
 
     async def follow_shared_pin(self) -> None:
         """With pins shared between replicas (Redis state): a conversation this process has no

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
 
 from apex_ai_proxy.health import faults
 from apex_ai_proxy.health.config import (
@@ -34,6 +35,8 @@ from apex_ai_proxy.health.config import (
 )
 from apex_ai_proxy.health.names import is_endpoint
 from apex_ai_proxy.health.table import SLOT_SIZE, CooldownTable, Slot
+
+T = TypeVar("T")
 
 
 class UnitHealth:
@@ -240,6 +243,18 @@ class HealthState:
         """Whether `endpoint`'s candidates go after the healthy ones' (now: monotonic)."""
         until = self._until.get(endpoint)
         return until is not None and until[0] > now
+
+    def degraded_last(self, items: list[T], endpoint_of: Callable[[T], str], now: float) -> list[T]:
+        """`items` with those whose endpoint is degraded after the others, each part in its
+        order; `items` itself when none is (the usual case: one look per item)."""
+        degraded = self.endpoint_degraded
+        for item in items:
+            if degraded(endpoint_of(item), now):  # seldom: then sort them out (stable)
+                flags = [degraded(endpoint_of(i), now) for i in items]
+                return [i for i, d in zip(items, flags, strict=True) if not d] + [
+                    i for i, d in zip(items, flags, strict=True) if d
+                ]
+        return items
 
     def on_failure(
         self,

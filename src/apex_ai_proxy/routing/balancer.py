@@ -62,7 +62,7 @@ class Balancer:
         """Every (target, key) that is not cooling down, best first (degraded endpoints last)."""
         now = time.monotonic()
         available = self.health.is_available
-        for target in self._healthy_first(self.order_targets(route), now):
+        for target in self.health.degraded_last(self.order_targets(route), Target.endpoint, now):
             keys = target.keys
             if len(keys) > 1:
                 start = self._next(target) % len(keys)
@@ -70,16 +70,6 @@ class Balancer:
             for key in keys:
                 if available(key.name, now):
                     yield target, key
-
-    def _healthy_first(self, targets: list[Target], now: float) -> list[Target]:
-        degraded = self.health.endpoint_degraded
-        for target in targets:
-            if degraded(target.endpoint(), now):  # seldom: then sort them out (stable)
-                flags = [degraded(t.endpoint(), now) for t in targets]
-                return [t for t, d in zip(targets, flags, strict=True) if not d] + [
-                    t for t, d in zip(targets, flags, strict=True) if d
-                ]
-        return targets
 
 
 def _weighted_order(targets: list[Target]) -> list[Target]:
