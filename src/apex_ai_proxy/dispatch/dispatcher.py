@@ -133,7 +133,7 @@ class Dispatcher:
             target, key, reservation = picked
             attempts_left -= 1
             if request.disconnected:
-                pool.release(reservation, pool.candidate(target, key))
+                pool.release(reservation, target, key)
                 raise _client_gone()
             call = self._call(op, target, key, body, stream, ctx, cache, failures)
             call.pool_headers = pool_headers

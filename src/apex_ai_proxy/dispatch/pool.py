@@ -119,7 +119,6 @@ class KeyPool:
         self.ledger = ledger
         self.health = health
         self.view = HeadroomView()
-        self._local = getattr(ledger, "backend", "local") == "local"
         #: The in-process ledger, called without a coroutine; None: another backend (Redis).
         self.local_ledger = ledger if isinstance(ledger, InProcessLedger) else None
         self._providers = config.providers
@@ -243,17 +242,13 @@ class KeyPool:
                 used = reservation.tokens if usage is None else usage.total_tokens
             else:
                 used = _used_tokens(status, answered, ctx, reservation)
-            local = self.local_ledger
-            if local is not None and reservation.backend == "local":
-                local.settle_now(reservation, used)
-            else:
-                self._settle(reservation, self._candidate_of(call, reservation, walk), used)
+            self._settle(reservation, used, call.target, call.key, walk)
         if success and answered and walk is not None and walk.session is not None:
-            walk.answered_by(self._candidate_of(call, reservation, walk).unit)
+            walk.answered_by(self._candidate_of(call.target, call.key, reservation, walk).unit)
         upstream = call.upstream
         if status is None or upstream is None or says_nothing(status, upstream.headers):
             return None
-        candidate = self._candidate_of(call, reservation, walk)
+        candidate = self._candidate_of(call.target, call.key, reservation, walk)
         now = time.time()
         signal = read_signal(
             status,
@@ -270,12 +265,12 @@ class KeyPool:
         return self._note(candidate.unit, signal, now)
 
     def _candidate_of(
-        self, call: Call, reservation: Reservation | None, walk: Walk | None
+        self, target: Target, key: ApiKey, reservation: Reservation | None, walk: Walk | None
     ) -> Candidate:
         """The attempt's key × model: the walk's, when the reservation was made on it."""
         candidate = walk.reserved_as if walk is not None else None
         if candidate is None or reservation is None or candidate.unit != reservation.unit:
-            candidate = self.candidate(call.target, call.key)
+            candidate = self.candidate(target, key)
         return candidate
 
     async def learn(self, call: Call) -> None:
@@ -308,16 +303,24 @@ class KeyPool:
         new = await self.ledger.record(unit, signal)
         self.view.note_status(unit, new, now)
 
-    def _settle(self, reservation: Reservation, candidate: Candidate, used: int | None) -> None:
+    def _settle(
+        self,
+        reservation: Reservation,
+        used: int | None,
+        target: Target,
+        key: ApiKey,
+        walk: Walk | None = None,
+    ) -> None:
         """Never waits: in process a few additions; with Redis off the request's path (its one
         round trip is the reservation): written to the open connection without waiting for
-        the reply, else in a task."""
-        _, _, tpm, tpd, parallel = candidate.limits
+        the reply, else in a task, and not at all when nothing depends on the real count."""
+        local = self.local_ledger
+        if local is not None:
+            local.settle_now(reservation, used)
+            return
+        _, _, tpm, tpd, parallel = self._candidate_of(target, key, reservation, walk).limits
         if used is not None and not (tpm or tpd or parallel):
             return  # counted as reserved; no token window or slot depends on the real count
-        if self.local_ledger is not None:
-            self.local_ledger.settle_now(reservation, used)
-            return
         nowait = getattr(self.ledger, "settle_nowait", None)
         if nowait is not None and nowait(reservation, used):
             return
@@ -330,9 +333,9 @@ class KeyPool:
         if not task.cancelled() and task.exception() is not None:
             log.warning("key pool: settling failed (%s)", type(task.exception()).__name__)
 
-    def release(self, reservation: Reservation, candidate: Candidate) -> None:
+    def release(self, reservation: Reservation, target: Target, key: ApiKey) -> None:
         """A reservation whose request was never sent."""
-        self._settle(reservation, candidate, None)
+        self._settle(reservation, None, target, key)
 
     def health_frees_at(self, route: Route) -> float | None:
         """Epoch time the first of the route's keys that HealthState cools down (a 429's

@@ -46,15 +46,9 @@ class HeadroomView:
         times = [until for c in candidates if (until := self._out_until.get(c.unit, 0.0)) > now]
         return min(times) if times else None
 
-    def headroom(self, unit: str, now: float) -> float:
-        """This process's last estimate of the share left of `unit`'s tightest window."""
-        if self._out_until.get(unit, 0.0) > now:
-            return 0.0
-        return self._headroom.get(unit, UNKNOWN_HEADROOM)
-
     def requests_left(self, candidates: Sequence[Candidate]) -> tuple[int, int] | None:
         """(the sum of the candidates' rpm, this process's estimate of what is left of it); None
-        when one has no rpm. `headroom` per candidate, inline: every request asks."""
+        when one has no rpm. Every request asks."""
         out, table = self._out_until, self._headroom
         if len(candidates) == 1 and not out:  # the usual route: one key, none known out
             c = candidates[0]
