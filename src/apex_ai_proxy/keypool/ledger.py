@@ -27,10 +27,12 @@ from apex_ai_proxy.keypool.config import MAX_LIMIT, Limits
 from apex_ai_proxy.keypool.limits import (
     BUCKET_S,
     LIVE_BUCKETS,
-    bucket_frees_at,
+    Counts,
     clamp_tokens,
     day_window,
     limit_vector,
+    refused,
+    share_left,
 )
 from apex_ai_proxy.keypool.signals import Signal
 from apex_ai_proxy.keypool.state import (
@@ -238,6 +240,7 @@ class LocalLedger(InProcessLedger):
         checks and the counting inline: every request with local state runs it."""
         now = self.clock()
         usages, statuses = self._usage, self._status
+        earliest, first_reason = float("inf"), ""
         for c in candidates:
             unit = c.unit
             usage = usages.get(unit)
@@ -260,87 +263,60 @@ class LocalLedger(InProcessLedger):
                 )
             status = statuses.get(unit) if statuses else None
             if status is not None and not status.available(now):
-                continue  # out: the refusal below says until when
-            if usage is None:
-                usage = usages[unit] = _Usage()
-            if not usage.fresh_from <= now < usage.fresh_until or usage.leases:
-                _prune(usage, now, c.timezone)
+                blocked: tuple[float, str] = (status.until, status.state.value)
             else:
-                _fold(usage)
-            rpm, rpd, tpm, tpd, parallel = c.limits
-            requests = usage.requests_in_minute + 1
-            minute_tokens = usage.tokens_in_minute + tokens
-            # Room in every window (_blocked says which is full otherwise). A request larger
-            # than a whole token window still goes when that window is empty.
-            if (
-                (not rpm or requests <= rpm)
-                and (not tpm or minute_tokens <= tpm or minute_tokens == tokens)
-                and (not rpd or usage.day_requests < rpd)
-                and (not tpd or usage.day_tokens + tokens <= tpd or not usage.day_tokens)
-                and (not parallel or len(usage.leases) < parallel)
-            ):
-                bucket = usage.pruned  # pruned at `now` above: the current bucket
-                counts = usage.minute_requests
-                counts[bucket] = counts.get(bucket, 0) + 1
-                counts = usage.minute_tokens
-                counts[bucket] = counts.get(bucket, 0) + tokens
-                usage.requests_in_minute = requests
-                usage.tokens_in_minute = minute_tokens
-                usage.day_requests += 1
-                usage.day_tokens += tokens
-                rid = ""  # names a parallel slot: only a reservation holding one needs an id
-                if parallel:
-                    rid = f"{_ID_PREFIX}{next(_ids):x}"  # new_reservation_id(), inline
-                    usage.leases[rid] = now + clamp_lease(lease_s)
-                if status is not None and status.state is KeyState.INVALID:
-                    # This request is the probe: the next one waits another probe interval.
-                    statuses[unit] = status = KeyStatus(
-                        KeyState.INVALID,
-                        now + self.policy.invalid_probe_s,
-                        status.reason,
-                        status.recent,
-                    )
-                _reset_room(usage, c.limits, status is None or status.state is KeyState.OK)
-                # The share left of the tightest configured window (comparisons, not min()).
-                left = 1.0
-                if rpm:
-                    left = 1 - requests / rpm
-                if tpm and (share := 1 - minute_tokens / tpm) < left:
-                    left = share
-                if rpd and (share := 1 - usage.day_requests / rpd) < left:
-                    left = share
-                if tpd and (share := 1 - usage.day_tokens / tpd) < left:
-                    left = share
-                # Built in C, not through the generated __new__ or _make (Python functions).
-                return _new_tuple(
-                    Reservation,
-                    (
-                        unit,
-                        rid,
-                        tokens,
-                        bucket,
-                        usage.day,
-                        left if left > 0.0 else 0.0,
-                        self.backend,
-                    ),
-                )
-        return self._refusal(candidates, tokens, now)
-
-    def _refusal(self, candidates: Sequence[Candidate], tokens: int, now: float) -> Refusal:
-        """No candidate had room: when the first frees up, and what held the first back."""
-        earliest, first_reason = float("inf"), ""
-        for c in candidates:
-            status = self._status.get(c.unit)
-            if status is not None and not status.available(now):
-                blocked = (status.until, status.state.value)
-            else:
-                blocked = _blocked(self._usage[c.unit], c, tokens, now)
-                if blocked is None:  # not reachable: reserve_now found no room here
-                    blocked = (now, "unknown")
+                if usage is None:
+                    usage = usages[unit] = _Usage()
+                result = self._reserve_in_full(c, usage, status, tokens, now, lease_s)
+                if type(result) is Reservation:
+                    return result
+                blocked = result  # type: ignore[assignment]
             if blocked[0] < earliest:
                 earliest = blocked[0]
             first_reason = first_reason or blocked[1]
         return Refusal(earliest if candidates else now, first_reason or "no_candidates")
+
+    def _reserve_in_full(
+        self,
+        c: Candidate,
+        usage: _Usage,
+        status: KeyStatus | None,
+        tokens: int,
+        now: float,
+        lease_s: float,
+    ) -> Reservation | tuple[float, str]:
+        """Every window checked on exact counts (the fast path's room is spent, closed or
+        stale): the reservation, else (when it frees up, which window is full)."""
+        if not usage.fresh_from <= now < usage.fresh_until or usage.leases:
+            _prune(usage, now, c.timezone)
+        else:
+            _fold(usage)
+        blocked = refused(
+            c.limits, tokens, _counts(usage), lambda: _buckets(usage), usage.day_end, now
+        )
+        if blocked is not None:
+            return blocked
+        bucket = usage.pruned  # pruned at `now` above: the current bucket
+        counts = usage.minute_requests
+        counts[bucket] = counts.get(bucket, 0) + 1
+        counts = usage.minute_tokens
+        counts[bucket] = counts.get(bucket, 0) + tokens
+        usage.requests_in_minute += 1
+        usage.tokens_in_minute += tokens
+        usage.day_requests += 1
+        usage.day_tokens += tokens
+        rid = ""  # names a parallel slot: only a reservation holding one needs an id
+        if c.limits[4]:
+            rid = new_reservation_id()
+            usage.leases[rid] = now + clamp_lease(lease_s)
+        if status is not None and status.state is KeyState.INVALID:
+            # This request is the probe: the next one waits another probe interval.
+            self._status[c.unit] = status = KeyStatus(
+                KeyState.INVALID, now + self.policy.invalid_probe_s, status.reason, status.recent
+            )
+        _reset_room(usage, c.limits, status is None or status.state is KeyState.OK)
+        left = share_left(c.limits, _counts(usage))
+        return Reservation(c.unit, rid, tokens, bucket, usage.day, left, self.backend)
 
     def settle_now(self, reservation: Reservation, used_tokens: int | None) -> None:
         unit, rid, reserved, bucket, day, _, _ = reservation
@@ -421,25 +397,19 @@ def _refund(usage: _Usage, reservation: Reservation) -> None:
         usage.day_requests -= 1
 
 
-def _blocked(usage: _Usage, c: Candidate, tokens: int, now: float) -> tuple[float, str] | None:
-    """None when the candidate has room (its windows pruned at `now`), else (when it frees up,
-    which bucket)."""
-    if not usage.fresh_from <= now < usage.fresh_until or usage.leases:
-        _prune(usage, now, c.timezone)
-    rpm, rpd, tpm, tpd, parallel = c.limits
-    used = usage.requests_in_minute
-    if rpm and used + 1 > rpm and used > 0:
-        return _minute_frees_at(usage.minute_requests, used, rpm, 1), "rpm"
-    used = usage.tokens_in_minute
-    if tpm and used + tokens > tpm and used > 0:
-        return _minute_frees_at(usage.minute_tokens, used, tpm, tokens), "tpm"
-    if rpd and usage.day_requests + 1 > rpd:
-        return usage.day_end, "rpd"
-    if tpd and usage.day_tokens and usage.day_tokens + tokens > tpd:
-        return usage.day_end, "tpd"
-    if parallel and len(usage.leases) >= parallel:
-        return now + 1.0, "max_parallel"  # frees when a request ends: look again soon
-    return None
+def _counts(usage: _Usage) -> Counts:
+    return (
+        usage.requests_in_minute,
+        usage.tokens_in_minute,
+        usage.day_requests,
+        usage.day_tokens,
+        len(usage.leases),
+    )
+
+
+def _buckets(usage: _Usage) -> list[tuple[int, int, int]]:
+    tokens = usage.minute_tokens
+    return [(bucket, n, tokens.get(bucket, 0)) for bucket, n in usage.minute_requests.items()]
 
 
 def _fold(usage: _Usage) -> None:
@@ -512,14 +482,3 @@ def _prune(usage: _Usage, now: float, timezone: str | None) -> None:
             usage.day, usage.day_requests, usage.day_tokens = day, 0, 0
     usage.fresh_from = max(bucket * BUCKET_S, usage.day)
     usage.fresh_until = min((bucket + 1) * BUCKET_S, usage.day_end)
-
-
-def _minute_frees_at(buckets: dict[int, int], used: int, limit: int, need: int) -> float:
-    """When enough of a full minute window (`used` of `limit`, `need` more asked for) has freed
-    up: its oldest buckets leaving it one by one."""
-    freed = 0
-    for bucket in sorted(buckets):
-        freed += buckets[bucket]
-        if used - freed + need <= limit or used - freed <= 0:
-            return bucket_frees_at(bucket)
-    return bucket_frees_at(max(buckets))

@@ -10,6 +10,7 @@ calendar days in the key's time zone, reset at its midnight.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -89,3 +90,65 @@ def limit_vector(limits: Limits) -> tuple[int, int, int, int, int]:
         limits.tpd or 0,
         limits.max_parallel or 0,
     )
+
+
+#: What a ledger counted for a unit: (minute requests, minute tokens, day requests, day tokens,
+#: parallel slots held), the order UnitView shows them in.
+Counts = tuple[int, int, int, int, int]
+#: A minute window's live buckets: (bucket number, requests, tokens).
+Buckets = Iterable[tuple[int, int, int]]
+
+
+def refused(
+    limits: tuple[int, int, int, int, int],
+    tokens: int,
+    counts: Counts,
+    buckets: Callable[[], Buckets],
+    day_end: float,
+    now: float,
+) -> tuple[float, str] | None:
+    """None when one more request of `tokens` fits every window of `limits` (a request larger
+    than a whole token window still goes when that window is empty), else (when it frees up,
+    which window is full). `buckets` is asked only for a full minute window."""
+    rpm, rpd, tpm, tpd, parallel = limits
+    minute_requests, minute_tokens, day_requests, day_tokens, in_flight = counts
+    if rpm and minute_requests + 1 > rpm and minute_requests > 0:
+        live = [(bucket, n) for bucket, n, _ in buckets()]
+        return minute_frees_at(live, minute_requests, rpm, 1), "rpm"
+    if tpm and minute_tokens + tokens > tpm and minute_tokens > 0:
+        live = [(bucket, n) for bucket, _, n in buckets()]
+        return minute_frees_at(live, minute_tokens, tpm, tokens), "tpm"
+    if rpd and day_requests + 1 > rpd:
+        return day_end, "rpd"
+    if tpd and day_tokens and day_tokens + tokens > tpd:
+        return day_end, "tpd"
+    if parallel and in_flight >= parallel:
+        return now + 1.0, "max_parallel"  # frees when a request ends: look again soon
+    return None
+
+
+def share_left(limits: tuple[int, int, int, int, int], counts: Counts) -> float:
+    """The share left of the tightest configured window, in [0, 1] (1.0: no limits)."""
+    rpm, rpd, tpm, tpd, _ = limits
+    minute_requests, minute_tokens, day_requests, day_tokens, _ = counts
+    left = 1.0
+    if rpm and (share := 1 - minute_requests / rpm) < left:
+        left = share
+    if tpm and (share := 1 - minute_tokens / tpm) < left:
+        left = share
+    if rpd and (share := 1 - day_requests / rpd) < left:
+        left = share
+    if tpd and (share := 1 - day_tokens / tpd) < left:
+        left = share
+    return left if left > 0.0 else 0.0
+
+
+def minute_frees_at(buckets: list[tuple[int, int]], used: int, limit: int, need: int) -> float:
+    """When enough of a full minute window (`used` of `limit`, `need` more asked for) has freed
+    up: its oldest buckets (bucket number, count) leaving it one by one."""
+    freed = 0
+    for bucket, count in sorted(buckets):
+        freed += count
+        if used - freed + need <= limit or used - freed <= 0:
+            return bucket_frees_at(bucket)
+    return bucket_frees_at(max(bucket for bucket, _ in buckets))

@@ -48,9 +48,11 @@ from apex_ai_proxy.keypool.ledger import (
 from apex_ai_proxy.keypool.limits import (
     BUCKET_S,
     LIVE_BUCKETS,
-    bucket_frees_at,
+    Counts,
     clamp_tokens,
     day_window,
+    refused,
+    share_left,
 )
 from apex_ai_proxy.keypool.signals import Signal
 from apex_ai_proxy.keypool.state import DEFAULT_POLICY, KeyState, KeyStatus, Policy, transition
@@ -191,23 +193,25 @@ class SharedLedger(InProcessLedger):
         status = self._status_of(base, c.unit)
         if not status.available(now):
             return status.until, status.state.value
-        rpm, rpd, tpm, tpd, parallel = c.limits
-        words = self.table.words
         live = self._minute(base, now)
-        used = sum(r for _, r, _ in live)
-        if rpm and used + 1 > rpm and used > 0:
-            return _frees_at([(b, r) for b, r, _ in live], used, rpm, 1), "rpm"
-        used = sum(t for _, _, t in live)
-        if tpm and used + tokens > tpm and used > 0:
-            return _frees_at([(b, t) for b, _, t in live], used, tpm, tokens), "tpm"
         _, day_end = self._day(base, c, now)
-        if rpd and words[base + 2] + 1 > rpd:
-            return day_end, "rpd"
-        if tpd and words[base + 3] and words[base + 3] + tokens > tpd:
-            return day_end, "tpd"
-        if parallel and self._in_flight(base, now) >= parallel:
-            return now + 1.0, "max_parallel"
-        return None, ""
+        blocked = refused(
+            c.limits, tokens, self._counts(base, live, c, now), lambda: live, day_end, now
+        )
+        return blocked if blocked is not None else (None, "")
+
+    def _counts(
+        self, base: int, live: list[tuple[int, int, int]], c: Candidate, now: float
+    ) -> Counts:
+        """The slot's counts (its day already current); parallel slots only where limited."""
+        words = self.table.words
+        return (
+            sum(r for _, r, _ in live),
+            sum(t for _, _, t in live),
+            words[base + 2],
+            words[base + 3],
+            self._in_flight(base, now) if c.limits[4] else 0,
+        )
 
     def _in_flight(self, base: int, now: float) -> int:
         words, now_us = self.table.words, now * 1e6
@@ -246,21 +250,9 @@ class SharedLedger(InProcessLedger):
         return Reservation(c.unit, rid, tokens, bucket, day, self._headroom(base, c, now), "local")
 
     def _headroom(self, base: int, c: Candidate, now: float) -> float:
-        rpm, rpd, tpm, tpd, _ = c.limits
-        if not (rpm or rpd or tpm or tpd):
+        if not any(c.limits[:4]):
             return 1.0
-        live = self._minute(base, now)
-        words = self.table.words
-        left = 1.0
-        if rpm:
-            left = min(left, 1 - sum(r for _, r, _ in live) / rpm)
-        if tpm:
-            left = min(left, 1 - sum(t for _, _, t in live) / tpm)
-        if rpd:
-            left = min(left, 1 - words[base + 2] / rpd)
-        if tpd:
-            left = min(left, 1 - words[base + 3] / tpd)
-        return max(left, 0.0)
+        return share_left(c.limits, self._counts(base, self._minute(base, now), c, now))
 
     def settle_now(self, reservation: Reservation, used_tokens: int | None) -> None:
         base = self._slots.get(reservation.unit)
@@ -347,13 +339,3 @@ class SharedLedger(InProcessLedger):
 
 
 _OK = KeyStatus()
-
-
-def _frees_at(buckets: list[tuple[int, int]], used: int, limit: int, need: int) -> float:
-    """When enough of a full minute window has freed up: its oldest buckets leaving it."""
-    freed = 0
-    for bucket, count in sorted(buckets):
-        freed += count
-        if used - freed + need <= limit or used - freed <= 0:
-            return bucket_frees_at(bucket)
-    return bucket_frees_at(max(b for b, _ in buckets))
