@@ -7,9 +7,14 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import orjson
-from cli_run import terminate
+from cli_run import BIN, cli_env, terminate, wait_ready
+from fakes.ports import free_port
 
 
 def tcp_sockets() -> list[tuple[int, int, str, str]]:
@@ -90,3 +95,38 @@ async def stop(proc: asyncio.subprocess.Process, workers: list[int]) -> None:
     for pid in workers:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+@contextlib.asynccontextmanager
+async def two_workers(config_path: Path, workdir: Path) -> AsyncIterator[tuple[int, list[int]]]:
+    """`serve --workers 2` on a free port (its output in workdir/serve.log, its state files in
+    workdir), until both workers listen: yields (port, the workers' pids). Stopped on the way
+    out; after a body that passed, its exit must be clean (status 0, no traceback)."""
+    port = free_port()
+    log_path = workdir / "serve.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed in finally
+    proc = await asyncio.create_subprocess_exec(
+        *(str(BIN), "serve", "--config", str(config_path), "--port", str(port), "--workers", "2"),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=cli_env(),
+        cwd=workdir,  # default state files (records, stored responses) land here
+    )
+    workers: list[int] = []
+    try:
+        await wait_ready(f"http://127.0.0.1:{port}", proc)
+        deadline = time.monotonic() + 20
+        while listeners(port) < 2 or len(workers) < 2:
+            assert time.monotonic() < deadline, (
+                f"the two workers did not both start listening ({listeners(port)} listener(s), "
+                f"workers {workers}):\n" + log_path.read_text(errors="replace")
+            )
+            await asyncio.sleep(0.05)
+            workers = children(proc.pid)
+        yield port, workers
+    finally:
+        await stop(proc, workers)
+        log.close()
+    output = log_path.read_text(errors="replace")
+    assert proc.returncode == 0, output
+    assert "Traceback" not in output

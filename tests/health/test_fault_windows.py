@@ -11,12 +11,11 @@ import time
 
 import pydantic
 import pytest
-from test_health_redis import REDIS_URL, needs_redis, prefix, until  # noqa: F401 - fixture
+from test_health_redis import REDIS_URL, needs_redis, prefix, replicas, until  # noqa: F401 - fixture
 
 from apex_ai_proxy.config import RetryConfig
-from apex_ai_proxy.health import CooldownTable, HealthConfig, HealthState
+from apex_ai_proxy.health import CooldownTable, HealthState
 from apex_ai_proxy.health.config import FaultWindowConfig
-from apex_ai_proxy.health.redis_sync import RedisHealthSync
 
 FORK = multiprocessing.get_context("fork")
 EP = "a http://127.0.0.1:1/v1"
@@ -135,12 +134,8 @@ def test_fault_window_config_is_validated(window):
 
 @needs_redis
 async def test_a_degraded_key_and_endpoint_reach_the_other_replica(prefix):  # noqa: F811
-    config = HealthConfig(backend="redis", redis_url=REDIS_URL, key_prefix=prefix)
     one, two = health(), health()
-    syncs = [RedisHealthSync(one, config), RedisHealthSync(two, config)]
-    for sync in syncs:
-        sync.start()
-    try:
+    async with replicas([one, two], prefix):
         for _ in range(3):
             one.on_fault("a#0", EP)
         await until(lambda: two.endpoint_degraded(EP, time.monotonic()))
@@ -148,9 +143,6 @@ async def test_a_degraded_key_and_endpoint_reach_the_other_replica(prefix):  # n
         assert two.unit("a#0").state(time.monotonic()) == "degraded"
         one.on_success("a#1", 0.1, EP)  # the endpoint answers again
         await until(lambda: not two.endpoint_degraded(EP, time.monotonic()))
-    finally:
-        for sync in syncs:
-            await sync.close()
 
 
 @needs_redis

@@ -9,6 +9,7 @@ The outage tests need no Redis at all: they point at a port where none answers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -141,14 +142,24 @@ def _health() -> HealthState:
     return HealthState(1.0, 300.0, 3600.0, CooldownTable(["a#0", "b#0"]))
 
 
-@needs_redis
-async def test_a_success_on_one_replica_clears_the_cooldown_on_the_other(prefix):
+@contextlib.asynccontextmanager
+async def replicas(states: list[HealthState], prefix: str) -> AsyncIterator[list[RedisHealthSync]]:
+    """Each state as one replica's, sharing cooldowns through the Redis at REDIS_URL."""
     config = HealthConfig(backend="redis", redis_url=REDIS_URL, key_prefix=prefix)
-    one, two = _health(), _health()
-    syncs = [RedisHealthSync(one, config), RedisHealthSync(two, config)]
+    syncs = [RedisHealthSync(state, config) for state in states]
     for sync in syncs:
         sync.start()
     try:
+        yield syncs
+    finally:
+        for sync in syncs:
+            await sync.close()
+
+
+@needs_redis
+async def test_a_success_on_one_replica_clears_the_cooldown_on_the_other(prefix):
+    one, two = _health(), _health()
+    async with replicas([one, two], prefix) as syncs:
         one.on_failure("a#0", retry_after=30, rate_limited=True)
         await until(lambda: not two.is_available("a#0", time.monotonic()))
         assert two.is_available("b#0", time.monotonic())
@@ -157,9 +168,6 @@ async def test_a_success_on_one_replica_clears_the_cooldown_on_the_other(prefix)
         assert two.unit("a#0").failures == 0 and not two.unit("a#0").rate_limited
         # A change applied from Redis is not published again (no echo back to its author).
         assert not syncs[1]._pending
-    finally:
-        for sync in syncs:
-            await sync.close()
 
 
 async def test_with_redis_down_requests_succeed_and_cooldowns_work_locally(

@@ -9,18 +9,14 @@ worker's file descriptors) and insists that both served some.
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from cli_run import BIN, cli_env, wait_ready, write
+from cli_run import write
 from fakes.openai_upstream import rate_limited
-from fakes.ports import free_port
 from gateway_config import config, model, openai_provider
-from serve_workers import chat_on_new_connection, children, listeners, stop
+from serve_workers import chat_on_new_connection, two_workers
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="reads /proc to tell the workers apart"
@@ -43,28 +39,7 @@ async def test_a_429_seen_by_one_worker_keeps_every_worker_off_that_key(
         retry={"cooldown_max_s": 300},  # Retry-After is capped at 12 × this: keep the 60 s
     )
     path = write(tmp_path, cfg)
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed in finally
-    proc = await asyncio.create_subprocess_exec(
-        *(str(BIN), "serve", "--config", str(path), "--port", str(port), "--workers", "2"),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=cli_env(),
-        cwd=tmp_path,  # default state files (records, stored responses) land here
-    )
-    workers: list[int] = []
-    try:
-        await wait_ready(base_url, proc)
-        deadline = time.monotonic() + 20
-        while listeners(port) < 2 or len(workers) < 2:
-            assert time.monotonic() < deadline, (
-                f"the two workers did not both start listening ({listeners(port)} listener(s), "
-                f"workers {workers}):\n" + (tmp_path / "serve.log").read_text(errors="replace")
-            )
-            await asyncio.sleep(0.05)
-            workers = children(proc.pid)
-
+    async with two_workers(path, tmp_path) as (port, workers):
         served_by = []
         for _ in range(REQUESTS):
             status, headers, body, pid = await chat_on_new_connection(port, workers)
@@ -79,9 +54,3 @@ async def test_a_429_seen_by_one_worker_keeps_every_worker_off_that_key(
             f"the rate-limited upstream was hit {len(limited.requests)} times"
         )
         assert len(ok.requests) == REQUESTS
-    finally:
-        await stop(proc, workers)
-        log.close()
-    output = (tmp_path / "serve.log").read_text(errors="replace")
-    assert proc.returncode == 0, output
-    assert "Traceback" not in output

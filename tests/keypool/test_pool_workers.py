@@ -4,17 +4,13 @@ gateway, not once per worker."""
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from cli_run import BIN, cli_env, wait_ready, write
-from fakes.ports import free_port
+from cli_run import write
 from gateway_config import config, model, openai_provider
-from serve_workers import chat_on_new_connection, children, listeners, stop
+from serve_workers import chat_on_new_connection, two_workers
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="reads /proc to tell the workers apart"
@@ -31,24 +27,7 @@ async def test_two_workers_with_local_state_enforce_a_configured_rpm_once(
     provider = openai_provider(upstream)
     provider["limits"] = {"rpm": RPM}
     path = write(tmp_path, config({"quota": provider}, {"m": model("quota")}))
-    port = free_port()
-    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed in finally
-    proc = await asyncio.create_subprocess_exec(
-        *(str(BIN), "serve", "--config", str(path), "--port", str(port), "--workers", "2"),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=cli_env(),
-        cwd=tmp_path,
-    )
-    workers: list[int] = []
-    try:
-        await wait_ready(f"http://127.0.0.1:{port}", proc)
-        deadline = time.monotonic() + 20
-        while listeners(port) < 2 or len(workers) < 2:
-            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-            await asyncio.sleep(0.05)
-            workers = children(proc.pid)
-
+    async with two_workers(path, tmp_path) as (port, workers):
         # New connections until both workers have answered (SO_REUSEPORT spreads them by a
         # hash: a short run may land on one), at least REQUESTS of them.
         answers: list = []
@@ -63,9 +42,3 @@ async def test_two_workers_with_local_state_enforce_a_configured_rpm_once(
         assert {pid for *_, pid in answers} >= set(workers), "one worker answered everything"
         refusal = next(headers for status, headers, _, _ in answers if status == 429)
         assert 1 <= int(refusal["retry-after"]) <= 66
-    finally:
-        await stop(proc, workers)
-        log.close()
-    output = (tmp_path / "serve.log").read_text(errors="replace")
-    assert proc.returncode == 0, output
-    assert "Traceback" not in output
