@@ -32,9 +32,9 @@ def test_opcount_shows_the_key_pool_only_where_limits_are_configured():
     off, local = count("off"), count("local")
     plain, pooled = read_counts(off), read_counts(local)
     assert any(name.startswith("Dispatcher.run ") for name in plain)
-    assert not any(name.startswith("LocalLedger.reserve_now ") for name in plain)
-    reserve = next(n for name, n in pooled.items() if name.startswith("LocalLedger.reserve_now "))
+    assert not any(name.startswith("LocalLedger.reserve_one ") for name in plain)
+    reserve = next(n for name, n in pooled.items() if name.startswith("LocalLedger.reserve_one "))
     assert reserve >= 10 * REQUESTS  # every request reserved, at least a few bytecodes each
     report = diff(off, local, REQUESTS)
     assert report.splitlines()[0].startswith("total ")
-    assert "LocalLedger.reserve_now" in report
+    assert "LocalLedger.reserve_one" in report

@@ -76,7 +76,7 @@ async def test_pool_capacity_is_spent_without_a_single_upstream_429(gateway, quo
     assert Counter(key for key, _ in fake.served) == {"key-a": 2, "key-b": 4, "key-c": 6}
     assert answers[0][1]["x-ratelimit-limit-requests"] == "12"
     remaining = [int(h["x-ratelimit-remaining-requests"]) for _, h, _ in answers]
-    assert remaining[0] == 12 and remaining[-1] < remaining[0]
+    assert remaining == list(range(11, -1, -1))  # what is left once this request is counted
 
     status, headers, body = await chat(gw)
     assert status == 429, body
@@ -530,3 +530,55 @@ async def test_a_reload_keeps_each_key_its_quota_wherever_it_moves_in_the_list(
     assert fake.refused == []  # key-a was not asked again
     rows = await gw.app.services.pool.snapshot()
     assert rows["q#1|m"].minute_requests == 1  # shown by its new name
+
+
+async def test_a_lone_key_counts_its_remaining_requests_down_to_the_pools_429(
+    gateway, quota_upstream
+):
+    # One key behind the model: the request takes the pool's walk-less path (take_alone).
+    fake = await quota_upstream()
+    gw = await gateway(pool_config(fake, [{"key": "key-a", "limits": {"rpm": 3}}]))
+
+    answers = [await chat(gw) for _ in range(4)]
+
+    assert [status for status, _, _ in answers] == [200, 200, 200, 429]
+    assert [h["x-ratelimit-remaining-requests"] for _, h, _ in answers] == ["2", "1", "0", "0"]
+    assert answers[0][1]["x-ratelimit-limit-requests"] == "3"
+    assert 1 <= int(answers[3][1]["retry-after"]) <= 66
+    assert fake.calls == 3  # the fourth never reached the upstream
+
+
+async def test_a_lone_key_the_upstream_refuses_fails_with_the_pools_429_then_is_left_alone(
+    gateway, quota_upstream
+):
+    # The gateway's limit is far above the upstream's real one; the upstream's 429 (Retry-After
+    # 20 s) is what tells it. With one key there is nothing to fail over to.
+    fake = await quota_upstream()
+    gw = await gateway(pool_config(fake, [{"key": "key-a", "limits": {"rpm": 1000}}]))
+    assert (await chat(gw))[0] == 200
+    fake.exhaust("key-a", 20)
+
+    status, headers, body = await chat(gw)
+    assert status == 429, body
+    assert fake.refused == [("key-a", "chat")]
+    calls = fake.calls
+    status, headers, body = await chat(gw)
+
+    assert status == 429, body
+    assert fake.calls == calls  # known to be out: not called again
+    assert 15 <= int(headers["retry-after"]) <= 21, headers
+
+
+async def test_a_lone_key_that_fails_with_a_5xx_is_tried_once_per_request(gateway, quota_upstream):
+    # As without the pool: a request tries each key once. The 503 is the answer (no second
+    # call on the same key), and the failed call is not charged to the key's quota.
+    fake = await quota_upstream()
+    gw = await gateway(pool_config(fake, [{"key": "key-a", "limits": {"rpm": 5}}]))
+    fake.fail_next("key-a", 503)
+
+    status, _, body = await chat(gw)
+
+    assert status == 503, body
+    assert fake.failed == [("key-a", 503)] and fake.served == []
+    views = await gw.app.services.pool.snapshot()
+    assert views["q#0|m"].remaining["rpm"] == 5

@@ -21,8 +21,9 @@ from apex_ai_proxy.dispatch.answers import start_stream, whole_response
 from apex_ai_proxy.dispatch.failures import Call, Cooldown, Failure
 from apex_ai_proxy.dispatch.operation import Operation
 from apex_ai_proxy.dispatch.planning import translation_for, upstream_body
-from apex_ai_proxy.dispatch.pool import KeyPool
+from apex_ai_proxy.dispatch.pool import KeyPool, estimate_tokens
 from apex_ai_proxy.dispatch.settings import ProviderSettings
+from apex_ai_proxy.dispatch.walk import Walk
 from apex_ai_proxy.errors import GatewayError, UpstreamInvalid
 from apex_ai_proxy.health import HealthState
 from apex_ai_proxy.http import Request, StreamResponse, UpstreamBodyTooLarge
@@ -118,19 +119,32 @@ class Dispatcher:
     ) -> StreamResponse:
         """The attempt loop with the key pool: candidates in headroom order, each attempt on a
         reservation (keys known to be out are never called), its answer learned from and its
-        usage settled. All keys out: 429 with Retry-After, no upstream called."""
-        walk = pool.walk(route, self.balancer.candidates, ctx, body, request.headers)
-        if not walk.ready:  # every key known to be out: wait (queue_timeout_s) or the 429
-            await walk.wait()
-        if walk.session is not None:  # a conversation: its pin may be another replica's
-            await walk.follow_shared_pin()
-        pool_headers = pool.headers(walk.listed)
-        attempts_left = self.retry.max_attempts
-        while attempts_left:
+        usage settled. All keys out: 429 with Retry-After, no upstream called. The usual
+        request (local state, one key offered, room for it) makes no walk: take_alone reserves
+        it, and a walk is made only when it fails (bench/results/2026-12-02-key-pool-session-4.md).
+        """
+        offered = list(self.balancer.candidates(route))
+        tokens = estimate_tokens(ctx, body)
+        walk: Walk | None = None
+        alone = pool.take_alone(route, offered, tokens)  # local state, one key with room
+        if alone is not None:  # the usual request: no walk unless it fails over
+            reservation, pool_headers = alone
+            target, key = offered[0]
+        else:
+            walk = pool.walk(
+                route, offered, self.balancer.candidates, tokens, body, request.headers
+            )
+            if not walk.ready:  # every key known to be out: wait (queue_timeout_s) or the 429
+                await walk.wait()
+            if walk.session is not None:  # a conversation: its pin may be another replica's
+                await walk.follow_shared_pin()
             picked = walk.take_now() or await walk.next()  # take_now: local state, no await
             if picked is None:
-                break
+                raise self.cooldown.exhausted(route, failures)
             target, key, reservation = picked
+            pool_headers = pool.headers(walk.listed)
+        attempts_left = self.retry.max_attempts
+        while True:
             attempts_left -= 1
             if request.disconnected:
                 pool.release(reservation, target, key)
@@ -148,6 +162,17 @@ class Dispatcher:
                     await learned
             if response is not None:
                 return response
+            if walk is None:  # the lone key failed: the walk has what is left, and the 429
+                walk = pool.walk(
+                    route, offered, self.balancer.candidates, tokens, body, request.headers
+                )
+                walk.passed(reservation.unit)
+            if not attempts_left:
+                break
+            picked = walk.take_now() or await walk.next()
+            if picked is None:
+                break
+            target, key, reservation = picked
         if failures and all(f.rate_limited for f in failures):
             spent = walk.spent()  # the keys tried answered 429, the rest are known to be out
             if spent is not None:

@@ -1,7 +1,9 @@
 """The key pool in the attempt loop (issue 13): headroom order, reserve before, learn and settle
 after.
 
-    walk = pool.walk(route, balancer.candidates, ctx, body, headers)   # in headroom order
+    offered = list(balancer.candidates(route))
+    alone = pool.take_alone(route, offered, tokens)    # local state, one key with room: no walk
+    walk = pool.walk(route, offered, balancer.candidates, tokens, body, headers)  # else
     if not walk.ready:                                     # every key known to be out
         await walk.wait()                                  # queue_timeout_s, else the 429
     while (picked := walk.take_now() or await walk.next()) is not None:  # one reservation
@@ -205,23 +207,49 @@ class KeyPool:
 
     # --- one request ----------------------------------------------------------------------------
 
+    def take_alone(
+        self, route: Route, offered: Sequence[Pair], tokens: int
+    ) -> tuple[Reservation, dict[str, str]] | None:
+        """The usual request with local state, without a walk: the balancer offers one (target,
+        key), the model pins no conversations and the ledger has room for it. The reservation and the pool's headers (`headers`, for one key); None: the walk
+        decides (keys to order, a refusal to wait on, another ledger)."""
+        local = self.local_ledger
+        if local is None or len(offered) != 1 or (self._affinity and route.name in self._affinity):
+            return None
+        target, key = offered[0]
+        candidate = self.known.get((key.name, target.upstream_model)) or self.candidate(target, key)
+        # A key the view knows to be out the ledger refuses too (its refusals and states are
+        # where the view learned it): not asked twice.
+        result = local.reserve_one(candidate, tokens)
+        if type(result) is not Reservation:
+            return None  # the walk asks again, and waits or answers the 429
+        self.view.note_reservation(result)
+        rpm = candidate.limits[0]
+        if not rpm:
+            return result, {}
+        return result, {
+            "x-ratelimit-limit-requests": str(rpm),
+            "x-ratelimit-remaining-requests": str(round(result.headroom * rpm)),
+        }
+
     def walk(
         self,
         route: Route,
+        offered: Sequence[Pair],
         pairs: Callable[[Route], Iterable[Pair]],
-        ctx: RequestContext,
+        tokens: int,
         body: dict,
         headers: Mapping[str, str],
     ) -> Walk:
-        """`pairs(route)`: the balancer's candidates in strategy order (asked again after a
-        wait). When the walk is not `ready` (every key known to be out), `walk.wait()`."""
+        """`offered`: the balancer's candidates in strategy order; `pairs(route)` asks it again
+        after a wait. When the walk is not `ready` (every key known to be out), `walk.wait()`."""
         affinity = self._affinity.get(route.name) if self._affinity else None
         if affinity is not None:
             session = affinity.session_of(headers, body)
             if session is not None:
                 pinned = f"{route.name}\0{session}"
-                return Walk(self, route, pairs, estimate_tokens(ctx, body), affinity, pinned)
-        return Walk(self, route, pairs, estimate_tokens(ctx, body))
+                return Walk(self, route, offered, pairs, tokens, affinity, pinned)
+        return Walk(self, route, offered, pairs, tokens)
 
     def after(
         self,
@@ -242,7 +270,11 @@ class KeyPool:
                 used = reservation.tokens if usage is None else usage.total_tokens
             else:
                 used = _used_tokens(status, answered, ctx, reservation)
-            self._settle(reservation, used, call.target, call.key, walk)
+            local = self.local_ledger
+            if local is not None:  # _settle's usual case, inline
+                local.settle_now(reservation, used)
+            else:
+                self._settle(reservation, used, call.target, call.key, walk)
         if success and answered and walk is not None and walk.session is not None:
             walk.answered_by(self._candidate_of(call.target, call.key, reservation, walk).unit)
         upstream = call.upstream

@@ -47,6 +47,7 @@ class Walk:
         self,
         pool: KeyPool,
         route: Route,
+        offered: Iterable[Pair],
         pairs: Callable[[Route], Iterable[Pair]],
         tokens: int,
         affinity: Affinity | None = None,
@@ -60,17 +61,19 @@ class Walk:
         if session is not None:
             self.affinity, self.session = affinity, session
         #: Candidates to try now; False: `wait` first (or the dispatcher's usual answer).
-        self.ready = self.order()
+        self.ready = self.order(offered)
 
-    def order(self) -> bool:
-        """The balancer's candidates as ledger units (`listed`) and those to try in headroom
-        order (`remaining`). False when there are none to try now: every one known to be out
-        (`retry_at` says until when) or none listed."""
+    def order(self, offered: Iterable[Pair] | None = None) -> bool:
+        """The balancer's candidates (`offered`, else asked afresh) as ledger units (`listed`)
+        and those to try in headroom order (`remaining`). False when there are none to try now:
+        every one known to be out (`retry_at` says until when) or none listed."""
         pool = self.pool
         known = pool.known  # (key name, upstream model) → Candidate: built at start-up
         listed: list[Candidate] = []
         pairs: dict[str, Pair] = {}
-        for pair in self._pairs(self.route):
+        if offered is None:
+            offered = self._pairs(self.route)
+        for pair in offered:
             target, key = pair
             unit = known.get((key.name, target.upstream_model)) or pool.candidate(target, key)
             listed.append(unit)
@@ -128,6 +131,13 @@ class Walk:
             return
         if affinity.pinned(session) is None:
             self.remaining = _pinned_first(list(self.remaining), await affinity.lookup(session))
+
+    def passed(self, unit: str) -> None:
+        """The attempt the dispatcher made without the walk (KeyPool.take_alone) on `unit`:
+        counted as this walk's, and not tried again."""
+        self.reserved += 1
+        self.reserved_as = next((c for c in self.listed if c.unit == unit), None)
+        self.remaining = [c for c in self.remaining if c.unit != unit]
 
     def take_now(self) -> tuple[Target, ApiKey, Reservation] | None:
         """`next` without a coroutine, for the usual case: the in-process ledger has room for

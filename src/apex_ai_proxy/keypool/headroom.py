@@ -47,13 +47,14 @@ class HeadroomView:
         return min(times) if times else None
 
     def requests_left(self, candidates: Sequence[Candidate]) -> tuple[int, int] | None:
-        """(the sum of the candidates' rpm, this process's estimate of what is left of it); None
-        when one has no rpm. Every request asks."""
+        """(the sum of the candidates' rpm, this process's estimate of what is left of it, the
+        request just reserved counted); None when one has no rpm. Every request asks. Rounded:
+        a share times its limit is a count give or take a float's last bit."""
         out, table = self._out_until, self._headroom
         if len(candidates) == 1 and not out:  # the usual route: one key, none known out
             c = candidates[0]
             rpm = c.limits[0]
-            return (rpm, int(table.get(c.unit, UNKNOWN_HEADROOM) * rpm)) if rpm else None
+            return (rpm, round(table.get(c.unit, UNKNOWN_HEADROOM) * rpm)) if rpm else None
         limit = left = 0
         now = time.time() if out else 0.0
         for c in candidates:
@@ -62,7 +63,7 @@ class HeadroomView:
                 return None
             limit += rpm
             if not out or out.get(c.unit, 0.0) <= now:
-                left += int(table.get(c.unit, UNKNOWN_HEADROOM) * rpm)
+                left += round(table.get(c.unit, UNKNOWN_HEADROOM) * rpm)
         return limit, left
 
     def out_until(self, unit: str) -> float:

@@ -221,6 +221,9 @@ class InProcessLedger:
     def settle_now(self, reservation: Reservation, used_tokens: int | None) -> None:
         raise NotImplementedError
 
+    def reserve_one(self, c: Candidate, tokens: int) -> Reservation | Refusal:
+        return self.reserve_now((c,), tokens, c.lease_s)
+
 
 class LocalLedger(InProcessLedger):
     """In-process ledger: exact for one process; the fallback of the Redis ledger."""
@@ -251,16 +254,7 @@ class LocalLedger(InProcessLedger):
                 and usage.fresh_from <= now < usage.fresh_until
                 and usage.limits == c.limits
             ):
-                # The fast path: room was left at the last full check; only counted.
-                pending = usage.pending + 1
-                pending_tokens = usage.pending_tokens + tokens
-                usage.pending, usage.pending_tokens = pending, pending_tokens
-                left = (usage.room - pending) * usage.per_request
-                if (share := (usage.token_room - pending_tokens) * usage.per_token) < left:
-                    left = share
-                return _new_tuple(
-                    Reservation, (unit, "", tokens, usage.pruned, usage.day, left, self.backend)
-                )
+                return _counted(usage, unit, tokens)  # room was left at the last full check
             status = statuses.get(unit) if statuses else None
             if status is not None and not status.available(now):
                 blocked: tuple[float, str] = (status.until, status.state.value)
@@ -275,6 +269,20 @@ class LocalLedger(InProcessLedger):
                 earliest = blocked[0]
             first_reason = first_reason or blocked[1]
         return Refusal(earliest if candidates else now, first_reason or "no_candidates")
+
+    def reserve_one(self, c: Candidate, tokens: int) -> Reservation | Refusal:
+        """`reserve_now` of one candidate, the fast path first: the request of a route with one
+        key (no walk) comes here."""
+        usage = self._usage.get(c.unit)
+        if (
+            usage is not None
+            and usage.pending < usage.room
+            and usage.pending_tokens + tokens <= usage.token_room
+            and usage.limits == c.limits
+            and usage.fresh_from <= self.clock() < usage.fresh_until
+        ):
+            return _counted(usage, c.unit, tokens)
+        return self.reserve_now((c,), tokens, c.lease_s)
 
     def _reserve_in_full(
         self,
@@ -377,6 +385,18 @@ class LocalLedger(InProcessLedger):
 
     async def close(self) -> None:
         return None
+
+
+def _counted(usage: _Usage, unit: str, tokens: int) -> Reservation:
+    """The fast path's reservation: it fits in the room left at the last full check (within the
+    same bucket and day), so it is only counted as pending."""
+    pending = usage.pending + 1
+    pending_tokens = usage.pending_tokens + tokens
+    usage.pending, usage.pending_tokens = pending, pending_tokens
+    left = (usage.room - pending) * usage.per_request
+    if (share := (usage.token_room - pending_tokens) * usage.per_token) < left:
+        left = share
+    return _new_tuple(Reservation, (unit, "", tokens, usage.pruned, usage.day, left, "local"))
 
 
 def _refund(usage: _Usage, reservation: Reservation) -> None:
