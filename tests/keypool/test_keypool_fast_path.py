@@ -47,6 +47,7 @@ LIMITS = [
 operations = st.lists(
     st.one_of(
         st.tuples(st.just("reserve"), st.integers(0, 2), st.integers(0, 600)),
+        st.tuples(st.just("reserve_one"), st.integers(0, 2), st.integers(0, 600)),
         st.tuples(st.just("settle"), st.integers(0, 50), st.one_of(st.none(), st.integers(0, 700))),
         st.tuples(st.just("wait"), st.floats(0.0, 2.0 * BUCKET_S)),
         st.tuples(st.just("limits"), st.integers(0, 2), st.integers(0, len(LIMITS) - 1)),
@@ -79,11 +80,16 @@ async def test_the_fast_path_answers_as_a_full_check_would(ops):
     limits = {unit: LIMITS[i] for i, unit in enumerate(units)}
     held: list[tuple[Reservation, Reservation]] = []
     for op in ops:
-        if op[0] == "reserve":
-            # the walk's order: from the chosen unit on, wrapping round
+        if op[0] in ("reserve", "reserve_one"):
+            # the walk's order: from the chosen unit on, wrapping round; or that unit alone, as
+            # a route with one key asks (KeyPool.take_alone)
             order = units[op[1] :] + units[: op[1]]
             candidates = [Candidate.of(u, limits[u]) for u in order]
-            got = fast.reserve_now(candidates, op[2])
+            if op[0] == "reserve":
+                got = fast.reserve_now(candidates, op[2])
+            else:
+                got = fast.reserve_one(candidates[0], op[2])
+                candidates = candidates[:1]
             want = full.reserve_now(candidates, op[2])
             assert type(got) is type(want), (got, want)
             if isinstance(want, Refusal):

@@ -280,8 +280,16 @@ class LocalLedger(InProcessLedger):
             and usage.pending_tokens + tokens <= usage.token_room
             and usage.limits == c.limits
             and usage.fresh_from <= self.clock() < usage.fresh_until
-        ):
-            return _counted(usage, c.unit, tokens)
+        ):  # _counted, inline: every request of a one-key route comes here
+            pending = usage.pending + 1
+            pending_tokens = usage.pending_tokens + tokens
+            usage.pending, usage.pending_tokens = pending, pending_tokens
+            left = (usage.room - pending) * usage.per_request
+            if (share := (usage.token_room - pending_tokens) * usage.per_token) < left:
+                left = share
+            return _new_tuple(
+                Reservation, (c.unit, "", tokens, usage.pruned, usage.day, left, "local")
+            )
         return self.reserve_now((c,), tokens, c.lease_s)
 
     def _reserve_in_full(
