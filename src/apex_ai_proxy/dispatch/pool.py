@@ -50,6 +50,7 @@ from apex_ai_proxy.keypool import (
     Ledger,
     Limits,
     Policy,
+    Refusal,
     Reservation,
     Signal,
     UnitView,
@@ -123,6 +124,13 @@ class KeyPool:
         self.view = HeadroomView()
         #: The in-process ledger, called without a coroutine; None: another backend (Redis).
         self.local_ledger = ledger if isinstance(ledger, InProcessLedger) else None
+        #: One candidate reserved without a coroutine when the ledger can (in process; with
+        #: Redis from this process's grant, else None): the walk-less request (take_alone).
+        self._reserve_alone: Callable[[Candidate, int], Reservation | Refusal | None] | None = (
+            self.local_ledger.reserve_one
+            if self.local_ledger is not None
+            else getattr(ledger, "reserve_nowait", None)
+        )
         self._providers = config.providers
         self._key_limits = {
             f"{name}#{i}": limits
@@ -210,19 +218,24 @@ class KeyPool:
     def take_alone(
         self, route: Route, offered: Sequence[Pair], tokens: int
     ) -> tuple[Reservation, dict[str, str]] | None:
-        """The usual request with local state, without a walk: the balancer offers one (target,
-        key), the model pins no conversations and the ledger has room for it. The reservation and the pool's headers (`headers`, for one key); None: the walk
-        decides (keys to order, a refusal to wait on, another ledger)."""
-        local = self.local_ledger
-        if local is None or len(offered) != 1 or (self._affinity and route.name in self._affinity):
+        """The usual request, without a walk: the balancer offers one (target, key), the model
+        pins no conversations and the ledger has room for it now (local state; with Redis, in
+        this process's grant). The reservation and the pool's headers (`headers`, for one key);
+        None: the walk decides (keys to order, a refusal to wait on, a round trip)."""
+        reserve = self._reserve_alone
+        if (
+            reserve is None
+            or len(offered) != 1
+            or (self._affinity and route.name in self._affinity)
+        ):
             return None
         target, key = offered[0]
         candidate = self.known.get((key.name, target.upstream_model)) or self.candidate(target, key)
-        # A key the view knows to be out the ledger refuses too (its refusals and states are
-        # where the view learned it): not asked twice.
-        result = local.reserve_one(candidate, tokens)
+        # A key the view knows to be out is not looked up there: the view learned it from the
+        # ledger's refusals and states, so the ledger refuses it too (Redis: it holds no grant).
+        result = reserve(candidate, tokens)
         if type(result) is not Reservation:
-            return None  # the walk asks again, and waits or answers the 429
+            return None  # the walk asks again (Redis: a round trip), and waits or answers 429
         self.view.note_reservation(result)
         rpm = candidate.limits[0]
         if not rpm:
