@@ -3,6 +3,11 @@ whole pool is out, the earliest time it frees up."""
 
 from __future__ import annotations
 
+import time
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from apex_ai_proxy.keypool.config import Limits
 from apex_ai_proxy.keypool.headroom import HeadroomView
 from apex_ai_proxy.keypool.ledger import Candidate, LocalLedger, Refusal, Reservation
@@ -86,3 +91,35 @@ async def test_pool_capacity_is_spent_before_any_upstream_would_refuse():
     view.note_refusal(pool, refused)
     assert view.order(pool, NOW) == []
     assert view.back_at(pool, NOW) == refused.retry_at
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c", "d"]),  # a unit may be listed twice (two targets)
+            st.one_of(st.none(), st.sampled_from([0.0, 0.25, 0.5, 1.0]), st.floats(0.0, 1.0)),
+            st.booleans(),  # known to be out (for an hour)
+        ),
+        max_size=6,
+    )
+)
+def test_first_is_the_candidate_order_puts_first(listing):
+    # take_first picks the walk's first key without sorting: it must be order()'s first.
+    view = HeadroomView()
+    now = time.time()
+    for name, headroom, out in listing:
+        unit = f"{name}#0|m"
+        if headroom is not None:
+            view._remember(view._headroom, unit, headroom)
+        if out:
+            view.note_status(unit, KeyStatus(KeyState.RATE_LIMITED, now + 3600, "rpm"), now)
+    candidates = [cand(f"{name}#0|m") for name, _, _ in listing]
+
+    index = view.first(candidates)
+
+    order = view.order(candidates, now)
+    if not order:
+        assert index is None
+    else:
+        assert index is not None and candidates[index] is order[0]

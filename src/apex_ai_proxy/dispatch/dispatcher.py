@@ -120,16 +120,15 @@ class Dispatcher:
         """The attempt loop with the key pool: candidates in headroom order, each attempt on a
         reservation (keys known to be out are never called), its answer learned from and its
         usage settled. All keys out: 429 with Retry-After, no upstream called. The usual
-        request (local state, one key offered, room for it) makes no walk: take_alone reserves
-        it, and a walk is made only when it fails (bench/results/2026-12-02-key-pool-session-4.md).
+        request (room for the key the walk would try first, no round trip) makes no walk:
+        take_first reserves it, and a walk is made only when it fails (bench/results/2026-12-02-key-pool-session-4.md).
         """
         offered = list(self.balancer.candidates(route))
         tokens = estimate_tokens(ctx, body)
         walk: Walk | None = None
-        alone = pool.take_alone(route, offered, tokens)  # local state, one key with room
-        if alone is not None:  # the usual request: no walk unless it fails over
-            reservation, pool_headers = alone
-            target, key = offered[0]
+        first = pool.take_first(route, offered, tokens)  # room for the walk's first key
+        if first is not None:  # the usual request: no walk unless it fails over
+            target, key, reservation, pool_headers = first
         else:
             walk = pool.walk(
                 route, offered, self.balancer.candidates, tokens, body, request.headers
@@ -162,7 +161,7 @@ class Dispatcher:
                     await learned
             if response is not None:
                 return response
-            if walk is None:  # the lone key failed: the walk has what is left, and the 429
+            if walk is None:  # the first key failed: the walk has what is left, and the 429
                 walk = pool.walk(
                     route, offered, self.balancer.candidates, tokens, body, request.headers
                 )

@@ -2,7 +2,7 @@
 after.
 
     offered = list(balancer.candidates(route))
-    alone = pool.take_alone(route, offered, tokens)    # local state, one key with room: no walk
+    first = pool.take_first(route, offered, tokens)    # the usual request: no walk
     walk = pool.walk(route, offered, balancer.candidates, tokens, body, headers)  # else
     if not walk.ready:                                     # every key known to be out
         await walk.wait()                                  # queue_timeout_s, else the 429
@@ -125,7 +125,7 @@ class KeyPool:
         #: The in-process ledger, called without a coroutine; None: another backend (Redis).
         self.local_ledger = ledger if isinstance(ledger, InProcessLedger) else None
         #: One candidate reserved without a coroutine when the ledger can (in process; with
-        #: Redis from this process's grant, else None): the walk-less request (take_alone).
+        #: Redis from this process's grant, else None): the walk-less request (take_first).
         self._reserve_alone: Callable[[Candidate, int], Reservation | Refusal | None] | None = (
             self.local_ledger.reserve_one
             if self.local_ledger is not None
@@ -215,35 +215,41 @@ class KeyPool:
 
     # --- one request ----------------------------------------------------------------------------
 
-    def take_alone(
+    def take_first(
         self, route: Route, offered: Sequence[Pair], tokens: int
-    ) -> tuple[Reservation, dict[str, str]] | None:
-        """The usual request, without a walk: the balancer offers one (target, key), the model
-        pins no conversations and the ledger has room for it now (local state; with Redis, in
-        this process's grant). The reservation and the pool's headers (`headers`, for one key);
-        None: the walk decides (keys to order, a refusal to wait on, a round trip)."""
+    ) -> tuple[Target, ApiKey, Reservation, dict[str, str]] | None:
+        """The first attempt of the usual request, without a walk: the key the walk would try
+        first (most headroom, not known to be out, not on a degraded endpoint), reserved when
+        the ledger has room for it now (local state; with Redis, in this process's grant) and
+        the model pins no conversations. Its key, the reservation and the pool's `headers`;
+        None: the walk decides (a refusal to wait on, a round trip, a degraded endpoint)."""
         reserve = self._reserve_alone
-        if (
-            reserve is None
-            or len(offered) != 1
-            or (self._affinity and route.name in self._affinity)
-        ):
+        if reserve is None or not offered or (self._affinity and route.name in self._affinity):
             return None
-        target, key = offered[0]
-        candidate = self.known.get((key.name, target.upstream_model)) or self.candidate(target, key)
-        # A key the view knows to be out is not looked up there: the view learned it from the
-        # ledger's refusals and states, so the ledger refuses it too (Redis: it holds no grant).
+        known = self.known
+        if len(offered) == 1:  # one key: nothing to choose (a key the view knows to be out the
+            # ledger refuses too: the view learned it from its refusals and states)
+            target, key = offered[0]
+            candidate = known.get((key.name, target.upstream_model)) or self.candidate(target, key)
+            units: Sequence[Candidate] = (candidate,)
+        else:
+            units = [
+                known.get((key.name, target.upstream_model)) or self.candidate(target, key)
+                for target, key in offered
+            ]
+            index = self.view.first(units)
+            if index is None:
+                return None  # every one known to be out: the walk waits or answers 429
+            candidate = units[index]
+            target, key = offered[index]
+            health = self.health
+            if health is not None and health.endpoint_degraded(target.endpoint(), time.monotonic()):
+                return None  # the walk puts it after the healthy endpoints' keys
         result = reserve(candidate, tokens)
         if type(result) is not Reservation:
             return None  # the walk asks again (Redis: a round trip), and waits or answers 429
         self.view.note_reservation(result)
-        rpm = candidate.limits[0]
-        if not rpm:
-            return result, {}
-        return result, {
-            "x-ratelimit-limit-requests": str(rpm),
-            "x-ratelimit-remaining-requests": str(round(result.headroom * rpm)),
-        }
+        return target, key, result, self.headers(units)
 
     def walk(
         self,

@@ -133,7 +133,7 @@ class Walk:
             self.remaining = _pinned_first(list(self.remaining), await affinity.lookup(session))
 
     def passed(self, unit: str) -> None:
-        """The attempt the dispatcher made without the walk (KeyPool.take_alone) on `unit`:
+        """The attempt the dispatcher made without the walk (KeyPool.take_first) on `unit`:
         counted as this walk's, and not tried again."""
         self.reserved += 1
         self.reserved_as = next((c for c in self.listed if c.unit == unit), None)

@@ -41,6 +41,20 @@ class HeadroomView:
             available = sorted(available, key=lambda c: -get(c.unit, UNKNOWN_HEADROOM))
         return available
 
+    def first(self, candidates: Sequence[Candidate]) -> int | None:
+        """The index of the candidate `order` puts first (the most headroom, the first of a
+        tie, not known to be out), without sorting; None when every one is known to be out."""
+        out, get = self._out_until, self._headroom.get
+        now = time.time() if out else 0.0
+        best, most = None, -1.0
+        for index, c in enumerate(candidates):
+            if out and out.get(c.unit, 0.0) > now:
+                continue
+            headroom = get(c.unit, UNKNOWN_HEADROOM)
+            if headroom > most:
+                best, most = index, headroom
+        return best
+
     def back_at(self, candidates: list[Candidate], now: float) -> float | None:
         """The earliest time one of `candidates` known to be out is back (None: none is)."""
         times = [until for c in candidates if (until := self._out_until.get(c.unit, 0.0)) > now]
