@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import orjson
 
@@ -63,7 +64,28 @@ class Dispatcher:
         self.settings_for = ProviderSettings().for_target
         self._scrub_bytes = self.cooldown.scrub_bytes  # bound once: passed on every answer
 
-    async def run(
+    def run(
+        self,
+        request: Request,
+        ctx: RequestContext,
+        op: Operation,
+        route: Route,
+        body: dict,
+        stream: bool,
+        extra_headers: dict[str, str],
+    ) -> Coroutine[Any, Any, StreamResponse]:
+        """The request's attempts, to be awaited: through the key pool when quotas are
+        configured or learned, else the keys in the balancer's order. A plain function that
+        hands back the coroutine of the one it chose: no frame of its own between the endpoint
+        and the attempts (it would be passed through on every resume)."""
+        options = body.get("stream_options")
+        ctx.wants_usage = isinstance(options, dict) and options.get("include_usage") is True
+        pool = self.pool
+        if pool is not None and pool.active:
+            return self._run_pooled(pool, request, ctx, op, route, body, stream, extra_headers)
+        return self._run_plain(request, ctx, op, route, body, stream, extra_headers)
+
+    async def _run_plain(
         self,
         request: Request,
         ctx: RequestContext,
@@ -74,8 +96,6 @@ class Dispatcher:
         extra_headers: dict[str, str],
     ) -> StreamResponse:
         failures: list[Failure] = []
-        options = body.get("stream_options")
-        ctx.wants_usage = isinstance(options, dict) and options.get("include_usage") is True
         attempts_left = self.retry.max_attempts
         cache: dict[str, Translation | None] = {}
         # One turn of the loop before the first upstream call: a close or half-close that came
@@ -84,10 +104,6 @@ class Dispatcher:
         # (bench/results/2026-12-02-end-of-day.md).
         await asyncio.sleep(0)
         pool = self.pool
-        if pool is not None and pool.active:  # quotas configured or learned: the pool's walk
-            return await self._run_pooled(
-                pool, request, ctx, op, route, body, stream, extra_headers, failures, cache
-            )
         for target, key in self.balancer.candidates(route):
             if attempts_left == 0:
                 break
@@ -114,8 +130,6 @@ class Dispatcher:
         body: dict,
         stream: bool,
         extra_headers: dict[str, str],
-        failures: list[Failure],
-        cache: dict[str, Translation | None],
     ) -> StreamResponse:
         """The attempt loop with the key pool: candidates in headroom order, each attempt on a
         reservation (keys known to be out are never called), its answer learned from and its
@@ -123,6 +137,9 @@ class Dispatcher:
         request (room for the key the walk would try first, no round trip) makes no walk:
         take_first reserves it, and a walk is made only when it fails (bench/results/2026-12-02-key-pool-session-4.md).
         """
+        failures: list[Failure] = []
+        cache: dict[str, Translation | None] = {}
+        await asyncio.sleep(0)  # a close right behind the request is seen (see _run_plain)
         offered = list(self.balancer.candidates(route))
         tokens = estimate_tokens(ctx, body)
         walk: Walk | None = None

@@ -249,6 +249,14 @@ class KeyPool:
         if type(result) is not Reservation:
             return None  # the walk asks again (Redis: a round trip), and waits or answers 429
         self.view.note_reservation(result)
+        if len(units) == 1:  # headers()' one-key case: what is left is the reservation's share
+            rpm = candidate.limits[0]
+            return (
+                target,
+                key,
+                result,
+                _rpm_headers(rpm, round(result.headroom * rpm)) if rpm else {},
+            )
         return target, key, result, self.headers(units)
 
     def walk(
@@ -415,16 +423,19 @@ class KeyPool:
         counted = self.view.requests_left(units)
         if counted is None:
             return {}
-        limit, remaining = counted
-        return {
-            "x-ratelimit-limit-requests": str(limit),
-            "x-ratelimit-remaining-requests": str(remaining),
-        }
+        return _rpm_headers(*counted)
 
     async def close(self) -> None:
         if self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
         await self.ledger.close()
+
+
+def _rpm_headers(limit: int, remaining: int) -> dict[str, str]:
+    return {
+        "x-ratelimit-limit-requests": str(limit),
+        "x-ratelimit-remaining-requests": str(remaining),
+    }
 
 
 def estimate_tokens(ctx: RequestContext, body: dict) -> int:
