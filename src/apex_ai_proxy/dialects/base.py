@@ -90,6 +90,13 @@ def new_id(prefix: str) -> str:
 MAX_JSON_DEPTH = 254  # orjson writes no deeper (it reads up to 1024 levels)
 
 
+def text_field(value: object) -> str:
+    """A string field of what an upstream or a client sent, or "" when it is absent or of
+    another type: a malformed event must not carry a list or an object into the neutral form
+    (the encoders join text as strings)."""
+    return value if isinstance(value, str) else ""
+
+
 def dumps(value: Any) -> bytes:
     """JSON of something a client sent, re-encoded: a 400 when it nests too deep to write."""
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from apex_ai_proxy.dialects.anthropic.response import STOP_TO_NEUTRAL, decode_usage, encode_usage
-from apex_ai_proxy.dialects.base import NOT_AN_OBJECT, TRUNCATED, StreamDecoder, new_id
+from apex_ai_proxy.dialects.base import NOT_AN_OBJECT, TRUNCATED, StreamDecoder, new_id, text_field
 from apex_ai_proxy.dialects.neutral import (
     ErrorEvent,
     NeutralEvent,
@@ -76,13 +76,13 @@ class AnthropicStreamDecoder(StreamDecoder):
         if kind == "tool_use":
             self.blocks[index] = self.tools
             self.tools += 1
-            call_id = _text(block.get("id")) or new_id("toolu_")
-            return [ToolCallStart(self.blocks[index], call_id, _text(block.get("name")))]
+            call_id = text_field(block.get("id")) or new_id("toolu_")
+            return [ToolCallStart(self.blocks[index], call_id, text_field(block.get("name")))]
         if kind == "redacted_thinking":
-            return [ReasoningDelta(redacted=_text(block.get("data")) or None)]
-        if kind == "text" and _text(block.get("text")):
+            return [ReasoningDelta(redacted=text_field(block.get("data")) or None)]
+        if kind == "text" and text_field(block.get("text")):
             return [TextDelta(block["text"])]
-        if kind == "thinking" and _text(block.get("thinking")):
+        if kind == "thinking" and text_field(block.get("thinking")):
             return [ReasoningDelta(block["thinking"])]
         return []
 
@@ -90,14 +90,14 @@ class AnthropicStreamDecoder(StreamDecoder):
         delta = data.get("delta") or {}
         kind = delta.get("type")
         if kind == "text_delta":
-            return [TextDelta(_text(delta.get("text")))]
+            return [TextDelta(text_field(delta.get("text")))]
         if kind == "thinking_delta":
-            return [ReasoningDelta(_text(delta.get("thinking")))]
+            return [ReasoningDelta(text_field(delta.get("thinking")))]
         if kind == "signature_delta":
-            return [ReasoningDelta(signature=_text(delta.get("signature")) or None)]
+            return [ReasoningDelta(signature=text_field(delta.get("signature")) or None)]
         if kind == "input_json_delta":
             tool = self.blocks.get(_index(data, -1))
-            if tool is not None and _text(delta.get("partial_json")):
+            if tool is not None and text_field(delta.get("partial_json")):
                 return [ToolCallDelta(tool, delta["partial_json"])]
         return []
 
@@ -147,13 +147,6 @@ class AnthropicStreamDecoder(StreamDecoder):
 
     def finish(self) -> list[NeutralEvent]:
         return [] if self.stopped else [ErrorEvent(502, TRUNCATED)]
-
-
-def _text(value: object) -> str:
-    """A string field of an upstream event, or "" when it is absent or of another type (an
-    upstream's malformed event must not carry a list into the neutral form: the encoders join
-    text as strings)."""
-    return value if isinstance(value, str) else ""
 
 
 def _index(data: dict, default: int) -> int:

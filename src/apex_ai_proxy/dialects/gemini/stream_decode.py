@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import orjson
 
-from apex_ai_proxy.dialects.base import NOT_AN_OBJECT, TRUNCATED, StreamDecoder, json_text, new_id
+from apex_ai_proxy.dialects.base import (
+    NOT_AN_OBJECT,
+    TRUNCATED,
+    StreamDecoder,
+    json_text,
+    new_id,
+    text_field,
+)
 from apex_ai_proxy.dialects.gemini.response import decode_usage, stop_reason_of
 from apex_ai_proxy.dialects.neutral import (
     ErrorEvent,
@@ -72,27 +79,24 @@ class GeminiStreamDecoder(StreamDecoder):
         return out
 
     def _part(self, part: dict, out: list[NeutralEvent]) -> None:
-        signature = part.get("thoughtSignature")
+        signature = text_field(part.get("thoughtSignature")) or None
         call = part.get("functionCall")
         if isinstance(call, dict):
             index = self.calls
             self.calls += 1
-            out.append(
-                ToolCallStart(
-                    index, call.get("id") or new_id("call_"), call.get("name") or "", signature
-                )
-            )
+            call_id = text_field(call.get("id")) or new_id("call_")
+            out.append(ToolCallStart(index, call_id, text_field(call.get("name")), signature))
             arguments = json_text(call.get("args") or {})
             if arguments != "{}":
                 out.append(ToolCallDelta(index, arguments))
             out.append(ToolCallEnd(index))
         elif part.get("thought"):
-            if part.get("text"):
-                out.append(ReasoningDelta(part["text"]))
+            if text := text_field(part.get("text")):
+                out.append(ReasoningDelta(text))
             if signature:
                 out.append(ReasoningDelta(signature=signature))
-        elif part.get("text"):
-            out.append(TextDelta(part["text"]))
+        elif text := text_field(part.get("text")):
+            out.append(TextDelta(text))
 
     def finish(self) -> list[NeutralEvent]:
         return [] if self.stopped else [ErrorEvent(502, TRUNCATED)]

@@ -11,6 +11,7 @@ from apex_ai_proxy.dialects.base import (
     normalize_arguments,
     opt,
     split_data_url,
+    text_field,
 )
 from apex_ai_proxy.dialects.neutral import (
     FilePart,
@@ -80,10 +81,6 @@ def decode_parts(content: Any, where: str) -> list:
     return parts
 
 
-def _text_of(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
 def decode_reasoning(message: dict) -> list[ReasoningPart]:
     """Reasoning an assistant turn carries back (OpenRouter details, DeepSeek content…);
     lenient: what is not a string is left out."""
@@ -94,12 +91,12 @@ def decode_reasoning(message: dict) -> list[ReasoningPart]:
             if not isinstance(d, dict):
                 continue
             if d.get("type") == "reasoning.encrypted":
-                parts.append(ReasoningPart(redacted=_text_of(d.get("data")) or None))
+                parts.append(ReasoningPart(redacted=text_field(d.get("data")) or None))
             elif d.get("type") == "reasoning.summary":
-                parts.append(ReasoningPart(summary=[_text_of(d.get("summary"))]))
+                parts.append(ReasoningPart(summary=[text_field(d.get("summary"))]))
             else:
-                signature = _text_of(d.get("signature")) or None
-                parts.append(ReasoningPart(_text_of(d.get("text")), signature))
+                signature = text_field(d.get("signature")) or None
+                parts.append(ReasoningPart(text_field(d.get("text")), signature))
         return parts
     text = message.get("reasoning_content")
     if not isinstance(text, str):

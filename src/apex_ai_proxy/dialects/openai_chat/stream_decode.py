@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from apex_ai_proxy.dialects.base import NOT_AN_OBJECT, TRUNCATED, StreamDecoder, new_id
+from apex_ai_proxy.dialects.base import NOT_AN_OBJECT, TRUNCATED, StreamDecoder, new_id, text_field
 from apex_ai_proxy.dialects.neutral import (
     ErrorEvent,
     NeutralEvent,
@@ -50,8 +50,8 @@ class OpenAIChatStreamDecoder(StreamDecoder):
             self.started = True
             out.append(
                 Start(
-                    _text(chunk.get("id")) or new_id("chatcmpl-"),
-                    _text(chunk.get("model")),
+                    text_field(chunk.get("id")) or new_id("chatcmpl-"),
+                    text_field(chunk.get("model")),
                     chunk.get("created") if type(chunk.get("created")) is int else None,
                 )
             )
@@ -107,7 +107,7 @@ class OpenAIChatStreamDecoder(StreamDecoder):
         function = call.get("function")
         if not isinstance(function, dict):
             function = {}
-        given_id = _text(call.get("id"))
+        given_id = text_field(call.get("id"))
         known = self.calls.get(upstream)
         # Some hosts repeat index 0 for parallel calls: a new id means a new call.
         if known is None or (given_id and given_id != known[1]):
@@ -120,7 +120,9 @@ class OpenAIChatStreamDecoder(StreamDecoder):
             google = extra.get("google") if isinstance(extra, dict) else None
             signature = google.get("thought_signature") if isinstance(google, dict) else None
             out.append(
-                ToolCallStart(index, call_id, _text(function.get("name")), _text(signature) or None)
+                ToolCallStart(
+                    index, call_id, text_field(function.get("name")), text_field(signature) or None
+                )
             )
         else:
             index = known[0]
@@ -147,9 +149,3 @@ def _error_event(error: Any) -> ErrorEvent:
         status = code if isinstance(code, int) and 400 <= code < 600 else 500
         return ErrorEvent(status, str(error.get("message") or "upstream error"))
     return ErrorEvent(500, str(error))
-
-
-def _text(value: object) -> str:
-    """A string field of an upstream chunk, or "" when it is absent or of another type (a
-    malformed chunk must not carry a list or an object into the neutral form)."""
-    return value if isinstance(value, str) else ""
