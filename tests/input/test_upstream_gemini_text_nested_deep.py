@@ -35,9 +35,7 @@ ENDS = {
 
 
 @pytest.mark.parametrize("endpoint", sorted(ENDS))
-async def test_a_deeply_nested_value_where_text_belongs_ends_the_stream_normally(
-    shapes, endpoint
-):
+async def test_a_deeply_nested_value_where_text_belongs_ends_the_stream_normally(shapes, endpoint):
     first = sse(*STREAMS["gemini"][0])  # the stream has started when the event comes
     shapes.upstream.stream([first, sse(None, EVENT), STREAM_ENDS.get("gemini", b"")])
     status, raw = await shapes.ask(endpoint, "gemini", stream=True)  # read to its end
