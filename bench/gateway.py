@@ -47,19 +47,22 @@ def write_config(
     records_db: Path | None,
     pool: str | None = None,
     keys_db: Path | None = None,
+    upstream_keys: int = 1,
 ) -> Path:
     """The gateway config: one provider per upstream path, one model per provider. JSON is YAML.
 
     `pool`: None (no limits: the key pool stays off), "local" or "redis" (limits on every
     provider, the pool's state in process or in the Redis at REDIS_URL). `keys_db`: virtual
-    keys on (chat_c50_vkey), the bench's key seeded in that store."""
+    keys on (chat_c50_vkey), the bench's key seeded in that store. `upstream_keys`: keys per
+    provider (the fake upstream takes any; bench.opcount's `local3` has three to choose from)."""
 
     def provider(base_url: str) -> dict:
         # slow_streams holds 2,000 streams to one origin: above the default per-origin cap (1024)
         entry = {
             "kind": "openai",
             "base_url": base_url,
-            "api_keys": [fixtures.UPSTREAM_KEY],
+            "api_keys": [fixtures.UPSTREAM_KEY]
+            + [f"{fixtures.UPSTREAM_KEY}-{i}" for i in range(2, upstream_keys + 1)],
             "max_connections": 8192,
         }
         if pool is not None:

@@ -2,6 +2,8 @@
 
     python -m bench.opcount off 500            # gateway token, no limits (chat_c50's gateway)
     python -m bench.opcount local 500          # limits on every key, local state (chat_c50_pool)
+    python -m bench.opcount local3 500         # ... three keys per provider to choose from
+    python -m bench.opcount off3 500           # three keys per provider, no limits
     python -m bench.opcount redis 500          # ... Redis state (chat_c50_pool_redis)
     python -m bench.opcount vkey 500           # a virtual key, limits on Redis (chat_c50_vkey)
     python -m bench.opcount diff A.tsv B.tsv 500   # per request: what B runs that A does not
@@ -32,7 +34,7 @@ from bench import gateway as bench_gateway
 from bench.tools import find_tool
 from bench.upstream import NginxUpstream
 
-MODES = ("off", "local", "redis", "vkey")
+MODES = ("off", "off3", "local", "local3", "redis", "vkey")
 CLIENTS = 5
 WARMUP = 300
 
@@ -62,10 +64,11 @@ def count(mode: str, requests: int) -> Path:
     work = Path(tempfile.mkdtemp(prefix="apex-opcount-"))
     upstream = NginxUpstream(nginx, work, _free_port())
     upstream.start()
-    pool = mode if mode in ("local", "redis") else None
+    pool = {"local": "local", "local3": "local", "redis": "redis"}.get(mode)
     keys_db = work / "keys.db" if mode == "vkey" else None
+    keys = 3 if mode.endswith("3") else 1
     config = bench_gateway.write_config(
-        work / "apex.json", upstream.base, upstream.base, None, pool=pool, keys_db=keys_db
+        work / "apex.json", upstream.base, upstream.base, None, pool, keys_db, keys
     )
     port = _free_port()
     out = work / f"opcount-{mode}.tsv"
