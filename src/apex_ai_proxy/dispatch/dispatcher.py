@@ -135,8 +135,8 @@ class Dispatcher:
         reservation (keys known to be out are never called), its answer learned from and its
         usage settled. All keys out: 429 with Retry-After, no upstream called. The usual
         request (room for the key the walk would try first, no round trip) makes no walk:
-        take_first reserves it, and a walk is made only when it fails (bench/results/2026-12-02-key-pool-session-4.md).
-        """
+        take_first reserves it, and a walk is made only when that attempt fails
+        (bench/results/2026-12-02-key-pool-session-4.md)."""
         failures: list[Failure] = []
         cache: dict[str, Translation | None] = {}
         await asyncio.sleep(0)  # a close right behind the request is seen (see _run_plain)

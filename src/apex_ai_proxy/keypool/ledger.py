@@ -247,13 +247,7 @@ class LocalLedger(InProcessLedger):
         for c in candidates:
             unit = c.unit
             usage = usages.get(unit)
-            if (
-                usage is not None
-                and usage.pending < usage.room
-                and usage.pending_tokens + tokens <= usage.token_room
-                and usage.fresh_from <= now < usage.fresh_until
-                and usage.limits == c.limits
-            ):
+            if usage is not None and _fits(usage, c, tokens, now):
                 return _counted(usage, unit, tokens)  # room was left at the last full check
             status = statuses.get(unit) if statuses else None
             if status is not None and not status.available(now):
@@ -271,25 +265,11 @@ class LocalLedger(InProcessLedger):
         return Refusal(earliest if candidates else now, first_reason or "no_candidates")
 
     def reserve_one(self, c: Candidate, tokens: int) -> Reservation | Refusal:
-        """`reserve_now` of one candidate, the fast path first: the request of a route with one
-        key (no walk) comes here."""
+        """`reserve_now` of one candidate, the fast path first: the first attempt of the usual
+        request (KeyPool.take_first, no walk) comes here."""
         usage = self._usage.get(c.unit)
-        if (
-            usage is not None
-            and usage.pending < usage.room
-            and usage.pending_tokens + tokens <= usage.token_room
-            and usage.limits == c.limits
-            and usage.fresh_from <= self.clock() < usage.fresh_until
-        ):  # _counted, inline: every request of a one-key route comes here
-            pending = usage.pending + 1
-            pending_tokens = usage.pending_tokens + tokens
-            usage.pending, usage.pending_tokens = pending, pending_tokens
-            left = (usage.room - pending) * usage.per_request
-            if (share := (usage.token_room - pending_tokens) * usage.per_token) < left:
-                left = share
-            return _new_tuple(
-                Reservation, (c.unit, "", tokens, usage.pruned, usage.day, left, "local")
-            )
+        if usage is not None and _fits(usage, c, tokens, self.clock()):
+            return _counted(usage, c.unit, tokens)
         return self.reserve_now((c,), tokens, c.lease_s)
 
     def _reserve_in_full(
@@ -393,6 +373,17 @@ class LocalLedger(InProcessLedger):
 
     async def close(self) -> None:
         return None
+
+
+def _fits(usage: _Usage, c: Candidate, tokens: int, now: float) -> bool:
+    """Whether the fast path may take the reservation: it fits in the room left at the last
+    full check, in the same bucket and day, for the same limits."""
+    return (
+        usage.pending < usage.room
+        and usage.pending_tokens + tokens <= usage.token_room
+        and usage.fresh_from <= now < usage.fresh_until
+        and usage.limits == c.limits
+    )
 
 
 def _counted(usage: _Usage, unit: str, tokens: int) -> Reservation:
