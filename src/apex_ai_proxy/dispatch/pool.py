@@ -249,14 +249,6 @@ class KeyPool:
         if type(result) is not Reservation:
             return None  # the walk asks again (Redis: a round trip), and waits or answers 429
         self.view.note_reservation(result)
-        if len(units) == 1:  # headers()' one-key case: what is left is the reservation's share
-            rpm = candidate.limits[0]
-            return (
-                target,
-                key,
-                result,
-                _rpm_headers(rpm, round(result.headroom * rpm)) if rpm else {},
-            )
         return target, key, result, self.headers(units)
 
     def walk(
@@ -297,11 +289,7 @@ class KeyPool:
                 used = reservation.tokens if usage is None else usage.total_tokens
             else:
                 used = _used_tokens(status, answered, ctx, reservation)
-            local = self.local_ledger
-            if local is not None:  # _settle's usual case, inline
-                local.settle_now(reservation, used)
-            else:
-                self._settle(reservation, used, call.target, call.key, walk)
+            self._settle(reservation, used, call.target, call.key, walk)
         if success and answered and walk is not None and walk.session is not None:
             walk.answered_by(self._candidate_of(call.target, call.key, reservation, walk).unit)
         upstream = call.upstream
@@ -423,19 +411,16 @@ class KeyPool:
         counted = self.view.requests_left(units)
         if counted is None:
             return {}
-        return _rpm_headers(*counted)
+        limit, remaining = counted
+        return {
+            "x-ratelimit-limit-requests": str(limit),
+            "x-ratelimit-remaining-requests": str(remaining),
+        }
 
     async def close(self) -> None:
         if self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
         await self.ledger.close()
-
-
-def _rpm_headers(limit: int, remaining: int) -> dict[str, str]:
-    return {
-        "x-ratelimit-limit-requests": str(limit),
-        "x-ratelimit-remaining-requests": str(remaining),
-    }
 
 
 def estimate_tokens(ctx: RequestContext, body: dict) -> int:
