@@ -60,6 +60,24 @@ async def chat(gw, model: str = "m") -> tuple[int, Any, dict]:
         return resp.status, resp.headers.copy(), await resp.json()
 
 
+async def learns_a_429_then_calls_nobody(
+    gw: Any, fake: QuotaUpstream, key: str
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """`key` is spent upstream for 20 s: the next request gets the upstream's 429 (learned), the
+    one after the pool's 429 without any upstream call. That second 429's headers and body."""
+    fake.exhaust(key, 20)
+    status, _, body = await chat(gw)
+    assert status == 429, body
+    assert fake.refused == [(key, "chat")]
+    calls = fake.calls
+
+    status, headers, body = await chat(gw)
+
+    assert status == 429, body
+    assert fake.calls == calls  # known to be out: nobody was called
+    return headers, body
+
+
 async def test_pool_capacity_is_spent_without_a_single_upstream_429(gateway, quota_upstream):
     fake = await quota_upstream(rpm={"key-a": 2, "key-b": 4, "key-c": 6})
     keys = [
@@ -100,16 +118,8 @@ async def test_spent_pool_answers_429_with_earliest_reset_without_calling_upstre
     assert fake.served == [("key-a", "chat")]
     # key-b's quota is spent elsewhere for 20 s: sooner than key-a's minute. The gateway learns
     # it from key-b's 429; key-a it knows to be out without asking.
-    fake.exhaust("key-b", 20)
-    status, headers, body = await chat(gw)
-    assert status == 429, body
-    assert fake.refused == [("key-b", "chat")]
-    calls = fake.calls
+    headers, body = await learns_a_429_then_calls_nobody(gw, fake, "key-b")
 
-    status, headers, body = await chat(gw)
-
-    assert status == 429, body
-    assert fake.calls == calls  # nobody was called
     assert 18 <= int(headers["retry-after"]) <= 21, headers  # key-b's reset, not key-a's
     assert "No upstream was called" in body["error"]["message"]
 
@@ -556,16 +566,9 @@ async def test_a_lone_key_the_upstream_refuses_fails_with_the_pools_429_then_is_
     fake = await quota_upstream()
     gw = await gateway(pool_config(fake, [{"key": "key-a", "limits": {"rpm": 1000}}]))
     assert (await chat(gw))[0] == 200
-    fake.exhaust("key-a", 20)
 
-    status, headers, body = await chat(gw)
-    assert status == 429, body
-    assert fake.refused == [("key-a", "chat")]
-    calls = fake.calls
-    status, headers, body = await chat(gw)
+    headers, _ = await learns_a_429_then_calls_nobody(gw, fake, "key-a")
 
-    assert status == 429, body
-    assert fake.calls == calls  # known to be out: not called again
     assert 15 <= int(headers["retry-after"]) <= 21, headers
 
 
