@@ -39,20 +39,34 @@ def test_half_closed_client_costs_no_upstream_call(tmp_path):
     """Under uvloop (what `serve` runs), a request followed at once by a half-close is seen as
     gone before its handler runs: the upstream is never called."""
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        calls = runner.run(_half_close_then_count(tmp_path))
+        calls, _ = runner.run(_half_close_then_count(tmp_path))
     assert calls == 0
     records = [orjson.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
     assert [r["error_type"] for r in records if r.get("error_type")] == ["client_disconnected"]
 
 
-async def _half_close_then_count(tmp_path: Path) -> int:
+def test_half_closed_client_costs_no_quota_of_a_pooled_key(tmp_path):
+    """With limits on the key (the pool's first attempt reserves before it is sent), the request
+    of a client already gone gives its reservation back: only the control request counts."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        calls, counted = runner.run(_half_close_then_count(tmp_path, {"rpm": 5}))
+    assert calls == 0
+    assert counted == 1
+
+
+async def _half_close_then_count(
+    tmp_path: Path, limits: dict | None = None
+) -> tuple[int, int | None]:
+    """(upstream calls of the half-closed request, requests the key pool counted in the minute
+    when `limits` are set on the provider)."""
     from apex_ai_proxy.app import create_app
     from apex_ai_proxy.config import load_config_file
 
     up = await FakeUpstream("up").start()
     up.default = Reply()
     try:
-        cfg = config({"oa": openai_provider(up)}, {"m": model("oa")})
+        provider = openai_provider(up) if limits is None else openai_provider(up, limits=limits)
+        cfg = config({"oa": provider}, {"m": model("oa")})
         cfg["records"] = {"sinks": [{"type": "jsonl", "path": str(tmp_path / "r.jsonl")}]}
         path = tmp_path / "apex.yaml"
         path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
@@ -68,7 +82,11 @@ async def _half_close_then_count(tmp_path: Path) -> int:
                 sock.sendall(REQUEST)
                 await asyncio.sleep(0.5)
             assert len(up.requests) >= 1, "the control request should have reached the upstream"
-            return len(up.requests) - 1
+            counted = None
+            if limits is not None:
+                views = await app.services.pool.snapshot()
+                counted = sum(v.minute_requests for v in views.values())
+            return len(up.requests) - 1, counted
         finally:
             await app.stop(grace=0.5)
     finally:
