@@ -8,6 +8,7 @@ Shapes.ask(...)             (status, body) of a model endpoint's seed body, stre
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +90,9 @@ class Shapes:
     async def ask(
         self, endpoint: str, dialect: str, stream: bool, model: str | None = None
     ) -> tuple[int, bytes]:
+        # The previous example's broken answer may have cooled the key down for its millisecond:
+        # a request inside it gets the honest 503 "cooling down", not the answer under test.
+        await asyncio.sleep(2 * QUICK_RETRY["cooldown_max_s"])
         body = {**BODIES[endpoint], "model": model or MODELS[dialect], "stream": stream}
         async with self.session.post(
             self.base_url + endpoint,
