@@ -284,6 +284,7 @@ class KeyPool:
         status = call.record.status
         success = status is not None and status < 400
         if reservation is not None:
+            used: int | None  # None: the upstream did not count the request
             if success:  # _used_tokens' usual case, inline
                 usage = ctx.usage if answered else None
                 used = reservation.tokens if usage is None else usage.total_tokens

@@ -203,8 +203,12 @@ def _relevant_headers(headers) -> dict[str, str]:
     return found
 
 
+_PARTS = ("limit", "remaining", "reset")
+
+
 def _names(pattern: str, kind: str) -> tuple[str, str, str]:
-    return tuple(pattern.format(kind=kind, part=part) for part in ("limit", "remaining", "reset"))
+    limit, remaining, reset = (pattern.format(kind=kind, part=p) for p in _PARTS)
+    return limit, remaining, reset
 
 
 _OPENAI = {k: _names("x-ratelimit-{part}-{kind}", k) for k in ("requests", "tokens")}
