@@ -95,6 +95,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", 1)))
     p.add_argument(
+        "--upstream-keys",
+        type=int,
+        default=1,
+        help="keys per provider in every gateway config (default 1); e.g. 3 to see what the "
+        "key pool's choice among keys costs (the upstream takes any key)",
+    )
+    p.add_argument(
         "--gateway-cpus",
         default=os.environ.get("BENCH_GATEWAY_CPUS"),
         help="CPUs for the gateway, e.g. 0 or 0,1 (default: the first)",
@@ -156,8 +163,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.stacks = stacks.parse(args.baselines) if stacks.SCENARIO in names else []
     except ValueError as exc:
         p.error(str(exc))
-    if args.repeat < 1 or args.slow_repeat < 1:
-        p.error("--repeat and --slow-repeat must be at least 1")
+    if args.repeat < 1 or args.slow_repeat < 1 or not 1 <= args.upstream_keys <= 100:
+        p.error("--repeat and --slow-repeat must be at least 1, --upstream-keys 1 to 100")
     return args
 
 
@@ -230,6 +237,7 @@ class Bench:
             "gateway_cmd": self.args.gateway_cmd,
             "gateway_env": self.gateway_env,
             "workers": self.args.workers,
+            "upstream_keys": self.args.upstream_keys,
             "cpu_plan": self.plan.describe(),
             "cpus": os.cpu_count(),
             "duration_s": self.args.duration,
@@ -274,6 +282,7 @@ class Bench:
             db,
             pool,
             keys_db,
+            self.args.upstream_keys,
         )
         gw = Gateway(
             command or self.args.gateway_cmd,

@@ -9,11 +9,13 @@ Skipped where nginx and wrk are missing and cannot be installed (no root or no a
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS_MISSING = 2  # exit code of bench.run when nginx/wrk cannot be installed
@@ -37,6 +39,7 @@ def run_bench(tmp_path: Path, *args: str) -> dict:
     if done.returncode == TOOLS_MISSING:
         pytest.skip(f"benchmark tools unavailable: {done.stderr.strip()}")
     assert done.returncode == 0, f"bench failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    (tmp_path / "stdout.txt").write_text(done.stdout)
     return json.loads(output.read_text())
 
 
@@ -129,3 +132,38 @@ def test_bench_measures_a_features_cost_side_by_side(tmp_path: Path) -> None:
     records = next(t for t in results["targets"] if t["target"].startswith("records on"))
     assert records["value"] == loss["median"]
     assert records["note"] == "side by side, median of 2"
+
+
+def test_bench_gives_every_provider_the_asked_number_of_keys(tmp_path: Path) -> None:
+    """`--upstream-keys 3`: the pool chooses among three keys per provider, and serves."""
+    results = run_bench(
+        tmp_path, "--upstream-keys", "3", "--keep-workdir", "--scenarios", "chat_c50_pool"
+    )
+
+    assert results["meta"]["upstream_keys"] == 3
+    pool = results["scenarios"]["chat_c50_pool"]["gateway"]
+    assert "error" not in pool, pool.get("error")
+    assert_wrk_result(pool)
+    assert pool["extra"]["check"] == "ok"
+    kept = Path((tmp_path / "stdout.txt").read_text().split("workdir kept: ", 1)[1].split()[0])
+    try:
+        configs = sorted(kept.glob("gateway-*.yaml"))
+        assert configs, f"no gateway config in {kept}"
+        for config in configs:
+            providers = yaml.safe_load(config.read_text())["providers"]
+            assert {len(p["api_keys"]) for p in providers.values()} == {3}
+            assert all(p.get("limits") for p in providers.values())
+    finally:
+        shutil.rmtree(kept, ignore_errors=True)
+
+
+def test_bench_refuses_a_number_of_keys_out_of_range() -> None:
+    for keys in ("0", "101"):
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.run", "--upstream-keys", keys, "--direct-only"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2 and "--upstream-keys 1 to 100" in done.stderr, done.stderr
