@@ -44,6 +44,8 @@ from apex_ai_proxy.keypool.state import (
     transition,
 )
 
+#: Reservation.backend of a reservation made in this process's memory.
+LOCAL_BACKEND = "local"
 #: Seconds a parallel slot is held when its settle never comes (the process died).
 DEFAULT_LEASE_S = 600.0
 
@@ -199,7 +201,7 @@ class InProcessLedger:
     waits, so the key pool calls `reserve_now` / `settle_now` directly on every request (no
     coroutine); `reserve` / `settle` are the Ledger contract's async form of the same."""
 
-    backend = "local"
+    backend = LOCAL_BACKEND
 
     async def reserve(
         self, candidates: Sequence[Candidate], tokens: int, lease_s: float = DEFAULT_LEASE_S
@@ -395,7 +397,7 @@ def _counted(usage: _Usage, unit: str, tokens: int) -> Reservation:
     left = (usage.room - pending) * usage.per_request
     if (share := (usage.token_room - pending_tokens) * usage.per_token) < left:
         left = share
-    return _new_tuple(Reservation, (unit, "", tokens, usage.pruned, usage.day, left, "local"))
+    return _new_tuple(Reservation, (unit, "", tokens, usage.pruned, usage.day, left, LOCAL_BACKEND))
 
 
 def _refund(usage: _Usage, reservation: Reservation) -> None:
